@@ -1,0 +1,22 @@
+"""fastbp: fully connected sigmoid networks trained by backpropagation, fast.
+
+    >>> import fastbp
+    >>> net = fastbp.Network([2, 2, 2], seed=0)
+    >>> costs = net.train([[0.05, 0.10]], [[0.01, 0.99]], epochs=100)
+
+The arithmetic runs in compiled Cython kernels (``fastbp._kernels``); a
+pure-Python reference backend with the same interface (``fastbp.reference``)
+is the oracle they are tested against.  See ``fastbp.backends``.
+"""
+
+from .backends import backends, get_backend, require_default_backend
+from .network import Network, TrainingDivergedError
+
+__version__ = "0.1.0"
+
+__all__ = ["Network", "TrainingDivergedError", "backends", "get_backend", "__version__"]
+
+# Fail loudly at import when the compiled kernels are missing, unless the
+# reference backend was chosen on purpose (FASTBP_BACKEND=python).
+require_default_backend()
+del require_default_backend

@@ -1,0 +1,135 @@
+"""Layout of the flat buffers the kernels share, and the kernels' memory contract.
+
+A network with layer sizes ``[n_0, n_1, ..., n_L]`` keeps
+
+* ``params``: for each layer ``l = 1..L`` in order, ``W[l]`` (``n_l x n_{l-1}``,
+  row-major: row ``k`` holds the weights into neuron ``k``) then ``b[l]`` (``n_l``);
+* ``activations``: ``a[0]`` (the input) through ``a[L]`` (the output), ``sum(sizes)``;
+* ``deltas``: ``delta[1]`` through ``delta[L]``, ``sum(sizes[1:])``;
+* ``grads``: laid out like ``params``.
+
+One flat parameter vector lets a compiled training loop walk the whole network
+without the GIL, and lets a snapshot or a restore be a single copy.
+
+The ``check_*`` functions are the kernels' *memory* contract: cheap checks
+(constant time, or linear in the number of layers or of row indices) that every
+buffer a kernel touches is as long as the layout says, so that a direct call to
+a kernel with mismatched arrays raises ``ValueError`` instead of reading or
+writing out of bounds.  Both backends call them, so both fail the same way.
+They do not check values (finiteness) or dtypes: ``fastbp.Network`` validates
+user input once, with messages in the user's terms, before any kernel runs.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+
+def n_params(sizes) -> int:
+    """Number of weights and biases: sum over layers of n_out * (n_in + 1)."""
+    return sum(int(n_out) * (int(n_in) + 1) for n_in, n_out in zip(sizes[:-1], sizes[1:]))
+
+
+def layer_views(params, sizes):
+    """Return ``[(W[1], b[1]), ..., (W[L], b[L])]`` as views into ``params``."""
+    views = []
+    offset = 0
+    for n_in, n_out in zip(sizes[:-1], sizes[1:]):
+        n_in, n_out = int(n_in), int(n_out)
+        W = params[offset : offset + n_out * n_in].reshape(n_out, n_in)
+        offset += n_out * n_in
+        b = params[offset : offset + n_out]
+        offset += n_out
+        views.append((W, b))
+    return views
+
+
+def split(buffer, lengths):
+    """Cut a flat buffer into consecutive views of the given lengths."""
+    views = []
+    offset = 0
+    for n in lengths:
+        n = int(n)
+        views.append(buffer[offset : offset + n])
+        offset += n
+    return views
+
+
+# --------------------------------------------------------------------------
+# The kernels' memory contract
+# --------------------------------------------------------------------------
+
+
+def _fail(message):
+    raise ValueError(message)
+
+
+def _length(name, array):
+    shape = np.shape(array)
+    if len(shape) != 1:
+        _fail(f"{name} must be 1-D, got shape {shape}")
+    return shape[0]
+
+
+def check_same_length(**arrays):
+    """Every 1-D array given has the same length (elementwise kernels)."""
+    lengths = {name: _length(name, a) for name, a in arrays.items()}
+    if len(set(lengths.values())) > 1:
+        _fail("arrays must have equal lengths, got " + ", ".join(f"len({k})={v}" for k, v in lengths.items()))
+
+
+def check_matrix(W, rows, cols):
+    """``W`` is 2-D; the arrays in ``rows`` have ``W.shape[0]`` entries and
+    those in ``cols`` have ``W.shape[1]``."""
+    shape = np.shape(W)
+    if len(shape) != 2:
+        _fail(f"W must be 2-D, got shape {shape}")
+    for expected, arrays, axis in ((shape[0], rows, "rows"), (shape[1], cols, "columns")):
+        for name, a in arrays.items():
+            n = _length(name, a)
+            if n != expected:
+                _fail(f"len({name})={n} does not match the {expected} {axis} of W with shape {shape}")
+
+
+def check_network(params, sizes, activations, deltas=None, grads=None):
+    """``sizes`` describes at least one layer of positive widths and every
+    buffer has the length the layout asks for."""
+    sizes_shape = np.shape(sizes)
+    if len(sizes_shape) != 1 or sizes_shape[0] < 2:
+        _fail(f"sizes must be 1-D with at least 2 entries, got shape {sizes_shape}")
+    if min(int(n) for n in sizes) < 1:
+        _fail(f"every layer size must be >= 1, got {list(map(int, sizes))}")
+    expected = {
+        "params": n_params(sizes),
+        "activations": sum(int(n) for n in sizes),
+        "deltas": sum(int(n) for n in sizes[1:]),
+        "grads": n_params(sizes),
+    }
+    for name, a in (("params", params), ("activations", activations), ("deltas", deltas), ("grads", grads)):
+        if a is not None and _length(name, a) != expected[name]:
+            _fail(f"len({name})={_length(name, a)} but layer sizes {list(map(int, sizes))} need {expected[name]}")
+
+
+def check_sample(sizes, x=None, y=None):
+    """One input of ``sizes[0]`` values and one target of ``sizes[-1]``."""
+    for name, a, n in (("x", x, int(sizes[0])), ("y", y, int(sizes[-1]))):
+        if a is not None and _length(name, a) != n:
+            _fail(f"len({name})={_length(name, a)} but the network needs {n}")
+
+
+def check_rows(sizes, X, Y=None, out=None, order=None):
+    """``X`` is ``(n, sizes[0])`` with n >= 1; ``Y`` and ``out`` are
+    ``(n, sizes[-1])``; every index in ``order`` is a row of ``X``."""
+    shape = np.shape(X)
+    if len(shape) != 2 or shape[0] < 1 or shape[1] != int(sizes[0]):
+        _fail(f"X must have shape (n >= 1, {int(sizes[0])}), got {shape}")
+    for name, a in (("Y", Y), ("out", out)):
+        if a is not None and np.shape(a) != (shape[0], int(sizes[-1])):
+            _fail(f"{name} must have shape {(shape[0], int(sizes[-1]))}, got {np.shape(a)}")
+    if order is not None:
+        n = _length("order", order)
+        if n < 1:
+            _fail("order must hold at least one row index")
+        order = np.asarray(order)
+        if order.min() < 0 or order.max() >= shape[0]:
+            _fail(f"order holds row indices outside [0, {shape[0]}): min {order.min()}, max {order.max()}")

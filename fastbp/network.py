@@ -1,0 +1,223 @@
+"""``Network``: a fully connected sigmoid network and its training.
+
+The network owns its state (one flat parameter vector and the scratch buffers
+training reuses), validates every input once at this boundary (see
+``fastbp._validation``), and hands validated, C-contiguous arrays of its dtype
+to the backend's kernels.  It does no arithmetic on weights itself.
+
+Copies and views, decided once:
+
+* ``net.weights`` and ``net.biases`` are **read-only views** of the live
+  parameters: they always show the current values, never cost a copy, and
+  raise on assignment.  Keep a snapshot with ``[w.copy() for w in net.weights]``.
+* Every array the network returns from a computation (``forward``,
+  ``gradients``, ``train``) is new and belongs to the caller.
+* Data passed in is never written.  It is used as is when it is already a
+  C-contiguous array of the network's dtype, otherwise converted once per call
+  (a copy): integer and bool data are cast, float64 data given to a float32
+  network is rounded.  ``from_weights`` always copies.
+"""
+
+from __future__ import annotations
+
+import threading
+
+import numpy as np
+
+from . import _layout
+from . import _validation as check
+from .backends import get_backend
+
+
+class TrainingDivergedError(FloatingPointError):
+    """Training produced a non-finite cost or weight; the network was restored."""
+
+
+class Network:
+    """A fully connected network of sigmoid neurons, trained by backpropagation.
+
+    ``layer_sizes`` lists the widths of the input, hidden and output layers,
+    e.g. ``[2, 2, 2]``.  Weights and biases are drawn from
+    ``U(-r, r)`` with ``r = sqrt(2 / (n_in + n_out))`` (Glorot's bound scaled
+    for the sigmoid, as scikit-learn does), from ``numpy.random.default_rng(seed)``.
+    """
+
+    def __init__(self, layer_sizes, *, seed=None, dtype="float64", backend=None):
+        sizes = check.layer_sizes(layer_sizes)
+        dtype = check.float_dtype(dtype)
+        rng = np.random.default_rng(check.seed(seed))
+        params = np.empty(check.param_count(sizes, dtype), dtype=dtype)
+        for W, b in _layout.layer_views(params, sizes):
+            bound = np.sqrt(2.0 / (W.shape[0] + W.shape[1]))
+            W[...] = rng.uniform(-bound, bound, size=W.shape)
+            b[...] = rng.uniform(-bound, bound, size=b.shape)
+        self._setup(sizes, params, backend)
+
+    @classmethod
+    def from_weights(cls, weights, biases, *, dtype=None, backend=None):
+        """A network with the given weights (``weights[l]`` of shape
+        ``(n_out, n_in)``) and biases (``(n_out,)``), copied.  ``dtype=None``
+        keeps float32 when every array is float32 and uses float64 otherwise."""
+        sizes, dtype, Ws, bs = check.weights_and_biases(weights, biases, dtype)
+        params = np.empty(check.param_count(sizes, dtype), dtype=dtype)
+        for (W, b), W_given, b_given in zip(_layout.layer_views(params, sizes), Ws, bs):
+            W[...] = W_given
+            b[...] = b_given
+        net = cls.__new__(cls)
+        net._setup(sizes, params, backend)
+        return net
+
+    def _setup(self, sizes, params, backend):
+        self._kernels = get_backend(backend)
+        self._sizes = np.array(sizes, dtype=np.intp)
+        self._sizes.flags.writeable = False
+        self._params = params
+        # Scratch for step/train, reused under the lock: a[0..L] and delta[1..L].
+        self._activations = np.zeros(sum(sizes), dtype=params.dtype)
+        self._deltas = np.zeros(sum(sizes[1:]), dtype=params.dtype)
+        self._views = []
+        for W, b in _layout.layer_views(params, sizes):
+            W.flags.writeable = False
+            b.flags.writeable = False
+            self._views.append((W, b))
+        # Serialises the calls that write the parameters (step, train): two
+        # threads training one network take turns, never interleave.
+        self._lock = threading.Lock()
+
+    # ------------------------------------------------------------------
+    # State
+    # ------------------------------------------------------------------
+
+    @property
+    def layer_sizes(self) -> tuple[int, ...]:
+        return tuple(int(n) for n in self._sizes)
+
+    @property
+    def weights(self) -> list[np.ndarray]:
+        """``W[l]`` for each layer, shape ``(n_out, n_in)``: read-only live views."""
+        return [W for W, _ in self._views]
+
+    @property
+    def biases(self) -> list[np.ndarray]:
+        """``b[l]`` for each layer, shape ``(n_out,)``: read-only live views."""
+        return [b for _, b in self._views]
+
+    @property
+    def dtype(self) -> np.dtype:
+        return self._params.dtype
+
+    @property
+    def backend(self) -> str:
+        """The name of the backend running this network's kernels."""
+        return self._kernels.BACKEND_NAME
+
+    def __repr__(self):
+        return f"Network({list(self.layer_sizes)}, dtype={self.dtype.name!r}, backend={self.backend!r})"
+
+    # ------------------------------------------------------------------
+    # Computations that change nothing
+    # ------------------------------------------------------------------
+
+    def _data(self, value, name, width, ndims):
+        return check.sample_array(value, name, self.dtype, width, ndims=ndims)
+
+    def _scratch(self):
+        # Per-call activations: lets any number of threads evaluate at once.
+        return np.empty_like(self._activations)
+
+    def forward(self, x):
+        """The network's outputs for one sample ``x`` of shape ``(n_in,)``
+        (returns ``(n_out,)``) or for each row of ``X`` of shape ``(n, n_in)``
+        (returns ``(n, n_out)``)."""
+        x = self._data(x, "x", self._sizes[0], (1, 2))
+        X = x.reshape(1, -1) if x.ndim == 1 else x
+        out = np.empty((X.shape[0], self._sizes[-1]), dtype=self.dtype)
+        self._kernels.forward_batch(self._params, self._sizes, X, out, self._scratch())
+        return out[0] if x.ndim == 1 else out
+
+    def cost(self, x, y):
+        """J = 1/2 * sum_k (y_k - o_k)^2 for one sample (1-D ``x``, ``y``); for
+        a batch (2-D), the mean over the rows of the per-sample J."""
+        x = self._data(x, "x", self._sizes[0], (1, 2))
+        y = self._data(y, "y", self._sizes[-1], (x.ndim,))
+        X, Y = (x.reshape(1, -1), y.reshape(1, -1)) if x.ndim == 1 else (x, y)
+        check.same_rows(X, Y, "x", "y")
+        return float(self._kernels.mean_cost(self._params, self._sizes, X, Y, self._scratch()))
+
+    def gradients(self, x, y):
+        """``(dJ/dW per layer, dJ/db per layer)`` for one sample; changes nothing."""
+        x = self._data(x, "x", self._sizes[0], (1,))
+        y = self._data(y, "y", self._sizes[-1], (1,))
+        grads = np.empty_like(self._params)
+        deltas = np.empty_like(self._deltas)
+        self._kernels.gradients(self._params, self._sizes, x, y, self._scratch(), deltas, grads)
+        views = _layout.layer_views(grads, self._sizes)
+        return [dW for dW, _ in views], [db for _, db in views]
+
+    # ------------------------------------------------------------------
+    # Learning
+    # ------------------------------------------------------------------
+
+    def step(self, x, y, lr, *, update_biases=True):
+        """One online gradient-descent update on one sample, in place; returns
+        J measured before the update."""
+        x = self._data(x, "x", self._sizes[0], (1,))
+        y = self._data(y, "y", self._sizes[-1], (1,))
+        lr = check.learning_rate(lr)
+        update_biases = check.flag(update_biases, "update_biases")
+        with self._lock:
+            before = self._params.copy()
+            J = self._kernels.train_step(
+                self._params, self._sizes, x, y, lr, update_biases, self._activations, self._deltas
+            )
+            self._require_finite(before, J, f"the step with lr={lr}")
+        return float(J)
+
+    def train(self, X, Y, *, epochs=1, lr=0.5, shuffle=False, seed=None, update_biases=True):
+        """Online learning (step 5 of the note): one update per row of ``X``
+        (``(n, n_in)``) and ``Y`` (``(n, n_out)``), for ``epochs`` passes.
+
+        With ``shuffle`` the rows are visited in a fresh random order each
+        epoch, drawn from ``numpy.random.default_rng(seed)``: the same seed
+        gives the same run on every backend.  Returns a new 1-D array with the
+        mean per-sample J of each epoch (each J measured before its update).
+
+        Each epoch runs as one compiled call without the GIL.  If an epoch
+        ends with a non-finite cost or weight, the network is restored to the
+        weights it had before that epoch and ``TrainingDivergedError`` is
+        raised.  An interruption (Ctrl-C) takes effect between epochs and
+        leaves the weights of the last completed epoch.
+        """
+        X = self._data(X, "X", self._sizes[0], (2,))
+        Y = self._data(Y, "Y", self._sizes[-1], (2,))
+        check.same_rows(X, Y)
+        epochs = check.integer(epochs, "epochs", minimum=1)
+        lr = check.learning_rate(lr)
+        shuffle = check.flag(shuffle, "shuffle")
+        rng = np.random.default_rng(check.seed(seed))
+        update_biases = check.flag(update_biases, "update_biases")
+
+        costs = np.empty(epochs)
+        in_order = np.arange(X.shape[0], dtype=np.intp)
+        with self._lock:
+            before = np.empty_like(self._params)
+            for epoch in range(epochs):
+                order = rng.permutation(in_order) if shuffle else in_order
+                before[...] = self._params
+                costs[epoch] = self._kernels.train_epoch(
+                    self._params, self._sizes, X, Y, order, lr, update_biases,
+                    self._activations, self._deltas,
+                )
+                self._require_finite(before, costs[epoch], f"epoch {epoch + 1} of {epochs} with lr={lr}")
+        return costs
+
+    def _require_finite(self, before, J, what):
+        """Restore ``before`` and raise if training left a non-finite cost or weight."""
+        if np.isfinite(J) and np.isfinite(self._params).all():
+            return
+        self._params[...] = before
+        raise TrainingDivergedError(
+            f"training diverged during {what}: the cost or a weight became NaN or infinite. "
+            "The network was restored to its weights before that; try a smaller learning rate "
+            "(or targets in [0, 1], the range of the sigmoid outputs)."
+        )
