@@ -1,0 +1,63 @@
+"""Type stubs for the compiled kernels (fastbp/_kernels.pyx).
+
+Every array argument is a NumPy array of one floating dtype, float32 or
+float64 (all arrays of one call share it); matrices are C-contiguous 2-D.
+``sizes`` and ``order`` are ``numpy.intp`` arrays.  See ``fastbp.reference``
+for the conventions and the flat-buffer layout.
+"""
+
+from typing import Final, TypeVar
+
+import numpy as np
+import numpy.typing as npt
+
+_F = TypeVar("_F", np.float32, np.float64)
+_Array = npt.NDArray[_F]
+_Index = npt.NDArray[np.intp]
+
+BACKEND_NAME: Final[str]
+
+def sigmoid(z: _Array[_F], out: _Array[_F]) -> None: ...
+def sigmoid_derivative(a: _Array[_F], out: _Array[_F]) -> None: ...
+def forward_layer(W: _Array[_F], b: _Array[_F], x: _Array[_F], out: _Array[_F]) -> None: ...
+def cost(o: _Array[_F], y: _Array[_F]) -> float: ...
+def output_delta(o: _Array[_F], y: _Array[_F], delta: _Array[_F]) -> None: ...
+def hidden_delta(W: _Array[_F], delta_next: _Array[_F], a: _Array[_F], delta: _Array[_F]) -> None: ...
+def update(
+    W: _Array[_F], b: _Array[_F], delta: _Array[_F], a_prev: _Array[_F], lr: float, update_biases: bool
+) -> None: ...
+def forward(params: _Array[_F], sizes: _Index, x: _Array[_F], activations: _Array[_F]) -> None: ...
+def gradients(
+    params: _Array[_F],
+    sizes: _Index,
+    x: _Array[_F],
+    y: _Array[_F],
+    activations: _Array[_F],
+    deltas: _Array[_F],
+    grads: _Array[_F],
+) -> float: ...
+def train_step(
+    params: _Array[_F],
+    sizes: _Index,
+    x: _Array[_F],
+    y: _Array[_F],
+    lr: float,
+    update_biases: bool,
+    activations: _Array[_F],
+    deltas: _Array[_F],
+) -> float: ...
+def train_epoch(
+    params: _Array[_F],
+    sizes: _Index,
+    X: _Array[_F],
+    Y: _Array[_F],
+    order: _Index,
+    lr: float,
+    update_biases: bool,
+    activations: _Array[_F],
+    deltas: _Array[_F],
+) -> float: ...
+def forward_batch(
+    params: _Array[_F], sizes: _Index, X: _Array[_F], out: _Array[_F], activations: _Array[_F]
+) -> None: ...
+def mean_cost(params: _Array[_F], sizes: _Index, X: _Array[_F], Y: _Array[_F], activations: _Array[_F]) -> float: ...

@@ -1,0 +1,195 @@
+"""The backend registry, and the promise that both backends are one interface."""
+
+import ast
+import importlib.machinery
+import inspect
+import os
+import pathlib
+import shutil
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+import fastbp
+import fastbp.reference
+from fastbp.backends import ENV_VAR, default_backend
+
+INTERFACE = fastbp.reference.__all__
+
+
+def test_compiled_module_loaded():
+    # Fails (never skips) when the compiled kernels did not load: no silent Python.
+    import fastbp._kernels as compiled
+
+    suffix = "".join(pathlib.Path(compiled.__file__).suffixes)
+    assert any(compiled.__file__.endswith(s) for s in importlib.machinery.EXTENSION_SUFFIXES), suffix
+    assert fastbp.get_backend("cython") is compiled
+    assert compiled.BACKEND_NAME == "cython"
+    assert fastbp.Network([2, 2], backend="cython").backend == "cython"
+
+
+def test_registry_names():
+    assert fastbp.backends() == ("cython", "python")
+    for name in fastbp.backends():
+        assert fastbp.get_backend(name).BACKEND_NAME == name
+
+
+@pytest.mark.parametrize("name", INTERFACE)
+def test_same_functions_and_signatures(name):
+    reference = inspect.signature(getattr(fastbp.get_backend("python"), name))
+    compiled = inspect.signature(getattr(fastbp.get_backend("cython"), name))
+    assert list(compiled.parameters) == list(reference.parameters)
+    for p_ref, p_comp in zip(reference.parameters.values(), compiled.parameters.values()):
+        assert p_comp.kind == p_ref.kind, (name, p_ref.name)
+        assert p_comp.default == p_ref.default, (name, p_ref.name)
+
+
+def test_compiled_exposes_the_interface_and_nothing_missing():
+    compiled = fastbp.get_backend("cython")
+    missing = [n for n in INTERFACE if not callable(getattr(compiled, n, None))]
+    assert missing == []
+
+
+def test_stub_matches_compiled_module():
+    # The shipped .pyi declares exactly the interface, with the same parameter names.
+    stub = pathlib.Path(fastbp.__file__).with_name("_kernels.pyi")
+    assert stub.is_file(), "fastbp/_kernels.pyi is not installed beside the package"
+    assert pathlib.Path(fastbp.__file__).with_name("py.typed").is_file()
+    tree = ast.parse(stub.read_text())
+    declared = {f.name: [a.arg for a in f.args.args] for f in tree.body if isinstance(f, ast.FunctionDef)}
+    assert sorted(declared) == sorted(INTERFACE)
+    compiled = fastbp.get_backend("cython")
+    for name, params in declared.items():
+        assert params == list(inspect.signature(getattr(compiled, name)).parameters), name
+
+
+def test_default_backend_and_env_switch(monkeypatch):
+    monkeypatch.delenv(ENV_VAR, raising=False)
+    assert default_backend() == "cython"
+    assert fastbp.Network([2, 1]).backend == "cython"
+    monkeypatch.setenv(ENV_VAR, "python")
+    assert default_backend() == "python"
+    assert fastbp.Network([2, 1]).backend == "python"
+    monkeypatch.setenv(ENV_VAR, "fortran")
+    with pytest.raises(ValueError, match="FASTBP_BACKEND='fortran'"):
+        fastbp.Network([2, 1])
+
+
+def test_unknown_backend():
+    with pytest.raises(ValueError, match="backend='numba'"):
+        fastbp.get_backend("numba")
+    with pytest.raises(TypeError, match="backend must be a str"):
+        fastbp.get_backend(1)
+    with pytest.raises(ValueError, match="backend='numba'"):
+        fastbp.Network([2, 2], backend="numba")
+
+
+@pytest.fixture
+def unbuilt_package(tmp_path):
+    """A copy of the installed package's Python files without the compiled module."""
+    source = pathlib.Path(fastbp.__file__).parent
+    target = tmp_path / "fastbp"
+    target.mkdir()
+    for f in source.glob("*.py"):
+        shutil.copy(f, target / f.name)
+    return tmp_path
+
+
+# setuptools' editable installs put a finder ahead of PYTHONPATH; drop it so
+# the subprocess imports the copy under test in development trees too.
+_NO_EDITABLE = "import sys; sys.meta_path[:] = [f for f in sys.meta_path if '__editable__' not in str(getattr(f, '__module__', ''))]\n"
+
+
+def _python(code, path, env_extra):
+    code = _NO_EDITABLE + code
+    env = {k: v for k, v in os.environ.items() if k != ENV_VAR}
+    env.update(env_extra, PYTHONPATH=str(path))
+    return subprocess.run([sys.executable, "-c", code], cwd=path, env=env, capture_output=True, text=True, timeout=120)
+
+
+def test_import_without_compiled_module_fails_loudly(unbuilt_package):
+    result = _python("import fastbp", unbuilt_package, {})
+    assert result.returncode != 0
+    assert "fastbp._kernels" in result.stderr and "pip install ." in result.stderr
+    assert "FASTBP_BACKEND=python" in result.stderr
+
+
+def test_forced_reference_runs_without_compiled_module(unbuilt_package):
+    code = (
+        "import fastbp\n"
+        "net = fastbp.Network([2, 2, 1], seed=0)\n"
+        "assert net.backend == 'python', net.backend\n"
+        "try:\n"
+        "    fastbp.Network([2, 1], backend='cython')\n"
+        "except ImportError as e:\n"
+        "    print('refused:', e)\n"
+    )
+    result = _python(code, unbuilt_package, {ENV_VAR: "python"})
+    assert result.returncode == 0, result.stderr
+    assert "refused: fastbp's compiled kernels" in result.stdout
+
+
+@pytest.mark.skipif(not os.environ.get("FASTBP_EXPECT_INSTALLED_IN"), reason="only when a test run names where fastbp must come from")
+def test_imported_from_the_installed_package():
+    # Set by the packaging test, which runs this suite against a wheel in a fresh venv.
+    expected = pathlib.Path(os.environ["FASTBP_EXPECT_INSTALLED_IN"]).resolve()
+    assert expected in pathlib.Path(fastbp.__file__).resolve().parents
+
+
+# The kernels' memory contract: a direct call with mismatched buffers raises
+# ValueError in both backends instead of touching memory outside the arrays.
+
+
+def _network_buffers(dtype=np.float64):
+    sizes = np.array([3, 4, 2], dtype=np.intp)
+    params = np.zeros(4 * 4 + 2 * 5, dtype=dtype)
+    return sizes, params, np.zeros(9, dtype=dtype), np.zeros(6, dtype=dtype)
+
+
+def test_contract_per_layer(kernels):
+    W = np.ones((3, 2))
+    with pytest.raises(ValueError, match=r"len\(x\)=3 does not match"):
+        kernels.forward_layer(W, np.ones(3), np.ones(3), np.zeros(3))
+    with pytest.raises(ValueError, match=r"len\(out\)=2"):
+        kernels.forward_layer(W, np.ones(3), np.ones(2), np.zeros(2))
+    with pytest.raises(ValueError, match=r"len\(delta_next\)=2"):
+        kernels.hidden_delta(W, np.ones(2), np.ones(2), np.zeros(2))
+    with pytest.raises(ValueError, match=r"len\(a_prev\)=5"):
+        kernels.update(W.copy(), np.ones(3), np.ones(3), np.ones(5), 0.1, True)
+    with pytest.raises(ValueError, match="equal lengths"):
+        kernels.sigmoid(np.ones(3), np.zeros(2))
+    with pytest.raises(ValueError, match="equal lengths"):
+        kernels.output_delta(np.ones(3), np.ones(3), np.zeros(4))
+
+
+def test_contract_network(kernels):
+    sizes, params, activations, deltas = _network_buffers()
+    X, Y = np.ones((5, 3)), np.ones((5, 2))
+    with pytest.raises(ValueError, match=r"len\(params\)=25 but layer sizes \[3, 4, 2\] need 26"):
+        kernels.forward(params[:-1], sizes, X[0], activations)
+    with pytest.raises(ValueError, match=r"len\(activations\)=8"):
+        kernels.forward(params, sizes, X[0], activations[:-1])
+    with pytest.raises(ValueError, match=r"len\(deltas\)=5"):
+        kernels.train_step(params, sizes, X[0], Y[0], 0.1, True, activations, deltas[:-1])
+    with pytest.raises(ValueError, match=r"len\(x\)=2 but the network needs 3"):
+        kernels.forward(params, sizes, X[0, :2].copy(), activations)
+    with pytest.raises(ValueError, match="outside"):
+        kernels.train_epoch(params, sizes, X, Y, np.array([0, 5], dtype=np.intp), 0.1, True, activations, deltas)
+    with pytest.raises(ValueError, match="outside"):
+        kernels.train_epoch(params, sizes, X, Y, np.array([-1], dtype=np.intp), 0.1, True, activations, deltas)
+    with pytest.raises(ValueError, match=r"Y must have shape \(5, 2\)"):
+        kernels.mean_cost(params, sizes, X, Y[:4], activations)
+    with pytest.raises(ValueError, match="every layer size must be >= 1"):
+        kernels.forward(params, np.array([3, 0, 2], dtype=np.intp), X[0], activations)
+    assert not params.any(), "a refused call wrote to params"
+
+
+def test_compiled_refuses_mixed_dtypes():
+    # Fused kernels take one floating dtype per call; a mix is refused, never reinterpreted.
+    compiled = fastbp.get_backend("cython")
+    with pytest.raises((TypeError, ValueError), match="dtype|signature"):
+        compiled.sigmoid(np.zeros(3, dtype=np.float32), np.zeros(3, dtype=np.float64))
+    with pytest.raises((TypeError, ValueError), match="dtype|signature"):
+        compiled.sigmoid(np.zeros(3, dtype=np.int64), np.zeros(3, dtype=np.int64))
