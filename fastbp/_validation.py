@@ -39,7 +39,7 @@ def float_dtype(value, name="dtype"):
     """``"float32"``/``"float64"`` (or the NumPy types) -> ``np.dtype``."""
     try:
         dtype = np.dtype(value)
-    except TypeError:
+    except (TypeError, ValueError, SyntaxError):  # NumPy parses some strings, e.g. "i4,,"
         raise TypeError(f"{name} must be 'float32' or 'float64', got {value!r}") from None
     if dtype not in FLOAT_DTYPES:
         raise TypeError(f"{name} must be 'float32' or 'float64', got {value!r}")
@@ -60,7 +60,10 @@ def real(value, name):
     """A finite real number (int or float, not bool) -> float."""
     if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Real):
         raise TypeError(f"{name} must be a real number, got {value!r} of type {_type_name(value)}")
-    value = float(value)
+    try:
+        value = float(value)
+    except OverflowError:  # an int beyond the float range, e.g. 10**400
+        raise ValueError(f"{name} must be finite, got an integer too large for a float ({value.bit_length()} bits)") from None
     if not np.isfinite(value):
         raise ValueError(f"{name} must be finite, got {value}")
     return value
@@ -130,7 +133,9 @@ def real_array(value, name, dtype):
             f"got dtype {array.dtype} ({what.get(kind, 'unsupported')})"
         )
     with np.errstate(over="ignore", invalid="ignore"):
-        array = np.ascontiguousarray(array, dtype=dtype)
+        # Not np.ascontiguousarray: it turns a 0-d array into shape (1,),
+        # which would accept a scalar where a row is required.
+        array = np.asarray(array, dtype=dtype, order="C")
     if not np.isfinite(array).all():
         where = np.argwhere(~np.isfinite(array))[0]
         bad = array[tuple(where)]

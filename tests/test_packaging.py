@@ -90,8 +90,9 @@ def test_wheel_passes_the_suite_in_a_fresh_venv(artefacts):
     run_dir = work / "run"  # outside the source tree: only the installed fastbp is importable
     run_dir.mkdir()
     result = _run(
-        [str(python), "-m", "pytest", str(ROOT / "tests"), "-m", "not packaging", "-q", "-p", "no:cacheprovider",
-         "--rootdir", str(ROOT)],
+        # The tests of the same snapshot the wheel was built from.
+        [str(python), "-m", "pytest", str(work / "src" / "tests"), "-m", "not packaging", "-q",
+         "-p", "no:cacheprovider", "--rootdir", str(work / "src")],
         cwd=run_dir,
         env=_clean_env(FASTBP_EXPECT_INSTALLED_IN=str(venv)),
         timeout=1800,
