@@ -8,6 +8,15 @@ and to build without optimisation.
 
 Default builds target the baseline instruction set of the platform (no
 ``-march=native``) so that a wheel runs on any machine of its architecture.
+
+The generated C goes to ``build/cython-release/`` or ``build/cython-debug/``, so
+switching modes never reuses C generated with the other mode's directives.
+
+A build from a git checkout (``pip install .`` builds in the checkout) also
+copies the compiled module beside its source, as ``build_ext --inplace`` would:
+the checkout's ``fastbp/`` folder shadows the installed package for commands
+run from the checkout root (``python -m fastbp``), and would otherwise fail to
+find its kernels.  The copy is a git-ignored build output.
 """
 
 import os
@@ -15,6 +24,7 @@ import os
 import numpy as np
 from Cython.Build import cythonize
 from setuptools import Extension, setup
+from setuptools.command.build_ext import build_ext
 
 DEBUG = os.environ.get("FASTBP_DEBUG", "") not in ("", "0")
 
@@ -42,4 +52,21 @@ extensions = [
     )
 ]
 
-setup(ext_modules=cythonize(extensions, compiler_directives=directives))
+HERE = os.path.dirname(os.path.abspath(__file__))
+
+
+class build_ext_beside_sources(build_ext):
+    def run(self):
+        super().run()
+        if not self.inplace and os.path.isdir(os.path.join(HERE, ".git")):
+            self.copy_extensions_to_source()
+
+
+setup(
+    ext_modules=cythonize(
+        extensions,
+        compiler_directives=directives,
+        build_dir=os.path.join("build", "cython-debug" if DEBUG else "cython-release"),
+    ),
+    cmdclass={"build_ext": build_ext_beside_sources},
+)
