@@ -62,8 +62,8 @@ def real(value, name):
         raise TypeError(f"{name} must be a real number, got {value!r} of type {_type_name(value)}")
     try:
         value = float(value)
-    except OverflowError:  # an int beyond the float range, e.g. 10**400
-        raise ValueError(f"{name} must be finite, got an integer too large for a float ({value.bit_length()} bits)") from None
+    except OverflowError:  # beyond the float range, e.g. 10**400
+        raise ValueError(f"{name} must be finite, got a number too large for a float") from None
     if not np.isfinite(value):
         raise ValueError(f"{name} must be finite, got {value}")
     return value

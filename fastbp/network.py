@@ -46,12 +46,13 @@ class Network:
         sizes = check.layer_sizes(layer_sizes)
         dtype = check.float_dtype(dtype)
         rng = np.random.default_rng(check.seed(seed))
+        kernels = get_backend(backend)  # a bad name fails before any allocation
         params = np.empty(check.param_count(sizes, dtype), dtype=dtype)
         for W, b in _layout.layer_views(params, sizes):
             bound = np.sqrt(2.0 / (W.shape[0] + W.shape[1]))
             W[...] = rng.uniform(-bound, bound, size=W.shape)
             b[...] = rng.uniform(-bound, bound, size=b.shape)
-        self._setup(sizes, params, backend)
+        self._setup(sizes, params, kernels)
 
     @classmethod
     def from_weights(cls, weights, biases, *, dtype=None, backend=None):
@@ -59,16 +60,17 @@ class Network:
         ``(n_out, n_in)``) and biases (``(n_out,)``), copied.  ``dtype=None``
         keeps float32 when every array is float32 and uses float64 otherwise."""
         sizes, dtype, Ws, bs = check.weights_and_biases(weights, biases, dtype)
+        kernels = get_backend(backend)
         params = np.empty(check.param_count(sizes, dtype), dtype=dtype)
         for (W, b), W_given, b_given in zip(_layout.layer_views(params, sizes), Ws, bs):
             W[...] = W_given
             b[...] = b_given
         net = cls.__new__(cls)
-        net._setup(sizes, params, backend)
+        net._setup(sizes, params, kernels)
         return net
 
-    def _setup(self, sizes, params, backend):
-        self._kernels = get_backend(backend)
+    def _setup(self, sizes, params, kernels):
+        self._kernels = kernels
         self._sizes = np.array(sizes, dtype=np.intp)
         self._sizes.flags.writeable = False
         self._params = params
