@@ -18,7 +18,7 @@ Compiler directives (bounds checks off, ...) are set once in ``setup.py``;
 """
 
 from cython cimport floating
-from libc.math cimport exp
+from libc.math cimport exp, isfinite
 from libc.string cimport memcpy
 
 from fastbp._layout import (
@@ -37,14 +37,14 @@ BACKEND_NAME = "cython"
 # --------------------------------------------------------------------------
 
 
-cdef inline floating _sigmoid(floating z) noexcept nogil:
+cdef inline double _sigmoid(double z) noexcept nogil:
     # s(z) = 1 / (1 + e^-z).  For z < 0, e^-z may overflow: use e^z / (1 + e^z).
-    # exp is evaluated in double for both dtypes, then rounded once on return.
+    # Evaluated in double for both dtypes; the caller rounds once on store.
     cdef double e
     if z >= 0:
-        return <floating>(1.0 / (1.0 + exp(-<double>z)))
-    e = exp(<double>z)
-    return <floating>(e / (1.0 + e))
+        return 1.0 / (1.0 + exp(-z))
+    e = exp(z)
+    return e / (1.0 + e)
 
 
 cdef void _forward_layer(const floating* W, const floating* b, const floating* x,
@@ -53,12 +53,22 @@ cdef void _forward_layer(const floating* W, const floating* b, const floating* x
     cdef Py_ssize_t k, j
     cdef const floating* row
     cdef floating net
+    cdef double wide
     for k in range(n_out):
         row = W + k * n_in
         net = 0
         for j in range(n_in):
             net += row[j] * x[j]
-        out[k] = _sigmoid(net + b[k])
+        if floating is float and not isfinite(net):
+            # A float32 sum of finite terms overflowed (|W x| > 3.4e38 part way):
+            # redo this neuron in double, where float32 products cannot overflow.
+            # Never taken on ordinary data, so the fast loop stays float32.
+            wide = 0
+            for j in range(n_in):
+                wide += <double>row[j] * <double>x[j]
+            out[k] = <floating>_sigmoid(wide + <double>b[k])
+        else:
+            out[k] = <floating>_sigmoid(<double>net + <double>b[k])
 
 
 cdef double _cost(const floating* o, const floating* y, Py_ssize_t n) noexcept nogil:
@@ -182,7 +192,7 @@ def sigmoid(const floating[::1] z, floating[::1] out):
     cdef Py_ssize_t i
     with nogil:
         for i in range(z.shape[0]):
-            out[i] = _sigmoid(z[i])
+            out[i] = <floating>_sigmoid(z[i])
 
 
 def sigmoid_derivative(const floating[::1] a, floating[::1] out):

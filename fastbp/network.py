@@ -33,6 +33,23 @@ class TrainingDivergedError(FloatingPointError):
     """Training produced a non-finite cost or weight; the network was restored."""
 
 
+def _finite_result(value, what):
+    """Refuse to hand back NaN/inf computed from finite input.
+
+    With finite weights and data, a non-finite output, cost or gradient means
+    the arithmetic overflowed the dtype (e.g. weights near 1e308 in float64,
+    whose weighted sum is inf - inf).  The kernels keep float32 sums exact by
+    redoing an overflowing neuron in double; float64 has no wider type to fall
+    back on, so such a result is refused here instead of returned silently.
+    """
+    if not np.isfinite(value).all():
+        raise FloatingPointError(
+            f"{what} is not finite: the arithmetic overflowed the network's dtype. "
+            "The weights or inputs are too large in magnitude; rescale them."
+        )
+    return value
+
+
 class Network:
     """A fully connected network of sigmoid neurons, trained by backpropagation.
 
@@ -113,6 +130,17 @@ class Network:
         """The name of the backend running this network's kernels."""
         return self._kernels.BACKEND_NAME
 
+    def __getstate__(self):
+        # Plain data only: the lock and the kernel module are rebuilt on load.
+        return {"layer_sizes": self.layer_sizes, "params": self._params.copy(), "backend": self.backend}
+
+    def __setstate__(self, state):
+        params = check.real_array(state["params"], "params", check.float_dtype(state["params"].dtype))
+        sizes = check.layer_sizes(state["layer_sizes"])
+        if params.shape != (check.param_count(sizes, params.dtype),):
+            raise ValueError(f"params of shape {params.shape} do not fit layer sizes {list(sizes)}")
+        self._setup(sizes, params, get_backend(state["backend"]))
+
     def __repr__(self):
         return f"Network({list(self.layer_sizes)}, dtype={self.dtype.name!r}, backend={self.backend!r})"
 
@@ -135,6 +163,7 @@ class Network:
         X = x.reshape(1, -1) if x.ndim == 1 else x
         out = np.empty((X.shape[0], self._sizes[-1]), dtype=self.dtype)
         self._kernels.forward_batch(self._params, self._sizes, X, out, self._scratch())
+        _finite_result(out, "the forward pass")
         return out[0] if x.ndim == 1 else out
 
     def cost(self, x, y):
@@ -144,7 +173,8 @@ class Network:
         y = self._data(y, "y", self._sizes[-1], (x.ndim,))
         X, Y = (x.reshape(1, -1), y.reshape(1, -1)) if x.ndim == 1 else (x, y)
         check.same_rows(X, Y, "x", "y")
-        return float(self._kernels.mean_cost(self._params, self._sizes, X, Y, self._scratch()))
+        J = self._kernels.mean_cost(self._params, self._sizes, X, Y, self._scratch())
+        return float(_finite_result(J, "the cost"))
 
     def gradients(self, x, y):
         """``(dJ/dW per layer, dJ/db per layer)`` for one sample; changes nothing."""
@@ -153,6 +183,7 @@ class Network:
         grads = np.empty_like(self._params)
         deltas = np.empty_like(self._deltas)
         self._kernels.gradients(self._params, self._sizes, x, y, self._scratch(), deltas, grads)
+        _finite_result(grads, "a gradient")
         views = _layout.layer_views(grads, self._sizes)
         return [dW for dW, _ in views], [db for _, db in views]
 
@@ -199,7 +230,10 @@ class Network:
         rng = np.random.default_rng(check.seed(seed))
         update_biases = check.flag(update_biases, "update_biases")
 
-        costs = np.empty(epochs)
+        try:
+            costs = np.empty(epochs)
+        except (MemoryError, ValueError):
+            raise ValueError(f"epochs={epochs} is too many: the cost of each epoch cannot be stored") from None
         in_order = np.arange(X.shape[0], dtype=np.intp)
         with self._lock:
             before = np.empty_like(self._params)

@@ -743,3 +743,51 @@ def test_unknown_backend_is_rejected():
         Network([2, 2], backend="numpy")
     with pytest.raises(ValueError, match=r"backend='numpy' names no backend"):
         Network.from_weights([[[1.0]]], [[0.0]], backend="numpy")
+
+
+# ---------------------------------------------------------------------------
+# Overflow in the arithmetic, pickling
+# ---------------------------------------------------------------------------
+
+
+def test_float32_weighted_sum_that_overflows_float32_is_still_exact(backend):
+    # 3e38*2 - 3e38*2 = 0 exactly, but a float32 running sum overflows half
+    # way: the compiled kernel must redo the neuron in double, as the reference does.
+    net = Network.from_weights([[[3e38, -3e38]]], [[0.0]], dtype="float32", backend=backend)
+    np.testing.assert_array_equal(net.forward([2.0, 2.0]), np.float32([0.5]))
+    net = Network.from_weights([[[3e38, 3e38]]], [[0.0]], dtype="float32", backend=backend)
+    np.testing.assert_array_equal(net.forward([2.0, 2.0]), np.float32([1.0]))
+
+
+def test_float64_overflow_is_refused_not_returned_as_nan(backend):
+    # inf - inf: no wider type to fall back on, so forward/cost/gradients raise.
+    net = Network.from_weights([[[1e308, -1e308]]], [[0.0]], backend=backend)
+    snap = snapshot(net)
+    for call in (lambda: net.forward([2.0, 2.0]), lambda: net.forward([[2.0, 2.0]]),
+                 lambda: net.cost([2.0, 2.0], [0.5]), lambda: net.gradients([2.0, 2.0], [0.5])):
+        with pytest.raises(FloatingPointError, match="overflowed"):
+            call()
+    assert_state(net, snap)
+    np.testing.assert_array_equal(net.forward([1.0, 1.0]), [0.5])  # still usable where it is finite
+
+
+def test_absurd_epoch_count_is_a_value_error(backend):
+    net = Network([2, 1], seed=0, backend=backend)
+    snap = snapshot(net)
+    with pytest.raises(ValueError, match=r"epochs=10000000000000 is too many"):
+        net.train([[0.0, 1.0]], [[1.0]], epochs=10**13)
+    assert_state(net, snap)
+
+
+def test_pickle_and_deepcopy_round_trip(backend, dtype):
+    import copy
+    import pickle
+
+    net = Network([3, 4, 2], seed=2, dtype=dtype, backend=backend)
+    X, Y = data(sizes=(3, 4, 2))
+    for clone in (pickle.loads(pickle.dumps(net)), copy.deepcopy(net)):
+        assert (clone.layer_sizes, clone.dtype, clone.backend) == (net.layer_sizes, net.dtype, net.backend)
+        assert_same_net(clone, net)
+        assert not np.shares_memory(clone.weights[0], net.weights[0])
+        clone.train(X, Y, epochs=2)  # independent state, its own lock
+        assert not np.array_equal(clone.weights[0], net.weights[0])
