@@ -94,11 +94,10 @@ class Network:
         # Scratch for step/train, reused under the lock: a[0..L] and delta[1..L].
         self._activations = np.zeros(sum(sizes), dtype=params.dtype)
         self._deltas = np.zeros(sum(sizes[1:]), dtype=params.dtype)
-        self._views = []
-        for W, b in _layout.layer_views(params, sizes):
-            W.flags.writeable = False
-            b.flags.writeable = False
-            self._views.append((W, b))
+        # The public views sit on a read-only buffer of the parameters, so that
+        # not even ``flags.writeable = True`` turns them back into a way to write.
+        read_only = np.frombuffer(memoryview(params).toreadonly(), dtype=params.dtype)
+        self._views = _layout.layer_views(read_only, sizes)
         # Serialises the calls that write the parameters (step, train): two
         # threads training one network take turns, never interleave.
         self._lock = threading.Lock()

@@ -791,3 +791,10 @@ def test_pickle_and_deepcopy_round_trip(backend, dtype):
         assert not np.shares_memory(clone.weights[0], net.weights[0])
         clone.train(X, Y, epochs=2)  # independent state, its own lock
         assert not np.array_equal(clone.weights[0], net.weights[0])
+
+
+def test_views_cannot_be_made_writeable(backend):
+    net = Network([2, 3, 1], seed=0, backend=backend)
+    for view in net.weights + net.biases:
+        with pytest.raises(ValueError):
+            view.flags.writeable = True
