@@ -148,7 +148,10 @@ class Network:
     # ------------------------------------------------------------------
 
     def _data(self, value, name, width, ndims):
-        return check.sample_array(value, name, self.dtype, width, ndims=ndims)
+        array = check.sample_array(value, name, self.dtype, width, ndims=ndims)
+        # Data that aliases the parameters (e.g. a view of net.weights) would
+        # change under the kernels while they update the weights: copy it.
+        return array.copy() if np.may_share_memory(array, self._params) else array
 
     def _scratch(self):
         # Per-call activations: lets any number of threads evaluate at once.

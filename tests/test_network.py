@@ -798,3 +798,15 @@ def test_views_cannot_be_made_writeable(backend):
     for view in net.weights + net.biases:
         with pytest.raises(ValueError):
             view.flags.writeable = True
+
+
+def test_data_that_aliases_the_weights_is_copied_first(backend):
+    # X = a view of the network's own weights: training must use the values
+    # as they were at the call, as it would with a copy.
+    net = Network([3, 3], seed=0, backend=backend)
+    twin = Network.from_weights(*snapshot(net), backend=backend)
+    X = net.weights[0]
+    X_copy = X.copy()
+    Y = np.full((3, 3), 0.5)
+    np.testing.assert_array_equal(net.train(X, Y, epochs=2), twin.train(X_copy, Y, epochs=2))
+    assert_same_net(net, twin)
