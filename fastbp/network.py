@@ -94,6 +94,8 @@ class Network:
         # Scratch for step/train, reused under the lock: a[0..L] and delta[1..L].
         self._activations = np.zeros(sum(sizes), dtype=params.dtype)
         self._deltas = np.zeros(sum(sizes[1:]), dtype=params.dtype)
+        # The parameters before the current step/epoch, restored if it diverges.
+        self._backup = np.empty_like(params)
         # The public views sit on a read-only buffer of the parameters, so that
         # not even ``flags.writeable = True`` turns them back into a way to write.
         read_only = np.frombuffer(memoryview(params).toreadonly(), dtype=params.dtype)
@@ -201,11 +203,11 @@ class Network:
         lr = check.learning_rate(lr)
         update_biases = check.flag(update_biases, "update_biases")
         with self._lock:
-            before = self._params.copy()
+            np.copyto(self._backup, self._params)
             J = self._kernels.train_step(
                 self._params, self._sizes, x, y, lr, update_biases, self._activations, self._deltas
             )
-            self._require_finite(before, J, f"the step with lr={lr}")
+            self._require_finite(J, f"the step with lr={lr}")
         return float(J)
 
     def train(self, X, Y, *, epochs=1, lr=0.5, shuffle=False, seed=None, update_biases=True):
@@ -238,22 +240,21 @@ class Network:
             raise ValueError(f"epochs={epochs} is too many: the cost of each epoch cannot be stored") from None
         in_order = np.arange(X.shape[0], dtype=np.intp)
         with self._lock:
-            before = np.empty_like(self._params)
             for epoch in range(epochs):
                 order = rng.permutation(in_order) if shuffle else in_order
-                before[...] = self._params
+                np.copyto(self._backup, self._params)
                 costs[epoch] = self._kernels.train_epoch(
                     self._params, self._sizes, X, Y, order, lr, update_biases,
                     self._activations, self._deltas,
                 )
-                self._require_finite(before, costs[epoch], f"epoch {epoch + 1} of {epochs} with lr={lr}")
+                self._require_finite(costs[epoch], f"epoch {epoch + 1} of {epochs} with lr={lr}")
         return costs
 
-    def _require_finite(self, before, J, what):
-        """Restore ``before`` and raise if training left a non-finite cost or weight."""
+    def _require_finite(self, J, what):
+        """Restore the backup and raise if training left a non-finite cost or weight."""
         if np.isfinite(J) and np.isfinite(self._params).all():
             return
-        self._params[...] = before
+        np.copyto(self._params, self._backup)
         raise TrainingDivergedError(
             f"training diverged during {what}: the cost or a weight became NaN or infinite. "
             "The network was restored to its weights before that; try a smaller learning rate "
