@@ -42,7 +42,7 @@ LEARNING_RATE = 0.5
 # at the milestones) or after MAX_ROUNDS rounds.
 MILESTONES = (1, 10, 100, 1000, 10000)
 MAX_ROUNDS = MILESTONES[-1]
-TOLERANCE = 1e-5
+TOLERANCE = 1e-4
 
 
 def _f(value) -> str:
