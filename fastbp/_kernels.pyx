@@ -47,6 +47,11 @@ cdef inline double _sigmoid(double z) noexcept nogil:
     return e / (1.0 + e)
 
 
+cdef inline floating _sigmoid_derivative(floating a) noexcept nogil:
+    # s'(z) = s(z) (1 - s(z)) = a (1 - a), given the activation a = s(z).
+    return a * (1 - a)
+
+
 cdef void _forward_layer(const floating* W, const floating* b, const floating* x,
                          floating* out, Py_ssize_t n_out, Py_ssize_t n_in) noexcept nogil:
     # out_k = s(sum_j W[k, j] x_j + b_k); W row-major, row k = weights into neuron k.
@@ -86,7 +91,7 @@ cdef void _output_delta(const floating* o, const floating* y, floating* delta,
     # delta_k = -(y_k - o_k) * o_k (1 - o_k)
     cdef Py_ssize_t k
     for k in range(n):
-        delta[k] = -(y[k] - o[k]) * (o[k] * (1 - o[k]))
+        delta[k] = -(y[k] - o[k]) * _sigmoid_derivative(o[k])
 
 
 cdef void _hidden_delta(const floating* W, const floating* delta_next, const floating* a,
@@ -97,6 +102,7 @@ cdef void _hidden_delta(const floating* W, const floating* delta_next, const flo
     cdef Py_ssize_t k, j
     cdef const floating* row
     cdef floating d
+    cdef double wide
     for j in range(n):
         delta[j] = 0
     for k in range(n_next):
@@ -105,7 +111,15 @@ cdef void _hidden_delta(const floating* W, const floating* delta_next, const flo
         for j in range(n):
             delta[j] += row[j] * d
     for j in range(n):
-        delta[j] = delta[j] * (a[j] * (1 - a[j]))
+        if floating is float and not isfinite(delta[j]):
+            # As in _forward_layer: a float32 sum of finite terms overflowed;
+            # redo this column in double (rare, so the row-wise loop stays float32).
+            wide = 0
+            for k in range(n_next):
+                wide += <double>W[k * n + j] * <double>delta_next[k]
+            delta[j] = <floating>(wide * <double>_sigmoid_derivative(a[j]))
+        else:
+            delta[j] = delta[j] * _sigmoid_derivative(a[j])
 
 
 cdef void _update(floating* W, floating* b, const floating* delta, const floating* a_prev,
@@ -201,7 +215,7 @@ def sigmoid_derivative(const floating[::1] a, floating[::1] out):
     cdef Py_ssize_t i
     with nogil:
         for i in range(a.shape[0]):
-            out[i] = a[i] * (1 - a[i])
+            out[i] = _sigmoid_derivative(a[i])
 
 
 def forward_layer(const floating[:, ::1] W, const floating[::1] b, const floating[::1] x,

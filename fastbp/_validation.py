@@ -24,6 +24,8 @@ import operator
 
 import numpy as np
 
+from ._layout import n_params
+
 FLOAT_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
 
 # A network whose parameters would need more than this many bytes is refused
@@ -107,7 +109,7 @@ def layer_sizes(value):
 
 def param_count(sizes, dtype):
     """Number of parameters, refusing networks too large to allocate."""
-    count = sum(n_out * (n_in + 1) for n_in, n_out in zip(sizes[:-1], sizes[1:]))
+    count = n_params(sizes)
     if count * dtype.itemsize > MAX_PARAM_BYTES:
         raise ValueError(
             f"layer_sizes {list(sizes)} need {count} parameters "

@@ -89,6 +89,11 @@ def _sigmoid(z):
     return e / (1.0 + e)
 
 
+def _sigmoid_derivative(a):
+    """s'(z) = s(z) * (1 - s(z)) = a * (1 - a), given the activation a = s(z)."""
+    return a * (1.0 - a)
+
+
 def sigmoid(z, out):
     """out[i] = s(z[i]) for every i (1-D arrays)."""
     check_same_length(z=z, out=out)
@@ -102,7 +107,7 @@ def sigmoid_derivative(a, out):
     check_same_length(a=a, out=out)
     a, out = memoryview(a), memoryview(out)
     for i in range(len(a)):
-        out[i] = a[i] * (1.0 - a[i])
+        out[i] = _sigmoid_derivative(a[i])
 
 
 def forward_layer(W, b, x, out):
@@ -133,7 +138,7 @@ def output_delta(o, y, delta):
     check_same_length(o=o, y=y, delta=delta)
     o, y, delta = memoryview(o), memoryview(y), memoryview(delta)
     for k in range(len(o)):
-        delta[k] = -(y[k] - o[k]) * (o[k] * (1.0 - o[k]))
+        delta[k] = -(y[k] - o[k]) * _sigmoid_derivative(o[k])
 
 
 def hidden_delta(W, delta_next, a, delta):
@@ -151,7 +156,7 @@ def hidden_delta(W, delta_next, a, delta):
         back = 0.0
         for k in range(n_next):
             back += W[k, j] * delta_next[k]
-        delta[j] = back * (a[j] * (1.0 - a[j]))
+        delta[j] = back * _sigmoid_derivative(a[j])
 
 
 def update(W, b, delta, a_prev, lr, update_biases):

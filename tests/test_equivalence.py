@@ -327,6 +327,22 @@ def test_forward_layer_float32_sums_that_overflow(n_out, n_in, seed):
 
 
 @settings(max_examples=30)
+@given(n_next=st.integers(2, 50), n=widths, seed=seeds)
+def test_hidden_delta_float32_sums_that_overflow(n_next, n, seed):
+    # sum_k W[k, j] delta_k with products up to ~1e50: a float32 running sum
+    # overflows, the reference's double sum does not, and a(1 - a) <= 1e-15
+    # brings every true result (<= 50 * 1e50 * 1e-15) back into float32's range.
+    rng = np.random.default_rng(seed)
+    W = (rng.uniform(-1, 1, (n_next, n)) * 10.0 ** rng.uniform(15, 25, (n_next, n))).astype(np.float32)
+    delta_next = (rng.uniform(-1, 1, n_next) * 10.0 ** rng.uniform(15, 25, n_next)).astype(np.float32)
+    a = (10.0 ** -rng.uniform(15, 30, n)).astype(np.float32)
+    runs = run_both("hidden_delta", [W, delta_next, a, nan_array(n, np.float32)], inputs=[0, 1, 2])
+    d_c, d_p = runs["cython"][1][3], runs["python"][1][3]
+    assert np.isfinite(d_p).all()
+    np.testing.assert_allclose(d_c, d_p, rtol=RTOL32)
+
+
+@settings(max_examples=30)
 @given(n=widths, seed=seeds, dtype=dtypes)
 def test_cost(n, seed, dtype):
     rng = np.random.default_rng(seed)
