@@ -10,11 +10,12 @@ is the oracle they are tested against.  See ``fastbp.backends``.
 """
 
 from .backends import backends, get_backend, require_default_backend
+from ._modelfile import load
 from .network import Network, TrainingDivergedError
 
 __version__ = "0.1.0"
 
-__all__ = ["Network", "TrainingDivergedError", "backends", "get_backend", "__version__"]
+__all__ = ["Network", "TrainingDivergedError", "backends", "get_backend", "load", "__version__"]
 
 # Fail loudly at import when the compiled kernels are missing, unless the
 # reference backend was chosen on purpose (FASTBP_BACKEND=python).

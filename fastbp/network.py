@@ -142,6 +142,13 @@ class Network:
             raise ValueError(f"params of shape {params.shape} do not fit layer sizes {list(sizes)}")
         self._setup(sizes, params, get_backend(state["backend"]))
 
+    def save(self, path):
+        """Write the network to ``path`` in fastbp's model-file format
+        (see ``fastbp.load``), atomically: a crash never leaves a partial file."""
+        from . import _modelfile
+
+        _modelfile.save(self, path)
+
     def __repr__(self):
         return f"Network({list(self.layer_sizes)}, dtype={self.dtype.name!r}, backend={self.backend!r})"
 
@@ -210,45 +217,60 @@ class Network:
             self._require_finite(J, f"the step with lr={lr}")
         return float(J)
 
-    def train(self, X, Y, *, epochs=1, lr=0.5, shuffle=False, seed=None, update_biases=True):
-        """Online learning (step 5 of the note): one update per row of ``X``
-        (``(n, n_in)``) and ``Y`` (``(n, n_out)``), for ``epochs`` passes.
+    def train(self, X, Y, *, epochs=1, lr=0.5, batch_size=1, shuffle=False, seed=None,
+              update_biases=True, callback=None, progress=False):
+        """Gradient descent over the rows of ``X`` (``(n, n_in)``) and ``Y``
+        (``(n, n_out)``) for ``epochs`` passes; returns a new 1-D float64 array
+        with the mean per-sample J of each epoch (each J measured with the
+        weights its update started from).
+
+        ``batch_size=1`` (the default) is the note's online learning: one
+        update per sample.  ``batch_size=k`` averages the gradient over k
+        samples per update; a last, smaller batch averages over its own size;
+        k larger than n is clipped to n (full-batch gradient descent).
 
         With ``shuffle`` the rows are visited in a fresh random order each
-        epoch, drawn from ``numpy.random.default_rng(seed)``: the same seed
-        gives the same run on every backend.  Returns a new 1-D array with the
-        mean per-sample J of each epoch (each J measured before its update).
+        epoch, drawn from ``seed``: the same seed gives the same run on every
+        backend.  ``callback(epoch, cost)`` is called after each epoch
+        (``epoch`` counts from 1); returning ``False`` stops training cleanly
+        after that epoch (the returned array then holds the completed epochs).
+        ``progress=True`` shows a tqdm progress bar (needs ``tqdm``).
 
-        Each epoch runs as one compiled call without the GIL.  If an epoch
-        ends with a non-finite cost or weight, the network is restored to the
-        weights it had before that epoch and ``TrainingDivergedError`` is
-        raised.  An interruption (Ctrl-C) takes effect between epochs and
-        leaves the weights of the last completed epoch.
+        If an epoch ends with a non-finite cost or weight, the network is
+        restored to its weights before that epoch and ``TrainingDivergedError``
+        is raised (its ``costs`` attribute holds the completed epochs).
         """
+        # TEMPORARY (issue 3 in progress): per-epoch calls, online only.
         X = self._data(X, "X", self._sizes[0], (2,))
         Y = self._data(Y, "Y", self._sizes[-1], (2,))
         check.same_rows(X, Y)
         epochs = check.integer(epochs, "epochs", minimum=1)
         lr = check.learning_rate(lr)
+        batch_size = check.integer(batch_size, "batch_size", minimum=1)
+        if batch_size != 1:
+            raise NotImplementedError("batch_size > 1 lands with the training engine (issue 3)")
         shuffle = check.flag(shuffle, "shuffle")
         rng = np.random.default_rng(check.seed(seed))
         update_biases = check.flag(update_biases, "update_biases")
-
         try:
-            costs = np.empty(epochs)
+            np.empty(epochs)
         except (MemoryError, ValueError):
             raise ValueError(f"epochs={epochs} is too many: the cost of each epoch cannot be stored") from None
+        costs = []
         in_order = np.arange(X.shape[0], dtype=np.intp)
         with self._lock:
             for epoch in range(epochs):
                 order = rng.permutation(in_order) if shuffle else in_order
                 np.copyto(self._backup, self._params)
-                costs[epoch] = self._kernels.train_epoch(
+                J = self._kernels.train_epoch(
                     self._params, self._sizes, X, Y, order, lr, update_biases,
                     self._activations, self._deltas,
                 )
-                self._require_finite(costs[epoch], f"epoch {epoch + 1} of {epochs} with lr={lr}")
-        return costs
+                self._require_finite(J, f"epoch {epoch + 1} of {epochs} with lr={lr}")
+                costs.append(J)
+                if callback is not None and callback(epoch + 1, float(J)) is False:
+                    break
+        return np.array(costs, dtype=np.float64)
 
     def _require_finite(self, J, what):
         """Restore the backup and raise if training left a non-finite cost or weight."""
