@@ -1,12 +1,403 @@
 """fastbp's model files: ``Network.save`` and ``fastbp.load``.
 
-TEMPORARY placeholder: the format lands with issue 4 (robustness).
+A model file holds a network's layer sizes, dtype, activations and
+parameters, and nothing that runs: loading never unpickles and never evaluates
+anything.  Suggested extension: ``.fbp``.
+
+Format version 1, byte by byte (every integer little-endian)::
+
+    offset   size  content
+    0        7     magic: the bytes b"FASTBP\\x00"
+    7        1     format version: 1 (an unsigned byte)
+    8        4     H, the header's length in bytes (unsigned 32-bit), at most 65536
+    12       H     header: a JSON object, UTF-8 (below)
+    12 + H   P     payload: the parameters, P = header["payload_bytes"] bytes;
+                   the file ends exactly here
+
+The header has exactly these keys:
+
+* ``"format_version"``: ``1``, the same as byte 7;
+* ``"fastbp_version"``: the version of fastbp that wrote the file (informative);
+* ``"layer_sizes"``: ``[n_0, n_1, ..., n_L]``, at least two integers >= 1;
+* ``"dtype"``: ``"float32"`` or ``"float64"``: the payload's values are IEEE 754
+  numbers of that width, little-endian;
+* ``"activations"``: one name per layer ``l = 1..L``; ``"sigmoid"`` is the only
+  one fastbp implements, and a file naming another is refused;
+* ``"payload_bytes"``: ``P = itemsize * sum_l n_l * (n_{l-1} + 1)``;
+* ``"payload_sha256"``: the SHA-256 of the payload, 64 lowercase hex digits.
+
+The payload is fastbp's flat parameter layout (``fastbp._layout``): for each
+layer ``l = 1..L`` in order, ``W[l]`` row by row (``n_l`` rows of ``n_{l-1}``
+values; row ``k`` holds the weights into neuron ``k``, i.e. ``net.weights[l-1]``
+in C order), then ``b[l]`` (``n_l`` values).  No padding anywhere.
+
+``load`` checks, in this order, before it allocates anything the size of the
+payload: the magic, the format version, the header length (<= 64 KiB, present
+in the file), that the header is UTF-8 JSON (no duplicate keys, no NaN or
+Infinity) holding an object with exactly the keys above and values of the
+right types (integers are JSON integers, never booleans or floats), at least
+two layer sizes, all >= 1, one known activation per layer, a ``payload_bytes``
+equal to what the sizes need (computed in Python integers, so it cannot
+overflow) and under fastbp's size limit, and that the file holds exactly that
+many bytes after the header.  Only then does it read the payload, and it checks
+the SHA-256 and that every value is finite.  Whatever is wrong with the
+content raises ``ValueError`` naming the file and the problem; a path that
+cannot be opened raises the usual ``OSError`` (``FileNotFoundError``,
+``PermissionError``).
 """
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import secrets
+import stat
+import struct
+
+import numpy as np
+
+from . import _layout
+from ._validation import MAX_PARAM_BYTES
+from .backends import get_backend
+from .network import Network
+
+MAGIC = b"FASTBP\x00"
+FORMAT_VERSION = 1
+MAX_HEADER_BYTES = 64 * 1024
+ACTIVATIONS = ("sigmoid",)
+
+# magic, format version, header length: the 12 bytes before the header.
+_PREAMBLE = struct.Struct("<7sBI")
+_DTYPES = {"float32": np.dtype("<f4"), "float64": np.dtype("<f8")}
+_HEADER_KEYS = (
+    "format_version", "fastbp_version", "layer_sizes", "dtype", "activations", "payload_bytes", "payload_sha256",
+)
+_HEX_DIGITS = frozenset("0123456789abcdef")
+
+
+class _BadFile(Exception):
+    """What is wrong with a model file's content; ``load`` turns it into a
+    ``ValueError`` that names the file."""
+
+
+def _show(value, limit=80):
+    text = repr(value)
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def _path(path):
+    if not isinstance(path, (str, bytes, os.PathLike)):
+        raise TypeError(f"path must be a str or os.PathLike, got {_show(path)} of type {type(path).__name__}")
+    return os.fsdecode(os.fspath(path))
+
+
+def _version():
+    from . import __version__  # not at import time: fastbp/__init__ imports this module first
+
+    return __version__
+
+
+# ----------------------------------------------------------------------------
+# Saving
+# ----------------------------------------------------------------------------
 
 
 def save(net, path):
-    raise NotImplementedError("model files land with issue 4")
+    """Write ``net`` to ``path`` (str or os.PathLike) atomically.
+
+    The file is written in full to a temporary file in the same directory,
+    flushed and fsynced, then renamed over ``path``: a crash or a full disk
+    during ``save`` leaves either the previous file or the new one, never a
+    mix, and no temporary file.  A new file gets the permissions ``open``
+    would give it; an existing file keeps its permission bits.  A symlink at
+    ``path`` is replaced, not followed.  The parameters are copied once and
+    the checksum and the file are made from that copy, so the file is always
+    consistent; saving while another thread trains the network may capture
+    weights mid-epoch (a ``train`` callback runs between epochs: a checkpoint
+    saved there is the state after that epoch).
+    """
+    if not isinstance(net, Network):
+        raise TypeError(f"net must be a fastbp.Network, got {type(net).__name__}")
+    path = _path(path)
+    dtype = _DTYPES[net.dtype.name]
+    # One copy of every parameter, in file order and byte order: the snapshot
+    # the checksum and the file are both made from.
+    payload = np.concatenate([a.ravel() for W, b in zip(net.weights, net.biases) for a in (W, b)])
+    payload = payload.astype(dtype, copy=False)  # a no-op on little-endian machines
+    if not np.isfinite(payload).all():
+        raise ValueError(f"cannot save {net!r} to {path!r}: it holds NaN or infinite weights")
+    header = {
+        "format_version": FORMAT_VERSION,
+        "fastbp_version": _version(),
+        "layer_sizes": list(net.layer_sizes),
+        "dtype": net.dtype.name,
+        "activations": ["sigmoid"] * (len(net.layer_sizes) - 1),
+        "payload_bytes": payload.nbytes,
+        "payload_sha256": hashlib.sha256(payload).hexdigest(),
+    }
+    header_bytes = json.dumps(header, separators=(",", ":")).encode("utf-8")
+    if len(header_bytes) > MAX_HEADER_BYTES:
+        raise ValueError(
+            f"cannot save {net!r} to {path!r}: its {len(net.layer_sizes)} layer sizes make a header of "
+            f"{len(header_bytes)} bytes, more than the format allows ({MAX_HEADER_BYTES})"
+        )
+    preamble = _PREAMBLE.pack(MAGIC, FORMAT_VERSION, len(header_bytes))
+    _write_atomically(path, [preamble, header_bytes, memoryview(payload).cast("B")])
+
+
+def _write_atomically(path, chunks):
+    directory = os.path.dirname(path) or os.curdir
+    if not os.path.isdir(directory):
+        raise FileNotFoundError(f"cannot save to {path!r}: the directory {directory!r} does not exist")
+    if os.path.isdir(path):
+        raise IsADirectoryError(f"cannot save to {path!r}: it is a directory")
+    try:
+        previous_mode = stat.S_IMODE(os.stat(path).st_mode)
+    except OSError:
+        previous_mode = None
+    temp, fd = _create_temp(directory, os.path.basename(path))
+    try:
+        with os.fdopen(fd, "wb") as f:
+            _write_chunks(f, chunks)
+            f.flush()
+            os.fsync(f.fileno())
+        if previous_mode is not None:
+            os.chmod(temp, previous_mode)
+        os.replace(temp, path)
+    except BaseException:  # including KeyboardInterrupt: never leave the temporary file behind
+        try:
+            os.unlink(temp)
+        except OSError:
+            pass
+        raise
+    _fsync_directory(directory)
+
+
+def _create_temp(directory, name):
+    """A new, empty file next to the target, created with O_EXCL (like
+    ``tempfile.mkstemp``) but with the default permissions (0o666 less the
+    umask), which ``os.replace`` then gives the target."""
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0)
+    for _ in range(100):
+        temp = os.path.join(directory, f".{name[:100]}.{secrets.token_hex(8)}.tmp")
+        try:
+            return temp, os.open(temp, flags, 0o666)
+        except FileExistsError:
+            continue
+    raise FileExistsError(f"could not create a temporary file in {directory!r}")
+
+
+def _write_chunks(f, chunks):
+    for chunk in chunks:
+        f.write(chunk)
+
+
+def _fsync_directory(directory):
+    """Make the rename durable where the platform allows it (not on Windows)."""
+    try:
+        fd = os.open(directory, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
+# ----------------------------------------------------------------------------
+# Loading
+# ----------------------------------------------------------------------------
 
 
 def load(path, *, backend=None):
-    raise NotImplementedError("model files land with issue 4")
+    """Read a network saved by ``Network.save`` from ``path`` (str or
+    os.PathLike), to run on ``backend`` (``None``: the default).
+
+    The file is validated in full before the network is built (see the
+    format in ``fastbp._modelfile``); the loaded network has the saved layer
+    sizes, dtype and bit-identical weights and biases.  Raises ``ValueError``
+    naming the problem for any file that is not a valid fastbp model file
+    (corrupted, truncated, extended, from a newer format, hand-crafted), and
+    ``OSError`` (e.g. ``FileNotFoundError``) when the path cannot be opened.
+    """
+    path = _path(path)
+    get_backend(backend)  # a bad backend name fails before the file is read
+    with _open_regular_file(path) as f:
+        try:
+            sizes, dtype, params = _read(f)
+        except _BadFile as error:
+            raise ValueError(f"model file {path!r}: {error}") from None
+    views = _layout.layer_views(params, sizes)
+    return Network.from_weights(
+        [W for W, _ in views], [b for _, b in views], dtype=dtype.name, backend=backend
+    )
+
+
+def _open_regular_file(path):
+    # O_NONBLOCK: opening a FIFO must not wait for a writer; it is refused below.
+    fd = os.open(path, os.O_RDONLY | getattr(os, "O_BINARY", 0) | getattr(os, "O_NONBLOCK", 0))
+    try:
+        mode = os.fstat(fd).st_mode
+        if not stat.S_ISREG(mode):
+            kind = "a directory" if stat.S_ISDIR(mode) else "not a regular file"
+            raise ValueError(f"model file {path!r}: it is {kind}")
+        return os.fdopen(fd, "rb")
+    except BaseException:
+        os.close(fd)
+        raise
+
+
+def _read(f):
+    """``(layer sizes, dtype, flat parameters)`` from an open model file."""
+    file_size = os.fstat(f.fileno()).st_size
+    preamble = f.read(_PREAMBLE.size)
+    if not preamble:
+        raise _BadFile("the file is empty")
+    if not MAGIC.startswith(preamble[: len(MAGIC)]):
+        raise _BadFile(f"not a fastbp model file: it starts with {_show(preamble[:len(MAGIC)])}, not {MAGIC!r}")
+    if len(preamble) < _PREAMBLE.size:
+        raise _BadFile(f"truncated: {len(preamble)} bytes, shorter than the {_PREAMBLE.size}-byte preamble")
+    _, version, header_size = _PREAMBLE.unpack(preamble)
+    if version != FORMAT_VERSION:
+        if version > FORMAT_VERSION:
+            raise _BadFile(
+                f"format version {version} is newer than this fastbp ({_version()}) can read "
+                f"(version {FORMAT_VERSION}); upgrade fastbp"
+            )
+        raise _BadFile(f"unknown format version {version} (this fastbp reads version {FORMAT_VERSION})")
+    if header_size > MAX_HEADER_BYTES:
+        raise _BadFile(f"the header length field says {header_size} bytes, more than the {MAX_HEADER_BYTES} allowed")
+    available = file_size - _PREAMBLE.size
+    if header_size > available:
+        raise _BadFile(f"truncated: the header is {header_size} bytes but only {available} bytes follow the preamble")
+    raw_header = f.read(header_size)
+    if len(raw_header) != header_size:
+        raise _BadFile("the file shrank while it was read")
+    sizes, dtype, payload_bytes, checksum = _check_header(_parse_header(raw_header), version)
+
+    available -= header_size
+    if available != payload_bytes:
+        if available < payload_bytes:
+            raise _BadFile(f"truncated: the header says {payload_bytes} payload bytes but the file holds {available}")
+        raise _BadFile(
+            f"{available - payload_bytes} unexpected bytes after the {payload_bytes}-byte payload the header describes"
+        )
+    # Only now, with the sizes consistent and present in the file, allocate.
+    params = np.empty(payload_bytes // dtype.itemsize, dtype=dtype)
+    view = memoryview(params).cast("B")
+    done = 0
+    while done < payload_bytes:
+        n = f.readinto(view[done:])
+        if not n:
+            break
+        done += n
+    if done != payload_bytes or f.read(1):
+        raise _BadFile("the file changed size while it was read")
+    actual = hashlib.sha256(view).hexdigest()
+    if actual != checksum:
+        raise _BadFile(
+            f"checksum mismatch: the payload's SHA-256 is {actual} but the header says {checksum} "
+            "(the file is corrupted)"
+        )
+    for l, (W, b) in enumerate(_layout.layer_views(params, sizes), start=1):
+        for name, array in (("weights", W), ("biases", b)):
+            bad = ~np.isfinite(array)
+            if bad.any():
+                index = tuple(int(i) for i in np.argwhere(bad)[0])
+                raise _BadFile(
+                    f"the {name} of layer {l} hold {int(bad.sum())} non-finite values "
+                    f"(first: {array[index]} at index {index})"
+                )
+    return sizes, dtype, params
+
+
+def _refuse_duplicates(pairs):
+    keys = [key for key, _ in pairs]
+    duplicates = sorted({key for key in keys if keys.count(key) > 1})
+    if duplicates:
+        raise _BadFile(f"the header repeats the key(s) {_show(duplicates)}")
+    return dict(pairs)
+
+
+def _refuse_constant(name):
+    raise _BadFile(f"the header holds {name}, which is not a JSON number")
+
+
+def _parse_header(raw):
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as error:
+        raise _BadFile(f"the header is not UTF-8 text ({error.reason} at byte {error.start})") from None
+    try:
+        return json.loads(text, object_pairs_hook=_refuse_duplicates, parse_constant=_refuse_constant)
+    except (ValueError, RecursionError) as error:  # RecursionError: absurdly nested arrays
+        raise _BadFile(f"the header is not valid JSON: {str(error)[:200]}") from None
+
+
+def _is_int(value):
+    return type(value) is int  # JSON integers only: not bool, not float
+
+
+def _check_header(header, version):
+    """``(sizes, dtype, payload bytes, checksum)`` from a parsed header, or _BadFile."""
+    if not isinstance(header, dict):
+        if header is None:
+            what = "null"
+        else:
+            kind = {list: "an array", str: "a string", bool: "a boolean"}.get(type(header), "a number")
+            what = f"{kind}: {_show(header)}"
+        raise _BadFile(f"the header must be a JSON object, got {what}")
+    missing = [key for key in _HEADER_KEYS if key not in header]
+    unexpected = sorted(key for key in header if key not in _HEADER_KEYS)
+    if missing or unexpected:
+        problems = ([f"missing {missing}"] if missing else []) + ([f"unexpected {_show(unexpected)}"] if unexpected else [])
+        raise _BadFile(f"the header must have exactly the keys {list(_HEADER_KEYS)}: " + ", ".join(problems))
+
+    def field(key, ok, expected):
+        value = header[key]
+        if not ok(value):
+            raise _BadFile(f"header field {key!r} must be {expected}, got {_show(value)}")
+        return value
+
+    field("format_version", lambda v: _is_int(v) and v == version, f"{version} (the format version byte)")
+    field("fastbp_version", lambda v: isinstance(v, str), "a string")
+    sizes = field(
+        "layer_sizes",
+        lambda v: isinstance(v, list) and len(v) >= 2 and all(_is_int(n) and n >= 1 for n in v),
+        "a list of at least 2 integers >= 1",
+    )
+    dtype_name = field("dtype", lambda v: isinstance(v, str) and v in _DTYPES, f"one of {list(_DTYPES)}")
+    activations = field(
+        "activations",
+        lambda v: isinstance(v, list) and len(v) == len(sizes) - 1 and all(isinstance(a, str) for a in v),
+        f"a list of {len(sizes) - 1} strings (one per layer, for layer sizes {_show(sizes)})",
+    )
+    for l, name in enumerate(activations, start=1):
+        if name not in ACTIVATIONS:
+            raise _BadFile(
+                f"layer {l} uses the activation {_show(name)}, which this fastbp ({_version()}) does not "
+                f"implement (it knows {list(ACTIVATIONS)})"
+            )
+    payload_bytes = field("payload_bytes", lambda v: _is_int(v) and v >= 0, "an integer >= 0")
+    checksum = field(
+        "payload_sha256",
+        lambda v: isinstance(v, str) and len(v) == 64 and set(v) <= _HEX_DIGITS,
+        "64 lowercase hex digits",
+    )
+
+    dtype = _DTYPES[dtype_name]
+    needed = _layout.n_params(sizes) * dtype.itemsize  # Python ints: no overflow
+    if needed > MAX_PARAM_BYTES:
+        raise _BadFile(
+            f"layer sizes {_show(sizes)} in {dtype_name} need {needed} payload bytes, "
+            f"more than fastbp allows ({MAX_PARAM_BYTES})"
+        )
+    if payload_bytes != needed:
+        raise _BadFile(
+            f"the header says payload_bytes={payload_bytes} but layer sizes {_show(sizes)} "
+            f"in {dtype_name} need {needed}"
+        )
+    return tuple(sizes), dtype, payload_bytes, checksum
