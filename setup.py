@@ -8,6 +8,13 @@ and to build without optimisation.
 
 Default builds target the baseline instruction set of the platform (no
 ``-march=native``) so that a wheel runs on any machine of its architecture.
+On x86-64 with GCC or Clang the same kernels are also compiled for
+x86-64-v3 (AVX2, FMA) and x86-64-v4 (AVX-512) as ``fastbp._kernels_v3`` and
+``_kernels_v4``; ``fastbp.backends`` loads the best one the CPU runs.  Every
+copy is built with ``-ffp-contract=off`` (no fused multiply-add contraction),
+so all of them round every operation the same way and give the same bits.
+``FASTBP_NATIVE=1`` adds ``-march=native`` to the baseline copy for a local,
+non-portable build.
 
 The generated C goes to ``build/cython-release/`` or ``build/cython-debug/``, so
 switching modes never reuses C generated with the other mode's directives.
@@ -20,6 +27,8 @@ find its kernels.  The copy is a git-ignored build output.
 """
 
 import os
+import platform
+import sys
 
 import numpy as np
 from Cython.Build import cythonize
@@ -37,19 +46,29 @@ directives = {
     "embedsignature": True,
 }
 
-if os.name == "nt":
-    extra_compile_args = ["/Od"] if DEBUG else ["/O2"]
+NATIVE = os.environ.get("FASTBP_NATIVE", "") not in ("", "0")
+GCC_LIKE = os.name != "nt"
+
+if not GCC_LIKE:
+    extra_compile_args = ["/Od"] if DEBUG else ["/O2", "/fp:precise"]
 else:
-    extra_compile_args = ["-O0", "-g"] if DEBUG else ["-O3"]
+    extra_compile_args = (["-O0", "-g"] if DEBUG else ["-O3"]) + ["-ffp-contract=off"]
+
+# (module suffix, instruction set, extra flags): the baseline always; the x86-64
+# levels where the compiler takes -march=x86-64-vN (GCC >= 11, Clang >= 12).
+variants = [("", "baseline", ["-march=native"] if NATIVE and GCC_LIKE else [])]
+if GCC_LIKE and platform.machine().lower() in ("x86_64", "amd64") and sys.platform.startswith("linux"):
+    variants += [("_v3", "x86-64-v3", ["-march=x86-64-v3"]), ("_v4", "x86-64-v4", ["-march=x86-64-v4"])]
 
 extensions = [
     Extension(
-        "fastbp._kernels",
-        ["fastbp/_kernels.pyx"],
+        f"fastbp._kernels{suffix}",
+        [f"fastbp/_kernels{suffix}.pyx"],
         include_dirs=[np.get_include()],
-        define_macros=[("NPY_NO_DEPRECATED_API", "NPY_1_7_API_VERSION")],
-        extra_compile_args=extra_compile_args,
+        define_macros=[("NPY_NO_DEPRECATED_API", "NPY_1_7_API_VERSION"), ("FASTBP_ISA", f'"{isa}"')],
+        extra_compile_args=extra_compile_args + flags,
     )
+    for suffix, isa, flags in variants
 ]
 
 HERE = os.path.dirname(os.path.abspath(__file__))

@@ -1,4 +1,5 @@
-"""Type stubs for the compiled kernels (fastbp/_kernels.pyx).
+"""Type stubs for the compiled kernels (fastbp/_kernels.pyx; the copies built
+for other instruction sets, _kernels_v3 and _kernels_v4, are the same module).
 
 Every array argument is a NumPy array of one floating dtype, float32 or
 float64 (all arrays of one call share it); matrices are C-contiguous 2-D.
@@ -16,6 +17,9 @@ _Array = npt.NDArray[_F]
 _Index = npt.NDArray[np.intp]
 
 BACKEND_NAME: Final[str]
+ISA: Final[str]
+
+def cpu_runs(isa: str) -> bool: ...
 
 def sigmoid(z: _Array[_F], out: _Array[_F]) -> None: ...
 def sigmoid_derivative(a: _Array[_F], out: _Array[_F]) -> None: ...
@@ -46,17 +50,23 @@ def train_step(
     activations: _Array[_F],
     deltas: _Array[_F],
 ) -> float: ...
-def train_epoch(
+def shuffle(order: _Index, rng_state: npt.NDArray[np.uint64]) -> None: ...
+def train(
     params: _Array[_F],
     sizes: _Index,
     X: _Array[_F],
     Y: _Array[_F],
     order: _Index,
+    rng_state: npt.NDArray[np.uint64],
+    shuffle: bool,
     lr: float,
+    batch_size: int,
     update_biases: bool,
+    costs: npt.NDArray[np.float64],
     activations: _Array[_F],
     deltas: _Array[_F],
-) -> float: ...
+    backup: _Array[_F],
+) -> int: ...
 def forward_batch(
     params: _Array[_F], sizes: _Index, X: _Array[_F], out: _Array[_F], activations: _Array[_F]
 ) -> None: ...

@@ -5,13 +5,35 @@ docstring for the conventions).  Each idea is written once, as a ``noexcept
 nogil`` helper on raw pointers over ``cython.floating`` (float32 and float64);
 the ``def`` functions are thin entry points that check the memory contract
 (``fastbp._layout``), take pointers, release the GIL and call the helpers.  The
-whole-network paths (``train_step``, ``train_epoch``, ...) call the same
-helpers in a loop, so there is one implementation of each equation.
+whole-network paths (``train_step``, ``train``, ...) call the same helpers in a
+loop, so there is one implementation of each equation.
 
 Nothing here allocates: callers pass every output and scratch buffer.  Values
 are trusted (``fastbp.Network`` rejects NaN, inf and bad dtypes first); shapes
-are checked in O(1) per call so that a direct call cannot touch memory outside
-its arrays.  Outputs must not overlap inputs except where a docstring says so.
+are checked once per call so that a direct call cannot touch memory outside its
+arrays.  Outputs must not overlap inputs except where a docstring says so.
+
+Speed, and why the code has the shape it has:
+
+* **One source, several instruction sets.**  ``setup.py`` compiles this file
+  several times on x86-64 (baseline SSE2, x86-64-v3 = AVX2, x86-64-v4 =
+  AVX-512) into ``fastbp._kernels``, ``_kernels_v3`` and ``_kernels_v4``;
+  ``fastbp.backends`` loads the best one the CPU runs.  Every variant is built
+  with ``-ffp-contract=off`` and the loops below never reassociate a sum, so
+  all variants round identically: a run gives the same bits on every machine.
+* **Dot products in a fixed order** (``_dot``): 32 interleaved partial sums,
+  then a pairwise tree.  A plain ``sum += w[j] * x[j]`` cannot be vectorised
+  without reordering the sum (which C forbids); this order is fixed, so the
+  compiler vectorises it at any vector width with the same result.
+* **The online loop is fused** (``_train_online``): the update of ``W[l]`` for
+  sample ``i`` and the forward pass of layer ``l`` for sample ``i + 1`` walk
+  each row of ``W[l]`` once, while it is in L1 cache.
+* **Mini-batches go through BLAS** (SciPy's ``cython_blas``: the OpenBLAS that
+  NumPy uses): ``A[l] = s(A[l-1] W[l]^T + b)``, ``D[l-1] = (D[l] W[l]) * s'``
+  and the update ``W[l] -= lr/m D[l]^T A[l-1]`` are one GEMM each, with the
+  elementwise work fused around them.
+* **Activations are a code** (``ACT_SIGMOID`` today) passed into the fused
+  loops, so new activations add a case, not a copy of the loops.
 
 Compiler directives (bounds checks off, ...) are set once in ``setup.py``;
 ``FASTBP_DEBUG=1`` at build time turns bounds checking back on.
@@ -19,17 +41,65 @@ Compiler directives (bounds checks off, ...) are set once in ``setup.py``;
 
 from cython cimport floating
 from libc.math cimport exp, isfinite
+from libc.stdint cimport uint64_t
 from libc.string cimport memcpy
+from scipy.linalg.cython_blas cimport dgemm, sgemm
+
+import threading
 
 from fastbp._layout import (
+    block_rows,
     check_matrix,
     check_network,
     check_rows,
     check_same_length,
     check_sample,
+    check_train,
 )
 
 BACKEND_NAME = "cython"
+
+cdef extern from *:
+    """
+    /* Which instruction set this copy of the module was compiled for (setup.py). */
+    #ifndef FASTBP_ISA
+    #define FASTBP_ISA "baseline"
+    #endif
+    static int fastbp_cpu_runs(const char *isa) {
+    #if (defined(__GNUC__) || defined(__clang__)) && (defined(__x86_64__) || defined(__i386__))
+        __builtin_cpu_init();
+        if (isa[0] == 'b') return 1;                      /* baseline */
+        int v3 = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")
+              && __builtin_cpu_supports("bmi2") && __builtin_cpu_supports("avx");
+        if (isa[8] == '3') return v3;                     /* x86-64-v3 */
+        if (isa[8] == '4') return v3 && __builtin_cpu_supports("avx512f")
+              && __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512vl")
+              && __builtin_cpu_supports("avx512dq") && __builtin_cpu_supports("avx512cd");
+        return 0;
+    #else
+        return isa[0] == 'b';
+    #endif
+    }
+    """
+    const char* FASTBP_ISA
+    int fastbp_cpu_runs(const char *isa) nogil
+    int PyErr_CheckSignals()
+
+ISA = FASTBP_ISA.decode()
+
+
+def cpu_runs(str isa):
+    """Whether this CPU can run the kernels built for ``isa`` ("baseline",
+    "x86-64-v3" or "x86-64-v4")."""
+    if isa not in ("baseline", "x86-64-v3", "x86-64-v4"):
+        raise ValueError(f"unknown instruction set {isa!r}")
+    return bool(fastbp_cpu_runs(isa.encode()))
+
+
+cdef enum:
+    ACT_SIGMOID = 0   # the only activation today; tanh, relu, identity slot in here
+    LANES = 32        # partial sums of _dot
+    SIGNAL_WORK = 1 << 23  # multiply-adds between checks for Ctrl-C (a few ms)
 
 
 # --------------------------------------------------------------------------
@@ -47,33 +117,73 @@ cdef inline double _sigmoid(double z) noexcept nogil:
     return e / (1.0 + e)
 
 
+cdef inline double _activate(double z, int act) noexcept nogil:
+    # a = f(z) for the layer's activation f.
+    return _sigmoid(z)
+
+
 cdef inline floating _sigmoid_derivative(floating a) noexcept nogil:
     # s'(z) = s(z) (1 - s(z)) = a (1 - a), given the activation a = s(z).
     return a * (1 - a)
 
 
-cdef void _forward_layer(const floating* W, const floating* b, const floating* x,
-                         floating* out, Py_ssize_t n_out, Py_ssize_t n_in) noexcept nogil:
-    # out_k = s(sum_j W[k, j] x_j + b_k); W row-major, row k = weights into neuron k.
-    cdef Py_ssize_t k, j
-    cdef const floating* row
-    cdef floating net
-    cdef double wide
-    for k in range(n_out):
-        row = W + k * n_in
-        net = 0
+cdef inline floating _activation_derivative(floating a, int act) noexcept nogil:
+    # f'(z) written in terms of the activation a = f(z).
+    return _sigmoid_derivative(a)
+
+
+cdef inline floating _dot(const floating* w, const floating* x, Py_ssize_t n) noexcept nogil:
+    # sum_j w_j x_j in a fixed order: LANES interleaved partial sums s[u] (the
+    # terms j = u mod LANES), then a pairwise tree.  Short rows sum in order.
+    cdef floating s[LANES]
+    cdef floating acc = 0
+    cdef Py_ssize_t j = 0, u, half
+    if n < LANES:
+        for j in range(n):
+            acc += w[j] * x[j]
+        return acc
+    for u in range(LANES):
+        s[u] = w[u] * x[u]
+    j = LANES
+    while j + LANES <= n:
+        for u in range(LANES):
+            s[u] += w[j + u] * x[j + u]
+        j += LANES
+    u = 0
+    while j < n:
+        s[u] += w[j] * x[j]
+        j += 1
+        u += 1
+    half = LANES // 2
+    while half > 0:
+        for u in range(half):
+            s[u] += s[u + half]
+        half //= 2
+    return s[0]
+
+
+cdef inline floating _neuron(const floating* row, const floating* x, floating bias,
+                             Py_ssize_t n_in, int act) noexcept nogil:
+    # a_k = f(sum_j W[k, j] x_j + b_k) for one neuron, row = W[k, :].
+    cdef floating net = _dot(row, x, n_in)
+    cdef double wide = 0
+    cdef Py_ssize_t j
+    if floating is float and not isfinite(net):
+        # A float32 sum of finite terms overflowed (|W x| > 3.4e38 part way):
+        # redo this neuron in double, where float32 products cannot overflow.
+        # Never taken on ordinary data, so the fast loop stays float32.
         for j in range(n_in):
-            net += row[j] * x[j]
-        if floating is float and not isfinite(net):
-            # A float32 sum of finite terms overflowed (|W x| > 3.4e38 part way):
-            # redo this neuron in double, where float32 products cannot overflow.
-            # Never taken on ordinary data, so the fast loop stays float32.
-            wide = 0
-            for j in range(n_in):
-                wide += <double>row[j] * <double>x[j]
-            out[k] = <floating>_sigmoid(wide + <double>b[k])
-        else:
-            out[k] = <floating>_sigmoid(<double>net + <double>b[k])
+            wide += <double>row[j] * <double>x[j]
+        return <floating>_activate(wide + <double>bias, act)
+    return <floating>_activate(<double>net + <double>bias, act)
+
+
+cdef void _forward_layer(const floating* W, const floating* b, const floating* x,
+                         floating* out, Py_ssize_t n_out, Py_ssize_t n_in, int act) noexcept nogil:
+    # out_k = f(W[k, :] . x + b_k); W row-major, row k = weights into neuron k.
+    cdef Py_ssize_t k
+    for k in range(n_out):
+        out[k] = _neuron(W + k * n_in, x, b[k], n_in, act)
 
 
 cdef double _cost(const floating* o, const floating* y, Py_ssize_t n) noexcept nogil:
@@ -87,16 +197,16 @@ cdef double _cost(const floating* o, const floating* y, Py_ssize_t n) noexcept n
 
 
 cdef void _output_delta(const floating* o, const floating* y, floating* delta,
-                        Py_ssize_t n) noexcept nogil:
-    # delta_k = -(y_k - o_k) * o_k (1 - o_k)
+                        Py_ssize_t n, int act) noexcept nogil:
+    # delta_k = -(y_k - o_k) * f'(z_k)
     cdef Py_ssize_t k
     for k in range(n):
-        delta[k] = -(y[k] - o[k]) * _sigmoid_derivative(o[k])
+        delta[k] = -(y[k] - o[k]) * _activation_derivative(o[k], act)
 
 
 cdef void _hidden_delta(const floating* W, const floating* delta_next, const floating* a,
-                        floating* delta, Py_ssize_t n_next, Py_ssize_t n) noexcept nogil:
-    # delta_j = (sum_k W[k, j] delta_next_k) * a_j (1 - a_j), W of shape (n_next, n).
+                        floating* delta, Py_ssize_t n_next, Py_ssize_t n, int act) noexcept nogil:
+    # delta_j = (sum_k W[k, j] delta_next_k) * f'(z_j), W of shape (n_next, n).
     # Walk W row by row (contiguous) and accumulate into delta; k ascends as in
     # the reference, so float64 sums round the same way.
     cdef Py_ssize_t k, j
@@ -112,29 +222,53 @@ cdef void _hidden_delta(const floating* W, const floating* delta_next, const flo
             delta[j] += row[j] * d
     for j in range(n):
         if floating is float and not isfinite(delta[j]):
-            # As in _forward_layer: a float32 sum of finite terms overflowed;
-            # redo this column in double (rare, so the row-wise loop stays float32).
+            # As in _neuron: a float32 sum of finite terms overflowed; redo this
+            # column in double (rare, so the row-wise loop stays float32).
             wide = 0
             for k in range(n_next):
                 wide += <double>W[k * n + j] * <double>delta_next[k]
-            delta[j] = <floating>(wide * <double>_sigmoid_derivative(a[j]))
+            delta[j] = <floating>(wide * <double>_activation_derivative(a[j], act))
         else:
-            delta[j] = delta[j] * _sigmoid_derivative(a[j])
+            delta[j] = delta[j] * _activation_derivative(a[j], act)
+
+
+cdef inline void _update_row(floating* row, floating step, const floating* a_prev,
+                             Py_ssize_t n_in) noexcept nogil:
+    # W[k, j] -= (lr * delta_k) * a_prev_j for one row.
+    cdef Py_ssize_t j
+    for j in range(n_in):
+        row[j] = row[j] - step * a_prev[j]
 
 
 cdef void _update(floating* W, floating* b, const floating* delta, const floating* a_prev,
                   double lr, bint update_biases, Py_ssize_t n_out, Py_ssize_t n_in) noexcept nogil:
     # W[k, j] -= lr * delta_k * a_prev_j;  b_k -= lr * delta_k
-    cdef Py_ssize_t k, j
-    cdef floating* row
+    cdef Py_ssize_t k
     cdef floating step
     for k in range(n_out):
         step = <floating>(lr * delta[k])
-        row = W + k * n_in
-        for j in range(n_in):
-            row[j] = row[j] - step * a_prev[j]
+        _update_row(W + k * n_in, step, a_prev, n_in)
         if update_biases:
             b[k] = b[k] - step
+
+
+cdef void _update_forward(floating* W, floating* b, const floating* delta, const floating* a_prev,
+                          double lr, bint update_biases, const floating* x_next, floating* out_next,
+                          Py_ssize_t n_out, Py_ssize_t n_in, int act) noexcept nogil:
+    # _update, then _forward_layer of the next sample (x_next -> out_next) with
+    # the updated weights, one row at a time: each row of W is read from memory
+    # once for both, instead of once per pass.  Same arithmetic as the two
+    # separate calls, so the same result.
+    cdef Py_ssize_t k
+    cdef floating step
+    cdef floating* row
+    for k in range(n_out):
+        step = <floating>(lr * delta[k])
+        row = W + k * n_in
+        _update_row(row, step, a_prev, n_in)
+        if update_biases:
+            b[k] = b[k] - step
+        out_next[k] = _neuron(row, x_next, b[k], n_in, act)
 
 
 cdef void _outer(const floating* delta, const floating* a_prev, floating* dW, floating* db,
@@ -148,50 +282,327 @@ cdef void _outer(const floating* delta, const floating* a_prev, floating* dW, fl
 
 
 cdef void _forward(const floating* params, const Py_ssize_t* sizes, Py_ssize_t L,
-                   const floating* x, floating* act) noexcept nogil:
-    # a[0] = x; a[l] = s(W[l] a[l-1] + b[l]) for l = 1..L, into the flat activations.
+                   floating* act) noexcept nogil:
+    # a[l] = f(W[l] a[l-1] + b[l]) for l = 1..L, in the flat activations; a[0]
+    # (the input) is already in place.
     cdef Py_ssize_t l, n_in, n_out, p = 0, a = 0
-    memcpy(act, x, sizes[0] * sizeof(floating))
     for l in range(1, L + 1):
         n_in = sizes[l - 1]
         n_out = sizes[l]
-        _forward_layer(params + p, params + p + n_out * n_in, act + a, act + a + n_in, n_out, n_in)
+        _forward_layer(params + p, params + p + n_out * n_in, act + a, act + a + n_in,
+                       n_out, n_in, ACT_SIGMOID)
         p += n_out * (n_in + 1)
         a += n_in
 
 
-cdef double _forward_backward(floating* params, const Py_ssize_t* sizes, Py_ssize_t L,
-                              const floating* x, const floating* y, double lr,
-                              bint update_biases, floating* act, floating* deltas,
-                              floating* grads) noexcept nogil:
-    # Forward, J, then from the output down: delta[l-1] is computed from W[l]
-    # *before* W[l] is updated, and W[l-1] is untouched until later, so every
-    # delta sees the weights as they were before the step.  With grads != NULL
-    # the gradients are written there and the weights stay unchanged.
+cdef double _backward(floating* params, const Py_ssize_t* sizes, Py_ssize_t L,
+                      const floating* act, const floating* y, floating* deltas) noexcept nogil:
+    # J and every delta of one sample whose forward pass is in act, from the
+    # weights as they are (no update): delta[L] from the output, then
+    # delta[l-1] from W[l] and delta[l] for l = L..2.
     cdef Py_ssize_t l, n_in, n_out, p = 0, a = 0, d = 0
     cdef double J
-    _forward(params, sizes, L, x, act)
     for l in range(1, L + 1):
         p += sizes[l] * (sizes[l - 1] + 1)  # ends at len(params)
         a += sizes[l - 1]                   # ends at the start of a[L]
         d += sizes[l]                       # ends at len(deltas)
     d -= sizes[L]                           # start of delta[L]
     J = _cost(act + a, y, sizes[L])
-    _output_delta(act + a, y, deltas + d, sizes[L])
-    for l in range(L, 0, -1):
+    _output_delta(act + a, y, deltas + d, sizes[L], ACT_SIGMOID)
+    for l in range(L, 1, -1):
         n_out = sizes[l]
         n_in = sizes[l - 1]
         p -= n_out * (n_in + 1)             # start of W[l]
         a -= n_in                           # start of a[l-1]
-        if l > 1:
-            _hidden_delta(params + p, deltas + d, act + a, deltas + d - n_in, n_out, n_in)
-        if grads != NULL:
-            _outer(deltas + d, act + a, grads + p, grads + p + n_out * n_in, n_out, n_in)
-        else:
-            _update(params + p, params + p + n_out * n_in, deltas + d, act + a,
-                    lr, update_biases, n_out, n_in)
+        _hidden_delta(params + p, deltas + d, act + a, deltas + d - n_in, n_out, n_in, ACT_SIGMOID)
         d -= n_in
     return J
+
+
+cdef void _update_all(floating* params, const Py_ssize_t* sizes, Py_ssize_t L,
+                      const floating* act, const floating* deltas, double lr, bint update_biases,
+                      floating* act_next) noexcept nogil:
+    # Apply the deltas of one sample to every layer, l = 1..L.  With act_next
+    # (whose a[0] holds the next sample), also run the next sample's forward
+    # pass, layer by layer behind the updates (_update_forward): layer l of the
+    # next sample needs W[l] updated and a[l-1] of the next sample, both done.
+    cdef Py_ssize_t l, n_in, n_out, p = 0, a = 0, d = 0
+    for l in range(1, L + 1):
+        n_in = sizes[l - 1]
+        n_out = sizes[l]
+        if act_next != NULL:
+            _update_forward(params + p, params + p + n_out * n_in, deltas + d, act + a, lr,
+                            update_biases, act_next + a, act_next + a + n_in, n_out, n_in,
+                            ACT_SIGMOID)
+        else:
+            _update(params + p, params + p + n_out * n_in, deltas + d, act + a, lr,
+                    update_biases, n_out, n_in)
+        p += n_out * (n_in + 1)
+        a += n_in
+        d += n_out
+
+
+# --------------------------------------------------------------------------
+# Blocks of samples: BLAS
+# --------------------------------------------------------------------------
+
+
+cdef inline void _gemm(char transa, char transb, Py_ssize_t m, Py_ssize_t n, Py_ssize_t k,
+                       double alpha, const floating* A, Py_ssize_t lda,
+                       const floating* B, Py_ssize_t ldb, double beta,
+                       floating* C, Py_ssize_t ldc) noexcept nogil:
+    # Column-major C (m x n) = alpha op(A) op(B) + beta C, in the dtype.  Sizes
+    # fit BLAS's int: _layout.check_train caps them.  BLAS never writes A or B.
+    cdef int m_ = <int>m, n_ = <int>n, k_ = <int>k
+    cdef int lda_ = <int>lda, ldb_ = <int>ldb, ldc_ = <int>ldc
+    cdef float alpha_f = <float>alpha, beta_f = <float>beta
+    if floating is double:
+        dgemm(&transa, &transb, &m_, &n_, &k_, &alpha, <double*>A, &lda_, <double*>B, &ldb_,
+              &beta, C, &ldc_)
+    else:
+        sgemm(&transa, &transb, &m_, &n_, &k_, &alpha_f, <float*>A, &lda_, <float*>B, &ldb_,
+              &beta_f, C, &ldc_)
+
+
+cdef void _forward_block(const floating* params, const Py_ssize_t* sizes, Py_ssize_t L,
+                         Py_ssize_t m, floating* act) noexcept nogil:
+    # A[l] = f(A[l-1] W[l]^T + b[l]) for a block of m samples (row r = sample r),
+    # A[0] already in place.  In BLAS's column-major terms A[l]^T = W[l] A[l-1]^T:
+    # W[l] (row-major n_out x n_in) is column-major n_in x n_out, hence 'T'.
+    cdef Py_ssize_t l, r, k, j, n_in, n_out, p = 0, a = 0
+    cdef const floating* W
+    cdef const floating* b
+    cdef floating* A_prev
+    cdef floating* A
+    cdef floating z
+    cdef double wide
+    for l in range(1, L + 1):
+        n_in = sizes[l - 1]
+        n_out = sizes[l]
+        W = params + p
+        b = W + n_out * n_in
+        A_prev = act + a
+        A = act + a + m * n_in
+        _gemm(c'T', c'N', n_out, m, n_in, 1.0, W, n_in, A_prev, n_in, 0.0, A, n_out)
+        for r in range(m):
+            for k in range(n_out):
+                z = A[r * n_out + k]
+                if floating is float and not isfinite(z):
+                    # float32 overflow part way through the sum: redo in double.
+                    wide = 0
+                    for j in range(n_in):
+                        wide += <double>W[k * n_in + j] * <double>A_prev[r * n_in + j]
+                    A[r * n_out + k] = <floating>_activate(wide + <double>b[k], ACT_SIGMOID)
+                else:
+                    A[r * n_out + k] = <floating>_activate(<double>z + <double>b[k], ACT_SIGMOID)
+        p += n_out * (n_in + 1)
+        a += m * n_in
+
+
+cdef double _train_block(floating* params, const Py_ssize_t* sizes, Py_ssize_t L, Py_ssize_t m,
+                         const floating* Y, const Py_ssize_t* rows, double lr, bint update_biases,
+                         floating* act, floating* deltas) noexcept nogil:
+    # One mini-batch step on the m samples whose inputs are in A[0] and whose
+    # targets are the rows ``rows`` of Y; returns the sum of their J (measured
+    # before the step).  The gradient is averaged over the m samples:
+    #   W[l] -= lr/m sum_r delta_r[l] a_r[l-1]^T = lr/m D[l]^T A[l-1]   (one GEMM)
+    #   b[l] -= lr/m sum_r delta_r[l]
+    # and D[l-1] = (D[l] W[l]) * f'(A[l-1]) is taken before W[l] changes.
+    cdef Py_ssize_t l, r, k, j, n_in, n_out, p = 0, a = 0, d = 0
+    cdef Py_ssize_t n_L = sizes[L]
+    cdef double J = 0, scale = lr / m
+    cdef floating* W
+    cdef floating* b
+    cdef floating* A_prev
+    cdef floating* D
+    cdef floating* D_prev
+    cdef double col
+    _forward_block(params, sizes, L, m, act)
+    for l in range(1, L + 1):
+        p += sizes[l] * (sizes[l - 1] + 1)
+        a += m * sizes[l - 1]
+        d += m * sizes[l]
+    d -= m * n_L                            # start of D[L]
+    for r in range(m):
+        J += _cost(act + a + r * n_L, Y + rows[r] * n_L, n_L)
+        _output_delta(act + a + r * n_L, Y + rows[r] * n_L, deltas + d + r * n_L, n_L, ACT_SIGMOID)
+    for l in range(L, 0, -1):
+        n_out = sizes[l]
+        n_in = sizes[l - 1]
+        p -= n_out * (n_in + 1)
+        a -= m * n_in
+        W = params + p
+        b = W + n_out * n_in
+        A_prev = act + a
+        D = deltas + d
+        if l > 1:
+            # D[l-1]^T (n_in x m) = W[l]^T D[l]^T; W[l] is column-major n_in x n_out.
+            D_prev = D - m * n_in
+            _gemm(c'N', c'N', n_in, m, n_out, 1.0, W, n_in, D, n_out, 0.0, D_prev, n_in)
+            for r in range(m):
+                for j in range(n_in):
+                    D_prev[r * n_in + j] = (D_prev[r * n_in + j]
+                                            * _activation_derivative(A_prev[r * n_in + j], ACT_SIGMOID))
+            d -= m * n_in
+        # W[l]^T (n_in x n_out, column-major) -= lr/m A[l-1]^T D[l].
+        _gemm(c'N', c'T', n_in, n_out, m, -scale, A_prev, n_in, D, n_out, 1.0, W, n_in)
+        if update_biases:
+            for k in range(n_out):
+                col = 0
+                for r in range(m):
+                    col += D[r * n_out + k]
+                b[k] = <floating>(b[k] - scale * col)
+    return J
+
+
+# --------------------------------------------------------------------------
+# Whole runs
+# --------------------------------------------------------------------------
+
+
+cdef inline uint64_t _next_random(uint64_t* state) noexcept nogil:
+    # SplitMix64 (Steele, Lea & Flood 2014): tiny, fast and the same in Python.
+    cdef uint64_t z
+    state[0] += <uint64_t>0x9E3779B97F4A7C15
+    z = state[0]
+    z = (z ^ (z >> 30)) * <uint64_t>0xBF58476D1CE4E5B9
+    z = (z ^ (z >> 27)) * <uint64_t>0x94D049BB133111EB
+    return z ^ (z >> 31)
+
+
+cdef void _shuffle(Py_ssize_t* order, Py_ssize_t n, uint64_t* state) noexcept nogil:
+    # Fisher-Yates; j uniform in [0, i] by rejection (no modulo bias).
+    cdef Py_ssize_t i, j, tmp
+    cdef uint64_t bound, threshold, r
+    for i in range(n - 1, 0, -1):
+        bound = <uint64_t>(i + 1)
+        threshold = (<uint64_t>0 - bound) % bound   # = 2**64 mod bound
+        r = _next_random(state)
+        while r < threshold:
+            r = _next_random(state)
+        j = <Py_ssize_t>(r % bound)
+        tmp = order[i]
+        order[i] = order[j]
+        order[j] = tmp
+
+
+cdef bint _all_finite(const floating* v, Py_ssize_t n) noexcept nogil:
+    cdef Py_ssize_t i
+    cdef floating acc = 0
+    for i in range(n):
+        acc += v[i] * 0    # NaN * 0 and inf * 0 are NaN; one test at the end
+    return acc == 0
+
+
+cdef int _reraise() except -1:
+    # Propagate the exception PyErr_CheckSignals left set (KeyboardInterrupt).
+    return -1
+
+
+def train(floating[::1] params, const Py_ssize_t[::1] sizes, const floating[:, ::1] X,
+          const floating[:, ::1] Y, Py_ssize_t[::1] order, uint64_t[::1] rng_state,
+          bint shuffle, double lr, Py_ssize_t batch_size, bint update_biases,
+          double[::1] costs, floating[::1] activations, floating[::1] deltas,
+          floating[::1] backup):
+    """A whole training run: ``len(costs)`` epochs of gradient descent in one
+    call without the GIL; returns the number of epochs completed.
+
+    Each epoch: shuffle ``order`` in place (if ``shuffle``), copy ``params``
+    to ``backup``, then one update per batch of ``batch_size`` consecutive
+    entries of ``order`` (the last batch may be smaller), each averaging the
+    gradient over its samples; ``costs[e]`` = the mean over the epoch of each
+    sample's J, measured with the weights its update started from.  An epoch
+    that ends with a non-finite cost or weight is undone (``params`` restored
+    from ``backup``) and ends the run: the return value is then its index.
+    On Ctrl-C the interrupted epoch is undone and ``KeyboardInterrupt`` raised.
+    """
+    check_train(params, sizes, X, Y, order, rng_state, batch_size, costs, activations, deltas, backup)
+    cdef Py_ssize_t L = sizes.shape[0] - 1, n = X.shape[0], n_params = params.shape[0]
+    cdef Py_ssize_t n_in = sizes[0], n_out = sizes[L], width = 0
+    cdef Py_ssize_t epoch, start, m, r, i, done = 0, l
+    cdef Py_ssize_t epochs = costs.shape[0]
+    cdef Py_ssize_t work = 0, work_per_sample = n_params
+    cdef bint watch_signals = threading.current_thread() is threading.main_thread()
+    cdef bint interrupted = False
+    cdef double total
+    cdef floating* P = &params[0]
+    cdef floating* act = &activations[0]
+    cdef floating* act_next
+    cdef floating* tmp
+    cdef floating* dl = &deltas[0]
+    cdef const Py_ssize_t* S = &sizes[0]
+    cdef Py_ssize_t* O = &order[0]
+    for l in range(L + 1):
+        width += sizes[l]
+    if batch_size > n:
+        batch_size = n
+    act_next = act + width
+    with nogil:
+        for epoch in range(epochs):
+            if shuffle:
+                _shuffle(O, n, &rng_state[0])
+            memcpy(&backup[0], P, n_params * sizeof(floating))
+            total = 0
+            if batch_size == 1:
+                # Online: sample t's forward pass was run by the previous
+                # sample's updates (_update_all with act_next).
+                memcpy(act, &X[O[0], 0], n_in * sizeof(floating))
+                _forward(P, S, L, act)
+                for start in range(n):
+                    total += _backward(P, S, L, act, &Y[O[start], 0], dl)
+                    if start + 1 < n:
+                        memcpy(act_next, &X[O[start + 1], 0], n_in * sizeof(floating))
+                        _update_all(P, S, L, act, dl, lr, update_biases, act_next)
+                        tmp = act
+                        act = act_next
+                        act_next = tmp
+                    else:
+                        _update_all(P, S, L, act, dl, lr, update_biases, NULL)
+                    work += work_per_sample
+                    if watch_signals and work >= SIGNAL_WORK:
+                        work = 0
+                        with gil:
+                            interrupted = PyErr_CheckSignals() != 0
+                        if interrupted:
+                            break
+            else:
+                start = 0
+                while start < n:
+                    m = batch_size if start + batch_size <= n else n - start
+                    for r in range(m):
+                        memcpy(act + r * n_in, &X[O[start + r], 0], n_in * sizeof(floating))
+                    total += _train_block(P, S, L, m, &Y[0, 0], O + start, lr, update_biases,
+                                          act, dl)
+                    start += m
+                    work += m * work_per_sample
+                    if watch_signals and work >= SIGNAL_WORK:
+                        work = 0
+                        with gil:
+                            interrupted = PyErr_CheckSignals() != 0
+                        if interrupted:
+                            break
+            if interrupted:
+                memcpy(P, &backup[0], n_params * sizeof(floating))
+                break
+            costs[epoch] = total / n
+            if not isfinite(costs[epoch]) or not _all_finite(P, n_params):
+                memcpy(P, &backup[0], n_params * sizeof(floating))
+                break
+            done += 1
+    if interrupted:
+        _reraise()
+    return done
+
+
+def shuffle(Py_ssize_t[::1] order, uint64_t[::1] rng_state):
+    """Shuffle ``order`` in place (Fisher-Yates over SplitMix64 drawn from
+    ``rng_state[0]``, which advances): the order ``train`` visits rows in."""
+    if rng_state.shape[0] != 1:
+        raise ValueError(f"rng_state must hold 1 value, got {rng_state.shape[0]}")
+    if order.shape[0] == 0:
+        return
+    with nogil:
+        _shuffle(&order[0], order.shape[0], &rng_state[0])
 
 
 # --------------------------------------------------------------------------
@@ -225,7 +636,7 @@ def forward_layer(const floating[:, ::1] W, const floating[::1] b, const floatin
     if W.shape[0] == 0:
         return
     with nogil:
-        _forward_layer(&W[0, 0], &b[0], &x[0], &out[0], W.shape[0], W.shape[1])
+        _forward_layer(&W[0, 0], &b[0], &x[0], &out[0], W.shape[0], W.shape[1], ACT_SIGMOID)
 
 
 def cost(const floating[::1] o, const floating[::1] y):
@@ -244,7 +655,7 @@ def output_delta(const floating[::1] o, const floating[::1] y, floating[::1] del
     if o.shape[0] == 0:
         return
     with nogil:
-        _output_delta(&o[0], &y[0], &delta[0], o.shape[0])
+        _output_delta(&o[0], &y[0], &delta[0], o.shape[0], ACT_SIGMOID)
 
 
 def hidden_delta(const floating[:, ::1] W, const floating[::1] delta_next,
@@ -254,7 +665,8 @@ def hidden_delta(const floating[:, ::1] W, const floating[::1] delta_next,
     if W.shape[0] == 0 or W.shape[1] == 0:
         return
     with nogil:
-        _hidden_delta(&W[0, 0], &delta_next[0], &a[0], &delta[0], W.shape[0], W.shape[1])
+        _hidden_delta(&W[0, 0], &delta_next[0], &a[0], &delta[0], W.shape[0], W.shape[1],
+                      ACT_SIGMOID)
 
 
 def update(floating[:, ::1] W, floating[::1] b, const floating[::1] delta,
@@ -273,7 +685,8 @@ def forward(const floating[::1] params, const Py_ssize_t[::1] sizes, const float
     check_network(params, sizes, activations)
     check_sample(sizes, x=x)
     with nogil:
-        _forward(&params[0], &sizes[0], sizes.shape[0] - 1, &x[0], &activations[0])
+        memcpy(&activations[0], &x[0], x.shape[0] * sizeof(floating))
+        _forward(&params[0], &sizes[0], sizes.shape[0] - 1, &activations[0])
 
 
 def gradients(const floating[::1] params, const Py_ssize_t[::1] sizes, const floating[::1] x,
@@ -282,12 +695,20 @@ def gradients(const floating[::1] params, const Py_ssize_t[::1] sizes, const flo
     """dJ/dW and dJ/db of one sample into ``grads`` (laid out like params); returns J."""
     check_network(params, sizes, activations, deltas, grads)
     check_sample(sizes, x=x, y=y)
+    cdef Py_ssize_t l, n_in, n_out, p = 0, a = 0, d = 0, L = sizes.shape[0] - 1
     cdef double J
     with nogil:
-        # With grads given, _forward_backward never writes params: casting
-        # away const here is safe.
-        J = _forward_backward(<floating*>&params[0], &sizes[0], sizes.shape[0] - 1, &x[0], &y[0],
-                              0.0, False, &activations[0], &deltas[0], &grads[0])
+        memcpy(&activations[0], &x[0], x.shape[0] * sizeof(floating))
+        _forward(&params[0], &sizes[0], L, &activations[0])
+        # _backward only reads params: casting away const here is safe.
+        J = _backward(<floating*>&params[0], &sizes[0], L, &activations[0], &y[0], &deltas[0])
+        for l in range(1, L + 1):
+            n_in = sizes[l - 1]
+            n_out = sizes[l]
+            _outer(&deltas[d], &activations[a], &grads[p], &grads[p + n_out * n_in], n_out, n_in)
+            p += n_out * (n_in + 1)
+            a += n_in
+            d += n_out
     return J
 
 
@@ -298,52 +719,66 @@ def train_step(floating[::1] params, const Py_ssize_t[::1] sizes, const floating
     check_network(params, sizes, activations, deltas)
     check_sample(sizes, x=x, y=y)
     cdef double J
+    cdef Py_ssize_t L = sizes.shape[0] - 1
     with nogil:
-        J = _forward_backward(&params[0], &sizes[0], sizes.shape[0] - 1, &x[0], &y[0],
-                              lr, update_biases, &activations[0], &deltas[0], NULL)
+        memcpy(&activations[0], &x[0], x.shape[0] * sizeof(floating))
+        _forward(&params[0], &sizes[0], L, &activations[0])
+        J = _backward(&params[0], &sizes[0], L, &activations[0], &y[0], &deltas[0])
+        _update_all(&params[0], &sizes[0], L, &activations[0], &deltas[0], lr, update_biases, NULL)
     return J
-
-
-def train_epoch(floating[::1] params, const Py_ssize_t[::1] sizes, const floating[:, ::1] X,
-                const floating[:, ::1] Y, const Py_ssize_t[::1] order, double lr,
-                bint update_biases, floating[::1] activations, floating[::1] deltas):
-    """A train_step on row X[i], Y[i] for each i in order, without the GIL;
-    returns the mean per-sample J (each measured before its step)."""
-    check_network(params, sizes, activations, deltas)
-    check_rows(sizes, X, Y=Y, order=order)
-    cdef Py_ssize_t t, i, L = sizes.shape[0] - 1
-    cdef double total = 0
-    with nogil:
-        for t in range(order.shape[0]):
-            i = order[t]
-            total += _forward_backward(&params[0], &sizes[0], L, &X[i, 0], &Y[i, 0], lr,
-                                       update_biases, &activations[0], &deltas[0], NULL)
-    return total / order.shape[0]
 
 
 def forward_batch(const floating[::1] params, const Py_ssize_t[::1] sizes,
                   const floating[:, ::1] X, floating[:, ::1] out, floating[::1] activations):
-    """out[i] = the network's output for row X[i]."""
-    check_network(params, sizes, activations)
+    """out[i] = the network's output for row X[i].  ``activations`` may hold
+    room for a block of m samples (m * sum(sizes)): rows then go m at a time
+    through BLAS."""
+    check_network(params, sizes, activations[: sum(sizes)])
     check_rows(sizes, X, out=out)
-    cdef Py_ssize_t i, L = sizes.shape[0] - 1
-    cdef Py_ssize_t n_out = sizes[L], a_out = activations.shape[0] - sizes[L]
+    cdef Py_ssize_t m = block_rows(sizes, activations)
+    cdef Py_ssize_t start, r, rows, l, L = sizes.shape[0] - 1, n = X.shape[0]
+    cdef Py_ssize_t n_in = sizes[0], n_out = sizes[L], a_out = 0
+    for l in range(L):
+        a_out += sizes[l]
     with nogil:
-        for i in range(X.shape[0]):
-            _forward(&params[0], &sizes[0], L, &X[i, 0], &activations[0])
-            memcpy(&out[i, 0], &activations[a_out], n_out * sizeof(floating))
+        start = 0
+        while start < n:
+            rows = m if start + m <= n else n - start
+            if rows == 1:
+                memcpy(&activations[0], &X[start, 0], n_in * sizeof(floating))
+                _forward(&params[0], &sizes[0], L, &activations[0])
+                memcpy(&out[start, 0], &activations[a_out], n_out * sizeof(floating))
+            else:
+                memcpy(&activations[0], &X[start, 0], rows * n_in * sizeof(floating))
+                _forward_block(&params[0], &sizes[0], L, rows, &activations[0])
+                memcpy(&out[start, 0], &activations[rows * a_out], rows * n_out * sizeof(floating))
+            start += rows
 
 
 def mean_cost(const floating[::1] params, const Py_ssize_t[::1] sizes, const floating[:, ::1] X,
               const floating[:, ::1] Y, floating[::1] activations):
-    """The mean over rows of the per-sample J."""
-    check_network(params, sizes, activations)
+    """The mean over rows of the per-sample J.  ``activations`` may hold a block
+    of samples, as for ``forward_batch``."""
+    check_network(params, sizes, activations[: sum(sizes)])
     check_rows(sizes, X, Y=Y)
-    cdef Py_ssize_t i, L = sizes.shape[0] - 1
-    cdef Py_ssize_t a_out = activations.shape[0] - sizes[L]
+    cdef Py_ssize_t m = block_rows(sizes, activations)
+    cdef Py_ssize_t start, r, rows, l, L = sizes.shape[0] - 1, n = X.shape[0]
+    cdef Py_ssize_t n_in = sizes[0], n_out = sizes[L], a_out = 0
     cdef double total = 0
+    for l in range(L):
+        a_out += sizes[l]
     with nogil:
-        for i in range(X.shape[0]):
-            _forward(&params[0], &sizes[0], L, &X[i, 0], &activations[0])
-            total += _cost(&activations[a_out], &Y[i, 0], sizes[L])
-    return total / X.shape[0]
+        start = 0
+        while start < n:
+            rows = m if start + m <= n else n - start
+            if rows == 1:
+                memcpy(&activations[0], &X[start, 0], n_in * sizeof(floating))
+                _forward(&params[0], &sizes[0], L, &activations[0])
+                total += _cost(&activations[a_out], &Y[start, 0], n_out)
+            else:
+                memcpy(&activations[0], &X[start, 0], rows * n_in * sizeof(floating))
+                _forward_block(&params[0], &sizes[0], L, rows, &activations[0])
+                for r in range(rows):
+                    total += _cost(&activations[rows * a_out + r * n_out], &Y[start + r, 0], n_out)
+            start += rows
+    return total / n

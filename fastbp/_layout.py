@@ -8,6 +8,12 @@ A network with layer sizes ``[n_0, n_1, ..., n_L]`` keeps
 * ``deltas``: ``delta[1]`` through ``delta[L]``, ``sum(sizes[1:])``;
 * ``grads``: laid out like ``params``.
 
+Kernels that work on a block of ``m`` samples at once (batch forward, mini-batch
+training) use ``m`` times as much scratch, layer by layer: ``activations``
+holds ``A[0]`` (``m x n_0``, row ``r`` = sample ``r``), then ``A[1]``
+(``m x n_1``), ... ``A[L]``; ``deltas`` holds ``D[1]`` (``m x n_1``) ... ``D[L]``.
+Each block is then a row-major matrix a BLAS call can take as is.
+
 One flat parameter vector lets a compiled training loop walk the whole network
 without the GIL, and lets a snapshot or a restore be a single copy.
 
@@ -108,6 +114,45 @@ def check_network(params, sizes, activations, deltas=None, grads=None):
     for name, a in (("params", params), ("activations", activations), ("deltas", deltas), ("grads", grads)):
         if a is not None and _length(name, a) != expected[name]:
             _fail(f"len({name})={_length(name, a)} but layer sizes {list(map(int, sizes))} need {expected[name]}")
+
+
+def block_rows(sizes, activations):
+    """How many samples' activations the buffer holds (a positive multiple of
+    ``sum(sizes)``), for the kernels that work on blocks of samples."""
+    width = sum(int(n) for n in sizes)
+    n = _length("activations", activations)
+    if n < width or n % width:
+        _fail(f"len(activations)={n} must be a positive multiple of sum(sizes)={width}")
+    return n // width
+
+
+def train_buffer_lengths(sizes, batch_size):
+    """``(len(activations), len(deltas))`` that ``train`` needs: room for a
+    batch of samples (two samples at least: the online loop computes the next
+    sample's forward pass while it updates the weights for the current one)."""
+    rows = max(int(batch_size), 2)
+    return rows * sum(int(n) for n in sizes), int(batch_size) * sum(int(n) for n in sizes[1:])
+
+
+def check_train(params, sizes, X, Y, order, rng_state, batch_size, costs, activations, deltas, backup):
+    """The buffers of a whole training run (``train``)."""
+    check_network(params, sizes, activations[: sum(int(n) for n in sizes)])
+    check_rows(sizes, X, Y=Y, order=order)
+    if _length("order", order) != np.shape(X)[0]:
+        _fail(f"order must hold one index per row of X ({np.shape(X)[0]}), got {_length('order', order)}")
+    if _length("rng_state", rng_state) != 1:
+        _fail(f"rng_state must hold 1 value, got {_length('rng_state', rng_state)}")
+    if int(batch_size) < 1 or int(batch_size) > 2**31 - 1:
+        _fail(f"batch_size must be in [1, 2**31 - 1], got {batch_size}")
+    if int(batch_size) > 1 and max(int(n) for n in sizes) > 2**31 - 1:
+        _fail("batch_size > 1 needs every layer size below 2**31 (BLAS indices are 32-bit)")
+    _length("costs", costs)
+    need_a, need_d = train_buffer_lengths(sizes, batch_size)
+    for name, a, need in (("activations", activations, need_a), ("deltas", deltas, need_d),
+                          ("backup", backup, n_params(sizes))):
+        if _length(name, a) < need:
+            _fail(f"len({name})={_length(name, a)} but layer sizes {list(map(int, sizes))} "
+                  f"with batch_size={batch_size} need {need}")
 
 
 def check_sample(sizes, x=None, y=None):

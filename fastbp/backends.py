@@ -3,7 +3,11 @@
 Two backends implement one interface (the functions listed in
 ``fastbp.reference.__all__``):
 
-* ``"cython"``: ``fastbp._kernels``, the compiled kernels (the default);
+* ``"cython"``: the compiled kernels (the default), in the copy built for the
+  best instruction set this CPU runs: ``fastbp._kernels_v4`` (x86-64-v4,
+  AVX-512), ``_kernels_v3`` (x86-64-v3, AVX2) or ``_kernels`` (baseline).  All
+  copies give the same bits; ``FASTBP_ISA=baseline|x86-64-v3|x86-64-v4``
+  forces one (``ImportError`` if this CPU or build cannot run it);
 * ``"python"``: ``fastbp.reference``, the pure-Python oracle (slow; for
   checking and for reading).
 
@@ -20,6 +24,14 @@ import os
 from types import ModuleType
 
 ENV_VAR = "FASTBP_BACKEND"
+ISA_VAR = "FASTBP_ISA"
+
+# The compiled copies, best first: (instruction set, module).
+_ISA_MODULES = (
+    ("x86-64-v4", "fastbp._kernels_v4"),
+    ("x86-64-v3", "fastbp._kernels_v3"),
+    ("baseline", "fastbp._kernels"),
+)
 
 _MODULES = {"cython": "fastbp._kernels", "python": "fastbp.reference"}
 
@@ -49,6 +61,33 @@ def default_backend() -> str:
     return name
 
 
+def isa_modules() -> dict[str, ModuleType]:
+    """The compiled copies that were built and that this CPU can run, by
+    instruction set, best first.  The baseline copy answers what the CPU runs."""
+    baseline = importlib.import_module("fastbp._kernels")
+    found = {}
+    for isa, module in _ISA_MODULES:
+        if not baseline.cpu_runs(isa):
+            continue
+        try:
+            found[isa] = importlib.import_module(module)
+        except ModuleNotFoundError:
+            continue  # not built for this platform or compiler
+    return found
+
+
+def _compiled() -> ModuleType:
+    available = isa_modules()
+    wanted = os.environ.get(ISA_VAR, "").strip()
+    if not wanted:
+        return next(iter(available.values()))
+    if wanted not in dict(_ISA_MODULES):
+        raise ValueError(f"{ISA_VAR}={wanted!r} names no instruction set; choose one of {list(dict(_ISA_MODULES))}")
+    if wanted not in available:
+        raise ImportError(f"{ISA_VAR}={wanted}: this CPU cannot run it or it was not built; available: {list(available)}")
+    return available[wanted]
+
+
 def get_backend(name: str | None = None) -> ModuleType:
     """Return the module holding the kernel functions of backend ``name``
     (``None``: the default backend)."""
@@ -59,7 +98,7 @@ def get_backend(name: str | None = None) -> ModuleType:
     if name not in _MODULES:
         raise ValueError(f"backend={name!r} names no backend; choose one of {list(_MODULES)}")
     try:
-        return importlib.import_module(_MODULES[name])
+        return _compiled() if name == "cython" else importlib.import_module(_MODULES[name])
     except ImportError as error:
         if name == "cython":
             raise ImportError(_BUILD_HELP.format(error=error, env=ENV_VAR)) from error

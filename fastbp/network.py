@@ -30,7 +30,23 @@ from .backends import get_backend
 
 
 class TrainingDivergedError(FloatingPointError):
-    """Training produced a non-finite cost or weight; the network was restored."""
+    """Training produced a non-finite cost or weight; the network was restored.
+
+    ``costs`` holds the mean cost of each epoch that completed before it."""
+
+    def __init__(self, message, costs=None):
+        super().__init__(message)
+        self.costs = np.empty(0) if costs is None else costs
+
+
+def _progress_bar(epochs):
+    try:
+        from tqdm.auto import tqdm
+    except ImportError:
+        raise ModuleNotFoundError(
+            "progress=True needs tqdm: pip install tqdm (or pip install 'fastbp[cli]')"
+        ) from None
+    return tqdm(total=epochs, unit="epoch", desc="training")
 
 
 def _finite_result(value, what):
@@ -48,6 +64,11 @@ def _finite_result(value, what):
             "The weights or inputs are too large in magnitude; rescale them."
         )
     return value
+
+
+# Rows per block in batch forward passes and costs: enough for BLAS to run at
+# full speed, small enough that the scratch stays in cache.
+_BLOCK_ROWS = 256
 
 
 class Network:
@@ -162,9 +183,10 @@ class Network:
         # change under the kernels while they update the weights: copy it.
         return array.copy() if np.may_share_memory(array, self._params) else array
 
-    def _scratch(self):
+    def _scratch(self, rows=1):
         # Per-call activations: lets any number of threads evaluate at once.
-        return np.empty_like(self._activations)
+        # Several rows go through the kernels a block at a time (BLAS).
+        return np.empty(min(rows, _BLOCK_ROWS) * len(self._activations), dtype=self.dtype)
 
     def forward(self, x):
         """The network's outputs for one sample ``x`` of shape ``(n_in,)``
@@ -173,7 +195,7 @@ class Network:
         x = self._data(x, "x", self._sizes[0], (1, 2))
         X = x.reshape(1, -1) if x.ndim == 1 else x
         out = np.empty((X.shape[0], self._sizes[-1]), dtype=self.dtype)
-        self._kernels.forward_batch(self._params, self._sizes, X, out, self._scratch())
+        self._kernels.forward_batch(self._params, self._sizes, X, out, self._scratch(X.shape[0]))
         _finite_result(out, "the forward pass")
         return out[0] if x.ndim == 1 else out
 
@@ -184,7 +206,7 @@ class Network:
         y = self._data(y, "y", self._sizes[-1], (x.ndim,))
         X, Y = (x.reshape(1, -1), y.reshape(1, -1)) if x.ndim == 1 else (x, y)
         check.same_rows(X, Y, "x", "y")
-        J = self._kernels.mean_cost(self._params, self._sizes, X, Y, self._scratch())
+        J = self._kernels.mean_cost(self._params, self._sizes, X, Y, self._scratch(X.shape[0]))
         return float(_finite_result(J, "the cost"))
 
     def gradients(self, x, y):
@@ -230,8 +252,15 @@ class Network:
         k larger than n is clipped to n (full-batch gradient descent).
 
         With ``shuffle`` the rows are visited in a fresh random order each
-        epoch, drawn from ``seed``: the same seed gives the same run on every
-        backend.  ``callback(epoch, cost)`` is called after each epoch
+        epoch: the kernels' own Fisher-Yates shuffle (``shuffle`` in
+        ``fastbp.reference``), from a 64-bit state drawn from
+        ``numpy.random.default_rng(seed)``; the same seed gives the same run on
+        every backend and every machine.
+
+        Without ``callback`` or ``progress`` the whole run is one compiled call
+        without the GIL (Ctrl-C is still seen within milliseconds).  On Ctrl-C
+        the interrupted epoch is undone: the network keeps the weights of the
+        last completed epoch, and ``KeyboardInterrupt`` propagates.  ``callback(epoch, cost)`` is called after each epoch
         (``epoch`` counts from 1); returning ``False`` stops training cleanly
         after that epoch (the returned array then holds the completed epochs).
         ``progress=True`` shows a tqdm progress bar (needs ``tqdm``).
@@ -240,37 +269,63 @@ class Network:
         restored to its weights before that epoch and ``TrainingDivergedError``
         is raised (its ``costs`` attribute holds the completed epochs).
         """
-        # TEMPORARY (issue 3 in progress): per-epoch calls, online only.
         X = self._data(X, "X", self._sizes[0], (2,))
         Y = self._data(Y, "Y", self._sizes[-1], (2,))
         check.same_rows(X, Y)
         epochs = check.integer(epochs, "epochs", minimum=1)
         lr = check.learning_rate(lr)
-        batch_size = check.integer(batch_size, "batch_size", minimum=1)
-        if batch_size != 1:
-            raise NotImplementedError("batch_size > 1 lands with the training engine (issue 3)")
+        batch_size = min(check.integer(batch_size, "batch_size", minimum=1), X.shape[0])
         shuffle = check.flag(shuffle, "shuffle")
         rng = np.random.default_rng(check.seed(seed))
         update_biases = check.flag(update_biases, "update_biases")
+        callback = check.callback(callback)
+        bar = _progress_bar(epochs) if check.flag(progress, "progress") else None
+        if batch_size > 1 and max(self.layer_sizes) > 2**31 - 1:
+            raise ValueError(f"batch_size={batch_size} needs every layer size below 2**31 (BLAS indices), "
+                             f"got layer sizes {list(self.layer_sizes)}")
         try:
-            np.empty(epochs)
+            costs = np.empty(epochs)
         except (MemoryError, ValueError):
             raise ValueError(f"epochs={epochs} is too many: the cost of each epoch cannot be stored") from None
-        costs = []
-        in_order = np.arange(X.shape[0], dtype=np.intp)
-        with self._lock:
-            for epoch in range(epochs):
-                order = rng.permutation(in_order) if shuffle else in_order
-                np.copyto(self._backup, self._params)
-                J = self._kernels.train_epoch(
-                    self._params, self._sizes, X, Y, order, lr, update_biases,
-                    self._activations, self._deltas,
-                )
-                self._require_finite(J, f"epoch {epoch + 1} of {epochs} with lr={lr}")
-                costs.append(J)
-                if callback is not None and callback(epoch + 1, float(J)) is False:
-                    break
-        return np.array(costs, dtype=np.float64)
+
+        # Buffers for the whole run, allocated once: the row order, the RNG
+        # state that shuffles it, and scratch for one batch (two samples at least).
+        order = np.arange(X.shape[0], dtype=np.intp)
+        rng_state = rng.integers(0, 2**64, size=1, dtype=np.uint64)
+        n_activations, n_deltas = _layout.train_buffer_lengths(self.layer_sizes, batch_size)
+        activations = np.empty(n_activations, dtype=self.dtype)
+        deltas = np.empty(n_deltas, dtype=self.dtype)
+        # Without a callback or a progress bar, the whole run is one compiled
+        # call; otherwise one call per epoch, returning to Python in between.
+        chunk = 1 if (callback is not None or bar is not None) else epochs
+        done = 0
+        try:
+            with self._lock:
+                while done < epochs:
+                    todo = costs[done : done + chunk]
+                    completed = self._kernels.train(
+                        self._params, self._sizes, X, Y, order, rng_state, shuffle, lr, batch_size,
+                        update_biases, todo, activations, deltas, self._backup,
+                    )
+                    done += completed
+                    if completed < len(todo):
+                        raise TrainingDivergedError(
+                            f"training diverged during epoch {done + 1} of {epochs} with lr={lr} "
+                            f"(batch_size={batch_size}): "
+                            "the cost or a weight became NaN or infinite. The network was restored to its "
+                            "weights before that epoch; try a smaller learning rate (or targets in [0, 1], "
+                            "the range of the sigmoid outputs).",
+                            costs=costs[:done].copy(),
+                        )
+                    if bar is not None:
+                        bar.update(completed)
+                        bar.set_postfix(cost=f"{costs[done - 1]:.6g}")
+                    if callback is not None and callback(done, float(costs[done - 1])) is False:
+                        break
+        finally:
+            if bar is not None:
+                bar.close()
+        return costs[:done].copy() if done < epochs else costs
 
     def _require_finite(self, J, what):
         """Restore the backup and raise if training left a non-finite cost or weight."""

@@ -16,7 +16,8 @@ math, one function per idea:
 =====================  ==========================================================
 
 and, on the whole network: ``forward``, ``forward_batch``, ``mean_cost``,
-``gradients``, ``train_step`` and ``train_epoch``.
+``gradients``, ``train_step``, ``shuffle`` and ``train`` (a whole run of
+online or mini-batch gradient descent).
 
 Conventions shared with the compiled kernels
 --------------------------------------------
@@ -33,6 +34,9 @@ Conventions shared with the compiled kernels
 * ``activations`` is one flat vector holding ``a[0]`` (a copy of the input)
   through ``a[L]`` (the output), ``sum(sizes)`` values; ``deltas`` holds
   ``delta[1]`` through ``delta[L]``, ``sum(sizes[1:])`` values.
+* Kernels that take a block of samples (``forward_batch``, ``mean_cost``,
+  ``train``) accept scratch buffers holding several samples' worth; what they
+  leave in scratch buffers is unspecified.
 * Inputs are trusted: ``fastbp.Network`` validates shapes, dtypes and values
   once, before any function here runs.
 
@@ -44,11 +48,13 @@ from __future__ import annotations
 import math
 
 from ._layout import (
+    block_rows,
     check_matrix,
     check_network,
     check_rows,
     check_same_length,
     check_sample,
+    check_train,
     layer_views,
     split,
 )
@@ -66,7 +72,8 @@ __all__ = [
     "mean_cost",
     "gradients",
     "train_step",
-    "train_epoch",
+    "shuffle",
+    "train",
 ]
 
 BACKEND_NAME = "python"
@@ -243,21 +250,12 @@ def train_step(params, sizes, x, y, lr, update_biases, activations, deltas):
     return J
 
 
-def train_epoch(params, sizes, X, Y, order, lr, update_biases, activations, deltas):
-    """Online learning over one epoch: a ``train_step`` on each row ``X[i], Y[i]``
-    for i in ``order``; returns the mean of the per-sample J (each before its step)."""
-    check_network(params, sizes, activations, deltas)
-    check_rows(sizes, X, Y=Y, order=order)
-    total = 0.0
-    for i in order:
-        total += train_step(params, sizes, X[i], Y[i], lr, update_biases, activations, deltas)
-    return total / len(order)
-
-
 def forward_batch(params, sizes, X, out, activations):
     """out[i] = the network's output for row X[i], for every row."""
-    check_network(params, sizes, activations)
+    check_network(params, sizes, activations[: sum(sizes)])
     check_rows(sizes, X, out=out)
+    block_rows(sizes, activations)
+    activations = activations[: sum(sizes)]  # one sample at a time here
     o = split(activations, sizes)[-1]
     for i in range(X.shape[0]):
         forward(params, sizes, X[i], activations)
@@ -266,11 +264,127 @@ def forward_batch(params, sizes, X, out, activations):
 
 def mean_cost(params, sizes, X, Y, activations):
     """The mean over the rows of the per-sample J, with the weights as they are."""
-    check_network(params, sizes, activations)
+    check_network(params, sizes, activations[: sum(sizes)])
     check_rows(sizes, X, Y=Y)
+    block_rows(sizes, activations)
+    activations = activations[: sum(sizes)]
     o = split(activations, sizes)[-1]
     total = 0.0
     for i in range(X.shape[0]):
         forward(params, sizes, X[i], activations)
         total += cost(o, Y[i])
     return total / X.shape[0]
+
+
+# --------------------------------------------------------------------------
+# Whole runs
+# --------------------------------------------------------------------------
+
+_MASK64 = (1 << 64) - 1
+
+
+def _next_random(state):
+    """SplitMix64 (Steele, Lea & Flood 2014): the next 64-bit value; advances state[0]."""
+    z = state[0] = (int(state[0]) + 0x9E3779B97F4A7C15) & _MASK64
+    z = ((z ^ (z >> 30)) * 0xBF58476D1CE4E5B9) & _MASK64
+    z = ((z ^ (z >> 27)) * 0x94D049BB133111EB) & _MASK64
+    return z ^ (z >> 31)
+
+
+def _below(bound, state):
+    """A uniform integer in [0, bound): reject the lowest 2**64 mod bound draws
+    so that every residue is equally likely."""
+    threshold = (1 << 64) % bound
+    r = _next_random(state)
+    while r < threshold:
+        r = _next_random(state)
+    return r % bound
+
+
+def shuffle(order, rng_state):
+    """Shuffle ``order`` in place (Fisher-Yates) with SplitMix64 drawn from
+    ``rng_state[0]``, which advances: the order ``train`` visits the rows in."""
+    if len(rng_state) != 1:
+        raise ValueError(f"rng_state must hold 1 value, got {len(rng_state)}")
+    order = memoryview(order)
+    for i in range(len(order) - 1, 0, -1):
+        j = _below(i + 1, rng_state)
+        order[i], order[j] = order[j], order[i]
+
+
+def _train_batch(params, sizes, X, Y, rows, lr, update_biases, activations, deltas):
+    """One mini-batch step: the gradient averaged over the samples ``rows``,
+
+        W[l][k, j] -= lr * (1/m) * sum_r delta_r[l]_k * a_r[l-1]_j
+        b[l][k]    -= lr * (1/m) * sum_r delta_r[l]_k
+
+    with every sample's deltas taken from the weights before the step.
+    Returns the sum of the samples' J (before the step)."""
+    m = len(rows)
+    width_a, width_d = sum(sizes), sum(sizes[1:])
+    layers = layer_views(params, sizes)
+    total = 0.0
+    per_sample = []  # (a[0..L], delta[1..L]) of each sample
+    for r, i in enumerate(rows):
+        sample_activations = activations[r * width_a : (r + 1) * width_a]
+        a = split(sample_activations, sizes)
+        d = [None] + split(deltas[r * width_d : (r + 1) * width_d], sizes[1:])
+        forward(params, sizes, X[i], sample_activations)
+        total += cost(a[-1], Y[i])
+        _backward(layers, a, d, Y[i])
+        per_sample.append(([memoryview(v) for v in a], [None] + [memoryview(v) for v in d[1:]]))
+    for l, (W, b) in enumerate(layers, start=1):
+        n_out, n_in = W.shape
+        W, b = memoryview(W), memoryview(b)
+        for k in range(n_out):
+            for j in range(n_in):
+                gradient = sum(d[l][k] * a[l - 1][j] for a, d in per_sample) / m
+                W[k, j] = W[k, j] - lr * gradient
+            if update_biases:
+                b[k] = b[k] - lr * (sum(d[l][k] for _, d in per_sample) / m)
+    return total
+
+
+def _all_finite(values):
+    return all(math.isfinite(v) for v in memoryview(values))
+
+
+def train(params, sizes, X, Y, order, rng_state, shuffle, lr, batch_size, update_biases,
+          costs, activations, deltas, backup):
+    """A whole training run: ``len(costs)`` epochs; returns how many completed.
+
+    Each epoch: shuffle ``order`` in place (if ``shuffle``), save ``params``
+    in ``backup``, then one step per batch of ``batch_size`` consecutive
+    entries of ``order`` (the last batch may be smaller): a ``train_step`` for
+    a batch of one, the averaged gradient of ``_train_batch`` otherwise.
+    ``costs[e]`` = the mean over the epoch of each sample's J, measured with
+    the weights its step started from.  An epoch that ends with a non-finite
+    cost or weight is undone (``params`` restored from ``backup``) and ends
+    the run: the return value is then its index.  An exception during an epoch
+    (Ctrl-C) undoes that epoch and propagates.
+    """
+    check_train(params, sizes, X, Y, order, rng_state, batch_size, costs, activations, deltas, backup)
+    n = len(order)
+    batch_size = min(batch_size, n)
+    one_sample = activations[: sum(sizes)], deltas[: sum(sizes[1:])]
+    params_, backup_, costs_ = memoryview(params), memoryview(backup)[: len(params)], memoryview(costs)
+    for epoch in range(len(costs)):
+        if shuffle:
+            globals()["shuffle"](order, rng_state)
+        backup_[:] = params_
+        try:
+            total = 0.0
+            for start in range(0, n, batch_size):
+                rows = order[start : start + batch_size]
+                if len(rows) == 1:
+                    total += train_step(params, sizes, X[rows[0]], Y[rows[0]], lr, update_biases, *one_sample)
+                else:
+                    total += _train_batch(params, sizes, X, Y, rows, lr, update_biases, activations, deltas)
+        except BaseException:
+            params_[:] = backup_
+            raise
+        costs_[epoch] = total / n
+        if not math.isfinite(costs_[epoch]) or not _all_finite(params):
+            params_[:] = backup_
+            return epoch
+    return len(costs)

@@ -5,6 +5,7 @@ import importlib.machinery
 import inspect
 import os
 import pathlib
+import platform
 import shutil
 import subprocess
 import sys
@@ -14,20 +15,70 @@ import pytest
 
 import fastbp
 import fastbp.reference
-from fastbp.backends import ENV_VAR, default_backend
+from fastbp.backends import ENV_VAR, ISA_VAR, default_backend, isa_modules
 
 INTERFACE = fastbp.reference.__all__
 
 
 def test_compiled_module_loaded():
     # Fails (never skips) when the compiled kernels did not load: no silent Python.
-    import fastbp._kernels as compiled
+    import fastbp._kernels as baseline
 
-    suffix = "".join(pathlib.Path(compiled.__file__).suffixes)
-    assert any(compiled.__file__.endswith(s) for s in importlib.machinery.EXTENSION_SUFFIXES), suffix
-    assert fastbp.get_backend("cython") is compiled
-    assert compiled.BACKEND_NAME == "cython"
+    copies = isa_modules()
+    assert list(copies)[-1] == "baseline" and copies["baseline"] is baseline
+    for isa, module in copies.items():
+        assert any(module.__file__.endswith(s) for s in importlib.machinery.EXTENSION_SUFFIXES), module.__file__
+        assert module.BACKEND_NAME == "cython" and module.ISA == isa
+    # The default is the best copy this CPU runs.
+    assert fastbp.get_backend("cython") is next(iter(copies.values()))
     assert fastbp.Network([2, 2], backend="cython").backend == "cython"
+
+
+@pytest.mark.skipif(
+    not (sys.platform.startswith("linux") and platform.machine().lower() in ("x86_64", "amd64")),
+    reason="the x86-64-v3/v4 copies are built on x86-64 Linux only",
+)
+def test_every_copy_this_cpu_runs_was_built():
+    # A copy that failed to build would silently cost the vector units: refuse it.
+    import fastbp._kernels as baseline
+
+    runnable = [isa for isa in ("x86-64-v4", "x86-64-v3") if baseline.cpu_runs(isa)]
+    assert [isa for isa in isa_modules() if isa != "baseline"] == runnable
+
+
+def test_isa_switch(monkeypatch):
+    copies = isa_modules()
+    for isa, module in copies.items():
+        monkeypatch.setenv(ISA_VAR, isa)
+        assert fastbp.get_backend("cython") is module
+    monkeypatch.setenv(ISA_VAR, "x86-64-v9")
+    with pytest.raises(ValueError, match="FASTBP_ISA='x86-64-v9' names no instruction set"):
+        fastbp.get_backend("cython")
+    import fastbp._kernels as baseline
+
+    with pytest.raises(ValueError, match="unknown instruction set"):
+        baseline.cpu_runs("avx9000")
+
+
+@pytest.mark.parametrize("dtype", ["float64", "float32"])
+@pytest.mark.parametrize("batch_size", [1, 5])
+def test_every_copy_gives_the_same_bits(dtype, batch_size):
+    # All copies are built with -ffp-contract=off and sum in one fixed order, so
+    # training, forward passes and gradients are bit-identical on every CPU.
+    rng = np.random.default_rng(7)
+    sizes = [70, 33, 4]  # rows longer than _dot's 32 partial sums, with a tail
+    X, Y = rng.uniform(size=(23, 70)), rng.uniform(size=(23, 4))
+    results = {}
+    for isa, module in isa_modules().items():
+        net = fastbp.Network(sizes, seed=1, dtype=dtype)
+        net._kernels = module  # the same network, run by this copy
+        costs = net.train(X, Y, epochs=3, lr=0.5, batch_size=batch_size, shuffle=True, seed=2)
+        dW, _ = net.gradients(X[0], Y[0])
+        results[isa] = [costs, net.forward(X), net.forward(X[0]), *net.weights, *net.biases, *dW]
+    first = next(iter(results.values()))
+    for isa, arrays in results.items():
+        for a, b in zip(arrays, first):
+            np.testing.assert_array_equal(a, b, err_msg=isa)
 
 
 def test_registry_names():
@@ -59,7 +110,7 @@ def test_stub_matches_compiled_module():
     assert pathlib.Path(fastbp.__file__).with_name("py.typed").is_file()
     tree = ast.parse(stub.read_text())
     declared = {f.name: [a.arg for a in f.args.args] for f in tree.body if isinstance(f, ast.FunctionDef)}
-    assert sorted(declared) == sorted(INTERFACE)
+    assert sorted(declared) == sorted([*INTERFACE, "cpu_runs"])
     compiled = fastbp.get_backend("cython")
     for name, params in declared.items():
         assert params == list(inspect.signature(getattr(compiled, name)).parameters), name
@@ -175,10 +226,30 @@ def test_contract_network(kernels):
         kernels.train_step(params, sizes, X[0], Y[0], 0.1, True, activations, deltas[:-1])
     with pytest.raises(ValueError, match=r"len\(x\)=2 but the network needs 3"):
         kernels.forward(params, sizes, X[0, :2].copy(), activations)
+    costs, backup, state = np.zeros(2), np.zeros_like(params), np.zeros(1, dtype=np.uint64)
+    big_activations, big_deltas = np.zeros(2 * len(activations)), np.zeros(2 * len(deltas))
+
+    def train(order, activations=big_activations, deltas=big_deltas, batch_size=1, state=state):
+        order = np.array(order, dtype=np.intp)
+        kernels.train(params, sizes, X, Y, order, state, False, 0.1, batch_size, True, costs,
+                      activations, deltas, backup)
+
     with pytest.raises(ValueError, match="outside"):
-        kernels.train_epoch(params, sizes, X, Y, np.array([0, 5], dtype=np.intp), 0.1, True, activations, deltas)
+        train([0, 1, 2, 3, 5])
     with pytest.raises(ValueError, match="outside"):
-        kernels.train_epoch(params, sizes, X, Y, np.array([-1], dtype=np.intp), 0.1, True, activations, deltas)
+        train([0, 1, 2, 3, -1])
+    with pytest.raises(ValueError, match=r"one index per row of X \(5\), got 4"):
+        train([0, 1, 2, 3])
+    with pytest.raises(ValueError, match=r"len\(activations\)=9 .* batch_size=1 need 18"):
+        train(range(5), activations=activations)
+    with pytest.raises(ValueError, match=r"len\(deltas\)=12 .* batch_size=3 need 18"):
+        train(range(5), batch_size=3, activations=np.zeros(27))
+    with pytest.raises(ValueError, match="rng_state must hold 1 value"):
+        train(range(5), state=np.zeros(2, dtype=np.uint64))
+    with pytest.raises(ValueError, match="batch_size must be in"):
+        train(range(5), batch_size=0)
+    with pytest.raises(ValueError, match="positive multiple"):
+        kernels.forward_batch(params, sizes, X, np.zeros((5, 2)), np.zeros(len(activations) + 1))
     with pytest.raises(ValueError, match=r"Y must have shape \(5, 2\)"):
         kernels.mean_cost(params, sizes, X, Y[:4], activations)
     with pytest.raises(ValueError, match="every layer size must be >= 1"):

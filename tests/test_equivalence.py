@@ -22,7 +22,7 @@ from hypothesis import strategies as st
 
 import fastbp
 from fastbp import reference
-from fastbp._layout import layer_views, n_params, split
+from fastbp._layout import train_buffer_lengths, layer_views, n_params, split
 
 CY = fastbp.get_backend("cython")
 PY = fastbp.get_backend("python")
@@ -478,57 +478,119 @@ def test_train_step(update_biases, sizes, seed, dtype):
     compare_deltas(d_c, d_p, c.params, c.sizes, act_p, c.y, rtol)
 
 
-def _order(kind, n_rows, rng):
-    if kind == "permutation":
-        return rng.permutation(n_rows).astype(np.intp)
-    # Repeated indices: 2 to 100 draws with replacement (the last one repeats
-    # the first), so some rows are visited several times and others never.
-    order = rng.integers(0, n_rows, size=int(rng.integers(2, 101))).astype(np.intp)
-    order[-1] = order[0]
-    return order
+@settings(max_examples=30)
+@given(n=st.integers(0, 60), state=st.integers(0, 2**64 - 1))
+def test_shuffle(n, state):
+    # Both backends draw the same permutation from the same state, and leave
+    # the state advanced the same way.
+    order = np.arange(n, dtype=np.intp)
+    rng_state = np.array([state], dtype=np.uint64)
+    runs = run_both("shuffle", [order, rng_state], inputs=[])
+    (_, (order_c, state_c)), (_, (order_p, state_p)) = runs["cython"], runs["python"]
+    assert np.array_equal(order_c, order_p) and np.array_equal(state_c, state_p)
+    assert sorted(order_c.tolist()) == list(range(n)), "not a permutation"
+
+
+def test_shuffle_is_uniform():
+    # Each of the 3! orders of 3 rows comes up about equally often (chi-squared
+    # with 5 degrees of freedom; 20.5 is its 99.9% quantile), and successive
+    # shuffles from one state differ.
+    for module in BACKENDS.values():
+        state = np.array([12345], dtype=np.uint64)
+        counts = {}
+        for _ in range(6000):
+            order = np.arange(3, dtype=np.intp)
+            module.shuffle(order, state)
+            counts[tuple(order)] = counts.get(tuple(order), 0) + 1
+        assert len(counts) == 6
+        chi2 = sum((c - 1000) ** 2 / 1000 for c in counts.values())
+        assert chi2 < 20.5, (module.BACKEND_NAME, counts)
+
+
+def _train_args(c, n_rows, epochs, batch_size, shuffle, update_biases, state):
+    n_act, n_del = train_buffer_lengths(c.sizes, batch_size)
+    return [
+        c.params, c.sizes, c.X, c.Y, np.arange(n_rows, dtype=np.intp), np.array([state], dtype=np.uint64),
+        shuffle, c.lr, batch_size, update_biases, nan_array(epochs, np.float64),
+        nan_array(n_act, c.dtype), nan_array(n_del, c.dtype), nan_array(c.params.shape, c.dtype),
+    ]
 
 
 @pytest.mark.parametrize("update_biases", [False, True])
-@pytest.mark.parametrize("kind", ["permutation", "repeated"])
+@pytest.mark.parametrize("shuffle", [False, True])
 @settings(max_examples=25)
-@given(sizes=network_sizes, n_rows=st.integers(1, 100), seed=seeds, dtype=dtypes)
-@example(sizes=[50] * 6, n_rows=100, seed=0, dtype=np.dtype(np.float32))
-@example(sizes=[50] * 6, n_rows=100, seed=1, dtype=np.dtype(np.float64))
-def test_train_epoch(kind, update_biases, sizes, n_rows, seed, dtype):
+@given(sizes=network_sizes, n_rows=st.integers(1, 40), batch=st.integers(1, 45), epochs=st.integers(1, 3),
+       seed=seeds, dtype=dtypes)
+@example(sizes=[50] * 6, n_rows=40, batch=1, epochs=2, seed=0, dtype=np.dtype(np.float32))
+@example(sizes=[50] * 6, n_rows=40, batch=1, epochs=2, seed=1, dtype=np.dtype(np.float64))
+@example(sizes=[70, 40, 3], n_rows=40, batch=7, epochs=2, seed=2, dtype=np.dtype(np.float32))
+@example(sizes=[70, 40, 3], n_rows=40, batch=7, epochs=2, seed=3, dtype=np.dtype(np.float64))
+def test_train(shuffle, update_biases, sizes, n_rows, batch, epochs, seed, dtype):
+    # Online (batch 1), mini-batch (with a smaller last batch) and full-batch
+    # (batch >= n_rows) runs, in order or shuffled, over up to 3 epochs.
     c = Case(sizes, seed, dtype, n_rows=n_rows)
-    order = _order(kind, n_rows, c.rng)
-    args = [c.params, c.sizes, c.X, c.Y, order, c.lr, update_biases, c.activations(), c.deltas()]
-    runs = run_both("train_epoch", args, inputs=[1, 2, 3, 4])
-    (J_c, (p_c, *_, act_c, d_c)), (J_p, (p_p, *_, act_p, d_p)) = runs["cython"], runs["python"]
-    rtol = rtol_for(dtype, trained=True)  # up to 100 steps
-    assert_close(J_c, J_p, rtol, scale=cost_scale(c.Y[order]), what="mean J")
+    args = _train_args(c, n_rows, epochs, batch, shuffle, update_biases, state=seed)
+    runs = run_both("train", args, inputs=[1, 2, 3])
+    (done_c, (p_c, *_, order_c, state_c, _, _, _, _, costs_c, _, _, backup_c)) = runs["cython"]
+    (done_p, (p_p, *_, order_p, state_p, _, _, _, _, costs_p, _, _, backup_p)) = runs["python"]
+    assert done_c == done_p == epochs
+    assert np.array_equal(order_c, order_p) and np.array_equal(state_c, state_p)
+    rtol = rtol_for(dtype, trained=True)  # up to 120 steps
+    assert_close(costs_c, costs_p, rtol, scale=cost_scale(c.Y), what="epoch costs")
     compare_params(p_c, p_p, c.params, rtol)
+    # backup holds the weights before the last epoch.
+    compare_params(backup_c, backup_p, c.params, rtol, what="backup")
     if not update_biases:
         for (_, b_c), (_, b_p), (_, b0) in zip(
             layer_views(p_c, c.sizes), layer_views(p_p, c.sizes), layer_views(c.params, c.sizes)
         ):
             assert np.array_equal(b_c, b0) and np.array_equal(b_p, b0)
-    # The scratch holds the last step's forward pass and deltas.  Those deltas
-    # came from the weights before the last step; the weights after it give
-    # their scale to well within its margin (one step moves weights little).
-    last = order[-1]
-    assert_close(act_c, act_p, rtol, what="activations")
-    compare_deltas(d_c, d_p, p_p, c.sizes, act_p, c.Y[last], rtol)
 
 
 @settings(max_examples=10)
 @given(sizes=network_sizes, seed=seeds, dtype=dtypes)
-def test_train_epoch_is_a_loop_of_train_steps(sizes, seed, dtype):
-    # In the compiled backend itself: one train_epoch call == train_step on each
-    # row of the order, bit for bit (same helpers, same order of operations).
+def test_train_online_is_a_loop_of_train_steps(sizes, seed, dtype):
+    # In the compiled backend itself: online training (whose loop runs each
+    # next sample's forward pass fused with the updates) == train_step on each
+    # row in order, bit for bit.
     c = Case(sizes, seed, dtype, n_rows=10)
-    order = np.array([3, 1, 3, 0, 9, 9, 2], dtype=np.intp)
-    p_epoch, p_steps = c.params.copy(), c.params.copy()
-    J_epoch = CY.train_epoch(p_epoch, c.sizes, c.X, c.Y, order, c.lr, True, c.activations(), c.deltas())
-    act, d = c.activations(), c.deltas()
-    Js = [CY.train_step(p_steps, c.sizes, c.X[i], c.Y[i], c.lr, True, act, d) for i in order]
-    assert np.array_equal(p_epoch, p_steps)
-    assert J_epoch == pytest.approx(sum(Js) / len(Js), rel=1e-15)
+    p_steps, act, d = c.params.copy(), c.activations(), c.deltas()
+    args = _train_args(c, 10, 2, 1, False, True, state=0)
+    p_train, costs = args[0], args[10]
+    assert CY.train(*args) == 2
+    Js = [CY.train_step(p_steps, c.sizes, c.X[i], c.Y[i], c.lr, True, act, d) for _ in range(2) for i in range(10)]
+    assert np.array_equal(p_train, p_steps)
+    assert costs[1] == pytest.approx(sum(Js[10:]) / 10, rel=1e-15)
+
+
+@pytest.mark.parametrize("backend", list(BACKENDS))
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_train_full_batch_is_the_mean_gradient(backend, dtype):
+    # One epoch with batch_size = n: W <- W - lr * mean_i dJ_i/dW, checked
+    # against gradients() of each sample (an independent path).
+    c = Case([4, 6, 3], 5, dtype, n_rows=9)
+    grads = [np.empty_like(c.params) for _ in range(9)]
+    for i in range(9):
+        CY.gradients(c.params, c.sizes, c.X[i], c.Y[i], c.activations(), c.deltas(), grads[i])
+    expected = c.params.astype(np.float64) - c.lr * np.mean(np.array(grads, dtype=np.float64), axis=0)
+    args = _train_args(c, 9, 1, 9, False, True, state=0)
+    args[0] = c.params.copy()
+    assert BACKENDS[backend].train(*args) == 1
+    compare_params(args[0], expected, c.params, rtol_for(dtype))
+
+
+@pytest.mark.parametrize("backend", list(BACKENDS))
+@pytest.mark.parametrize("batch_size", [1, 4])
+def test_train_undoes_a_diverging_epoch(backend, batch_size):
+    # An infinite learning rate (Network refuses it; the kernel trusts it)
+    # makes inf/NaN weights in the first epoch: that epoch is undone (params
+    # back to before it) and the run stops there.
+    c = Case([3, 5, 2], 0, np.float64, n_rows=8)
+    args = _train_args(c, 8, 3, batch_size, False, True, state=0)
+    args[0] = c.params.copy()
+    args[7] = math.inf
+    assert BACKENDS[backend].train(*args) == 0
+    assert np.array_equal(args[0], c.params)
 
 
 # --------------------------------------------------------------------------
