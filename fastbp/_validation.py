@@ -14,11 +14,15 @@ argument and show the offending shape or value.  The policy, in one place:
 * Shapes must match the network exactly: no broadcasting, no guessing
   between a 1-D row and a column.  Empty data is rejected.
 * Hyper-parameters have exact types: integers for counts (not floats, not
-  bools), real numbers for rates, bools for switches.
+  bools), real numbers for rates, bools for switches, a callable (or None)
+  for callbacks.
+* A masked array is refused while it has masked values: NumPy would hand
+  over the values under the mask, which the caller meant to leave out.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 import numbers
 import operator
 
@@ -84,6 +88,13 @@ def flag(value, name):
     return bool(value)
 
 
+def callback(value, name="callback"):
+    """None or a callable, checked before training starts (not at the first call)."""
+    if value is not None and not callable(value):
+        raise TypeError(f"{name} must be callable or None, got {value!r} of type {_type_name(value)}")
+    return value
+
+
 def seed(value, name="seed"):
     """None, a non-negative int, or a ``numpy.random.Generator``."""
     if value is None or isinstance(value, np.random.Generator):
@@ -93,7 +104,9 @@ def seed(value, name="seed"):
 
 def layer_sizes(value):
     """``[n_0, n_1, ..., n_L]``: at least two positive integers."""
-    if isinstance(value, (str, bytes)) or not hasattr(value, "__len__"):
+    # A sequence, not any sized iterable: a set or a dict would give its sizes
+    # in hash order, e.g. {3, 2} -> (2, 3).
+    if isinstance(value, (str, bytes)) or not isinstance(value, (Sequence, np.ndarray)):
         raise TypeError(
             f"layer_sizes must be a sequence of integers like [2, 2, 2], got {value!r} of type {_type_name(value)}"
         )
@@ -120,6 +133,10 @@ def param_count(sizes, dtype):
 
 def real_array(value, name, dtype):
     """array_like of real numbers -> C-contiguous array of ``dtype`` (a copy if needed)."""
+    if isinstance(value, np.ma.MaskedArray) and np.ma.getmaskarray(value).any():
+        where = np.argwhere(np.ma.getmaskarray(value))[0]
+        first = f", the first at index {tuple(int(i) for i in where)}" if value.ndim else ""
+        raise ValueError(f"{name} has masked values{first}: fill them or leave those samples out")
     if isinstance(value, np.ndarray):
         array = value
     else:
@@ -138,6 +155,10 @@ def real_array(value, name, dtype):
         # Not np.ascontiguousarray: it turns a 0-d array into shape (1,),
         # which would accept a scalar where a row is required.
         array = np.asarray(array, dtype=dtype, order="C")
+    if not array.flags.aligned:
+        # A buffer at an odd address (e.g. np.ndarray(..., offset=1)): compiled
+        # C may assume every double sits on an 8-byte boundary.
+        array = array.copy()
     if not np.isfinite(array).all():
         where = np.argwhere(~np.isfinite(array))[0]
         bad = array[tuple(where)]
