@@ -1,0 +1,461 @@
+"""fastbp side by side with FANN, PyTorch, NumPy and a hand-written C loop.
+
+    python bench/compare.py                 # everything (~5 minutes)
+    python bench/compare.py --quick         # fewer, shorter repeats (~1-2 minutes)
+    python bench/compare.py --only fastbp,FANN,C --workloads 64-32-10
+    python bench/compare.py --markdown      # the README table, from bench/results/latest.json
+    python bench/compare.py --update-readme # ... written into README.md's Performance section
+
+Every workload is trained by every installed peer on the same data from the
+same initial weights; each peer's per-epoch costs are checked against fastbp's
+(see bench/README.md).  The single-thread runs and the 2-thread runs each
+happen in a child process started with OPENBLAS_NUM_THREADS/OMP_NUM_THREADS/
+MKL_NUM_THREADS set, so BLAS starts with the right number of threads.  The
+parent merges their results, prints the table and the issue's targets, and
+writes bench/results/latest.json and bench/results/latest.png.
+
+Exit status: 0 when every cost check passed (targets missed are reported, not
+an error), 1 when a peer computed a different cost, 2 on bad arguments.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+RESULTS = HERE / "results"
+sys.path.insert(0, str(HERE))
+
+WORKLOADS = {  # layer sizes, rows of data, learning rate
+    # The learning rates are powers of two (FANN keeps lr as a float) and small
+    # enough that no sigmoid saturates within MAX_EPOCHS: FANN clips a to
+    # [0.01, 0.99] inside its derivative, which makes it compute a different
+    # gradient (the FANN row reports how many derivatives it clipped).
+    "2-2-2": ((2, 2, 2), 500_000, 0.0625),
+    "64-32-10": ((64, 32, 10), 50_000, 0.03125),
+    "784-128-10": ((784, 128, 10), 10_000, 0.03125),
+}
+MAX_EPOCHS = 10
+MODES = {"online": 1, "minibatch": 64}
+DTYPES = ("float64", "float32")
+DATA_SEED, NETWORK_SEED = 0, 1
+# Costs are means of many per-sample costs accumulated in double; peers differ
+# only in summation order and rounding, which moves them by far less than this.
+RTOL = {"float64": 1e-9, "float32": 1e-5}
+
+
+def make_data(workload, dtype, rows=None):
+    """Inputs U(0, 1) and targets U(0.1, 0.9) from a fixed seed."""
+    import numpy as np
+
+    sizes, n, _ = WORKLOADS[workload]
+    rng = np.random.default_rng(DATA_SEED)
+    n = rows or n
+    X = rng.random((n, sizes[0])).astype(dtype)
+    Y = rng.uniform(0.1, 0.9, (n, sizes[-1])).astype(dtype)
+    return X, Y
+
+
+def make_task(workload, dtype, batch_size):
+    import fastbp
+    from peers import Task
+
+    sizes, _, lr = WORKLOADS[workload]
+    net = fastbp.Network(sizes, seed=NETWORK_SEED, dtype=dtype)
+    return Task(net.weights, net.biases, lr, batch_size, dtype)
+
+
+def say(*parts):
+    print(*parts, flush=True)
+
+
+# ---------------------------------------------------------------------------
+# Worker: runs the cases of one thread count, in a process started with the
+# BLAS thread variables set.
+# ---------------------------------------------------------------------------
+
+
+class CostReference:
+    """fastbp's per-epoch costs for (rows, epochs), computed once per rows and
+    reused for shorter runs.  Falls back to the NumPy peer (flagged) when
+    fastbp cannot run the case."""
+
+    def __init__(self, trainer, name):
+        self.trainer, self.name, self.known = trainer, name, {}
+
+    def costs(self, rows, epochs):
+        import numpy as np
+
+        known = self.known.get(rows)
+        if known is None or len(known) < epochs:
+            self.trainer.reset()
+            known = self.known[rows] = np.asarray(self.trainer.train(rows, epochs), dtype=float)
+        return known[:epochs]
+
+
+def check_costs(costs, expected, dtype):
+    import numpy as np
+
+    costs, expected = np.asarray(costs, dtype=float), np.asarray(expected, dtype=float)
+    if costs.shape != expected.shape or not np.isfinite(costs).all():
+        return False, float("inf")
+    diff = float(np.max(np.abs(costs - expected) / np.abs(expected)))
+    return diff <= RTOL[dtype], diff
+
+
+def run_case(workload, mode, dtype, threads, peer_list, args):
+    import numpy as np
+
+    from machine import training_flops
+    from peers import Unavailable, measure, plan
+
+    sizes, n_rows, lr = WORKLOADS[workload]
+    task = make_task(workload, dtype, MODES[mode])
+    X, Y = make_data(workload, dtype, args.rows and min(args.rows, n_rows))
+    case = {"workload": workload, "mode": mode, "batch_size": task.batch_size, "dtype": dtype,
+            "threads": threads, "lr": lr, "flops_per_sample": training_flops(sizes), "results": []}
+    say(f"\n== {workload}  {mode}{'' if mode == 'online' else ' ' + str(task.batch_size)}  {dtype}  "
+        f"{threads} thread{'s' if threads > 1 else ''}")
+
+    reference = None
+    for name in ("fastbp", "numpy"):
+        peer = next(p for p in all_peer_objects() if p.name == name)
+        try:
+            peer.check(task)
+            reference = CostReference(peer.trainer(task, X, Y), name)
+            break
+        except Unavailable as why:
+            say(f"   cost reference: {name} unavailable ({why})")
+    case["reference"] = reference.name if reference else None
+
+    for peer in peer_list:
+        entry = {"peer": peer.name}
+        case["results"].append(entry)
+        try:
+            peer.check(task)
+            trainer = peer.trainer(task, X, Y)
+        except Unavailable as why:
+            entry.update(status="skipped", reason=str(why))
+            say(f"   {peer.name:13s} skipped: {why}")
+            continue
+        rows, epochs = plan(trainer, len(X), seconds=args.seconds, max_epochs=MAX_EPOCHS)
+        result = measure(trainer, rows, epochs, args.repeats)
+        entry.update(status="ok", rows=rows, epochs=epochs, rates=result.rates, median=result.median,
+                     costs=result.costs.tolist())
+        if hasattr(trainer, "fann_mse"):
+            # FANN's own MSE: mean over samples and outputs of (y - o)^2 = 2 J / n_out
+            entry["fann_mse_as_J"] = (np.asarray(trainer.fann_mse) * sizes[-1] / 2).tolist()
+            entry["fann_clipped"] = trainer.clipped_derivatives(rows, epochs)
+        if reference is not None:
+            expected = reference.costs(rows, epochs)
+            ok, diff = check_costs(result.costs, expected, dtype)
+            entry.update(check="ok" if ok else "MISMATCH", max_rel_diff=diff, expected=expected.tolist())
+        else:
+            entry.update(check="unchecked")
+        spread = (max(result.rates) - min(result.rates)) / 2 / result.median
+        say(f"   {peer.name:13s} {result.median:12,.0f} samples/s  ±{100 * spread:4.1f}%  "
+            f"({rows} rows x {epochs} epochs)  cost {result.costs[-1]:.9g}  check {entry['check']}"
+            + (f" (rel diff {entry['max_rel_diff']:.1e})" if "max_rel_diff" in entry else ""))
+        if entry["check"] == "MISMATCH":
+            say(f"   !!! COST MISMATCH: {peer.name} computed {result.costs} but {reference.name} computed "
+                f"{expected} on the same work (max relative difference {diff:.3g} > rtol {RTOL[dtype]:g})")
+            if entry.get("fann_clipped"):
+                say(f"   !!! FANN clipped {entry['fann_clipped']} sigmoid derivatives to a in [0.01, 0.99]: "
+                    "its gradient is not the exact one there. Lower the workload's lr or MAX_EPOCHS.")
+    return case
+
+
+def run_two_networks(workload, dtype, args):
+    """Throughput of two networks trained at once from two Python threads
+    against one alone (fastbp releases the GIL), and the same for the C loop
+    (ctypes releases it too) as what the machine allows."""
+    from peers import Unavailable, measure, plan, timed_train
+
+    task = make_task(workload, dtype, 1)
+    X, Y = make_data(workload, dtype, args.rows and min(args.rows, WORKLOADS[workload][1]))
+    out = {"workload": workload, "dtype": dtype, "results": []}
+    say(f"\n== two networks in two threads: {workload} online {dtype}")
+    for peer in all_peer_objects():
+        if peer.name not in ("fastbp", "C") or (args.only and peer.name not in args.only):
+            continue
+        try:
+            peer.check(task)
+        except Unavailable as why:
+            say(f"   {peer.name:13s} skipped: {why}")
+            continue
+        pair = [peer.trainer(task, X, Y), peer.trainer(task, X, Y)]
+        rows, epochs = plan(pair[0], len(X), seconds=args.seconds, max_epochs=MAX_EPOCHS)
+        one = measure(pair[0], rows, epochs, args.repeats)
+        two_rates, costs_ok = [], True
+        for _ in range(args.repeats):
+            results = [None, None]
+            barrier = threading.Barrier(3)
+
+            def work(i):
+                barrier.wait()
+                results[i] = timed_train(pair[i], rows, epochs)
+
+            workers = [threading.Thread(target=work, args=(i,)) for i in (0, 1)]
+            for worker in workers:
+                worker.start()
+            barrier.wait()
+            start = time.perf_counter()
+            for worker in workers:
+                worker.join()
+            wall = time.perf_counter() - start
+            two_rates.append(2 * rows * epochs / wall)
+            costs_ok &= all(list(r[1]) == list(one.costs) for r in results)
+        import numpy as np
+
+        two = float(np.median(two_rates))
+        entry = {"peer": peer.name, "rows": rows, "epochs": epochs, "one": one.median, "one_rates": one.rates,
+                 "two": two, "two_rates": two_rates, "ratio": two / one.median,
+                 "check": "ok" if costs_ok else "MISMATCH"}
+        out["results"].append(entry)
+        say(f"   {peer.name:13s} one: {one.median:12,.0f}/s   two: {two:12,.0f}/s   ratio {entry['ratio']:.2f}"
+            f"   costs {'same as alone' if costs_ok else 'MISMATCH: the threads changed the result'}")
+    return out
+
+
+def run_memory(args):
+    """Peak memory a training run adds beyond its data and network, in a fresh
+    process per configuration: it must not grow with the rows or the epochs."""
+    configs = [("2-2-2", "online", 1_000_000, 1), ("2-2-2", "online", 4_000_000, 1),
+               ("2-2-2", "online", 1_000_000, 8), ("2-2-2", "minibatch", 1_000_000, 1),
+               ("2-2-2", "minibatch", 4_000_000, 1), ("784-128-10", "minibatch", 2_000, 1)]
+    if args.quick:
+        configs = [(w, m, max(2_000, r // 4), e) for w, m, r, e in configs]
+    out = []
+    say("\n== memory: peak RSS a training run adds (fastbp, float64, fresh process each)")
+    for workload, mode, rows, epochs in configs:
+        command = [sys.executable, __file__, "--memory-probe", f"{workload},{mode},{rows},{epochs}"]
+        # A fixed mmap threshold: glibc then returns every large block to the
+        # system when it is freed, so the data set's temporaries do not leave
+        # resident pages that a later allocation reuses unseen.
+        env = dict(os.environ, MALLOC_MMAP_THRESHOLD_="65536")
+        probe = subprocess.run(command, capture_output=True, text=True, env=env)
+        if probe.returncode != 0:
+            message = (probe.stderr.strip().splitlines() or ["failed"])[-1]
+            say(f"   {workload} {mode} rows={rows} epochs={epochs}: {message}")
+            out.append({"workload": workload, "mode": mode, "rows": rows, "epochs": epochs, "error": message})
+            continue
+        entry = json.loads(probe.stdout.strip().splitlines()[-1])
+        out.append(entry)
+        say(f"   {workload:10s} {mode:9s} rows={rows:>9,} epochs={epochs}: data {entry['data_bytes'] / 2**20:8.1f} MiB, "
+            f"added by train {entry['added_bytes'] / 2**10:9.1f} KiB (NumPy/Python allocations "
+            f"{entry['traced_bytes'] / 2**10:.1f} KiB)")
+    return out
+
+
+def memory_probe(spec):
+    """In a fresh process: peak RSS added by one train call (prints JSON)."""
+    import gc
+
+    import numpy as np
+
+    workload, mode, rows, epochs = spec.split(",")
+    rows, epochs = int(rows), int(epochs)
+    sizes, _, lr = WORKLOADS[workload]
+    X, Y = make_data(workload, "float64", rows)
+    task = make_task(workload, "float64", MODES[mode])
+    import fastbp
+
+    net = fastbp.Network.from_weights(task.weights, task.biases)
+    try:
+        net.train(X[:2], Y[:2], epochs=1, lr=lr, batch_size=task.batch_size)  # load everything once
+    except NotImplementedError as error:
+        raise SystemExit(f"n/a: {error}")
+    gc.collect()
+    clear = Path("/proc/self/clear_refs")
+    try:
+        clear.write_text("5")  # reset VmHWM (the peak RSS) to the current RSS
+    except OSError:
+        raise SystemExit("cannot reset the peak RSS (/proc/self/clear_refs): memory not measured")
+    import tracemalloc
+
+    tracemalloc.start()  # sees NumPy's and Python's allocations (not a C malloc)
+    before = _status_kib("VmRSS")
+    net.train(X, Y, epochs=epochs, lr=lr, batch_size=task.batch_size)
+    added = (_status_kib("VmHWM") - before) * 1024
+    traced = tracemalloc.get_traced_memory()[1]
+    print(json.dumps({"workload": workload, "mode": mode, "rows": rows, "epochs": epochs,
+                      "data_bytes": X.nbytes + Y.nbytes, "params_bytes": sum(W.nbytes + b.nbytes for W, b in
+                                                                            zip(net.weights, net.biases)),
+                      "added_bytes": added, "traced_bytes": traced, "row_bytes": int(X.nbytes + Y.nbytes) // rows}))
+
+
+def _status_kib(field):
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith(field + ":"):
+            return int(line.split()[1])
+    raise RuntimeError(f"{field} not in /proc/self/status")
+
+
+_PEERS = None
+
+
+def all_peer_objects():
+    global _PEERS
+    if _PEERS is None:
+        import peers
+
+        _PEERS = peers.all_peers()
+    return _PEERS
+
+
+def worker(args):
+    """Run the cases of one thread count; write a JSON file for the parent."""
+    import machine
+
+    threads = args.worker_threads
+    try:
+        import torch
+
+        torch.set_num_threads(threads)
+    except ImportError:
+        pass
+    out = {"threads": threads, "machine": machine.describe(), "cases": [], "two_networks": []}
+    say(f"\n######## {threads} thread{'s' if threads > 1 else ''}: BLAS as threadpoolctl sees it")
+    for pool in out["machine"]["blas"]:
+        say("   " + ", ".join(f"{k}={v}" for k, v in pool.items() if k != "filepath"))
+    out["peak_gflops"] = {}
+    for dtype in DTYPES:
+        out["peak_gflops"][dtype] = machine.matmul_peak(dtype, n=1024 if args.quick else 1536)
+        say(f"   matmul peak {dtype}: {out['peak_gflops'][dtype]:.1f} GFLOP/s")
+
+    modes = [m for m in args.modes if threads == 1 or m == "minibatch"]
+    for workload in args.workloads:
+        for mode in modes:
+            for dtype in args.dtypes:
+                chosen = [p for p in all_peer_objects()
+                          if (not args.only or p.name in args.only)
+                          and (threads == 1 or p.multithreaded or p.name == "fastbp")]
+                out["cases"].append(run_case(workload, mode, dtype, threads, chosen, args))
+    if threads == 1 and not args.no_two_networks:
+        for workload in args.workloads:
+            for dtype in args.dtypes:
+                out["two_networks"].append(run_two_networks(workload, dtype, args))
+    Path(args.worker_out).write_text(json.dumps(out))
+
+
+# ---------------------------------------------------------------------------
+# Parent
+# ---------------------------------------------------------------------------
+
+
+def spawn_worker(threads, args, argv):
+    env = dict(os.environ)
+    for name in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+        env[name] = str(threads)
+    with tempfile.NamedTemporaryFile(suffix=".json", delete=False) as handle:
+        path = handle.name
+    command = [sys.executable, __file__, *argv, "--worker-threads", str(threads), "--worker-out", path]
+    status = subprocess.run(command, env=env).returncode
+    try:
+        if status != 0:
+            raise SystemExit(f"the {threads}-thread worker failed (exit status {status})")
+        return json.loads(Path(path).read_text())
+    finally:
+        os.unlink(path)
+
+
+def main(argv=None):
+    argv = list(sys.argv[1:] if argv is None else argv)
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--quick", action="store_true", help="3 repeats of ~0.1 s, smaller data (development)")
+    parser.add_argument("--repeats", type=int, help="timed runs per peer (default 5, --quick 3)")
+    parser.add_argument("--seconds", type=float, help="target length of one timed run (default 0.3, --quick 0.1)")
+    parser.add_argument("--rows", type=int, help="use at most this many rows of each data set")
+    parser.add_argument("--only", help="comma-separated peer names (fastbp,fastbp-ref,C,FANN,numpy,torch-sgd,...)")
+    parser.add_argument("--workloads", default=",".join(WORKLOADS), help="comma-separated, e.g. 64-32-10")
+    parser.add_argument("--modes", default=",".join(MODES), help="online,minibatch")
+    parser.add_argument("--dtypes", default=",".join(DTYPES), help="float64,float32")
+    parser.add_argument("--threads", default="1,2", help="thread counts to run: 1 (everything), 2 (mini-batch)")
+    parser.add_argument("--no-two-networks", action="store_true", help="skip the two-networks-in-two-threads runs")
+    parser.add_argument("--no-memory", action="store_true", help="skip the peak-memory probes")
+    parser.add_argument("--no-chart", action="store_true", help="do not draw bench/results/latest.png")
+    parser.add_argument("--output", default=str(RESULTS / "latest.json"), help="where to write the JSON")
+    parser.add_argument("--markdown", action="store_true", help="print the README table from --output and exit")
+    parser.add_argument("--update-readme", action="store_true",
+                        help="write the table from --output into README.md's Performance section and exit")
+    parser.add_argument("--worker-threads", type=int, help=argparse.SUPPRESS)
+    parser.add_argument("--worker-out", help=argparse.SUPPRESS)
+    parser.add_argument("--memory-probe", help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+
+    if args.memory_probe:
+        return memory_probe(args.memory_probe)
+    import report
+
+    if args.markdown or args.update_readme:
+        results = json.loads(Path(args.output).read_text())
+        if args.update_readme:
+            report.update_readme(results, HERE.parent / "README.md")
+            say("README.md: Performance section updated from " + args.output)
+        else:
+            print(report.markdown(results))
+        return 0
+
+    args.repeats = args.repeats or (3 if args.quick else 5)
+    args.seconds = args.seconds or (0.1 if args.quick else 0.3)
+    args.workloads = _names(args.workloads, WORKLOADS, "--workloads", parser)
+    args.modes = _names(args.modes, MODES, "--modes", parser)
+    args.dtypes = _names(args.dtypes, DTYPES, "--dtypes", parser)
+    known_peers = None
+    if args.only:
+        import peers
+
+        known_peers = [p.name for p in peers.all_peers()]
+        args.only = _names(args.only, known_peers, "--only", parser)
+    if args.repeats < 1 or args.seconds <= 0:
+        parser.error("--repeats must be >= 1 and --seconds > 0")
+
+    if args.worker_threads:
+        return worker(args)
+
+    thread_counts = [int(t) for t in args.threads.split(",") if t]
+    started = time.time()
+    runs = [spawn_worker(t, args, [a for a in argv]) for t in thread_counts
+            if t == 1 or "minibatch" in args.modes]
+    results = {"date": time.strftime("%Y-%m-%d %H:%M:%S"), "argv": argv, "rtol": RTOL,
+               "workloads": {k: {"sizes": v[0], "rows": v[1], "lr": v[2]} for k, v in WORKLOADS.items()},
+               "machine": runs[0]["machine"] if runs else {},
+               "peak_gflops": {r["threads"]: r["peak_gflops"] for r in runs},
+               "cases": [c for r in runs for c in r["cases"]],
+               "two_networks": [t for r in runs for t in r["two_networks"]]}
+    results["memory"] = [] if args.no_memory else run_memory(args)
+    results["seconds"] = round(time.time() - started, 1)
+    results["targets"] = report.targets(results)
+    print(report.text(results))
+    RESULTS.mkdir(exist_ok=True)
+    Path(args.output).write_text(json.dumps(results, indent=1) + "\n")
+    say(f"wrote {args.output}")
+    if not args.no_chart:
+        say(report.chart(results, Path(args.output).with_suffix(".png")))
+    mismatches = report.mismatches(results)
+    if mismatches:
+        say("\n!!! COST MISMATCH — these peers did not compute fastbp's costs, so their timings compare different work:")
+        for line in mismatches:
+            say("!!!   " + line)
+        return 1
+    return 0
+
+
+def _names(text, known, option, parser):
+    names = [t.strip() for t in text.split(",") if t.strip()]
+    unknown = [n for n in names if n not in known]
+    if unknown or not names:
+        parser.error(f"{option}: unknown {unknown or text!r}; choose from {', '.join(known)}")
+    return names
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,164 @@
+"""Peers: the same training run done by fastbp and by what a user would pick instead.
+
+Every peer trains the same fully connected sigmoid network on the same data
+from the same initial weights, with the semantics of ``fastbp.Network.train``:
+
+* cost ``J = 1/2 sum (y - o)^2`` of each sample, measured before the update it
+  takes part in; a peer returns the mean J of each epoch;
+* ``batch_size=1``: one update per sample (online SGD); ``batch_size=k``: the
+  gradient averaged over k consecutive rows (the last, smaller batch over its
+  own size), each sample's J measured at the weights its batch started from;
+* ``W -= lr * gradient`` and the same for the biases; rows in order, no shuffle.
+
+So every peer's per-epoch costs can be compared with fastbp's, and nobody is
+timed doing different work.
+
+A peer is a ``Peer`` whose ``trainer(task, X, Y)`` converts the data and the
+initial weights once (untimed) and returns a ``Trainer``: ``reset()`` puts the
+initial weights back (untimed), ``train(rows, epochs)`` trains on the first
+``rows`` rows (timed) and returns the per-epoch costs.
+"""
+
+from __future__ import annotations
+
+import gc
+import time
+from dataclasses import dataclass, field
+
+import numpy as np
+
+
+@dataclass
+class Task:
+    """What to train: initial parameters (``weights[l]`` of shape (n_out, n_in)),
+    learning rate, batch size and dtype."""
+
+    weights: list
+    biases: list
+    lr: float
+    batch_size: int = 1
+    dtype: np.dtype = field(default_factory=lambda: np.dtype(np.float64))
+
+    def __post_init__(self):
+        self.dtype = np.dtype(self.dtype)
+        self.weights = [np.ascontiguousarray(W, dtype=self.dtype) for W in self.weights]
+        self.biases = [np.ascontiguousarray(b, dtype=self.dtype) for b in self.biases]
+
+    @property
+    def layer_sizes(self):
+        return (self.weights[0].shape[1],) + tuple(W.shape[0] for W in self.weights)
+
+    def flat_params(self):
+        """fastbp's flat layout: for each layer W (row-major) then b."""
+        return np.concatenate([p for W, b in zip(self.weights, self.biases) for p in (W.ravel(), b)])
+
+
+class Unavailable(Exception):
+    """A peer cannot run this task here (not installed, mode not supported)."""
+
+
+class Peer:
+    """Base class.  ``name`` is the short name used on the command line and in
+    the tables; ``about`` says in one line what the peer is."""
+
+    name = "?"
+    about = ""
+    online = True       # can do batch_size=1
+    minibatch = True    # can do batch_size>1
+    multithreaded = False  # uses more than one thread when allowed to
+
+    def check(self, task):
+        """Raise ``Unavailable`` with the reason if this peer cannot run ``task``."""
+        if task.batch_size == 1 and not self.online:
+            raise Unavailable("no online training")
+        if task.batch_size > 1 and not self.minibatch:
+            raise Unavailable("no mini-batch training")
+
+    def trainer(self, task, X, Y):  # pragma: no cover - interface
+        raise NotImplementedError
+
+
+@dataclass
+class Measurement:
+    rates: list        # samples per second, one per repeat
+    costs: np.ndarray  # mean J per epoch (identical across repeats)
+    rows: int
+    epochs: int
+
+    @property
+    def median(self):
+        return float(np.median(self.rates))
+
+
+def timed_train(trainer, rows, epochs):
+    """One timed run from the initial weights: (seconds, costs)."""
+    trainer.reset()
+    gc_was_enabled = gc.isenabled()
+    gc.disable()  # as timeit does: a collection is not part of the work
+    try:
+        start = time.perf_counter()
+        costs = trainer.train(rows, epochs)
+        seconds = time.perf_counter() - start
+    finally:
+        if gc_was_enabled:
+            gc.enable()
+    return seconds, np.asarray(costs, dtype=np.float64)
+
+
+def plan(trainer, n_rows, seconds=0.3, max_epochs=1000):
+    """Choose (rows, epochs) so that one run lasts about ``seconds``: train on
+    more and more rows until a run takes 20 ms, then scale.  Slow peers get a
+    prefix of the rows in one epoch, fast ones several epochs over all of them."""
+    for _ in range(3):  # warm up: first calls compile (TorchScript), load libraries, touch pages
+        timed_train(trainer, min(n_rows, 2), 1)
+    rows = min(n_rows, 16)
+    while True:
+        elapsed, _ = timed_train(trainer, rows, 1)
+        if elapsed >= 0.02 or rows == n_rows:
+            break
+        rows = min(n_rows, rows * 4)
+    samples = max(1, int(seconds * rows / max(elapsed, 1e-9)))
+    if samples <= n_rows:
+        return samples, 1
+    return n_rows, int(min(max_epochs, max(1, round(samples / n_rows))))
+
+
+def measure(trainer, rows, epochs, repeats):
+    """``repeats`` timed runs of ``rows`` x ``epochs`` samples from the initial
+    weights.  Every repeat must compute the same costs (they are deterministic)."""
+    rates, costs = [], None
+    for _ in range(repeats):
+        seconds, run_costs = timed_train(trainer, rows, epochs)
+        rates.append(rows * epochs / seconds)
+        if costs is None:
+            costs = run_costs
+        elif not np.array_equal(costs, run_costs, equal_nan=True):
+            raise AssertionError(f"repeats computed different costs: {costs} then {run_costs}")
+    return Measurement(rates, costs, rows, epochs)
+
+
+def benchmark(peer, X, Y, weights, biases, *, lr, epochs, batch_size=1, dtype="float64", repeats=5):
+    """The one-call form: train ``peer`` on all of ``X``, ``Y`` for ``epochs``
+    from the given initial parameters, ``repeats`` times.  Returns
+    ``(samples per second of each repeat, mean J per epoch)``."""
+    task = Task(weights, biases, lr, batch_size, dtype)
+    peer.check(task)
+    trainer = peer.trainer(task, X, Y)
+    result = measure(trainer, len(X), epochs, repeats)
+    return result.rates, result.costs
+
+
+def all_peers():
+    """Every peer, fastbp first (whether installed or not: ``check`` says)."""
+    from . import cpeers, fastbp_peer, numpy_peer, torch_peer
+
+    return [
+        fastbp_peer.Fastbp(),
+        fastbp_peer.FastbpReference(),
+        cpeers.Native(),
+        cpeers.Fann(),
+        numpy_peer.NumpyLoop(),
+        torch_peer.TorchSGD(),
+        torch_peer.TorchNoGrad(),
+        torch_peer.TorchScript(),
+    ]

@@ -1,0 +1,238 @@
+"""PyTorch, three ways: the idiomatic loop (nn.Linear, torch.optim.SGD, a
+squared-error loss, autograd), hand-written no_grad updates on preallocated
+tensors (the fastest eager code we could write), and the same update loop
+compiled with TorchScript.  ``torch.set_num_threads`` is set by the caller."""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+
+from . import Peer, Unavailable
+
+TORCH_VERSION = "2.13.0"  # the only version to install here: `pip install torch==2.13.0`
+
+
+def _torch():
+    try:
+        import torch
+    except ImportError:
+        raise Unavailable(f"PyTorch is not installed (pip install torch=={TORCH_VERSION})") from None
+    return torch
+
+
+class _Trainer:
+    def __init__(self, task, X, Y):
+        torch = self.torch = _torch()
+        self.task = task
+        self.X = torch.from_numpy(np.ascontiguousarray(X, dtype=task.dtype))
+        self.Y = torch.from_numpy(np.ascontiguousarray(Y, dtype=task.dtype))
+        self.initial = [(torch.from_numpy(W.copy()), torch.from_numpy(b.copy())) for W, b in zip(task.weights, task.biases)]
+        self.setup()
+        self.reset()
+
+    def setup(self):
+        pass
+
+    def train(self, rows, epochs):
+        step = self.online if self.task.batch_size == 1 else self.batch
+        return [step(rows) / rows for _ in range(epochs)]
+
+
+# ---------------------------------------------------------------------------
+# Idiomatic: autograd, nn.Linear, torch.optim.SGD
+# ---------------------------------------------------------------------------
+
+
+class _SGDTrainer(_Trainer):
+    def setup(self):
+        torch, nn = self.torch, self.torch.nn
+        layers = []
+        for W, _ in self.initial:
+            layers += [nn.Linear(W.shape[1], W.shape[0], dtype=W.dtype), nn.Sigmoid()]
+        self.model = nn.Sequential(*layers)
+        self.linears = [m for m in self.model if isinstance(m, nn.Linear)]
+        self.optimizer = torch.optim.SGD(self.model.parameters(), lr=self.task.lr)
+        self.X_rows, self.Y_rows = self.X.unbind(0), self.Y.unbind(0)
+
+    def reset(self):
+        with self.torch.no_grad():
+            for linear, (W, b) in zip(self.linears, self.initial):
+                linear.weight.copy_(W)
+                linear.bias.copy_(b)
+
+    def loss(self, output, target):
+        # J = 1/2 sum (y - o)^2 exactly, so the gradients are fastbp's.
+        return 0.5 * self.torch.nn.functional.mse_loss(output, target, reduction="sum")
+
+    def online(self, rows):
+        total = 0.0
+        for x, y in zip(self.X_rows[:rows], self.Y_rows[:rows]):
+            self.optimizer.zero_grad()
+            loss = self.loss(self.model(x), y)
+            loss.backward()
+            self.optimizer.step()
+            total += loss.item()
+        return total
+
+    def batch(self, rows):
+        total, k = 0.0, self.task.batch_size
+        for start in range(0, rows, k):
+            x, y = self.X[start : min(start + k, rows)], self.Y[start : min(start + k, rows)]
+            self.optimizer.zero_grad()
+            loss = self.loss(self.model(x), y) / len(x)  # mean J over the batch: averaged gradient
+            loss.backward()
+            self.optimizer.step()
+            total += loss.item() * len(x)
+        return total
+
+
+class TorchSGD(Peer):
+    name = "torch-sgd"
+    about = "PyTorch, idiomatic: nn.Sequential(Linear, Sigmoid...), 0.5*mse_loss(sum), backward(), torch.optim.SGD"
+    multithreaded = True
+
+    def check(self, task):
+        super().check(task)
+        _torch()
+
+    def trainer(self, task, X, Y):
+        return _SGDTrainer(task, X, Y)
+
+
+# ---------------------------------------------------------------------------
+# Hand-written no_grad updates on preallocated tensors
+# ---------------------------------------------------------------------------
+
+
+class _NoGradTrainer(_Trainer):
+    def setup(self):
+        torch = self.torch
+        self.W = [W.clone() for W, _ in self.initial]
+        self.b = [b.clone() for _, b in self.initial]
+        sizes = self.task.layer_sizes
+        new = lambda n: torch.empty(n, dtype=self.W[0].dtype)  # noqa: E731
+        self.a = [None] + [new(n) for n in sizes[1:]]  # a[0] is the input row itself
+        self.delta = [new(n) for n in sizes]           # delta[0] unused
+        self.tmp = [new(n) for n in sizes]
+        self.J = torch.empty(len(self.X), dtype=self.W[0].dtype)
+        self.X_rows, self.Y_rows = self.X.unbind(0), self.Y.unbind(0)
+
+    def reset(self):
+        for mine, (W, b), b_mine in zip(self.W, self.initial, self.b):
+            mine.copy_(W)
+            b_mine.copy_(b)
+
+    def online(self, rows):
+        torch = self.torch
+        W, b, a, delta, tmp, J = self.W, self.b, self.a, self.delta, self.tmp, self.J
+        L, lr = len(W), self.task.lr
+        with torch.no_grad():
+            for i in range(rows):
+                a[0] = self.X_rows[i]
+                for l in range(L):
+                    torch.addmv(b[l], W[l], a[l], out=a[l + 1]).sigmoid_()
+                error = delta[L]
+                torch.sub(a[L], self.Y_rows[i], out=error)
+                torch.dot(error, error, out=J[i])
+                error.mul_(torch.mul(a[L], a[L], out=tmp[L]).neg_().add_(a[L]))  # * o (1 - o)
+                for l in range(L, 0, -1):
+                    if l > 1:  # before W[l-1] (the weights into layer l) changes
+                        torch.mv(W[l - 1].t(), delta[l], out=delta[l - 1])
+                        delta[l - 1].mul_(torch.mul(a[l - 1], a[l - 1], out=tmp[l - 1]).neg_().add_(a[l - 1]))
+                    W[l - 1].addr_(delta[l], a[l - 1], alpha=-lr)
+                    b[l - 1].add_(delta[l], alpha=-lr)
+        return 0.5 * float(J[:rows].sum(dtype=torch.float64))
+
+    def batch(self, rows):
+        torch = self.torch
+        W, b, L, k = self.W, self.b, len(self.W), self.task.batch_size
+        total = 0.0
+        with torch.no_grad():
+            for start in range(0, rows, k):
+                A = [self.X[start : min(start + k, rows)]]
+                for l in range(L):
+                    A.append(torch.addmm(b[l], A[l], W[l].t()).sigmoid_())
+                delta = A[L] - self.Y[start : start + len(A[0])]
+                total += 0.5 * float(torch.sum(delta * delta, dtype=torch.float64))
+                delta.mul_(A[L] - A[L] * A[L])
+                step = self.task.lr / len(A[0])
+                for l in range(L, 0, -1):
+                    previous = torch.mm(delta, W[l - 1]).mul_(A[l - 1] - A[l - 1] * A[l - 1]) if l > 1 else None
+                    W[l - 1].addmm_(delta.t(), A[l - 1], alpha=-step)
+                    b[l - 1].sub_(delta.sum(0), alpha=step)
+                    delta = previous
+        return total
+
+
+class TorchNoGrad(TorchSGD):
+    name = "torch-nograd"
+    about = "PyTorch, hand-written: no_grad, preallocated tensors, in-place addmv/addr_ (per sample) or addmm (batch)"
+
+    def trainer(self, task, X, Y):
+        return _NoGradTrainer(task, X, Y)
+
+
+# ---------------------------------------------------------------------------
+# The same per-sample loop compiled by TorchScript
+# ---------------------------------------------------------------------------
+
+_SCRIPTED = None
+
+
+def _scripted_epoch():
+    """Compile the online epoch with TorchScript once (None if it cannot be)."""
+    global _SCRIPTED
+    if _SCRIPTED is None:
+        torch = _torch()
+        from typing import List
+
+        def epoch(W: List[torch.Tensor], b: List[torch.Tensor], X: torch.Tensor, Y: torch.Tensor, rows: int,
+                  lr: float) -> float:
+            total = 0.0
+            L = len(W)
+            for i in range(rows):
+                a = [X[i]]
+                for l in range(L):
+                    a.append(torch.sigmoid(torch.addmv(b[l], W[l], a[l])))
+                error = a[L] - Y[i]
+                total += 0.5 * float(torch.dot(error, error))
+                delta = error * a[L] * (1 - a[L])
+                for l in range(L, 0, -1):
+                    previous = delta
+                    if l > 1:  # before W[l-1] changes
+                        previous = torch.mv(W[l - 1].t(), delta) * a[l - 1] * (1 - a[l - 1])
+                    W[l - 1].addr_(delta, a[l - 1], alpha=-lr)
+                    b[l - 1].add_(delta, alpha=-lr)
+                    delta = previous
+            return total
+
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # TorchScript is deprecated; it still runs
+            try:
+                _SCRIPTED = torch.jit.script(epoch)
+            except Exception as error:  # noqa: BLE001 - any failure means "not available here"
+                _SCRIPTED = Unavailable(f"torch.jit.script failed: {type(error).__name__}: {error}")
+    if isinstance(_SCRIPTED, Unavailable):
+        raise _SCRIPTED
+    return _SCRIPTED
+
+
+class _ScriptTrainer(_NoGradTrainer):
+    def online(self, rows):
+        with self.torch.no_grad():
+            return _scripted_epoch()(self.W, self.b, self.X, self.Y, rows, float(self.task.lr))
+
+
+class TorchScript(TorchSGD):
+    name = "torch-script"
+    about = "PyTorch, the hand-written per-sample update loop compiled with torch.jit.script"
+    minibatch = False  # the batch loop is a few large matmuls: nothing for TorchScript to remove
+
+    def check(self, task):
+        super().check(task)
+        _scripted_epoch()
+
+    def trainer(self, task, X, Y):
+        return _ScriptTrainer(task, X, Y)

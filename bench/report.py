@@ -1,0 +1,311 @@
+"""Turn compare.py's results into the console table, the issue's targets,
+the README's markdown and the PNG chart."""
+
+from __future__ import annotations
+
+import re
+
+PEER_ORDER = ["fastbp", "fastbp-ref", "C", "FANN", "numpy", "torch-sgd", "torch-nograd", "torch-script"]
+TORCH_PER_SAMPLE = ("torch-sgd", "torch-nograd", "torch-script")
+NUMPY_AND_TORCH = ("numpy", "torch-sgd", "torch-nograd", "torch-script")
+README_START, README_END = "<!-- bench:start -->", "<!-- bench:end -->"
+
+# The issue's targets (issue 3): fastbp's samples/s divided by the peer's.
+# (mode, peer group, {workload: minimum ratio}), checked for float64 and float32, single thread.
+TARGETS = [
+    ("online", ("FANN",), {"2-2-2": 1.2, "64-32-10": 3.0, "784-128-10": 5.0}),
+    ("online", TORCH_PER_SAMPLE, {"2-2-2": 100.0, "64-32-10": 15.0, "784-128-10": 2.5}),
+    ("online", ("C",), {"2-2-2": 0.8, "64-32-10": 0.9, "784-128-10": 0.9}),
+    ("minibatch", NUMPY_AND_TORCH, {"64-32-10": 2.0, "784-128-10": 1.1}),
+]
+TWO_NETWORKS_TARGET = 1.8
+# Memory: "peak memory of a training run = data + weights + buffers
+# proportional to the layer widths (times the batch size); nothing grows with
+# the number of samples or epochs."  Measured as the growth of the peak RSS a
+# train call adds when the rows grow 4x (bytes per added row; 1 B/row of slack
+# for allocator noise, so e.g. an 8-byte index per row fails) or when the
+# epochs grow 8x (the 8-byte cost of each epoch plus 256 KiB of noise).
+MEMORY_BYTES_PER_ROW = 1.0
+MEMORY_EPOCH_NOISE = 256 * 1024
+
+
+def _ok_results(case):
+    return {r["peer"]: r for r in case["results"] if r.get("status") == "ok" and r.get("check") != "MISMATCH"}
+
+
+def find_case(results, workload, mode, dtype, threads=1):
+    for case in results["cases"]:
+        if (case["workload"], case["mode"], case["dtype"], case["threads"]) == (workload, mode, dtype, threads):
+            return case
+    return None
+
+
+def _fmt_rate(rate):
+    if rate is None:
+        return "n/a"
+    for scale, suffix in ((1e6, "M"), (1e3, "k")):
+        if rate >= scale:
+            return f"{rate / scale:.3g}{suffix}"
+    return f"{rate:.3g}"
+
+
+def targets(results):
+    """Each target of the issue: what was measured, the bar, pass/fail/n/a."""
+    rows = []
+    for mode, group, bars in TARGETS:
+        for workload, bar in bars.items():
+            for dtype in ("float64", "float32"):
+                case = find_case(results, workload, mode, dtype)
+                if case is None:
+                    continue
+                ok = _ok_results(case)
+                rivals = {p: ok[p]["median"] for p in group if p in ok}
+                name = (f"{'online' if mode == 'online' else 'mini-batch 64'} {workload}: fastbp >= {bar:g}x "
+                        + (group[0] if len(group) == 1 else "the best of " + "/".join(group)))
+                if "fastbp" not in ok or not rivals:
+                    missing = "fastbp" if "fastbp" not in ok else "/".join(group)
+                    rows.append({"target": name, "dtype": dtype, "status": "n/a", "why": f"{missing} not measured"})
+                    continue
+                best = max(rivals, key=rivals.get)
+                ratio = ok["fastbp"]["median"] / rivals[best]
+                rows.append({"target": name, "dtype": dtype, "status": "pass" if ratio >= bar else "FAIL",
+                             "ratio": ratio, "bar": bar, "against": best})
+    for two in results.get("two_networks", []):
+        for entry in two["results"]:
+            if entry["peer"] != "fastbp":
+                continue
+            name = f"two networks in two threads, {two['workload']} online: >= {TWO_NETWORKS_TARGET}x one network"
+            good = entry["ratio"] >= TWO_NETWORKS_TARGET and entry["check"] == "ok"
+            rows.append({"target": name, "dtype": two["dtype"], "status": "pass" if good else "FAIL",
+                         "ratio": entry["ratio"], "bar": TWO_NETWORKS_TARGET})
+    rows += _memory_targets(results.get("memory", []))
+    return rows
+
+
+def _memory_targets(memory):
+    rows = []
+    good = [m for m in memory if "error" not in m]
+    for a in good:
+        for b in good:
+            if (a["workload"], a["mode"]) != (b["workload"], b["mode"]) or a is b:
+                continue
+            if a["epochs"] == b["epochs"] and b["rows"] > a["rows"]:
+                per_row = (b["added_bytes"] - a["added_bytes"]) / (b["rows"] - a["rows"])
+                rows.append({"target": f"memory {a['workload']} {a['mode']}: added peak grows <= "
+                                       f"{MEMORY_BYTES_PER_ROW:g} B per row of data ({a['row_bytes']} B/row)",
+                             "status": "pass" if per_row <= MEMORY_BYTES_PER_ROW else "FAIL",
+                             "measured": f"{per_row:.2f} B/row"})
+            if a["rows"] == b["rows"] and b["epochs"] > a["epochs"]:
+                growth = b["added_bytes"] - a["added_bytes"]
+                allowed = MEMORY_EPOCH_NOISE + 8 * (b["epochs"] - a["epochs"])
+                rows.append({"target": f"memory {a['workload']} {a['mode']}: nothing grows with epochs "
+                                       f"({a['epochs']} -> {b['epochs']})",
+                             "status": "pass" if growth <= allowed else "FAIL",
+                             "measured": f"{growth / 1024:+.0f} KiB"})
+    if memory and not good:
+        rows.append({"target": "memory", "status": "n/a", "why": memory[0]["error"]})
+    return rows
+
+
+def mismatches(results):
+    lines = []
+    for case in results["cases"]:
+        for r in case["results"]:
+            if r.get("check") == "MISMATCH":
+                lines.append(f"{r['peer']} on {case['workload']} {case['mode']} {case['dtype']} "
+                             f"{case['threads']} thread(s): costs {r['costs']} vs {case['reference']} "
+                             f"{r['expected']} (max rel diff {r['max_rel_diff']:.3g})")
+    for two in results.get("two_networks", []):
+        for entry in two["results"]:
+            if entry["check"] == "MISMATCH":
+                lines.append(f"{entry['peer']} two networks {two['workload']} {two['dtype']}: "
+                             "training in two threads changed the costs")
+    return lines
+
+
+def _machine_line(results):
+    m = results.get("machine", {})
+    blas = [b for b in m.get("blas", []) if b.get("user_api") == "blas"]
+    blas_text = ", ".join(f"{b.get('internal_api')} {b.get('version')} ({b.get('architecture')} kernel)"
+                          for b in blas) or "unknown BLAS"
+    peaks = results.get("peak_gflops", {})
+    one = peaks.get("1") or peaks.get(1) or {}
+    peak_text = ", ".join(f"{dtype} {value:.0f}" for dtype, value in one.items())
+    text = f"{m.get('cpu', '?')}, {m.get('cores', '?')} cores; NumPy {m.get('numpy', '?')} on {blas_text}"
+    if m.get("OPENBLAS_CORETYPE"):
+        text += f", OPENBLAS_CORETYPE={m['OPENBLAS_CORETYPE']}"
+    if peak_text:
+        text += f"; 1-thread matmul peak {peak_text} GFLOP/s"
+    return text
+
+
+def text(results):
+    """The console report: one table per case, then two-network runs, memory, targets."""
+    out = ["", "=" * 100, "fastbp benchmark — " + _machine_line(results)]
+    m = results.get("machine", {})
+    fb = m.get("fastbp", {})
+    out.append(f"fastbp from {fb.get('path')} (commit {fb.get('commit')}{', uncommitted changes' if fb.get('dirty') else ''})"
+               + ("" if fb.get("from_checkout", True) else "  <- NOT this checkout: an installed copy"))
+    out.append(f"PyTorch {(m.get('torch') or {}).get('version', 'not installed')}, FANN {m.get('fann') or 'not installed'},"
+               f" {m.get('gcc') or 'no gcc'}")
+    out.append("samples/s: median of the repeats (± half the range); fastbp/peer > 1 means fastbp is faster;"
+               " GFLOP/s counts ~6 flops per weight per sample")
+    peaks = results.get("peak_gflops", {})
+    for case in results["cases"]:
+        peak = (peaks.get(str(case["threads"])) or peaks.get(case["threads"]) or {}).get(case["dtype"])
+        mode = case["mode"] + ("" if case["mode"] == "online" else f" {case['batch_size']}")
+        out.append("")
+        out.append(f"{case['workload']}  {mode}  {case['dtype']}  {case['threads']} thread(s)   "
+                   f"cost reference: {case['reference']}" + (f"   matmul peak {peak:.0f} GFLOP/s" if peak else ""))
+        out.append(f"  {'peer':14s}{'samples/s':>12s}{'±':>8s}{'fastbp/peer':>12s}{'GFLOP/s':>9s}{'%peak':>7s}"
+                   f"{'rows x epochs':>17s}  cost check")
+        ok = {r["peer"]: r for r in case["results"] if r.get("status") == "ok"}
+        fastbp = ok.get("fastbp", {}).get("median")
+        for r in sorted(case["results"], key=lambda r: PEER_ORDER.index(r["peer"]) if r["peer"] in PEER_ORDER else 99):
+            if r.get("status") != "ok":
+                out.append(f"  {r['peer']:14s}{'—':>12s}   skipped: {r.get('reason', '')}")
+                continue
+            spread = (max(r["rates"]) - min(r["rates"])) / 2 / r["median"]
+            gflops = r["median"] * case["flops_per_sample"] / 1e9
+            ratio = f"{fastbp / r['median']:.2f}" if fastbp else "n/a"
+            check = r["check"] + (f" ({r['max_rel_diff']:.0e})" if "max_rel_diff" in r else "")
+            if r["check"] == "MISMATCH":
+                check = "!!! MISMATCH " + check
+            out.append(f"  {r['peer']:14s}{_fmt_rate(r['median']):>12s}{100 * spread:7.0f}%{ratio:>12s}"
+                       f"{gflops:9.2f}{(100 * gflops / peak if peak else 0):6.0f}%"
+                       f"{str(r['rows']) + ' x ' + str(r['epochs']):>17s}  {check}")
+    if results.get("two_networks"):
+        out += ["", "Two networks trained at once from two Python threads (online, 1 BLAS thread):"]
+        for two in results["two_networks"]:
+            for e in two["results"]:
+                out.append(f"  {two['workload']:11s}{two['dtype']:9s}{e['peer']:8s} one {_fmt_rate(e['one']):>7s}/s"
+                           f"   two {_fmt_rate(e['two']):>7s}/s   x{e['ratio']:.2f}   costs {e['check']}")
+    if results.get("memory"):
+        out += ["", "Peak memory added by one train call (RSS high-water mark, fresh process each):"]
+        for e in results["memory"]:
+            if "error" in e:
+                out.append(f"  {e['workload']} {e['mode']} rows={e['rows']} epochs={e['epochs']}: {e['error']}")
+            else:
+                out.append(f"  {e['workload']:11s}{e['mode']:10s} rows={e['rows']:>9,} epochs={e['epochs']}:"
+                           f" data {e['data_bytes'] / 2**20:7.1f} MiB, params {e['params_bytes'] / 1024:7.1f} KiB,"
+                           f" added {e['added_bytes'] / 1024:9.1f} KiB (traced {e['traced_bytes'] / 1024:.1f} KiB)")
+    out += ["", "Targets (issue 3; default build, single thread, same run):"]
+    for t in results.get("targets", []):
+        dtype = f" [{t['dtype']}]" if t.get("dtype") else ""
+        out.append(f"  [{t['status']:>4s}] {t['target']}{dtype}: {_measured(t)}")
+    counts = {s: sum(t["status"] == s for t in results.get("targets", [])) for s in ("pass", "FAIL", "n/a")}
+    out.append(f"  {counts['pass']} pass, {counts['FAIL']} fail, {counts['n/a']} n/a")
+    out.append(f"(run took {results.get('seconds', '?')} s)")
+    return "\n".join(out)
+
+
+def _measured(t, times="x"):
+    if "ratio" in t:
+        return f"{t['ratio']:.2f}{times}" + (f" vs {t['against']}" if t.get("against") else "")
+    return t.get("measured", t.get("why", ""))
+
+
+def _fmt_ratio(ratio):
+    return f"{ratio:.0f}×" if ratio >= 10 else f"{ratio:.2g}×"
+
+
+def markdown(results):
+    """The README's Performance table: samples/s per peer and the targets."""
+    peers = [p for p in PEER_ORDER if p != "fastbp-ref"
+             and any(r["peer"] == p and r.get("status") == "ok" for c in results["cases"] for r in c["results"])]
+    checks = [r.get("check") for c in results["cases"] for r in c["results"] if r.get("status") == "ok"]
+    if "MISMATCH" in checks:
+        verdict = "**Some peers computed different costs (marked): their timings are not comparable.**"
+    elif "unchecked" in checks or any(c["reference"] != "fastbp" for c in results["cases"]):
+        verdict = "Costs were checked against fastbp where it ran (against NumPy elsewhere), and all matched."
+    else:
+        verdict = "Every peer's per-epoch costs matched fastbp's on the same data and initial weights."
+    lines = [f"Measured by `python bench/compare.py` on {results.get('date', '?')}: {_machine_line(results)}.",
+             "Samples per second (median of the repeats), single thread unless noted; "
+             f"in parentheses, fastbp's speed divided by the peer's. {verdict}", ""]
+    lines.append("| network | training | dtype | " + " | ".join(peers) + " |")
+    lines.append("|---|---|---|" + "---|" * len(peers))
+    for case in results["cases"]:
+        ok = {r["peer"]: r for r in case["results"] if r.get("status") == "ok"}
+        fastbp = ok.get("fastbp", {}).get("median")
+        mode = "online" if case["mode"] == "online" else f"mini-batch {case['batch_size']}"
+        if case["threads"] > 1:
+            mode += f", {case['threads']} threads"
+        cells = []
+        for p in peers:
+            r = ok.get(p)
+            if r is None:
+                cells.append("—")
+            elif r.get("check") == "MISMATCH":
+                cells.append("cost mismatch")
+            elif p == "fastbp" or not fastbp:
+                cells.append(_fmt_rate(r["median"]))
+            else:
+                cells.append(f"{_fmt_rate(r['median'])} ({_fmt_ratio(fastbp / r['median'])})")
+        lines.append(f"| {case['workload']} | {mode} | {case['dtype']} | " + " | ".join(cells) + " |")
+    twos = [(t, e) for t in results.get("two_networks", []) for e in t["results"] if e["peer"] == "fastbp"]
+    if twos:
+        lines += ["", "Two networks trained from two Python threads at once, fastbp online: "
+                  + ", ".join(f"{t['workload']} {t['dtype']} ×{e['ratio']:.2f}" for t, e in twos)
+                  + " the throughput of one."]
+    lines += ["", "| target (issue 3) | float64 | float32 |", "|---|---|---|"]
+    grouped = {}
+    for t in results.get("targets", []):
+        grouped.setdefault(t["target"], {})[t.get("dtype")] = f"{_measured(t, '×')}: **{t['status']}**"
+    for name, by_dtype in grouped.items():
+        if None in by_dtype:  # not per dtype (memory: float64 only)
+            by_dtype = {"float64": by_dtype[None]}
+        lines.append(f"| {name} | {by_dtype.get('float64', '—')} | {by_dtype.get('float32', '—')} |")
+    return "\n".join(lines)
+
+
+def update_readme(results, readme_path):
+    """Replace what lies between the bench markers in the README's Performance
+    section (the markers stay, so this can be rerun)."""
+    text_ = readme_path.read_text()
+    block = f"{README_START}\n{markdown(results)}\n{README_END}"
+    pattern = re.compile(re.escape(README_START) + ".*?" + re.escape(README_END), re.S)
+    if not pattern.search(text_):
+        raise SystemExit(f"{readme_path} has no {README_START} ... {README_END} block to replace")
+    readme_path.write_text(pattern.sub(lambda _: block, text_, count=1))
+
+
+def chart(results, path):
+    """Bar chart of samples/s (log scale), one panel per training mode."""
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        return "no chart: matplotlib is not installed (pip install matplotlib)"
+    panels = [("online", 1), ("minibatch", 1), ("minibatch", 2)]
+    panels = [p for p in panels if any((c["mode"], c["threads"]) == p for c in results["cases"])]
+    if not panels:
+        return "no chart: no results"
+    fig, axes = plt.subplots(len(panels), 1, figsize=(12, 4 * len(panels)), squeeze=False)
+    for ax, (mode, threads) in zip(axes[:, 0], panels):
+        cases = [c for c in results["cases"] if (c["mode"], c["threads"]) == (mode, threads)]
+        peers = [p for p in PEER_ORDER if any(r["peer"] == p and r.get("status") == "ok"
+                                              for c in cases for r in c["results"])]
+        width = 0.8 / max(1, len(peers))
+        for i, peer in enumerate(peers):
+            xs, ys = [], []
+            for j, case in enumerate(cases):
+                r = next((r for r in case["results"] if r["peer"] == peer and r.get("status") == "ok"), None)
+                if r is not None:
+                    xs.append(j + (i - (len(peers) - 1) / 2) * width)
+                    ys.append(r["median"])
+            ax.bar(xs, ys, width, label=peer, color=f"C{PEER_ORDER.index(peer) % 10}")
+        ax.set_xticks(range(len(cases)), [f"{c['workload']}\n{c['dtype']}" for c in cases])
+        ax.set_yscale("log")
+        ax.set_ylabel("samples / s")
+        title = "online SGD" if mode == "online" else f"mini-batch {cases[0]['batch_size']}"
+        ax.set_title(f"{title}, {threads} thread{'s' if threads > 1 else ''}")
+        ax.grid(axis="y", alpha=0.3)
+        ax.legend(fontsize=8, ncol=4)
+    fig.suptitle(_machine_line(results), fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+    return f"wrote {path}"
