@@ -21,11 +21,15 @@ import numpy as np
 
 USAGE = """\
 usage: python -m fastbp
+       python -m fastbp {train,predict,dataset,example} ...
 
-Prints the worked example of backpropagation (a 2-2-2 sigmoid network, one
-training round by hand, then training to a small error), computed by fastbp.
-Takes no arguments.  FASTBP_BACKEND=python runs it on the pure-Python
+With no arguments: prints the worked example of backpropagation (a 2-2-2
+sigmoid network, one training round by hand, then training to a small error),
+computed by fastbp.  FASTBP_BACKEND=python runs it on the pure-Python
 reference backend instead of the compiled kernels.
+
+With a command: the same as the `fastbp` command line tool, e.g.
+`python -m fastbp train --dataset xor`; see `python -m fastbp train --help`.
 """
 
 # The example's givens (the only numbers not computed below).
@@ -61,6 +65,10 @@ def main(argv: list[str] | None = None) -> int:
         sys.stdout.write(USAGE)
         return 0
     if args:
+        from . import cli
+
+        if args[0] in cli.COMMANDS:
+            return cli.main(args, prog="python -m fastbp")
         sys.stderr.write(USAGE)
         sys.stderr.write(f"\nerror: unexpected argument(s): {' '.join(args)}\n")
         return 2

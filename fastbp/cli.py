@@ -1,0 +1,737 @@
+"""The ``fastbp`` command: train a network from a CSV file, predict with it.
+
+    fastbp train DATA.csv --target y --layers 16,8 --epochs 200 --val 0.2 --out model.fbp --plot loss.png
+    fastbp train --dataset spirals --out spirals.fbp --plot loss.png
+    fastbp predict model.fbp DATA.csv --drop y --out predictions.csv
+    fastbp dataset spirals --out spirals.csv
+    fastbp example
+
+``python -m fastbp COMMAND ...`` runs the same commands.  Data files are CSV
+with a header row naming the columns, then one row of numbers per sample.
+
+Exit status: 0 on success; 2 for bad input (a missing or malformed file, an
+unknown column, a bad option value, a model file that does not load), with one
+``fastbp: error: ...`` line on stderr; 1 when training diverges; 130 when
+interrupted.  Output files are written whole or not at all.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import csv
+import math
+import os
+import sys
+import tempfile
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from typing import Any, NoReturn, TextIO
+
+import numpy as np
+import numpy.typing as npt
+
+from . import datasets
+
+Array = npt.NDArray[np.float64]
+
+# Hyper-parameters for data from a file, and for each built-in dataset (chosen
+# so that the dataset is learnt in seconds); an option given on the command
+# line always wins.
+DEFAULTS: dict[str, Any] = {"layers": (8,), "epochs": 100, "lr": 0.5, "val": 0.0}
+DATASET_DEFAULTS: dict[str, dict[str, Any]] = {
+    "xor": {"layers": (3,), "epochs": 2000, "lr": 2.0, "val": 0.0},
+    "circles": {"layers": (8,), "epochs": 200, "lr": 0.5, "val": 0.2},
+    "spirals": {"layers": (16, 16), "epochs": 2000, "lr": 0.5, "val": 0.2},
+}
+
+# Inputs beyond this magnitude saturate sigmoid neurons with weights near 1.
+LARGE_INPUT = 10.0
+
+
+COMMANDS = ("train", "predict", "dataset", "example")
+
+
+class CommandError(Exception):
+    """Bad input: reported as one ``error:`` line, exit status 2."""
+
+    status = 2
+
+
+class DivergedError(CommandError):
+    status = 1
+
+
+# ----------------------------------------------------------------------
+# Entry point
+# ----------------------------------------------------------------------
+
+
+def main(argv: Sequence[str] | None = None, *, prog: str = "fastbp") -> int:
+    """Run the command in ``argv`` (default ``sys.argv[1:]``); returns the exit status."""
+    parser = _parser(prog)
+    args = parser.parse_args(argv)  # exits 2 with one error line on bad syntax
+    try:
+        run: Any = args.run
+        status: int = run(args)
+        return status
+    except CommandError as error:
+        sys.stderr.write(f"{prog}: error: {error}\n")
+        return error.status
+    except KeyboardInterrupt:
+        sys.stderr.write(f"{prog}: interrupted\n")
+        return 130
+    except BrokenPipeError:
+        # The reader went away (e.g. `fastbp predict ... | head`): stop quietly.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse with errors as one line (``prog: error: ...``), exit status 2."""
+
+    root_prog = "fastbp"
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"{self.root_prog}: error: {message} (see '{self.prog} --help')\n")
+
+
+def _parser(prog: str) -> argparse.ArgumentParser:
+    class Parser(_Parser):
+        root_prog = prog  # errors of the subcommands' parsers name the command too
+
+    parser = Parser(
+        prog=prog,
+        description="Train fully connected sigmoid networks by backpropagation, and predict with them.",
+        epilog="Run 'python -m fastbp' with no arguments (or 'fastbp example') for the worked example.",
+    )
+    commands = parser.add_subparsers(title="commands", dest="command", required=True, metavar="COMMAND")
+
+    train = commands.add_parser(
+        "train",
+        help="train a network on a CSV file or a built-in dataset",
+        description=(
+            "Train a network on the rows of a CSV file (a header row, then numbers) or on a built-in "
+            "dataset. The --target columns are the outputs, every other column is an input. Targets "
+            "must lie in [0, 1], the range of sigmoid outputs. Inputs are used as given: sigmoid "
+            "networks learn best with inputs roughly in [0, 1]; --scale min-max scales them and "
+            "folds the scaling into the saved model, which then takes raw inputs."
+        ),
+        epilog="A built-in dataset has its own defaults: "
+        + "; ".join(
+            f"{name}: --layers {_show(d['layers'])} --epochs {d['epochs']} --lr {d['lr']:g} --val {d['val']:g}"
+            for name, d in DATASET_DEFAULTS.items()
+        )
+        + ".",
+    )
+    source = train.add_mutually_exclusive_group(required=True)
+    source.add_argument("data", nargs="?", metavar="DATA.csv", help="the training data")
+    source.add_argument("--dataset", choices=datasets.names(), help="a built-in dataset instead of a file")
+    train.add_argument(
+        "--target", metavar="COLS",
+        help="the target columns, by name or 0-based index (negative counts from the end), "
+        "comma-separated (default: the last column)",
+    )
+    train.add_argument(
+        "--layers", type=_layers, metavar="N,N,...",
+        help=f"hidden layer sizes, e.g. 64,32; '' for none (default for a file: {_show(DEFAULTS['layers'])})",
+    )
+    train.add_argument(
+        "--epochs", type=_positive_int, help=f"passes over the data (default for a file: {DEFAULTS['epochs']})"
+    )
+    train.add_argument("--lr", type=_positive_float, help=f"learning rate (default for a file: {DEFAULTS['lr']})")
+    train.add_argument(
+        "--batch-size", type=_positive_int, default=1,
+        help="samples per gradient step; 1 is online learning (default: 1)",
+    )
+    train.add_argument(
+        "--val", type=_fraction, metavar="FRACTION",
+        help=f"fraction of the rows held out for validation (default for a file: {DEFAULTS['val']})",
+    )
+    train.add_argument(
+        "--shuffle", action=argparse.BooleanOptionalAction, default=True,
+        help="visit the training rows in a new random order each epoch (default: on)",
+    )
+    train.add_argument(
+        "--scale", action="store_true",
+        help="min-max scale the inputs into [0, 1] (from the training rows); the saved model takes raw inputs",
+    )
+    train.add_argument(
+        "--seed", type=_seed, default=0,
+        help="seeds the weights, the validation split and the shuffling (default: 0)",
+    )
+    train.add_argument("--dtype", choices=("float64", "float32"), default="float64", help="(default: float64)")
+    train.add_argument("--out", metavar="MODEL", help="save the trained model to this file (fastbp.load reads it)")
+    train.add_argument("--plot", metavar="PNG", help="draw the loss curves to this PNG file (needs matplotlib)")
+    train.add_argument("--quiet", action="store_true", help="no progress output")
+    train.set_defaults(run=_train)
+
+    predict = commands.add_parser(
+        "predict",
+        help="predict with a saved model",
+        description=(
+            "Write the model's outputs for each row of a CSV file, as CSV (columns output_0, output_1, "
+            "...), to stdout or --out. By default every column is an input, and there must be as many "
+            "columns as the model has inputs; --inputs or --drop choose the input columns otherwise "
+            "(e.g. --drop y on the file the model was trained on)."
+        ),
+    )
+    predict.add_argument("model", metavar="MODEL", help="a model file saved by 'fastbp train --out' or net.save")
+    predict.add_argument("data", metavar="DATA.csv", help="the input rows")
+    columns = predict.add_mutually_exclusive_group()
+    columns.add_argument("--inputs", metavar="COLS", help="the input columns, by name or 0-based index")
+    columns.add_argument("--drop", metavar="COLS", help="columns that are not inputs (e.g. the targets)")
+    predict.add_argument("--out", metavar="CSV", help="write the predictions to this file instead of stdout")
+    predict.set_defaults(run=_predict)
+
+    dataset = commands.add_parser(
+        "dataset",
+        help="write a built-in dataset as CSV",
+        description="Write a built-in dataset as CSV (inputs x1, x2 in [0, 1], target label), to stdout or --out.",
+    )
+    dataset.add_argument("name", choices=datasets.names())
+    dataset.add_argument("--seed", type=_seed, default=0, help="draws the random datasets (default: 0)")
+    dataset.add_argument("--out", metavar="CSV", help="write to this file instead of stdout")
+    dataset.set_defaults(run=_dataset)
+
+    example = commands.add_parser(
+        "example",
+        help="the worked example of backpropagation, step by step (as 'python -m fastbp')",
+        description="Print the worked example of backpropagation, step by step.",
+    )
+    example.set_defaults(run=_example)
+    return parser
+
+
+# ----------------------------------------------------------------------
+# Option values
+# ----------------------------------------------------------------------
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}")
+    return value
+
+
+def _seed(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected an integer >= 0, got {text!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"expected an integer >= 0, got {text!r}")
+    return value
+
+
+def _finite_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = math.nan
+    if not math.isfinite(value):
+        raise argparse.ArgumentTypeError(f"expected a finite number, got {text!r}")
+    return value
+
+
+def _positive_float(text: str) -> float:
+    value = _finite_float(text)
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"expected a number > 0, got {text!r}")
+    return value
+
+
+def _fraction(text: str) -> float:
+    value = _finite_float(text)
+    if not 0 <= value < 1:
+        raise argparse.ArgumentTypeError(f"expected a fraction in [0, 1), got {text!r}")
+    return value
+
+
+def _layers(text: str) -> tuple[int, ...]:
+    if text.strip() in ("", "none"):
+        return ()
+    try:
+        return tuple(_positive_int(part) for part in text.split(","))
+    except argparse.ArgumentTypeError:
+        raise argparse.ArgumentTypeError(
+            f"expected hidden layer sizes as comma-separated positive integers like 64,32, got {text!r}"
+        ) from None
+
+
+def _show(sizes: Sequence[int], separator: str = ",") -> str:
+    return separator.join(map(str, sizes))
+
+
+# ----------------------------------------------------------------------
+# CSV in and out
+# ----------------------------------------------------------------------
+
+
+@dataclass
+class Table:
+    """A CSV file's header and its rows of numbers."""
+
+    path: str
+    columns: list[str]
+    values: Array  # (n_rows, n_columns)
+
+
+def read_csv(path: str) -> Table:
+    """Read a CSV file of numbers with a header row, refusing anything else
+    with a message that says where and what."""
+    try:
+        with open(path, newline="", encoding="utf-8-sig") as file:
+            return _parse_csv(path, file)
+    except OSError as error:
+        raise CommandError(f"cannot read {path}: {error.strerror or error}") from None
+    except UnicodeDecodeError as error:
+        byte = error.object[error.start]
+        raise CommandError(f"{path} is not UTF-8 text (byte {byte:#04x} at offset {error.start})") from None
+    except csv.Error as error:
+        raise CommandError(f"{path} is not valid CSV: {error}") from None
+
+
+def _parse_csv(path: str, file: TextIO) -> Table:
+    reader = csv.reader(file)
+    header = next(reader, None)
+    while header is not None and not any(cell.strip() for cell in header):
+        header = next(reader, None)  # blank lines before the header
+    if header is None:
+        raise CommandError(f"{path} is empty: expected a header row naming the columns, then rows of numbers")
+    columns = [cell.strip() for cell in header]
+    if all(_is_number(name) for name in columns):
+        raise CommandError(
+            f"{path}, line {reader.line_num}: the first row is all numbers, but it must be a header row "
+            "naming the columns"
+        )
+    for index, name in enumerate(columns):
+        if not name:
+            raise CommandError(f"{path}, line {reader.line_num}: column {index} has no name in the header row")
+        if columns.index(name) != index:
+            raise CommandError(f"{path}, line {reader.line_num}: the header names column {name!r} twice")
+    rows: list[list[float]] = []
+    for cells in reader:
+        if not any(cell.strip() for cell in cells):
+            continue  # blank line
+        if len(cells) != len(columns):
+            raise CommandError(
+                f"{path}, line {reader.line_num}: {len(cells)} cells, but the header has {len(columns)} columns"
+            )
+        rows.append([_number(cell, path, reader.line_num, name) for cell, name in zip(cells, columns)])
+    if not rows:
+        raise CommandError(f"{path} has a header row but no rows of data")
+    return Table(path, columns, np.array(rows, dtype=np.float64))
+
+
+def _is_number(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
+
+
+def _number(cell: str, path: str, line: int, column: str) -> float:
+    where = f"{path}, line {line}, column {column!r}"
+    text = cell.strip()
+    if not text:
+        raise CommandError(f"{where}: empty cell (missing values are not supported)")
+    try:
+        value = float(text)
+    except ValueError:
+        raise CommandError(f"{where}: {cell!r} is not a number") from None
+    if not math.isfinite(value):
+        raise CommandError(f"{where}: {cell!r} is not a finite number (missing values are not supported)")
+    return value
+
+
+def select_columns(table: Table, spec: str, option: str) -> list[int]:
+    """The indices of the comma-separated columns in ``spec``: each a header
+    name, or else a 0-based index (negative counts from the end)."""
+    n = len(table.columns)
+    indices: list[int] = []
+    for part in (p.strip() for p in spec.split(",")):
+        if part in table.columns:
+            index = table.columns.index(part)
+        else:
+            try:
+                index = int(part)
+            except ValueError:
+                index = n  # not a name, not a number: unknown
+            if not -n <= index < n:
+                raise CommandError(
+                    f"{option}: unknown column {part!r} in {table.path} (columns: {', '.join(table.columns)})"
+                )
+            index %= n
+        if index in indices:
+            raise CommandError(f"{option}: column {table.columns[index]!r} is named twice")
+        indices.append(index)
+    return indices
+
+
+@contextlib.contextmanager
+def atomic_output(path: str) -> Iterator[str]:
+    """A temporary path beside ``path`` to write to; it replaces ``path`` only
+    when the block completes, and is removed if the block fails."""
+    directory = os.path.dirname(os.path.abspath(path))
+    fd, temp = tempfile.mkstemp(dir=directory, prefix=f".{os.path.basename(path)}.", suffix=".part")
+    os.close(fd)
+    try:
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(temp, 0o666 & ~umask)  # mkstemp's 0o600 would make the output private
+        yield temp
+        os.replace(temp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(temp)
+        raise
+
+
+def _check_output(path: str | None, option: str) -> None:
+    """Fail before the work, not after it, when an output cannot be written."""
+    if path is None:
+        return
+    if not path:
+        raise CommandError(f"{option}: the file name is empty")
+    directory = os.path.dirname(os.path.abspath(path))
+    if os.path.isdir(path):
+        raise CommandError(f"{option} {path}: is a directory")
+    if not os.path.isdir(directory):
+        raise CommandError(f"{option} {path}: the directory {directory} does not exist")
+    if not os.access(directory, os.W_OK):
+        raise CommandError(f"{option} {path}: the directory {directory} is not writable")
+
+
+def _write_csv(path: str | None, columns: Sequence[str], values: npt.NDArray[Any]) -> None:
+    """Rows of numbers as CSV (shortest round-trip form) to ``path`` or stdout."""
+    def write(file: TextIO) -> None:
+        writer = csv.writer(file, lineterminator="\n")
+        writer.writerow(columns)
+        writer.writerows([repr(float(v)) for v in row] for row in values)
+
+    if path is None:
+        write(sys.stdout)
+        sys.stdout.flush()
+        return
+    try:
+        with atomic_output(path) as temp:
+            with open(temp, "w", newline="", encoding="utf-8") as file:
+                write(file)
+    except OSError as error:
+        raise CommandError(f"cannot write {path}: {error.strerror or error}") from None
+
+
+# ----------------------------------------------------------------------
+# fastbp train
+# ----------------------------------------------------------------------
+
+
+@dataclass
+class Data:
+    X: Array
+    Y: Array
+    source: str  # for the report: a file name or "the xor dataset"
+
+
+def _train(args: argparse.Namespace) -> int:
+    import fastbp
+
+    defaults = DATASET_DEFAULTS[args.dataset] if args.dataset else DEFAULTS
+    layers, epochs, lr, val = (
+        defaults[name] if getattr(args, name) is None else getattr(args, name)
+        for name in ("layers", "epochs", "lr", "val")
+    )
+    _check_output(args.out, "--out")
+    _check_output(args.plot, "--plot")
+    if args.plot is not None:
+        _require_matplotlib()
+
+    data = _training_data(args)
+    train, valid = _split(data, val, np.random.default_rng([args.seed, 1]))
+    # What the network trains on: the rows as given, or min-max scaled.
+    scaling = _min_max(train.X) if args.scale else None
+    fit_train, fit_valid = train, valid
+    if scaling is None:
+        _note_large_inputs(data.X)
+    else:
+        fit_train = _scaled(train, scaling)
+        fit_valid = None if valid is None else _scaled(valid, scaling)
+
+    sizes = [data.X.shape[1], *layers, data.Y.shape[1]]
+    try:
+        net = fastbp.Network(sizes, seed=args.seed, dtype=args.dtype)
+    except (ValueError, TypeError, MemoryError) as error:
+        raise CommandError(f"cannot make a {_show(sizes, '-')} network: {error}") from None
+
+    progress = _Progress(epochs, quiet=args.quiet)
+    val_costs: list[float] = []
+
+    def after_epoch(epoch: int, cost: float) -> None:
+        if fit_valid is not None:
+            val_costs.append(net.cost(fit_valid.X, fit_valid.Y))
+        progress.update(epoch, cost, val_costs[-1] if val_costs else None)
+
+    try:
+        with progress:
+            costs = net.train(
+                fit_train.X, fit_train.Y, epochs=epochs, lr=lr, batch_size=args.batch_size, shuffle=args.shuffle,
+                seed=np.random.default_rng([args.seed, 2]), callback=after_epoch,
+            )
+    except fastbp.TrainingDivergedError as error:
+        raise DivergedError(str(error)) from None
+    except (ValueError, TypeError) as error:
+        raise CommandError(str(error)) from None
+
+    if scaling is not None:
+        net = fold_scaling(net, *scaling)  # from here on, the network takes raw inputs
+
+    print(f"network: {_show(net.layer_sizes, '-')} ({net.dtype}, backend {net.backend}), {len(costs)} epochs, "
+          f"lr {lr:g}, batch size {args.batch_size}{', inputs min-max scaled' if scaling else ''}")
+    print(f"data: {data.source}, {len(train.X)} training rows, "
+          f"{0 if valid is None else len(valid.X)} validation rows")
+    print(f"training:   {_metrics(net, train)}")
+    if valid is not None:
+        print(f"validation: {_metrics(net, valid)}")
+    if args.out is not None:
+        try:
+            net.save(args.out)
+        except (OSError, ValueError) as error:
+            raise CommandError(f"cannot save the model to {args.out}: {error}") from None
+        print(f"saved the model to {args.out}")
+    if args.plot is not None:
+        title = f"{_show(net.layer_sizes, '-')} network on {data.source}"
+        _plot(args.plot, title, costs, val_costs)
+        print(f"drew the loss curves to {args.plot}")
+    return 0
+
+
+def _training_data(args: argparse.Namespace) -> Data:
+    if args.dataset is not None:
+        if args.target is not None:
+            raise CommandError("--target applies to a data file, not to a built-in --dataset")
+        X, Y = datasets.load(args.dataset, seed=args.seed)
+        return Data(X, Y, f"the {args.dataset} dataset")
+    table = read_csv(args.data)
+    if len(table.columns) < 2:
+        raise CommandError(f"{table.path} has one column: it needs at least one input and one target column")
+    targets = select_columns(table, args.target or "-1", "--target")
+    inputs = [i for i in range(len(table.columns)) if i not in targets]
+    if not inputs:
+        raise CommandError("--target names every column: no input columns are left")
+    Y = table.values[:, targets]
+    for j, column in enumerate(targets):
+        low, high = Y[:, j].min(), Y[:, j].max()
+        if low < 0 or high > 1:
+            raise CommandError(
+                f"target column {table.columns[column]!r} has values from {low:g} to {high:g}, outside [0, 1], "
+                "the range of sigmoid outputs: scale the targets into [0, 1] first "
+                "(e.g. (y - min) / (max - min))"
+            )
+    return Data(table.values[:, inputs], Y, table.path)
+
+
+def _split(data: Data, fraction: float, rng: np.random.Generator) -> tuple[Data, Data | None]:
+    """Hold out a random ``fraction`` of the rows for validation."""
+    n = len(data.X)
+    n_val = round(fraction * n)
+    if fraction > 0 and not 1 <= n_val < n:
+        raise CommandError(
+            f"--val {fraction:g} of {n} rows leaves {n_val} validation and {n - n_val} training rows; "
+            "both need at least one (use --val 0 for no validation)"
+        )
+    if n_val == 0:
+        return data, None
+    order = rng.permutation(n)
+    held, kept = np.sort(order[:n_val]), np.sort(order[n_val:])
+    return Data(data.X[kept], data.Y[kept], data.source), Data(data.X[held], data.Y[held], data.source)
+
+
+def _min_max(X: Array) -> tuple[Array, Array]:
+    """The minimum and the range of each column; a constant column gets range 1."""
+    low = X.min(axis=0)
+    span = X.max(axis=0) - low
+    return low, np.where(span > 0, span, 1.0)
+
+
+def _scaled(data: Data, scaling: tuple[Array, Array]) -> Data:
+    low, span = scaling
+    return Data((data.X - low) / span, data.Y, data.source)
+
+
+def fold_scaling(net: Any, low: Array, span: Array) -> Any:
+    """The network that computes on raw inputs ``x`` what ``net`` computes on
+    ``(x - low) / span``: the scaling is affine, so it folds into the first
+    layer, ``W' = W / span`` and ``b' = b - W' @ low``."""
+    import fastbp
+
+    weights = [np.array(W, dtype=np.float64) for W in net.weights]
+    biases = [np.array(b, dtype=np.float64) for b in net.biases]
+    weights[0] = weights[0] / span
+    biases[0] = biases[0] - weights[0] @ low
+    return fastbp.Network.from_weights(weights, biases, dtype=net.dtype, backend=net.backend)
+
+
+def _note_large_inputs(X: Array) -> None:
+    largest = float(np.abs(X).max())
+    if largest > LARGE_INPUT:
+        sys.stderr.write(
+            f"note: inputs reach {largest:g} in magnitude; sigmoid networks learn best with inputs "
+            "roughly in [0, 1] (try --scale)\n"
+        )
+
+
+def _metrics(net: Any, data: Data) -> str:
+    """The mean cost J per row, and the accuracy when every target is 0 or 1."""
+    cost = net.cost(data.X, data.Y)
+    text = f"cost {cost:.6g}"
+    accuracy = _accuracy(net.forward(data.X), data.Y)
+    if accuracy is not None:
+        hits, n = accuracy
+        text += f"  accuracy {hits / n:.4f} ({hits}/{n})"
+    return text
+
+
+def _accuracy(O: npt.NDArray[Any], Y: Array) -> tuple[int, int] | None:
+    """(correct rows, rows) for 0/1 targets, else None.  One output: the class
+    is ``o >= 0.5``.  One-hot targets: the class is the largest output.
+    Other 0/1 targets (several labels per row): a row is correct when every
+    output is on the right side of 0.5."""
+    if not np.isin(Y, (0.0, 1.0)).all():
+        return None
+    if Y.shape[1] > 1 and (Y.sum(axis=1) == 1).all():
+        correct = O.argmax(axis=1) == Y.argmax(axis=1)
+    else:
+        correct = ((O >= 0.5) == (Y == 1)).all(axis=1)
+    return int(correct.sum()), len(Y)
+
+
+def _require_matplotlib() -> None:
+    try:
+        import matplotlib  # noqa: F401
+    except ImportError:
+        raise CommandError(
+            "--plot needs matplotlib, which is not installed: pip install 'fastbp[cli]' (or matplotlib)"
+        ) from None
+
+
+def _plot(path: str, title: str, costs: Sequence[float], val_costs: Sequence[float]) -> None:
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    figure = Figure(figsize=(6.4, 4.0), layout="constrained")
+    FigureCanvasAgg(figure)
+    axes = figure.add_subplot()
+    epochs = np.arange(1, len(costs) + 1)
+    axes.plot(epochs, costs, label="training (mean over each epoch's updates)")
+    if len(val_costs):
+        axes.plot(epochs, val_costs, label="validation (after each epoch)")
+    axes.set_title(title)
+    axes.set_xlabel("epoch")
+    axes.set_ylabel("mean cost J per row")
+    if min(costs) > 0 and (not len(val_costs) or min(val_costs) > 0):
+        axes.set_yscale("log")
+    axes.grid(True, which="both", alpha=0.3)
+    axes.legend()
+    try:
+        with atomic_output(path) as temp:
+            figure.savefig(temp, format="png", dpi=100)
+    except OSError as error:
+        raise CommandError(f"cannot write {path}: {error.strerror or error}") from None
+
+
+class _Progress:
+    """Per-epoch progress on stderr: a tqdm bar on a terminal, otherwise (or
+    without tqdm) a plain line every tenth of the run."""
+
+    def __init__(self, epochs: int, *, quiet: bool) -> None:
+        self.epochs = epochs
+        self.quiet = quiet
+        self.every = max(1, epochs // 10)
+        self.bar: Any = None
+        if not quiet and sys.stderr.isatty():
+            try:
+                from tqdm import tqdm
+            except ImportError:
+                pass
+            else:
+                self.bar = tqdm(total=epochs, unit="epoch", desc="training", file=sys.stderr, dynamic_ncols=True)
+
+    def update(self, epoch: int, cost: float, val_cost: float | None) -> None:
+        if self.quiet:
+            return
+        if self.bar is not None:
+            postfix = {"cost": f"{cost:.4g}"}
+            if val_cost is not None:
+                postfix["val"] = f"{val_cost:.4g}"
+            self.bar.set_postfix(postfix, refresh=False)
+            self.bar.update(1)
+        elif epoch == 1 or epoch % self.every == 0 or epoch == self.epochs:
+            line = f"epoch {epoch}/{self.epochs}: cost {cost:.6g}"
+            if val_cost is not None:
+                line += f", validation cost {val_cost:.6g}"
+            sys.stderr.write(line + "\n")
+            sys.stderr.flush()
+
+    def __enter__(self) -> _Progress:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self.bar is not None:
+            self.bar.close()
+
+
+# ----------------------------------------------------------------------
+# fastbp predict, dataset, example
+# ----------------------------------------------------------------------
+
+
+def _predict(args: argparse.Namespace) -> int:
+    import fastbp
+
+    _check_output(args.out, "--out")
+    try:
+        net = fastbp.load(args.model)
+    except OSError as error:
+        raise CommandError(f"cannot load the model {args.model}: {error.strerror or error}") from None
+    except Exception as error:  # any failure to load is the file's fault, reported as such
+        message = str(error)
+        if args.model not in message:
+            message = f"cannot load the model {args.model}: {message}"
+        raise CommandError(message) from None
+    table = read_csv(args.data)
+    n_inputs = net.layer_sizes[0]
+    if args.inputs is not None:
+        inputs = select_columns(table, args.inputs, "--inputs")
+    else:
+        dropped = select_columns(table, args.drop, "--drop") if args.drop is not None else []
+        inputs = [i for i in range(len(table.columns)) if i not in dropped]
+    if len(inputs) != n_inputs:
+        raise CommandError(
+            f"the model takes {n_inputs} inputs, but {len(inputs)} columns of {table.path} are inputs "
+            f"({', '.join(table.columns[i] for i in inputs) or 'none'}): choose them with --inputs or --drop"
+        )
+    try:
+        outputs = net.forward(table.values[:, inputs])
+    except (ValueError, TypeError, FloatingPointError) as error:
+        raise CommandError(f"cannot predict on {table.path}: {error}") from None
+    _write_csv(args.out, [f"output_{k}" for k in range(outputs.shape[1])], outputs)
+    return 0
+
+
+def _dataset(args: argparse.Namespace) -> int:
+    _check_output(args.out, "--out")
+    X, Y = datasets.load(args.name, seed=args.seed)
+    _write_csv(args.out, [*datasets.INPUT_NAMES, *datasets.TARGET_NAMES], np.hstack([X, Y]))
+    return 0
+
+
+def _example(args: argparse.Namespace) -> int:
+    from .__main__ import main as worked_example
+
+    return worked_example([])

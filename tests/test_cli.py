@@ -1,0 +1,552 @@
+"""The ``fastbp`` command line, run as a user runs it: in a subprocess
+(``python -m fastbp ...``, and the installed ``fastbp`` script where there is
+one), from a temporary directory so that the installed package is the one run.
+
+What the command prints is checked against the library: the model file it
+saves is loaded with ``fastbp.load`` and must reproduce the printed costs and
+accuracies and the predictions written by ``fastbp predict``.
+"""
+
+import os
+import re
+import shutil
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+import fastbp
+from fastbp import cli, datasets
+
+SCRIPT = shutil.which("fastbp", path=os.path.dirname(sys.executable))  # the console script of this Python
+
+
+def run(*args, cwd, env=None, script=False, stderr=subprocess.PIPE):
+    environment = {k: v for k, v in os.environ.items() if k != "FASTBP_BACKEND"}
+    environment.update(env or {})
+    command = [SCRIPT] if script else [sys.executable, "-m", "fastbp"]
+    return subprocess.run(
+        [*command, *map(str, args)], cwd=cwd, env=environment, stdout=subprocess.PIPE, stderr=stderr,
+        text=True, timeout=300,
+    )
+
+
+def ok(*args, cwd, **kwargs):
+    result = run(*args, cwd=cwd, **kwargs)
+    assert result.returncode == 0, result.stderr
+    assert "Traceback" not in (result.stderr or "")
+    return result
+
+
+def write_csv(path, header, rows):
+    lines = [",".join(header)] + [",".join(map(str, row)) for row in rows]
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+def metrics(stdout, which):
+    """(cost, accuracy hits, rows) from the ``training:`` or ``validation:`` line."""
+    match = re.search(rf"^{which}:\s+cost (\S+)(?:\s+accuracy \S+ \((\d+)/(\d+)\))?$", stdout, re.M)
+    assert match, f"no {which} line in:\n{stdout}"
+    cost, hits, rows = match.groups()
+    return float(cost), None if hits is None else int(hits), None if rows is None else int(rows)
+
+
+def assert_printed_cost(printed, actual):
+    """A cost printed with 6 significant digits equals the computed one."""
+    assert printed == pytest.approx(actual, rel=5e-6, abs=0)
+
+
+@pytest.fixture
+def circles_csv(tmp_path):
+    """A noisy 'circles' problem with two inputs and the target in the middle column."""
+    X, Y = datasets.circles(120, seed=5)
+    return write_csv(tmp_path / "circles.csv", ["a", "label", "b"], np.column_stack([X[:, 0], Y[:, 0], X[:, 1]]))
+
+
+def load_columns(path, columns):
+    data = np.genfromtxt(path, delimiter=",", names=True)
+    return np.column_stack([data[c] for c in columns])
+
+
+# ----------------------------------------------------------------------
+# fastbp train
+# ----------------------------------------------------------------------
+
+
+def test_train_saves_a_model_that_reproduces_the_printed_metrics(circles_csv, tmp_path):
+    result = ok("train", circles_csv, "--target", "label", "--layers", "6", "--epochs", "40",
+                "--out", "model.fbp", cwd=tmp_path)
+    net = fastbp.load(tmp_path / "model.fbp")
+    assert net.layer_sizes == (2, 6, 1)  # inputs a and b, one hidden layer, the label
+    X, Y = load_columns(circles_csv, ["a", "b"]), load_columns(circles_csv, ["label"])
+    cost, hits, rows = metrics(result.stdout, "training")
+    assert_printed_cost(cost, net.cost(X, Y))
+    assert rows == 120 and hits == int(((net.forward(X) >= 0.5) == (Y == 1)).sum())
+    assert "validation:" not in result.stdout
+    assert "saved the model to model.fbp" in result.stdout
+
+
+def test_train_learns_xor_from_the_built_in_dataset(tmp_path):
+    result = ok("train", "--dataset", "xor", cwd=tmp_path)
+    cost, hits, rows = metrics(result.stdout, "training")
+    assert (hits, rows) == (4, 4)
+    assert cost < 1e-3
+
+
+def test_validation_split_progress_lines_and_loss_plot(tmp_path):
+    pytest.importorskip("matplotlib")
+    import matplotlib.image
+
+    epochs = 30
+    result = ok("train", "--dataset", "circles", "--epochs", epochs, "--val", "0.25", "--out", "m.fbp",
+                "--plot", "loss.png", cwd=tmp_path)
+    assert "150 training rows, 50 validation rows" in result.stdout
+    _, train_hits, train_rows = metrics(result.stdout, "training")
+    val_cost, val_hits, val_rows = metrics(result.stdout, "validation")
+    assert (train_rows, val_rows) == (150, 50)
+
+    # Not a terminal: plain progress lines on stderr, the first and the last epoch included.
+    lines = result.stderr.splitlines()
+    assert lines[0].startswith(f"epoch 1/{epochs}: cost ")
+    assert lines[-1].startswith(f"epoch {epochs}/{epochs}: cost ")
+    assert 2 < len(lines) <= 12
+    # The last line's validation cost is the final network's cost on the held-out rows.
+    last_val = float(re.search(r"validation cost (\S+)$", lines[-1]).group(1))
+    assert last_val == pytest.approx(val_cost, rel=1e-5)
+
+    image = matplotlib.image.imread(tmp_path / "loss.png")
+    assert image.ndim == 3 and image.shape[0] > 100 and image.shape[1] > 100
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["loss.png", "m.fbp"]  # no temporary files left
+
+
+def test_training_and_validation_rows_partition_the_file(tmp_path):
+    """--val 0.5 of 40 rows: 20 rows in each line, and together they are the file."""
+    X, Y = datasets.circles(40, seed=1)
+    data = write_csv(tmp_path / "d.csv", ["x1", "x2", "y"], np.column_stack([X, Y]))
+    result = ok("train", data, "--epochs", "5", "--val", "0.5", "--out", "m.fbp", cwd=tmp_path)
+    net = fastbp.load(tmp_path / "m.fbp")
+    train_cost, _, _ = metrics(result.stdout, "training")
+    val_cost, _, _ = metrics(result.stdout, "validation")
+    per_row = np.array([net.cost(x, y) for x, y in zip(X, Y)])
+    # 20 + 20 rows: the mean of the two halves is the mean of the file.
+    assert_printed_cost((train_cost + val_cost) / 2, per_row.mean())
+
+
+def test_scale_folds_min_max_scaling_into_the_saved_model(tmp_path):
+    X, Y = datasets.circles(80, seed=2)
+    raw = X * [1000.0, 0.001] + [-500.0, 3.0]  # far from [0, 1], in different ways
+    data = write_csv(tmp_path / "d.csv", ["p", "q", "y"], np.column_stack([raw, Y]))
+    args = ("train", data, "--layers", "8", "--epochs", "600", "--quiet")
+    scaled = ok(*args, "--scale", "--out", "m.fbp", cwd=tmp_path)
+    net = fastbp.load(tmp_path / "m.fbp")
+    cost, hits, rows = metrics(scaled.stdout, "training")
+    assert_printed_cost(cost, net.cost(raw, Y))  # the saved model takes the raw inputs
+    assert hits / rows > 0.95
+    assert scaled.stderr == ""
+    # The same run without --scale: a note on stderr, and little learnt.
+    unscaled = ok(*args, cwd=tmp_path)
+    assert unscaled.stderr.startswith("note: inputs reach 500")
+    _, unscaled_hits, _ = metrics(unscaled.stdout, "training")
+    assert unscaled_hits / rows < 0.8
+
+
+def test_fold_scaling_computes_on_raw_inputs_what_the_net_computes_on_scaled_ones(dtype):
+    rng = np.random.default_rng(0)
+    net = fastbp.Network([3, 4, 2], seed=1, dtype=dtype)
+    X = rng.uniform(-50, 50, size=(10, 3))
+    low, span = X.min(axis=0), X.max(axis=0) - X.min(axis=0)
+    folded = cli.fold_scaling(net, low, span)
+    assert folded.dtype == net.dtype and folded.layer_sizes == net.layer_sizes
+    tolerance = 1e-5 if dtype == np.float32 else 1e-12
+    np.testing.assert_allclose(folded.forward(X), net.forward((X - low) / span), rtol=0, atol=tolerance)
+
+
+def test_one_hot_targets_get_argmax_accuracy(tmp_path):
+    rng = np.random.default_rng(3)
+    X = rng.uniform(0, 1, size=(30, 2))
+    Y = np.eye(3)[rng.integers(0, 3, size=30)]
+    data = write_csv(tmp_path / "d.csv", ["x1", "x2", "c0", "c1", "c2"], np.column_stack([X, Y]))
+    result = ok("train", data, "--target", "c0,c1,-1", "--epochs", "3", "--out", "m.fbp", cwd=tmp_path)
+    net = fastbp.load(tmp_path / "m.fbp")
+    assert net.layer_sizes == (2, 8, 3)
+    _, hits, rows = metrics(result.stdout, "training")
+    assert hits == int((net.forward(X).argmax(axis=1) == Y.argmax(axis=1)).sum()) and rows == 30
+
+
+def test_minibatches_and_float32(circles_csv, tmp_path):
+    result = ok("train", circles_csv, "--target", "1", "--batch-size", "8", "--dtype", "float32",
+                "--epochs", "5", "--out", "m.fbp", cwd=tmp_path)
+    net = fastbp.load(tmp_path / "m.fbp")
+    assert net.dtype == np.float32
+    assert "batch size 8" in result.stdout
+    X, Y = load_columns(circles_csv, ["a", "b"]), load_columns(circles_csv, ["label"])
+    assert_printed_cost(metrics(result.stdout, "training")[0], net.cost(X, Y))
+
+
+def test_same_seed_same_model_other_seed_other_model(circles_csv, tmp_path):
+    for name, seed in (("a.fbp", 4), ("b.fbp", 4), ("c.fbp", 5)):
+        ok("train", circles_csv, "--target", "label", "--epochs", "3", "--val", "0.2", "--seed", seed,
+           "--quiet", "--out", name, cwd=tmp_path)
+    a, b, c = (fastbp.load(tmp_path / name) for name in ("a.fbp", "b.fbp", "c.fbp"))
+    assert all(np.array_equal(u, v) for u, v in zip(a.weights, b.weights))
+    assert not np.array_equal(a.weights[0], c.weights[0])
+
+
+def test_no_hidden_layer(tmp_path):
+    ok("train", "--dataset", "circles", "--layers", "", "--epochs", "2", "--no-shuffle", "--out", "m.fbp",
+       cwd=tmp_path)
+    assert fastbp.load(tmp_path / "m.fbp").layer_sizes == (2, 1)
+
+
+@pytest.mark.skipif(os.name != "posix", reason="POSIX signals")
+def test_ctrl_c_exits_130_and_writes_nothing(tmp_path):
+    import signal
+
+    environment = {k: v for k, v in os.environ.items() if k != "FASTBP_BACKEND"}
+    with subprocess.Popen(
+        [sys.executable, "-m", "fastbp", "train", "--dataset", "spirals", "--epochs", "1000000", "--out", "m.fbp"],
+        cwd=tmp_path, env=environment, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    ) as process:
+        assert process.stderr.readline().startswith("epoch 1/1000000: ")  # training has started
+        process.send_signal(signal.SIGINT)
+        out, err = process.communicate(timeout=120)
+    assert process.returncode == 130
+    assert out == "" and err.splitlines()[-1] == "python -m fastbp: interrupted"
+    assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.skipif(not hasattr(os, "openpty"), reason="needs a pseudo-terminal")
+def test_progress_bar_on_a_terminal(tmp_path):
+    pytest.importorskip("tqdm")
+    import fcntl
+    import struct
+    import termios
+
+    leader, follower = os.openpty()
+    fcntl.ioctl(follower, termios.TIOCSWINSZ, struct.pack("HHHH", 24, 80, 0, 0))  # a terminal 80 wide
+    environment = {k: v for k, v in os.environ.items() if k != "FASTBP_BACKEND"}
+    with subprocess.Popen(
+        [sys.executable, "-m", "fastbp", "train", "--dataset", "xor", "--epochs", "50"],
+        cwd=tmp_path, env=environment, stdout=subprocess.DEVNULL, stderr=follower,
+    ) as process:
+        os.close(follower)  # the child holds the only copy: reading ends when it exits
+        output = b""
+        while True:
+            try:
+                chunk = os.read(leader, 65536)
+            except OSError:  # EIO: the child is gone and everything was read
+                break
+            if not chunk:
+                break
+            output += chunk
+        os.close(leader)
+    assert process.returncode == 0, output
+    text = output.decode("utf-8", "replace")
+    assert "training" in text and "50/50" in text and "\r" in text  # a bar redrawn in place
+    assert "epoch 1/50" not in text  # not the plain lines
+
+
+def test_console_script_runs_the_same_command(tmp_path):
+    if SCRIPT is None:
+        pytest.skip("the fastbp console script is not installed beside this Python")
+    args = ("train", "--dataset", "xor", "--epochs", "20")
+    assert ok(*args, cwd=tmp_path, script=True).stdout == ok(*args, cwd=tmp_path).stdout
+    assert run("--help", cwd=tmp_path, script=True).stdout.startswith("usage: fastbp")
+
+
+# ----------------------------------------------------------------------
+# fastbp predict, dataset, example
+# ----------------------------------------------------------------------
+
+
+def test_predict_writes_the_models_outputs(circles_csv, tmp_path):
+    ok("train", circles_csv, "--target", "label", "--epochs", "5", "--out", "m.fbp", "--quiet", cwd=tmp_path)
+    net = fastbp.load(tmp_path / "m.fbp")
+    expected = net.forward(load_columns(circles_csv, ["a", "b"]))
+
+    to_stdout = ok("predict", "m.fbp", circles_csv, "--drop", "label", cwd=tmp_path)
+    assert to_stdout.stdout.splitlines()[0] == "output_0"
+    assert np.array_equal(np.loadtxt(to_stdout.stdout.splitlines()[1:], ndmin=2), expected)  # exact: repr round trip
+
+    ok("predict", "m.fbp", circles_csv, "--inputs", "a,-1", "--out", "p.csv", cwd=tmp_path)
+    assert (tmp_path / "p.csv").read_text() == to_stdout.stdout
+
+    inputs_only = write_csv(tmp_path / "inputs.csv", ["a", "b"], load_columns(circles_csv, ["a", "b"]))
+    assert ok("predict", "m.fbp", inputs_only, cwd=tmp_path).stdout == to_stdout.stdout
+
+
+def test_dataset_command_writes_the_dataset(tmp_path):
+    ok("dataset", "spirals", "--seed", "7", "--out", "s.csv", cwd=tmp_path)
+    X, Y = datasets.load("spirals", seed=7)
+    assert (tmp_path / "s.csv").read_text().splitlines()[0] == "x1,x2,label"
+    assert np.array_equal(np.loadtxt(tmp_path / "s.csv", delimiter=",", skiprows=1), np.column_stack([X, Y]))
+
+
+def test_a_dataset_csv_trains_like_the_built_in_dataset(tmp_path):
+    """The CSV route and the --dataset route agree on the same rows."""
+    ok("dataset", "circles", "--out", "c.csv", cwd=tmp_path)
+    args = ("--epochs", "10", "--val", "0.2", "--quiet")
+    from_file = ok("train", "c.csv", *args, cwd=tmp_path).stdout
+    built_in = ok("train", "--dataset", "circles", "--layers", "8", *args, cwd=tmp_path).stdout
+    assert metrics(from_file, "training") == metrics(built_in, "training")
+    assert metrics(from_file, "validation") == metrics(built_in, "validation")
+
+
+def test_example_and_no_arguments_print_the_worked_example(tmp_path):
+    example = ok("example", cwd=tmp_path).stdout
+    assert example == ok(cwd=tmp_path).stdout
+    assert "backpropagation, step by step" in example
+
+
+def test_help(tmp_path, monkeypatch, capsys):
+    top = ok("--help", cwd=tmp_path).stdout
+    assert "usage: python -m fastbp" in top and "train" in top
+    assert ok("train", "--help", cwd=tmp_path).stdout.startswith("usage: python -m fastbp train")
+    for command in cli.COMMANDS:
+        status, out, _ = run_in_process([command, "--help"], tmp_path, monkeypatch, capsys)
+        assert status == 0 and out.startswith(f"usage: python -m fastbp {command}")
+
+
+# ----------------------------------------------------------------------
+# Bad input: one error line, exit status 2, no output file
+# ----------------------------------------------------------------------
+
+GOOD = "x1,x2,y\n0,0,0\n0,1,1\n1,0,1\n1,1,0\n"
+
+FILES = {
+    "good.csv": GOOD,
+    "empty.csv": "",
+    "blank.csv": "\n\n",
+    "header_only.csv": "x1,x2,y\n",
+    "ragged.csv": "x1,x2,y\n0,0,0\n0,1\n",
+    "text.csv": "x1,x2,y\n0,0,0\n0,abc,1\n",
+    "empty_cell.csv": "x1,x2,y\n0,,0\n",
+    "nan.csv": "x1,x2,y\n0,0,0\nnan,1,1\n",
+    "inf.csv": "x1,x2,y\n0,0,0\n1,-inf,1\n",
+    "huge.csv": "x1,x2,y\n0,1e400,0\n",
+    "no_header.csv": "0,0,0\n0,1,1\n",
+    "duplicate_header.csv": "x,x,y\n0,0,0\n",
+    "unnamed_column.csv": "x1,,y\n0,0,0\n",
+    "one_column.csv": "y\n0\n1\n",
+    "target_out_of_range.csv": "x1,x2,y\n0,0,0\n0,1,2.5\n",
+    "latin1.csv": b"x1,x2,caf\xe9\n0,0,0\n",
+    "nul.csv": b"x1,x2,y\n0,\x000,0\n",
+    "garbage.fbp": b"not a model at all",
+}
+
+
+@pytest.fixture
+def files(tmp_path):
+    for name, content in FILES.items():
+        (tmp_path / name).write_bytes(content if isinstance(content, bytes) else content.encode())
+    (tmp_path / "a_directory").mkdir()
+    return tmp_path
+
+
+TRAIN = ("train", "--epochs", "1", "--out", "out.fbp")
+
+BAD = [
+    # (arguments, words the error line must contain)
+    ((*TRAIN, "missing.csv"), ["missing.csv", "No such file"]),
+    ((*TRAIN, "a_directory"), ["a_directory"]),
+    ((*TRAIN, "empty.csv"), ["empty.csv", "empty"]),
+    ((*TRAIN, "blank.csv"), ["blank.csv", "empty"]),
+    ((*TRAIN, "header_only.csv"), ["header_only.csv", "no rows"]),
+    ((*TRAIN, "ragged.csv"), ["ragged.csv", "line 3", "2 cells", "3 columns"]),
+    ((*TRAIN, "text.csv"), ["text.csv", "line 3", "'x2'", "'abc'", "not a number"]),
+    ((*TRAIN, "empty_cell.csv"), ["line 2", "'x2'", "empty cell"]),
+    ((*TRAIN, "nan.csv"), ["line 3", "'x1'", "'nan'", "not a finite number"]),
+    ((*TRAIN, "inf.csv"), ["line 3", "'-inf'", "not a finite number"]),
+    ((*TRAIN, "huge.csv"), ["'1e400'", "not a finite number"]),
+    ((*TRAIN, "no_header.csv"), ["no_header.csv", "header row"]),
+    ((*TRAIN, "duplicate_header.csv"), ["'x'", "twice"]),
+    ((*TRAIN, "unnamed_column.csv"), ["column 1", "no name"]),
+    ((*TRAIN, "one_column.csv"), ["one column"]),
+    ((*TRAIN, "latin1.csv"), ["latin1.csv", "UTF-8"]),
+    ((*TRAIN, "nul.csv"), ["nul.csv"]),
+    ((*TRAIN, "good.csv", "--target", "z"), ["unknown column 'z'", "x1, x2, y"]),
+    ((*TRAIN, "good.csv", "--target", "3"), ["unknown column '3'"]),
+    ((*TRAIN, "good.csv", "--target", "y,y"), ["'y'", "twice"]),
+    ((*TRAIN, "good.csv", "--target", "x1,x2,y"), ["no input columns"]),
+    ((*TRAIN, "target_out_of_range.csv"), ["'y'", "2.5", "[0, 1]", "scale"]),
+    ((*TRAIN, "good.csv", "--lr", "0"), ["--lr", "'0'"]),
+    ((*TRAIN, "good.csv", "--lr", "nan"), ["--lr", "'nan'"]),
+    ((*TRAIN, "good.csv", "--lr", "fast"), ["--lr", "'fast'"]),
+    ((*TRAIN, "good.csv", "--epochs", "0"), ["--epochs", "'0'"]),
+    ((*TRAIN, "good.csv", "--epochs", "2.5"), ["--epochs", "'2.5'"]),
+    ((*TRAIN, "good.csv", "--batch-size", "-1"), ["--batch-size", "'-1'"]),
+    ((*TRAIN, "good.csv", "--layers", "3,x"), ["--layers", "'3,x'"]),
+    ((*TRAIN, "good.csv", "--layers", "0"), ["--layers", "'0'"]),
+    ((*TRAIN, "good.csv", "--val", "1"), ["--val", "'1'"]),
+    ((*TRAIN, "good.csv", "--val", "0.01"), ["--val 0.01", "4 rows", "at least one"]),
+    ((*TRAIN, "good.csv", "--seed", "-1"), ["--seed", "'-1'"]),
+    ((*TRAIN, "good.csv", "--dtype", "float16"), ["--dtype", "'float16'"]),
+    ((*TRAIN, "good.csv", "--bogus"), ["unrecognized arguments: --bogus"]),
+    ((*TRAIN,), ["DATA.csv", "--dataset"]),
+    ((*TRAIN, "good.csv", "--dataset", "xor"), ["--dataset", "not allowed"]),
+    ((*TRAIN, "--dataset", "xor", "--target", "y"), ["--target", "--dataset"]),
+    ((*TRAIN, "--dataset", "mnist"), ["--dataset", "'mnist'"]),
+    (("train", "good.csv", "--out", "no_such_dir/m.fbp"), ["--out", "does not exist"]),
+    (("train", "good.csv", "--out", "a_directory"), ["--out", "is a directory"]),
+    (("train", "good.csv", "--out", ""), ["--out", "empty"]),
+    (("train", "good.csv", "--plot", "no_such_dir/p.png"), ["--plot", "does not exist"]),
+    (("predict", "missing.fbp", "good.csv", "--out", "out.csv"), ["missing.fbp"]),
+    (("predict", "garbage.fbp", "good.csv", "--out", "out.csv"), ["garbage.fbp"]),
+    (("predict", "good.csv", "good.csv", "--out", "out.csv"), ["good.csv"]),
+    (("predict", "a_directory", "good.csv", "--out", "out.csv"), ["a_directory"]),
+    (("predict", "garbage.fbp", "good.csv", "--inputs", "x1", "--drop", "y"), ["not allowed"]),
+    (("dataset", "mnist"), ["'mnist'"]),
+]
+
+
+# The cases the command is run for in a subprocess; every case of BAD is also
+# run in process (the same code, much faster).
+IN_SUBPROCESS = ("missing.csv", "a_directory", "empty.csv", "ragged.csv", "text.csv", "nan.csv", "--target z",
+                 "target_out_of_range.csv", "--lr 0", "no_such_dir/m.fbp", "garbage.fbp good.csv --out")
+
+
+def run_in_process(args, cwd, monkeypatch, capsys):
+    monkeypatch.chdir(cwd)
+    try:
+        status = cli.main(list(args), prog="python -m fastbp")
+    except SystemExit as exit:  # argparse's errors
+        status = exit.code
+    captured = capsys.readouterr()
+    return status, captured.out, captured.err
+
+
+@pytest.mark.parametrize("args, words", BAD, ids=[" ".join(a) for a, _ in BAD])
+def test_bad_input_is_one_error_line_and_exit_2(files, args, words, monkeypatch, capsys):
+    before = sorted(p.name for p in files.iterdir())
+    outcomes = [run_in_process(args, files, monkeypatch, capsys)]
+    if any(case in " ".join(args) for case in IN_SUBPROCESS):
+        result = run(*args, cwd=files)
+        outcomes.append((result.returncode, result.stdout, result.stderr))
+    for status, out, err in outcomes:
+        assert status == 2, (out, err)
+        assert out == ""
+        lines = err.splitlines()
+        assert len(lines) == 1 and lines[0].startswith("python -m fastbp: error: "), err
+        for word in words:
+            assert word in lines[0]
+        assert sorted(p.name for p in files.iterdir()) == before  # no output file, no temporary file
+
+
+@pytest.fixture
+def model(tmp_path):
+    """A saved 2-3-1 model in tmp_path/m.fbp."""
+    fastbp.Network([2, 3, 1], seed=0).save(tmp_path / "m.fbp")
+    return tmp_path / "m.fbp"
+
+
+@pytest.mark.parametrize(
+    "args, words",
+    [
+        (("good.csv",), ["takes 2 inputs", "3 columns", "x1, x2, y", "--inputs or --drop"]),
+        (("good.csv", "--inputs", "x1"), ["takes 2 inputs", "1 columns"]),
+        (("good.csv", "--drop", "w"), ["--drop", "unknown column 'w'"]),
+        (("text.csv", "--drop", "y"), ["text.csv", "not a number"]),
+    ],
+)
+def test_bad_input_to_predict(files, model, args, words):
+    result = run("predict", model, *args, "--out", "out.csv", cwd=files)
+    assert result.returncode == 2 and result.stdout == ""
+    lines = result.stderr.splitlines()
+    assert len(lines) == 1 and lines[0].startswith("python -m fastbp: error: "), result.stderr
+    for word in words:
+        assert word in lines[0]
+    assert not (files / "out.csv").exists()
+
+
+@pytest.mark.skipif(hasattr(os, "geteuid") and os.geteuid() == 0, reason="root reads any file")
+def test_unreadable_file(files):
+    (files / "good.csv").chmod(0)
+    result = run(*TRAIN, "good.csv", cwd=files)
+    assert result.returncode == 2
+    assert result.stderr.startswith("python -m fastbp: error: cannot read good.csv: Permission denied")
+
+
+def test_divergence_exits_1_and_writes_nothing(tmp_path, monkeypatch, capsys):
+    """With targets in [0, 1] the sigmoid's bounded slope makes divergence hard
+    to provoke from a file, so the library's error is simulated, in process."""
+
+    def diverge(self, *args, **kwargs):
+        raise fastbp.TrainingDivergedError("training diverged during epoch 1 of 3 with lr=100.0: ...")
+
+    monkeypatch.setattr(fastbp.Network, "train", diverge)
+    status = cli.main(["train", "--dataset", "xor", "--out", str(tmp_path / "m.fbp"),
+                       "--plot", str(tmp_path / "p.png")])
+    assert status == 1
+    captured = capsys.readouterr()
+    assert captured.out == ""
+    assert captured.err == "fastbp: error: training diverged during epoch 1 of 3 with lr=100.0: ...\n"
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_missing_matplotlib_is_one_line_before_any_training(files):
+    fake = files / "no_matplotlib"
+    (fake / "matplotlib").mkdir(parents=True)
+    (fake / "matplotlib" / "__init__.py").write_text("raise ImportError('No module named matplotlib')\n")
+    path = os.pathsep.join(filter(None, [str(fake), os.environ.get("PYTHONPATH")]))
+    result = run("train", "good.csv", "--plot", "p.png", cwd=files, env={"PYTHONPATH": path})
+    assert result.returncode == 2 and result.stdout == ""
+    assert result.stderr == (
+        "python -m fastbp: error: --plot needs matplotlib, which is not installed: "
+        "pip install 'fastbp[cli]' (or matplotlib)\n"
+    )
+
+
+def test_unknown_argument_without_a_command_keeps_the_worked_example_usage(tmp_path):
+    result = run("--epochs", "5", cwd=tmp_path)
+    assert result.returncode == 2
+    assert "usage: python -m fastbp" in result.stderr and "train" in result.stderr
+
+
+# ----------------------------------------------------------------------
+# fastbp.datasets
+# ----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("name", datasets.names())
+def test_datasets_are_two_inputs_in_the_unit_square_and_balanced_0_1_labels(name):
+    X, Y = datasets.load(name, seed=0)
+    assert X.shape == (len(Y), 2) and Y.shape == (len(X), 1)
+    assert X.dtype == Y.dtype == np.float64
+    assert X.min() == 0.0 and X.max() == 1.0
+    assert set(np.unique(Y)) == {0.0, 1.0} and Y.sum() == len(Y) / 2
+    again, _ = datasets.load(name, seed=0)
+    assert np.array_equal(X, again)
+
+
+@pytest.mark.parametrize("make", [datasets.circles, datasets.spirals])
+def test_random_datasets_depend_on_the_seed(make):
+    assert not np.array_equal(make(seed=0)[0], make(seed=1)[0])
+    assert make(10, seed=0)[0].shape == (10, 2)
+
+
+def test_spirals_interleave():
+    """The two spirals are half a turn apart: each point's mirror image
+    through the centre is near a point of the other spiral, not of its own."""
+    X, Y = datasets.spirals(400, noise=0.0, seed=0)
+    centre = (X.max(axis=0) + X.min(axis=0)) / 2
+    mirrored = 2 * centre - X
+    nearest = np.argmin(((mirrored[:, None, :] - X[None, :, :]) ** 2).sum(axis=2), axis=1)
+    assert (Y[nearest, 0] != Y[:, 0]).mean() > 0.95
+
+
+@pytest.mark.parametrize(
+    "call, error",
+    [
+        (lambda: datasets.load("mnist"), ValueError),
+        (lambda: datasets.circles(1), ValueError),
+        (lambda: datasets.circles(10.0), TypeError),
+        (lambda: datasets.circles(noise=-1), ValueError),
+        (lambda: datasets.spirals(turns=0), ValueError),
+        (lambda: datasets.spirals(seed=-1), ValueError),
+    ],
+)
+def test_datasets_refuse_bad_arguments(call, error):
+    with pytest.raises(error):
+        call()
