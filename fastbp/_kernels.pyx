@@ -40,7 +40,7 @@ Compiler directives (bounds checks off, ...) are set once in ``setup.py``;
 """
 
 from cython cimport floating
-from libc.math cimport exp, isfinite
+from libc.math cimport exp, fabs, fmax, isfinite
 from libc.stdint cimport uint64_t
 from libc.string cimport memcpy
 from scipy.linalg.cython_blas cimport dgemm, sgemm
@@ -65,6 +65,42 @@ cdef extern from *:
     #ifndef FASTBP_ISA
     #define FASTBP_ISA "baseline"
     #endif
+    /* e^t for -708 <= t <= 0, branch-free so that a loop of it vectorises
+       (libm's exp is a call per value).  Cody-Waite reduction t = k ln2 + r,
+       |r| <= ln2/2, with k found by the 1.5 * 2^52 rounding trick (whose low
+       bits then hold k), e^r by its Taylor series to r^13/13! (truncation
+       < 1e-17 relative), and 2^k built from its exponent bits.  Plain
+       multiply-adds with no contraction: every instruction set rounds the
+       same way.  Within 2 ulp of the correctly rounded e^t. */
+    #include <stdint.h>
+    #include <string.h>
+    static inline double fastbp_exp_nonpositive(double t) {
+        const double shifter = 6755399441055744.0;         /* 1.5 * 2^52 */
+        double kd = t * 1.4426950408889634 + shifter;       /* log2(e) */
+        double k = kd - shifter;
+        double r = (t - k * 6.93147180369123816490e-01) - k * 1.90821492927058770002e-10;
+        double p = 1.0 / 6227020800.0;                      /* 1/13! */
+        p = p * r + 1.0 / 479001600.0;
+        p = p * r + 1.0 / 39916800.0;
+        p = p * r + 1.0 / 3628800.0;
+        p = p * r + 1.0 / 362880.0;
+        p = p * r + 1.0 / 40320.0;
+        p = p * r + 1.0 / 5040.0;
+        p = p * r + 1.0 / 720.0;
+        p = p * r + 1.0 / 120.0;
+        p = p * r + 1.0 / 24.0;
+        p = p * r + 1.0 / 6.0;
+        p = p * r + 0.5;
+        p = p * r + 1.0;
+        p = p * r + 1.0;
+        uint64_t kbits, shifter_bits, scale_bits;
+        double scale;
+        memcpy(&kbits, &kd, 8);
+        memcpy(&shifter_bits, &shifter, 8);
+        scale_bits = (kbits - shifter_bits + 1023) << 52;  /* 2^k, k in [-1022, 0] */
+        memcpy(&scale, &scale_bits, 8);
+        return p * scale;
+    }
     static int fastbp_cpu_runs(const char *isa) {
     #if (defined(__GNUC__) || defined(__clang__)) && (defined(__x86_64__) || defined(__i386__))
         __builtin_cpu_init();
@@ -83,6 +119,7 @@ cdef extern from *:
     """
     const char* FASTBP_ISA
     int fastbp_cpu_runs(const char *isa) nogil
+    double fastbp_exp_nonpositive(double t) nogil
     int PyErr_CheckSignals()
 
 ISA = FASTBP_ISA.decode()
@@ -98,7 +135,7 @@ def cpu_runs(str isa):
 
 cdef enum:
     ACT_SIGMOID = 0   # the only activation today; tanh, relu, identity slot in here
-    LANES = 32        # partial sums of _dot
+    LANES = 32        # partial sums of _dot (its tree below is written for 32)
     SIGNAL_WORK = 1 << 23  # multiply-adds between checks for Ctrl-C (a few ms)
 
 
@@ -118,8 +155,36 @@ cdef inline double _sigmoid(double z) noexcept nogil:
 
 
 cdef inline double _activate(double z, int act) noexcept nogil:
-    # a = f(z) for the layer's activation f.
+    # a = f(z) for the layer's activation f, one value (libm).
     return _sigmoid(z)
+
+
+cdef void _activate_all(floating* z, Py_ssize_t n, int act) noexcept nogil:
+    # z[k] <- f(z[k]) in place for a whole layer, in double for both dtypes:
+    #   s(z) = 1 / (1 + e^-|z|) for z >= 0,  e^-|z| / (1 + e^-|z|) for z < 0,
+    # with e^-|z| from the vectorisable fastbp_exp_nonpositive.  A layer with
+    # a value below -708 (where e^z turns subnormal, out of its range) is done
+    # by _sigmoid (libm) instead: exact there too, and rare.
+    cdef Py_ssize_t k
+    cdef double x, e
+    cdef bint far = False
+    if n < 8:
+        # Too few values to fill a vector: libm's exp has the shorter latency.
+        for k in range(n):
+            z[k] = <floating>_activate(<double>z[k], act)
+        return
+    for k in range(n):
+        far = far | (<double>z[k] < -708.0)
+    if far:
+        for k in range(n):
+            z[k] = <floating>_activate(<double>z[k], act)
+        return
+    for k in range(n):
+        x = <double>z[k]
+        # Clamped to the exp's range: for z > 708, e^-708 ~ 3e-308 still gives
+        # 1 / (1 + e) = 1 exactly, as e^-z would.
+        e = fastbp_exp_nonpositive(fmax(-fabs(x), -708.0))
+        z[k] = <floating>((1.0 if x >= 0 else e) / (1.0 + e))
 
 
 cdef inline floating _sigmoid_derivative(floating a) noexcept nogil:
@@ -137,7 +202,7 @@ cdef inline floating _dot(const floating* w, const floating* x, Py_ssize_t n) no
     # terms j = u mod LANES), then a pairwise tree.  Short rows sum in order.
     cdef floating s[LANES]
     cdef floating acc = 0
-    cdef Py_ssize_t j = 0, u, half
+    cdef Py_ssize_t j = 0, u
     if n < LANES:
         for j in range(n):
             acc += w[j] * x[j]
@@ -154,28 +219,35 @@ cdef inline floating _dot(const floating* w, const floating* x, Py_ssize_t n) no
         s[u] += w[j] * x[j]
         j += 1
         u += 1
-    half = LANES // 2
-    while half > 0:
-        for u in range(half):
-            s[u] += s[u + half]
-        half //= 2
-    return s[0]
+    # The tree, level by level with constant bounds so that it stays in
+    # vector registers: s[u] += s[u + 16], then + 8, + 4, + 2, + 1.
+    for u in range(16):
+        s[u] += s[u + 16]
+    for u in range(8):
+        s[u] += s[u + 8]
+    for u in range(4):
+        s[u] += s[u + 4]
+    for u in range(2):
+        s[u] += s[u + 2]
+    return s[0] + s[1]
 
 
-cdef inline floating _neuron(const floating* row, const floating* x, floating bias,
-                             Py_ssize_t n_in, int act) noexcept nogil:
-    # a_k = f(sum_j W[k, j] x_j + b_k) for one neuron, row = W[k, :].
+cdef inline floating _net_input(const floating* row, const floating* x, floating bias,
+                                Py_ssize_t n_in) noexcept nogil:
+    # z_k = sum_j W[k, j] x_j + b_k for one neuron, row = W[k, :].
     cdef floating net = _dot(row, x, n_in)
     cdef double wide = 0
     cdef Py_ssize_t j
     if floating is float and not isfinite(net):
         # A float32 sum of finite terms overflowed (|W x| > 3.4e38 part way):
         # redo this neuron in double, where float32 products cannot overflow.
-        # Never taken on ordinary data, so the fast loop stays float32.
+        # Never taken on ordinary data, so the fast loop stays float32.  The
+        # sigmoid is 0 or 1 beyond |z| = 1e30, so store z clamped there.
         for j in range(n_in):
             wide += <double>row[j] * <double>x[j]
-        return <floating>_activate(wide + <double>bias, act)
-    return <floating>_activate(<double>net + <double>bias, act)
+        wide += <double>bias
+        return <floating>(1e30 if wide > 1e30 else (-1e30 if wide < -1e30 else wide))
+    return <floating>(<double>net + <double>bias)
 
 
 cdef void _forward_layer(const floating* W, const floating* b, const floating* x,
@@ -183,7 +255,8 @@ cdef void _forward_layer(const floating* W, const floating* b, const floating* x
     # out_k = f(W[k, :] . x + b_k); W row-major, row k = weights into neuron k.
     cdef Py_ssize_t k
     for k in range(n_out):
-        out[k] = _neuron(W + k * n_in, x, b[k], n_in, act)
+        out[k] = _net_input(W + k * n_in, x, b[k], n_in)
+    _activate_all(out, n_out, act)
 
 
 cdef double _cost(const floating* o, const floating* y, Py_ssize_t n) noexcept nogil:
@@ -268,7 +341,8 @@ cdef void _update_forward(floating* W, floating* b, const floating* delta, const
         _update_row(row, step, a_prev, n_in)
         if update_biases:
             b[k] = b[k] - step
-        out_next[k] = _neuron(row, x_next, b[k], n_in, act)
+        out_next[k] = _net_input(row, x_next, b[k], n_in)
+    _activate_all(out_next, n_out, act)
 
 
 cdef void _outer(const floating* delta, const floating* a_prev, floating* dW, floating* db,
@@ -375,7 +449,6 @@ cdef void _forward_block(const floating* params, const Py_ssize_t* sizes, Py_ssi
     cdef floating* A_prev
     cdef floating* A
     cdef floating z
-    cdef double wide
     for l in range(1, L + 1):
         n_in = sizes[l - 1]
         n_out = sizes[l]
@@ -388,13 +461,12 @@ cdef void _forward_block(const floating* params, const Py_ssize_t* sizes, Py_ssi
             for k in range(n_out):
                 z = A[r * n_out + k]
                 if floating is float and not isfinite(z):
-                    # float32 overflow part way through the sum: redo in double.
-                    wide = 0
-                    for j in range(n_in):
-                        wide += <double>W[k * n_in + j] * <double>A_prev[r * n_in + j]
-                    A[r * n_out + k] = <floating>_activate(wide + <double>b[k], ACT_SIGMOID)
+                    # float32 overflow part way through the sum: redo in double
+                    # (as _net_input does).
+                    A[r * n_out + k] = _net_input(W + k * n_in, A_prev + r * n_in, b[k], n_in)
                 else:
-                    A[r * n_out + k] = <floating>_activate(<double>z + <double>b[k], ACT_SIGMOID)
+                    A[r * n_out + k] = <floating>(<double>z + <double>b[k])
+        _activate_all(A, m * n_out, ACT_SIGMOID)
         p += n_out * (n_in + 1)
         a += m * n_in
 
@@ -614,10 +686,12 @@ def sigmoid(const floating[::1] z, floating[::1] out):
     """out[i] = s(z[i]) = 1 / (1 + e^-z[i]); stable for every finite z and for ±inf.
     ``out`` may be ``z`` itself."""
     check_same_length(z=z, out=out)
-    cdef Py_ssize_t i
+    if z.shape[0] == 0:
+        return
     with nogil:
-        for i in range(z.shape[0]):
-            out[i] = <floating>_sigmoid(z[i])
+        if &out[0] != &z[0]:
+            memcpy(&out[0], &z[0], z.shape[0] * sizeof(floating))
+        _activate_all(&out[0], out.shape[0], ACT_SIGMOID)
 
 
 def sigmoid_derivative(const floating[::1] a, floating[::1] out):
