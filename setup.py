@@ -52,7 +52,11 @@ GCC_LIKE = os.name != "nt"
 if not GCC_LIKE:
     extra_compile_args = ["/Od"] if DEBUG else ["/O2", "/fp:precise"]
 else:
-    extra_compile_args = (["-O0", "-g"] if DEBUG else ["-O3"]) + ["-ffp-contract=off"]
+    # -ffp-contract=off: no fused multiply-adds, so every copy rounds alike.
+    # -fno-trapping-math: lets the compiler turn the selects of the sigmoid
+    # into vector blends; it changes no result, only which floating-point
+    # exception flags may be raised (nothing here reads them).
+    extra_compile_args = (["-O0", "-g"] if DEBUG else ["-O3"]) + ["-ffp-contract=off", "-fno-trapping-math"]
 
 # (module suffix, instruction set, extra flags): the baseline always; the x86-64
 # levels where the compiler takes -march=x86-64-vN (GCC >= 11, Clang >= 12).

@@ -40,7 +40,7 @@ Compiler directives (bounds checks off, ...) are set once in ``setup.py``;
 """
 
 from cython cimport floating
-from libc.math cimport exp, fabs, fmax, isfinite
+from libc.math cimport exp, isfinite
 from libc.stdint cimport uint64_t
 from libc.string cimport memcpy
 from scipy.linalg.cython_blas cimport dgemm, sgemm
@@ -101,6 +101,78 @@ cdef extern from *:
         memcpy(&scale, &scale_bits, 8);
         return p * scale;
     }
+    /* sum_j w[j] x[j] in one fixed order, whatever the vector width: 32
+       partial sums s[u] (u = j mod 32; a tail shorter than 32 is padded with
+       zeros, which add nothing), then the tree s[u] += s[u + 16], + 8, + 4,
+       + 2, + 1.  Rows shorter than 32 are summed in order.  GCC/Clang vector
+       types hold the 32 sums in registers at any width (lowered to SSE2 on the
+       baseline build); other compilers get the same order in plain C. */
+    #define FASTBP_DOT(NAME, T, VT, W)                                            \
+    static inline T NAME(const T *w, const T *x, Py_ssize_t n) {                  \
+        T acc = 0;                                                                \
+        Py_ssize_t j = 0, u;                                                      \
+        if (n < 32) {                                                             \
+            for (j = 0; j < n; j++) acc += w[j] * x[j];                           \
+            return acc;                                                           \
+        }                                                                         \
+        FASTBP_DOT_BODY(T, VT, W)                                                 \
+    }
+    #if defined(__GNUC__) || defined(__clang__)
+    typedef double fastbp_vd __attribute__((vector_size(32)));
+    typedef float fastbp_vf __attribute__((vector_size(32)));
+    #define FASTBP_DOT_BODY(T, VT, W)   /* W = lanes per 32-byte vector */       \
+        VT s[32 / W], a, b;                                                       \
+        T tw[32], tx[32];                                                         \
+        for (u = 0; u < 32 / W; u++) s[u] = (VT){0};                              \
+        for (; j + 32 <= n; j += 32)                                              \
+            for (u = 0; u < 32 / W; u++) {                                        \
+                memcpy(&a, w + j + u * W, sizeof a);                              \
+                memcpy(&b, x + j + u * W, sizeof b);                              \
+                s[u] += a * b;                                                    \
+            }                                                                     \
+        if (j < n) {                                                              \
+            for (u = 0; u < 32; u++) {                                            \
+                tw[u] = j + u < n ? w[j + u] : 0;                                 \
+                tx[u] = j + u < n ? x[j + u] : 0;                                 \
+            }                                                                     \
+            for (u = 0; u < 32 / W; u++) {                                        \
+                memcpy(&a, tw + u * W, sizeof a);                                 \
+                memcpy(&b, tx + u * W, sizeof b);                                 \
+                s[u] += a * b;                                                    \
+            }                                                                     \
+        }                                                                         \
+        for (u = 0; u < 16 / W; u++) s[u] += s[u + 16 / W];                      \
+        if (W == 8) {  /* float: one vector holds 8 sums */                       \
+            T t[8];                                                               \
+            memcpy(t, &s[0], sizeof t);                                           \
+            T t2[8];                                                              \
+            memcpy(t2, &s[1], sizeof t2);                                         \
+            for (u = 0; u < 8; u++) t[u] += t2[u];             /* + 8 */         \
+            for (u = 0; u < 4; u++) t[u] += t[u + 4];          /* + 4 */         \
+            return (t[0] + t[2]) + (t[1] + t[3]);              /* + 2, + 1 */    \
+        } else {       /* double: 4 vectors of 4 sums left */                     \
+            T t[16];                                                              \
+            memcpy(t, &s[0], sizeof t);                                           \
+            for (u = 0; u < 8; u++) t[u] += t[u + 8];          /* + 8 */         \
+            for (u = 0; u < 4; u++) t[u] += t[u + 4];          /* + 4 */         \
+            return (t[0] + t[2]) + (t[1] + t[3]);              /* + 2, + 1 */    \
+        }
+    FASTBP_DOT(fastbp_dot_d, double, fastbp_vd, 4)
+    FASTBP_DOT(fastbp_dot_f, float, fastbp_vf, 8)
+    #else
+    #define FASTBP_DOT_BODY(T, VT, W)                                             \
+        T s[32] = {0};                                                            \
+        for (; j + 32 <= n; j += 32)                                              \
+            for (u = 0; u < 32; u++) s[u] += w[j + u] * x[j + u];                 \
+        for (u = 0; j < n; j++, u++) s[u] += w[j] * x[j];                         \
+        for (u = 0; u < 16; u++) s[u] += s[u + 16];                               \
+        for (u = 0; u < 8; u++) s[u] += s[u + 8];                                 \
+        for (u = 0; u < 4; u++) s[u] += s[u + 4];                                 \
+        return (s[0] + s[2]) + (s[1] + s[3]);
+    FASTBP_DOT(fastbp_dot_d, double, double, 1)
+    FASTBP_DOT(fastbp_dot_f, float, float, 1)
+    #endif
+
     static int fastbp_cpu_runs(const char *isa) {
     #if (defined(__GNUC__) || defined(__clang__)) && (defined(__x86_64__) || defined(__i386__))
         __builtin_cpu_init();
@@ -120,6 +192,8 @@ cdef extern from *:
     const char* FASTBP_ISA
     int fastbp_cpu_runs(const char *isa) nogil
     double fastbp_exp_nonpositive(double t) nogil
+    double fastbp_dot_d(const double* w, const double* x, Py_ssize_t n) nogil
+    float fastbp_dot_f(const float* w, const float* x, Py_ssize_t n) nogil
     int PyErr_CheckSignals()
 
 ISA = FASTBP_ISA.decode()
@@ -135,7 +209,6 @@ def cpu_runs(str isa):
 
 cdef enum:
     ACT_SIGMOID = 0   # the only activation today; tanh, relu, identity slot in here
-    LANES = 32        # partial sums of _dot (its tree below is written for 32)
     SIGNAL_WORK = 1 << 23  # multiply-adds between checks for Ctrl-C (a few ms)
 
 
@@ -166,7 +239,7 @@ cdef void _activate_all(floating* z, Py_ssize_t n, int act) noexcept nogil:
     # a value below -708 (where e^z turns subnormal, out of its range) is done
     # by _sigmoid (libm) instead: exact there too, and rare.
     cdef Py_ssize_t k
-    cdef double x, e
+    cdef double x, t, e
     cdef bint far = False
     if n < 8:
         # Too few values to fill a vector: libm's exp has the shorter latency.
@@ -181,9 +254,12 @@ cdef void _activate_all(floating* z, Py_ssize_t n, int act) noexcept nogil:
         return
     for k in range(n):
         x = <double>z[k]
-        # Clamped to the exp's range: for z > 708, e^-708 ~ 3e-308 still gives
-        # 1 / (1 + e) = 1 exactly, as e^-z would.
-        e = fastbp_exp_nonpositive(fmax(-fabs(x), -708.0))
+        # t = -|z|, clamped to the exp's range: for z > 708, e^-708 ~ 3e-308
+        # still gives 1 / (1 + e) = 1 exactly, as e^-z would.  (Selects, not
+        # branches or libm calls, so that the loop vectorises.)
+        t = x if x < 0 else -x
+        t = -708.0 if t < -708.0 else t
+        e = fastbp_exp_nonpositive(t)
         z[k] = <floating>((1.0 if x >= 0 else e) / (1.0 + e))
 
 
@@ -198,38 +274,12 @@ cdef inline floating _activation_derivative(floating a, int act) noexcept nogil:
 
 
 cdef inline floating _dot(const floating* w, const floating* x, Py_ssize_t n) noexcept nogil:
-    # sum_j w_j x_j in a fixed order: LANES interleaved partial sums s[u] (the
-    # terms j = u mod LANES), then a pairwise tree.  Short rows sum in order.
-    cdef floating s[LANES]
-    cdef floating acc = 0
-    cdef Py_ssize_t j = 0, u
-    if n < LANES:
-        for j in range(n):
-            acc += w[j] * x[j]
-        return acc
-    for u in range(LANES):
-        s[u] = w[u] * x[u]
-    j = LANES
-    while j + LANES <= n:
-        for u in range(LANES):
-            s[u] += w[j + u] * x[j + u]
-        j += LANES
-    u = 0
-    while j < n:
-        s[u] += w[j] * x[j]
-        j += 1
-        u += 1
-    # The tree, level by level with constant bounds so that it stays in
-    # vector registers: s[u] += s[u + 16], then + 8, + 4, + 2, + 1.
-    for u in range(16):
-        s[u] += s[u + 16]
-    for u in range(8):
-        s[u] += s[u + 8]
-    for u in range(4):
-        s[u] += s[u + 4]
-    for u in range(2):
-        s[u] += s[u + 2]
-    return s[0] + s[1]
+    # sum_j w_j x_j in a fixed order (fastbp_dot_d/f above): 32 interleaved
+    # partial sums and a pairwise tree, the same bits at every vector width.
+    if floating is double:
+        return fastbp_dot_d(w, x, n)
+    else:
+        return fastbp_dot_f(w, x, n)
 
 
 cdef inline floating _net_input(const floating* row, const floating* x, floating bias,
