@@ -115,7 +115,7 @@ def run_case(workload, mode, dtype, threads, peer_list, args):
     import numpy as np
 
     from machine import training_flops
-    from peers import Unavailable, measure, plan
+    from peers import Unavailable, measure_interleaved, plan
 
     sizes, n_rows, lr = WORKLOADS[workload]
     task = make_task(workload, dtype, MODES[mode])
@@ -136,6 +136,7 @@ def run_case(workload, mode, dtype, threads, peer_list, args):
             say(f"   cost reference: {name} unavailable ({why})")
     case["reference"] = reference.name if reference else None
 
+    ready = []  # (peer, entry, trainer, rows, epochs)
     for peer in peer_list:
         entry = {"peer": peer.name}
         case["results"].append(entry)
@@ -147,7 +148,10 @@ def run_case(workload, mode, dtype, threads, peer_list, args):
             say(f"   {peer.name:13s} skipped: {why}")
             continue
         rows, epochs = plan(trainer, len(X), seconds=args.seconds, max_epochs=MAX_EPOCHS)
-        result = measure(trainer, rows, epochs, args.repeats)
+        ready.append((peer, entry, trainer, rows, epochs))
+    # The peers take turns, repeat by repeat (see measure_interleaved).
+    measurements = measure_interleaved([(t, rows, epochs) for _, _, t, rows, epochs in ready], args.repeats)
+    for (peer, entry, trainer, rows, epochs), result in zip(ready, measurements):
         entry.update(status="ok", rows=rows, epochs=epochs, rates=result.rates, median=result.median,
                      costs=result.costs.tolist())
         if hasattr(trainer, "fann_mse"):
@@ -177,7 +181,9 @@ def run_two_networks(workload, dtype, args):
     """Throughput of two networks trained at once from two Python threads
     against one alone (fastbp releases the GIL), and the same for the C loop
     (ctypes releases it too) as what the machine allows."""
-    from peers import Unavailable, measure, plan, timed_train
+    import numpy as np
+
+    from peers import Unavailable, plan, timed_train
 
     task = make_task(workload, dtype, 1)
     X, Y = make_data(workload, dtype, args.rows and min(args.rows, WORKLOADS[workload][1]))
@@ -193,9 +199,10 @@ def run_two_networks(workload, dtype, args):
             continue
         pair = [peer.trainer(task, X, Y), peer.trainer(task, X, Y)]
         rows, epochs = plan(pair[0], len(X), seconds=args.seconds, max_epochs=MAX_EPOCHS)
-        one = measure(pair[0], rows, epochs, args.repeats)
-        two_rates, costs_ok = [], True
-        for _ in range(args.repeats):
+        one_rates, two_rates, costs_ok = [], [], True
+        for _ in range(args.repeats):  # one alone, then two at once, taking turns
+            seconds, one_costs = timed_train(pair[0], rows, epochs)
+            one_rates.append(rows * epochs / seconds)
             results = [None, None]
             barrier = threading.Barrier(3)
 
@@ -212,15 +219,13 @@ def run_two_networks(workload, dtype, args):
                 worker.join()
             wall = time.perf_counter() - start
             two_rates.append(2 * rows * epochs / wall)
-            costs_ok &= all(list(r[1]) == list(one.costs) for r in results)
-        import numpy as np
-
-        two = float(np.median(two_rates))
-        entry = {"peer": peer.name, "rows": rows, "epochs": epochs, "one": one.median, "one_rates": one.rates,
-                 "two": two, "two_rates": two_rates, "ratio": two / one.median,
+            costs_ok &= all(list(r[1]) == list(one_costs) for r in results)
+        one, two = float(np.median(one_rates)), float(np.median(two_rates))
+        entry = {"peer": peer.name, "rows": rows, "epochs": epochs, "one": one, "one_rates": one_rates,
+                 "two": two, "two_rates": two_rates, "ratio": two / one,
                  "check": "ok" if costs_ok else "MISMATCH"}
         out["results"].append(entry)
-        say(f"   {peer.name:13s} one: {one.median:12,.0f}/s   two: {two:12,.0f}/s   ratio {entry['ratio']:.2f}"
+        say(f"   {peer.name:13s} one: {one:12,.0f}/s   two: {two:12,.0f}/s   ratio {entry['ratio']:.2f}"
             f"   costs {'same as alone' if costs_ok else 'MISMATCH: the threads changed the result'}")
     return out
 

@@ -137,6 +137,23 @@ def measure(trainer, rows, epochs, repeats):
     return Measurement(rates, costs, rows, epochs)
 
 
+def measure_interleaved(runs, repeats):
+    """``measure`` for several (trainer, rows, epochs) at once, taking turns
+    (repeat 1 of each, then repeat 2 of each, ...): on a machine whose load
+    changes, every peer sees the same changes, so their ratios stay fair."""
+    rates = [[] for _ in runs]
+    costs = [None for _ in runs]
+    for _ in range(repeats):
+        for i, (trainer, rows, epochs) in enumerate(runs):
+            seconds, run_costs = timed_train(trainer, rows, epochs)
+            rates[i].append(rows * epochs / seconds)
+            if costs[i] is None:
+                costs[i] = run_costs
+            elif not np.array_equal(costs[i], run_costs, equal_nan=True):
+                raise AssertionError(f"repeats computed different costs: {costs[i]} then {run_costs}")
+    return [Measurement(r, c, rows, epochs) for r, c, (_, rows, epochs) in zip(rates, costs, runs)]
+
+
 def benchmark(peer, X, Y, weights, biases, *, lr, epochs, batch_size=1, dtype="float64", repeats=5):
     """The one-call form: train ``peer`` on all of ``X``, ``Y`` for ``epochs``
     from the given initial parameters, ``repeats`` times.  Returns
