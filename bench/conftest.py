@@ -10,8 +10,6 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # the peers package
 
-pytest.importorskip("pytest_benchmark")
-
 WORKLOADS = {  # layer sizes, rows per timed call (a few ms to a few tens of ms), learning rate
     "2-2-2": ((2, 2, 2), 100_000, 0.0625),
     "64-32-10": ((64, 32, 10), 10_000, 0.03125),

@@ -147,7 +147,7 @@ def text(results):
     out.append(f"fastbp from {fb.get('path')} (commit {fb.get('commit')}{', uncommitted changes' if fb.get('dirty') else ''})"
                + ("" if fb.get("from_checkout", True) else "  <- NOT this checkout: an installed copy"))
     out.append(f"PyTorch {(m.get('torch') or {}).get('version', 'not installed')}, FANN {m.get('fann') or 'not installed'},"
-               f" {m.get('gcc') or 'no gcc'}")
+               f" {m.get('gcc') or 'no gcc'}; OPENBLAS_CORETYPE {m.get('OPENBLAS_CORETYPE') or 'not set'}")
     out.append("samples/s: median of the repeats (± half the range); fastbp/peer > 1 means fastbp is faster;"
                " GFLOP/s counts ~6 flops per weight per sample")
     peaks = results.get("peak_gflops", {})

@@ -5,6 +5,8 @@ step, a gradient or a block of forward passes spends its time."""
 import numpy as np
 import pytest
 
+pytest.importorskip("pytest_benchmark", reason="pip install pytest-benchmark (or .[bench])")
+
 
 @pytest.fixture
 def kernels():

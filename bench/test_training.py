@@ -4,6 +4,8 @@ API, with the hand-written C loop and FANN on the same work for scale."""
 import numpy as np
 import pytest
 
+pytest.importorskip("pytest_benchmark", reason="pip install pytest-benchmark (or .[bench])")
+
 
 @pytest.mark.parametrize("batch_size", [1, 64], ids=["online", "minibatch64"])
 def test_train_epoch(benchmark, workload, dtype, data, network, lr, batch_size):
