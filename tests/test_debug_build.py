@@ -1,0 +1,131 @@
+"""The suite under a bounds-checking build (issue 4, part 4).
+
+The kernels normally run with Cython's bounds checks off.  Here a copy of the
+tracked sources is built with ``FASTBP_DEBUG=1`` (bounds checking, negative
+index wrapping and initialisation checks on, no optimisation; see setup.py),
+and the tests that drive the kernels hardest (equivalence, validation, network
+semantics, hostile input) run against that copy in a subprocess, from outside
+the source tree, so an out-of-bounds index anywhere they reach becomes an
+``IndexError`` and a failure instead of a silent read or write.
+
+Slow (a compile of every kernel variant and a second run of those tests, about
+1.5 minutes); needs Cython and setuptools (the ``test`` extra) and a C
+compiler.  Deselect with ``-m "not debug_build"``.
+"""
+
+import os
+import pathlib
+import shutil
+import subprocess
+import sys
+
+import pytest
+
+pytestmark = pytest.mark.debug_build
+
+ROOT = pathlib.Path(__file__).resolve().parents[1]
+BUILD_OUTPUTS = shutil.ignore_patterns(
+    "build", "dist", "*.egg-info", "*.so", "*.pyd", "*.c", "*.cpp", "__pycache__", ".*"
+)
+SUBSET = ["test_equivalence.py", "test_validation.py", "test_network.py", "test_hostile_input.py", "test_backends.py"]
+
+
+def _run(cmd, **kwargs):
+    result = subprocess.run(cmd, capture_output=True, text=True, **kwargs)
+    assert result.returncode == 0, f"{cmd} failed ({result.returncode}):\n{result.stdout[-4000:]}\n{result.stderr[-4000:]}"
+    return result
+
+
+def _clean_env(**extra):
+    env = {k: v for k, v in os.environ.items() if k not in ("FASTBP_BACKEND", "PYTHONPATH", "PYTEST_ADDOPTS")}
+    env.update(extra)
+    return env
+
+
+def _source_tree(target):
+    """The files a fresh clone would have: git's tracked files in a checkout,
+    otherwise the tree without build outputs (as tests/test_packaging.py does)."""
+    if (ROOT / ".git").exists() and shutil.which("git"):
+        files = _run(["git", "ls-files", "-z"], cwd=ROOT).stdout.split("\0")
+        for name in filter(None, files):
+            if (ROOT / name).is_file():
+                (target / name).parent.mkdir(parents=True, exist_ok=True)
+                shutil.copy2(ROOT / name, target / name)
+    else:
+        shutil.copytree(ROOT, target, ignore=BUILD_OUTPUTS, dirs_exist_ok=True)
+
+
+@pytest.fixture(scope="module")
+def debug_build(tmp_path_factory):
+    """``(work, src)``: a copy of the sources with its kernels built in place
+    by ``FASTBP_DEBUG=1 python setup.py build_ext --inplace``."""
+    if os.environ.get("FASTBP_EXPECT_INSTALLED_IN"):
+        pytest.skip("this run tests another build of fastbp (the packaging test's); the debug build runs once, "
+                    "from the checkout's own run")
+    pytest.importorskip("Cython", reason="building the kernels needs Cython (pip install '.[test]')")
+    pytest.importorskip("setuptools", reason="building the kernels needs setuptools (pip install '.[test]')")
+    work = tmp_path_factory.mktemp("debug_build")
+    src = work / "src"
+    src.mkdir()
+    _source_tree(src)
+    _run([sys.executable, "setup.py", "build_ext", "--inplace", "-j", "2"], cwd=src,
+         env=_clean_env(FASTBP_DEBUG="1"), timeout=1800)
+    (work / "run").mkdir()  # outside the source tree: only the copy named by PYTHONPATH is importable
+    return work, src
+
+
+def test_the_generated_c_checks_bounds(debug_build):
+    # Cython writes a bounds check (raising IndexError) at every memoryview
+    # index only when boundscheck is on: the debug C has them, a release
+    # build none.
+    _, src = debug_build
+    generated = sorted((src / "build" / "cython-debug").rglob("*.c"))
+    assert generated, "no C generated under build/cython-debug: FASTBP_DEBUG=1 was not seen by setup.py"
+    for c_file in generated:
+        assert "__Pyx_RaiseBufferIndexError(" in c_file.read_text(), f"{c_file.name} has no bounds checks"
+
+
+# Drop a kernel's length check (a module global the kernel calls) and give it
+# an output shorter than its input: the loop then indexes past the end of
+# ``out``.  ``out`` is a view at the start of a larger array, so even a build
+# without bounds checks only writes inside memory this snippet owns (and shows
+# it: ``room`` changes).  The bounds-checked build raises IndexError instead.
+PROBE = """
+import importlib, pathlib, numpy as np, fastbp
+# The variant fastbp picked for this CPU, and the baseline copy.
+for kernels in {fastbp.get_backend("cython"), importlib.import_module("fastbp._kernels")}:
+    kernels.check_same_length = lambda **arrays: None
+    room = np.zeros(8)
+    try:
+        kernels.sigmoid_derivative(np.full(5, 0.5), room[:2])
+    except IndexError as error:
+        print("IndexError", kernels.__name__, pathlib.Path(kernels.__file__).resolve(), error)
+    else:
+        print("NO ERROR", kernels.__name__, room)
+"""
+
+
+def test_the_imported_kernels_raise_on_an_out_of_bounds_index(debug_build):
+    work, src = debug_build
+    result = _run([sys.executable, "-c", PROBE], cwd=work / "run", env=_clean_env(PYTHONPATH=str(src)), timeout=300)
+    lines = result.stdout.strip().splitlines()
+    assert lines and all(line.startswith("IndexError") for line in lines), result.stdout
+    for line in lines:  # the modules came from the debug build, not an installed fastbp
+        assert str(src.resolve()) in line, line
+
+
+def test_the_kernel_tests_pass_against_the_debug_build(debug_build):
+    work, src = debug_build
+    tests = [str(src / "tests" / name) for name in SUBSET if (src / "tests" / name).exists()]
+    assert len(tests) >= 4, tests
+    result = _run(
+        [sys.executable, "-m", "pytest", *tests, "-m", "not packaging and not debug_build", "-q",
+         "-p", "no:cacheprovider", "--rootdir", str(src)],
+        cwd=work / "run",
+        # FASTBP_EXPECT_INSTALLED_IN: test_backends.py checks fastbp was imported from the debug copy.
+        env=_clean_env(PYTHONPATH=str(src), FASTBP_EXPECT_INSTALLED_IN=str(src)),
+        timeout=1800,
+    )
+    summary = result.stdout.strip().splitlines()[-1]
+    assert " passed" in summary and "failed" not in summary and "error" not in summary, summary
+    assert "only when a test run names where fastbp must come from" not in result.stdout

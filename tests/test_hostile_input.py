@@ -1,0 +1,988 @@
+"""Hostile input at the public boundary (issue 4, part 1), on both backends.
+
+``tests/test_validation.py`` holds the core corpus (wrong shapes, NaN/inf,
+non-real dtypes, bad hyper-parameters, accepted layouts and casts).  This module
+extends it where it stops:
+
+* every keyword of every public signature has bad values here (a guard derives
+  the list from the signatures), including ``batch_size``, ``callback`` and
+  ``progress``; unknown keywords;
+* rejected data in every memory layout (the message gives the *logical* index
+  of the first bad value), wrong shapes and dtypes in odd layouts, several bad
+  arguments at once (the first one is named);
+* layouts ``test_validation.py`` does not try (zero strides, unaligned buffers,
+  masked arrays, memoryviews, mixed layouts and dtypes in one call,
+  ``batch_size`` > 1 on odd data): accepted, and bit-identical to clean data;
+* a rejected call changes nothing: weights, biases, a ``Generator`` passed as
+  ``seed``, and the network still works afterwards (its lock was released);
+* hypothesis property tests: arrays of any shape, dtype and layout either get a
+  documented exception naming the argument, as the input policy predicts, or
+  give the clean-data result, which agrees with the reference backend;
+* the sigmoid: exact and warning-free for every finite input and +-inf, in
+  float32 and float64, on both backends.
+"""
+
+import array
+import decimal
+import inspect
+import math
+import re
+import threading
+import warnings
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from hypothesis.extra import numpy as hnp
+
+import fastbp
+from fastbp import Network, TrainingDivergedError
+
+SIZES = [3, 4, 2]
+N_IN, N_OUT = SIZES[0], SIZES[-1]
+
+_rng = np.random.default_rng(4)
+X = _rng.uniform(-1.0, 1.0, size=(5, N_IN))
+Y = _rng.uniform(0.1, 0.9, size=(5, N_OUT))
+x, y = X[0], Y[0]
+for _a in (X, Y):
+    _a.flags.writeable = False  # no test may change the shared data
+
+NAN, INF = float("nan"), float("inf")
+
+# What a rejected call may raise.  FloatingPointError (TrainingDivergedError)
+# is documented too, for arithmetic that overflows or diverges on finite data.
+REJECTED = (ValueError, TypeError)
+
+
+def esc(text):
+    return re.escape(text)
+
+
+def make_net(backend, dtype="float64", sizes=SIZES):
+    return Network(sizes, seed=0, dtype=dtype, backend=backend)
+
+
+def params_of(net):
+    return [a.copy() for a in (*net.weights, *net.biases)]
+
+
+def assert_params_equal(got, expected):
+    assert len(got) == len(expected)
+    for a, b in zip(got, expected):
+        np.testing.assert_array_equal(a, b, strict=True)
+
+
+def finishes(function, timeout=60.0):
+    """Run ``function`` in a thread; fail instead of hanging (e.g. on a lock
+    that a rejected call left held).  Returns its result."""
+    box = {}
+
+    def run():
+        try:
+            box["result"] = function()
+        except BaseException as error:  # re-raised below, in the test's thread
+            box["error"] = error
+
+    thread = threading.Thread(target=run, daemon=True)
+    thread.start()
+    thread.join(timeout)
+    assert not thread.is_alive(), f"{function} did not finish within {timeout} s (a lock left held?)"
+    if "error" in box:
+        raise box["error"]
+    return box["result"]
+
+
+def assert_unchanged_and_working(net, twin, before):
+    """``net`` holds the parameters it had before the rejected call and keeps
+    working: its next step equals the step of an untouched twin."""
+    assert_params_equal(params_of(net), before)
+    J = finishes(lambda: net.step(x, y, 0.5))
+    assert J == twin.step(x, y, 0.5)
+    assert_params_equal(params_of(net), params_of(twin))
+
+
+# ---------------------------------------------------------------------------
+# 1. Every keyword of every public signature, with bad values
+# ---------------------------------------------------------------------------
+
+
+class _Callable:
+    def __call__(self, epoch, cost):
+        return None
+
+
+# method -> keyword -> [(id, bad value, exception, match)].  The messages name
+# the argument and show the value given.
+BAD_KEYWORDS = {
+    "Network": {
+        "layer_sizes": [
+            ("set", {3, 2}, TypeError, esc("layer_sizes must be a sequence of integers like [2, 2, 2], got {2, 3} of type set")),
+            ("frozenset", frozenset([4, 2]), TypeError, esc("layer_sizes must be a sequence") + ".*of type frozenset"),
+            ("dict", {3: "in", 2: "out"}, TypeError, esc("layer_sizes must be a sequence") + ".*of type dict"),
+            ("float-array", np.array([3.0, 2.0]), TypeError, esc("layer_sizes[0] must be an integer")),
+            ("overflowing", [3, 2**63, 2**63], ValueError, esc(f"layer_sizes [3, {2**63}, {2**63}] need")),
+        ],
+        "seed": [
+            ("seed-sequence", np.random.SeedSequence(0), TypeError, "(?s)" + esc("seed must be an integer") + ".*of type SeedSequence"),
+            ("bit-generator", np.random.PCG64(0), TypeError, esc("seed must be an integer") + ".*of type PCG64"),
+            ("huge-negative", -(2**70), ValueError, esc(f"seed must be >= 0, got {-(2**70)}")),
+        ],
+        "dtype": [
+            ("float16-type", np.float16, TypeError, esc("dtype must be 'float32' or 'float64', got <class 'numpy.float16'>")),
+            ("float16-code", "f2", TypeError, esc("dtype must be 'float32' or 'float64', got 'f2'")),
+            ("list", ["float64"], TypeError, esc("dtype must be 'float32' or 'float64', got ['float64']")),
+        ],
+        "backend": [
+            ("upper-case", "PYTHON", ValueError, esc("backend='PYTHON' names no backend")),
+            ("bytes", b"python", TypeError, esc("backend must be a str") + ".*got bytes"),
+        ],
+    },
+    "from_weights": {
+        "dtype": [
+            ("float16", "float16", TypeError, esc("dtype must be 'float32' or 'float64', got 'float16'")),
+            ("complex", np.complex128, TypeError, esc("dtype must be 'float32' or 'float64'")),
+        ],
+        "backend": [
+            ("unknown", "cuda", ValueError, esc("backend='cuda' names no backend")),
+            ("float", 1.0, TypeError, esc("backend must be a str") + ".*got float"),
+        ],
+    },
+    "step": {
+        "lr": [
+            ("decimal", decimal.Decimal("0.5"), TypeError, esc("lr must be a real number, got Decimal('0.5') of type Decimal")),
+            ("float16-inf", np.float16("inf"), ValueError, esc("lr must be finite, got inf")),
+            ("longdouble-overflow", np.longdouble("1e308") * np.longdouble(10), ValueError, esc("lr must be finite")),
+            ("negative-subnormal", -5e-324, ValueError, esc("lr must be > 0, got -5e-324")),
+        ],
+        "update_biases": [
+            ("0-d-array", np.array(True), TypeError, esc("update_biases must be True or False, got array(True) of type ndarray")),
+            ("str", "True", TypeError, esc("update_biases must be True or False, got 'True' of type str")),
+        ],
+    },
+    "train": {
+        "epochs": [
+            ("zero", 0, ValueError, esc("epochs must be >= 1, got 0")),
+            ("float", 3.0, TypeError, esc("epochs must be an integer, got 3.0 of type float")),
+            ("absurd", 10**30, ValueError, esc(f"epochs={10**30} is too many")),
+        ],
+        "lr": [
+            ("nan", NAN, ValueError, esc("lr must be finite, got nan")),
+            ("decimal", decimal.Decimal("0.1"), TypeError, esc("lr must be a real number, got Decimal('0.1') of type Decimal")),
+        ],
+        "batch_size": [
+            ("zero", 0, ValueError, esc("batch_size must be >= 1, got 0")),
+            ("negative", -4, ValueError, esc("batch_size must be >= 1, got -4")),
+            ("float", 2.0, TypeError, esc("batch_size must be an integer, got 2.0 of type float")),
+            ("numpy-float", np.float32(2), TypeError, esc("batch_size must be an integer") + ".*of type float32"),
+            ("bool", True, TypeError, esc("batch_size must be an integer, got True of type bool")),
+            ("str", "32", TypeError, esc("batch_size must be an integer, got '32' of type str")),
+            ("none", None, TypeError, esc("batch_size must be an integer, got None of type NoneType")),
+            ("list", [2], TypeError, esc("batch_size must be an integer, got [2] of type list")),
+        ],
+        "shuffle": [
+            ("0-d-array", np.array(False), TypeError, esc("shuffle must be True or False, got array(False) of type ndarray")),
+        ],
+        "seed": [
+            ("seed-sequence", np.random.SeedSequence(1), TypeError, "(?s)" + esc("seed must be an integer") + ".*of type SeedSequence"),
+            ("float", 0.0, TypeError, esc("seed must be an integer, got 0.0 of type float")),
+        ],
+        "update_biases": [
+            ("none", None, TypeError, esc("update_biases must be True or False, got None of type NoneType")),
+        ],
+        # A bad callback must be refused before the first epoch runs, not
+        # discovered when it is first called (the weights would have changed).
+        "callback": [
+            ("int", 3, TypeError, esc("callback must be callable or None, got 3 of type int")),
+            ("str", "print", TypeError, esc("callback must be callable or None, got 'print' of type str")),
+            ("false", False, TypeError, esc("callback must be callable or None, got False of type bool")),
+            ("list-of-callables", [print], TypeError, esc("callback must be callable or None") + ".*of type list"),
+        ],
+        "progress": [
+            ("str", "yes", TypeError, esc("progress must be True or False, got 'yes' of type str")),
+            ("int", 1, TypeError, esc("progress must be True or False, got 1 of type int")),
+            ("none", None, TypeError, esc("progress must be True or False, got None of type NoneType")),
+        ],
+    },
+}
+
+# Arguments that are data (covered by the data corpora below and in
+# test_validation.py), not hyper-parameters.
+DATA_ARGUMENTS = {"self", "x", "y", "X", "Y", "weights", "biases"}
+SIGNATURES = {
+    "Network": Network.__init__,
+    "from_weights": Network.from_weights,
+    "forward": Network.forward,
+    "cost": Network.cost,
+    "gradients": Network.gradients,
+    "step": Network.step,
+    "train": Network.train,
+}
+
+
+def test_every_keyword_of_the_public_api_has_bad_values():
+    # Guard: a keyword added to a public signature needs its bad values here.
+    for method, function in SIGNATURES.items():
+        names = set(inspect.signature(function).parameters) - DATA_ARGUMENTS - {"cls"}
+        covered = set(BAD_KEYWORDS.get(method, {}))
+        assert names == covered, f"{method}: {sorted(names ^ covered)}"
+        for keyword, cases in BAD_KEYWORDS.get(method, {}).items():
+            assert cases, f"{method}({keyword}=...) has no bad values"
+
+
+def _keyword_cases(method):
+    return [
+        pytest.param(keyword, value, error, match, id=f"{keyword}-{case_id}")
+        for keyword, cases in BAD_KEYWORDS[method].items()
+        for case_id, value, error, match in cases
+    ]
+
+
+def _generator_state(gen):
+    return repr(gen.bit_generator.state)
+
+
+@pytest.mark.parametrize("keyword, value, error, match", _keyword_cases("Network"))
+def test_network_rejects_bad_keywords(backend, keyword, value, error, match):
+    gen = np.random.default_rng(11)
+    state = _generator_state(gen)
+    kwargs = {"layer_sizes": SIZES, "seed": gen, "backend": backend, keyword: value}
+    with pytest.raises(error, match=match):
+        Network(kwargs.pop("layer_sizes"), **kwargs)
+    # The rejected construction drew nothing from the generator it was given.
+    assert _generator_state(gen) == state
+
+
+@pytest.mark.parametrize("keyword, value, error, match", _keyword_cases("from_weights"))
+def test_from_weights_rejects_bad_keywords(backend, keyword, value, error, match):
+    net = make_net(backend)
+    Ws, bs = params_of(net)[:2], params_of(net)[2:]
+    kwargs = {"backend": backend, keyword: value}
+    with pytest.raises(error, match=match):
+        Network.from_weights(Ws, bs, **kwargs)
+    assert_params_equal(Ws + bs, params_of(net))  # the caller's arrays were not written
+
+
+@pytest.mark.parametrize("keyword, value, error, match", _keyword_cases("step"))
+def test_step_rejects_bad_keywords(backend, keyword, value, error, match):
+    net, twin = make_net(backend), make_net(backend)
+    before = params_of(net)
+    kwargs = {"lr": 0.5, keyword: value}
+    with pytest.raises(error, match=match):
+        net.step(x, y, kwargs.pop("lr"), **kwargs)
+    assert_unchanged_and_working(net, twin, before)
+
+
+@pytest.mark.parametrize("keyword, value, error, match", _keyword_cases("train"))
+def test_train_rejects_bad_keywords(backend, keyword, value, error, match):
+    net, twin = make_net(backend), make_net(backend)
+    before = params_of(net)
+    gen = np.random.default_rng(3)
+    state = _generator_state(gen)
+    calls = []
+    # Every other keyword is good, and a generator that a started run would draw from.
+    kwargs = dict(epochs=2, lr=0.5, batch_size=1, shuffle=True, seed=gen, update_biases=True,
+                  callback=lambda epoch, cost: calls.append(epoch), progress=False)
+    kwargs[keyword] = value
+    with pytest.raises(error, match=match):
+        net.train(X, Y, **kwargs)
+    assert calls == [], "an epoch ran before the call was rejected"
+    assert _generator_state(gen) == state
+    assert_unchanged_and_working(net, twin, before)
+
+
+@pytest.mark.parametrize(
+    "call, match",
+    [
+        pytest.param(lambda n: n.train(X, Y, learning_rate=0.1), "learning_rate", id="train-unknown-keyword"),
+        pytest.param(lambda n: n.train(X, Y, 3), "positional", id="train-epochs-positional"),
+        pytest.param(lambda n: n.step(x, y, 0.5, True), "positional", id="step-update_biases-positional"),
+        pytest.param(lambda n: n.step(x, y), "lr", id="step-without-lr"),
+        pytest.param(lambda n: n.forward(x, y), "positional", id="forward-two-arguments"),
+        pytest.param(lambda n: Network(SIZES, 0), "positional", id="network-seed-positional"),
+    ],
+)
+def test_signature_misuse_is_a_type_error(backend, call, match):
+    net, twin = make_net(backend), make_net(backend)
+    before = params_of(net)
+    with pytest.raises(TypeError, match=match):
+        call(net)
+    assert_unchanged_and_working(net, twin, before)
+
+
+# Values that are unusual but valid: the same run as their plain equivalents.
+@pytest.mark.parametrize(
+    "kwargs, same_as",
+    [
+        pytest.param(lambda: dict(batch_size=np.int64(2)), lambda: dict(batch_size=2), id="batch_size-numpy-int"),
+        pytest.param(lambda: dict(batch_size=10**30), lambda: dict(batch_size=5), id="batch_size-huge-is-clipped"),
+        pytest.param(lambda: dict(batch_size=6), lambda: dict(batch_size=5), id="batch_size-n-plus-one-is-clipped"),
+        pytest.param(lambda: dict(callback=_Callable()), lambda: dict(callback=None), id="callback-object"),
+        pytest.param(lambda: dict(callback=print), lambda: dict(callback=None), id="callback-builtin"),
+        pytest.param(lambda: dict(progress=np.False_), lambda: dict(progress=False), id="progress-numpy-bool"),
+        pytest.param(lambda: dict(lr=np.float16(0.5)), lambda: dict(lr=0.5), id="lr-float16"),
+        pytest.param(lambda: dict(lr=5e-324), lambda: dict(lr=5e-324), id="lr-smallest-subnormal"),
+    ],
+)
+def test_unusual_but_valid_keywords(backend, kwargs, same_as):
+    net, twin = make_net(backend), make_net(backend)
+    got = net.train(X, Y, **{"epochs": 2, **kwargs()})
+    expected = twin.train(X, Y, **{"epochs": 2, **same_as()})
+    np.testing.assert_array_equal(got, expected, strict=True)
+    assert_params_equal(params_of(net), params_of(twin))
+
+
+# ---------------------------------------------------------------------------
+# 2. Data in odd layouts: rejected with the logical index, or accepted exactly
+# ---------------------------------------------------------------------------
+
+
+def _strided(a):
+    big = np.zeros(tuple(2 * s for s in a.shape), dtype=a.dtype)
+    if big.dtype.kind in "iuf":
+        big[...] = 99  # values a misread stride would pick up
+    big[tuple(slice(None, None, 2) for _ in a.shape)] = a
+    return big[tuple(slice(None, None, 2) for _ in a.shape)]
+
+
+def _negative_stride(a):
+    flipped = np.array(a[tuple(slice(None, None, -1) for _ in a.shape)])
+    return flipped[tuple(slice(None, None, -1) for _ in a.shape)]
+
+
+def _read_only(a):
+    a = np.array(a)
+    a.flags.writeable = False
+    return a
+
+
+def _memmap(a, tmp_path):
+    path = tmp_path / f"data{len(list(tmp_path.iterdir()))}.dat"
+    m = np.memmap(path, dtype=a.dtype, mode="w+", shape=a.shape)
+    m[...] = a
+    m.flush()
+    del m
+    return np.memmap(path, dtype=a.dtype, mode="r", shape=a.shape)
+
+
+def _unaligned(a):
+    # The same values in a buffer one byte off the dtype's alignment.
+    raw = np.zeros(a.nbytes + 1, dtype=np.uint8)
+    out = np.ndarray(a.shape, dtype=a.dtype, buffer=raw, offset=1)
+    out[...] = a
+    return out
+
+
+# id -> odd form of a float64 array with the same values (exact casts only).
+LAYOUTS = {
+    "fortran": lambda a, tmp: np.asfortranarray(a),
+    "strided": lambda a, tmp: _strided(a),
+    "negative-stride": lambda a, tmp: _negative_stride(a),
+    "read-only": lambda a, tmp: _read_only(a),
+    "memmap": lambda a, tmp: _memmap(a, tmp),
+    "unaligned": lambda a, tmp: _unaligned(a),
+    "masked-nothing-masked": lambda a, tmp: np.ma.array(a, mask=np.zeros(a.shape, bool)),
+    "list": lambda a, tmp: a.tolist(),
+    "big-endian-fortran": lambda a, tmp: np.asfortranarray(a.astype(a.dtype.newbyteorder(">"))),
+    "float32-strided": lambda a, tmp: _strided(a.astype(np.float32)),
+    "float16-negative-stride": lambda a, tmp: _negative_stride(a.astype(np.float16)),
+}
+
+
+def _with(a, index, value):
+    out = np.array(a, dtype=np.float64)
+    out[index] = value
+    return out
+
+
+# (id, float64 array with bad values, how to call with the odd form, argument name)
+def _bad_value_calls():
+    return [
+        ("forward-X-nan", _with(X, (3, 1), NAN), lambda n, v: n.forward(v), "x"),
+        ("forward-x-inf", _with(x, 2, INF), lambda n, v: n.forward(v), "x"),
+        ("cost-X-neg-inf", _with(X, (4, 0), -INF), lambda n, v: n.cost(v, Y), "x"),
+        ("cost-Y-nan", _with(Y, (1, 1), NAN), lambda n, v: n.cost(X, v), "y"),
+        ("gradients-y-nan", _with(y, 1, NAN), lambda n, v: n.gradients(x, v), "y"),
+        ("step-x-inf", _with(x, 0, INF), lambda n, v: n.step(v, y, 0.5), "x"),
+        ("train-X-nan-twice", _with(_with(X, (2, 2), NAN), (4, 1), INF), lambda n, v: n.train(v, Y), "X"),
+        ("train-Y-inf", _with(Y, (0, 1), INF), lambda n, v: n.train(X, v, batch_size=2), "Y"),
+    ]
+
+
+BAD_VALUE_CALLS = {case[0]: case[1:] for case in _bad_value_calls()}
+
+
+@pytest.mark.parametrize("layout", list(LAYOUTS))
+@pytest.mark.parametrize("case", list(BAD_VALUE_CALLS))
+def test_non_finite_data_in_any_layout_is_reported_at_its_logical_index(backend, case, layout, tmp_path):
+    bad, call, name = BAD_VALUE_CALLS[case]
+    odd = LAYOUTS[layout](bad, tmp_path)
+    kept = np.array(np.asarray(odd), copy=True)
+    first = tuple(int(i) for i in np.argwhere(~np.isfinite(bad))[0])
+    value = bad[first]
+    net, twin = make_net(backend), make_net(backend)
+    before = params_of(net)
+    with pytest.raises(ValueError, match=esc(f"{name} must be finite, found {value} at index {first}")):
+        call(net, odd)
+    np.testing.assert_array_equal(np.asarray(odd), kept, strict=True)  # the caller's data was not written
+    assert_unchanged_and_working(net, twin, before)
+
+
+@pytest.mark.parametrize("layout", [name for name in LAYOUTS if not name.startswith(("float", "masked"))])
+def test_wrong_shape_or_dtype_in_any_layout(backend, layout, tmp_path):
+    net, twin = make_net(backend), make_net(backend)
+    before = params_of(net)
+    too_wide = np.linspace(-1, 1, 5 * (N_IN + 1)).reshape(5, N_IN + 1)
+    with pytest.raises(ValueError, match=esc(f"X must have shape (n, {N_IN}), got (5, {N_IN + 1})")):
+        net.train(LAYOUTS[layout](too_wide, tmp_path), Y)
+    transposed = np.ascontiguousarray(X.T)
+    with pytest.raises(ValueError, match=esc(f"x must have shape ({N_IN},) or (n, {N_IN}), got ({N_IN}, 5)")):
+        net.forward(LAYOUTS[layout](transposed, tmp_path))
+    if layout != "list":  # a list of complex numbers is already covered by test_validation.py
+        with pytest.raises(TypeError, match=esc("Y must hold real numbers") + ".*complex"):
+            net.train(X, LAYOUTS[layout](Y + 0.5j, tmp_path))
+    assert_unchanged_and_working(net, twin, before)
+
+
+@pytest.mark.parametrize(
+    "masked, call, match",
+    [
+        pytest.param(np.ma.masked_greater(X, 0.5), lambda n, v: n.forward(v), "x has masked values, the first at index",
+                     id="forward"),
+        pytest.param(np.ma.array(Y, mask=np.eye(5, 2, k=-3, dtype=bool)), lambda n, v: n.train(X, v),
+                     esc("Y has masked values, the first at index (3, 0): fill them"), id="train-Y"),
+        pytest.param(np.ma.masked_invalid(_with(x, 1, NAN)), lambda n, v: n.step(v, y, 0.5),
+                     esc("x has masked values, the first at index (1,)"), id="step-masked-nan"),
+    ],
+)
+def test_masked_values_are_refused_not_silently_used(backend, masked, call, match):
+    # NumPy would hand over the values under the mask, which the caller left out.
+    assert np.ma.getmaskarray(masked).any()
+    net, twin = make_net(backend), make_net(backend)
+    before = params_of(net)
+    with pytest.raises(ValueError, match=match):
+        call(net, masked)
+    assert_unchanged_and_working(net, twin, before)
+
+
+def test_masked_weights_are_refused(backend):
+    net = make_net(backend)
+    Ws, bs = params_of(net)[:2], params_of(net)[2:]
+    Ws[1] = np.ma.masked_less(Ws[1], 0.0)
+    with pytest.raises(ValueError, match=esc("weights[1] has masked values, the first at index")):
+        Network.from_weights(Ws, bs, backend=backend)
+
+
+def _zero_stride_rows(a):
+    return np.broadcast_to(a[0], a.shape)
+
+
+# Accepted forms not tried by test_validation.py: id -> (X form, Y form).  Each
+# must give the result of the documented cast of the values it holds (every
+# cast here is exact), passed as a clean C-contiguous float64 array.
+ACCEPTED = {
+    **{
+        layout: (lambda tmp, layout=layout: (LAYOUTS[layout](X, tmp), LAYOUTS[layout](Y, tmp)))
+        for layout in ("unaligned", "masked-nothing-masked", "big-endian-fortran", "float32-strided",
+                       "float16-negative-stride")
+    },
+    "zero-stride-rows": lambda tmp: (_zero_stride_rows(X), _zero_stride_rows(Y)),
+    "memoryview": lambda tmp: (memoryview(np.array(X)), memoryview(np.array(Y))),
+    "mixed-fortran-float32-with-negative-stride-int": lambda tmp: (
+        np.asfortranarray(X.astype(np.float32)), _negative_stride(np.rint(4 * Y).astype(np.int16))),
+    "mixed-memmap-with-unaligned-int32": lambda tmp: (_memmap(X, tmp), _unaligned(np.rint(4 * Y).astype(np.int32))),
+    "mixed-list-of-rows-as-arrays": lambda tmp: (list(np.asfortranarray(X)), [tuple(r) for r in Y]),
+}
+
+
+def test_the_unaligned_forms_are_unaligned():
+    for a in (X, np.rint(4 * Y).astype(np.int32), X.astype(np.float32)):
+        odd = _unaligned(a)
+        assert not odd.flags.aligned and odd.flags.c_contiguous
+        np.testing.assert_array_equal(odd, a, strict=True)
+
+OPERATIONS = {
+    "forward-batch": lambda n, X_, Y_: n.forward(X_),
+    "cost-batch": lambda n, X_, Y_: n.cost(X_, Y_),
+    "train-online": lambda n, X_, Y_: n.train(X_, Y_, epochs=2, lr=0.5, shuffle=True, seed=3),
+    "train-batches": lambda n, X_, Y_: n.train(X_, Y_, epochs=2, lr=0.5, batch_size=2, shuffle=True, seed=3),
+}
+
+
+@pytest.mark.parametrize("dtype", ["float64", "float32"])
+@pytest.mark.parametrize("operation", list(OPERATIONS))
+@pytest.mark.parametrize("form", list(ACCEPTED))
+def test_accepted_forms_give_the_clean_result_bit_for_bit(backend, form, operation, dtype, tmp_path):
+    odd_X, odd_Y = ACCEPTED[form](tmp_path)
+    kept = [np.array(np.asarray(a), copy=True) for a in (odd_X, odd_Y)]
+    net, twin = make_net(backend, dtype), make_net(backend, dtype)
+    got = OPERATIONS[operation](net, odd_X, odd_Y)
+    expected = OPERATIONS[operation](twin, clean(odd_X, np.float64), clean(odd_Y, np.float64))
+    np.testing.assert_array_equal(np.asarray(got), np.asarray(expected), strict=True)
+    assert_params_equal(params_of(net), params_of(twin))
+    for before, after in zip(kept, (odd_X, odd_Y)):
+        np.testing.assert_array_equal(np.asarray(after), before, strict=True)
+
+
+@pytest.mark.parametrize("form", ["unaligned", "zero-stride", "array.array", "masked-nothing-masked"])
+def test_accepted_single_samples_give_the_clean_result(backend, form):
+    odd = {
+        "unaligned": lambda a: _unaligned(a),
+        "zero-stride": lambda a: np.broadcast_to(a[:1], a.shape),
+        "array.array": lambda a: array.array("d", a),
+        "masked-nothing-masked": lambda a: np.ma.array(a),
+    }[form]
+    plain = {"zero-stride": lambda a: np.repeat(a[:1], len(a))}.get(form, lambda a: a)
+    net, twin = make_net(backend), make_net(backend)
+    for call in (lambda n, a, b: n.forward(a), lambda n, a, b: n.cost(a, b),
+                 lambda n, a, b: n.gradients(a, b), lambda n, a, b: n.step(a, b, 0.5)):
+        got = call(net, odd(np.array(x)), odd(np.array(y)))
+        expected = call(twin, plain(np.array(x)), plain(np.array(y)))
+        for a, b in zip(_arrays(got), _arrays(expected), strict=True):
+            np.testing.assert_array_equal(a, b, strict=True)
+    assert_params_equal(params_of(net), params_of(twin))
+
+
+@pytest.mark.parametrize("layout", ["unaligned", "fortran", "negative-stride", "memmap", "masked-nothing-masked"])
+def test_from_weights_accepts_odd_layouts(backend, layout, tmp_path):
+    source = make_net(backend)
+    given = [LAYOUTS[layout](a, tmp_path) for a in params_of(source)]
+    net = Network.from_weights(given[:2], given[2:], backend=backend)
+    assert_params_equal(params_of(net), params_of(source))
+    np.testing.assert_array_equal(net.forward(X), source.forward(X), strict=True)
+
+
+# ---------------------------------------------------------------------------
+# 3. Several bad arguments at once: the first (in signature order) is named
+# ---------------------------------------------------------------------------
+
+MIXED_CASES = [
+    ("forward-bad-shape-and-nan", lambda n: n.forward(np.full((2, 5), NAN)), ValueError, "x must be finite"),
+    ("cost-both-nan", lambda n: n.cost(_with(X, (0, 0), NAN), _with(Y, (0, 0), NAN)), ValueError,
+     esc("x must be finite, found nan at index (0, 0)")),
+    ("cost-bad-x-dtype-bad-y-shape", lambda n: n.cost(X.astype(complex), Y[:, :1]), TypeError, esc("x must hold real numbers")),
+    ("cost-good-x-bad-y-in-fortran", lambda n: n.cost(X, np.asfortranarray(_with(Y, (2, 1), INF))), ValueError,
+     esc("y must be finite, found inf at index (2, 1)")),
+    ("gradients-x-wrong-y-wrong", lambda n: n.gradients(np.zeros(2), np.zeros(3)), ValueError, esc("x must have shape (3,), got (2,)")),
+    ("step-good-data-bad-lr-and-flag", lambda n: n.step(x, y, -1.0, update_biases="no"), ValueError, esc("lr must be > 0, got -1.0")),
+    ("step-bad-y-and-bad-lr", lambda n: n.step(x, [NAN, 0.5], "fast"), ValueError, esc("y must be finite, found nan at index (0,)")),
+    ("train-data-before-keywords", lambda n: n.train(X, Y[:3], epochs=0, lr=NAN), ValueError,
+     esc("X and Y must have the same number of rows, got X.shape=(5, 3) and Y.shape=(3, 2)")),
+    ("train-epochs-before-lr", lambda n: n.train(X, Y, epochs=-1, lr="x", batch_size=0), ValueError,
+     esc("epochs must be >= 1, got -1")),
+    ("train-every-keyword-bad-but-the-last", lambda n: n.train(X, Y, progress="on"), TypeError, esc("progress must be True or False")),
+]
+
+
+@pytest.mark.parametrize("call, error, match", [pytest.param(*c[1:], id=c[0]) for c in MIXED_CASES])
+def test_several_bad_arguments_name_the_first(backend, call, error, match):
+    net, twin = make_net(backend), make_net(backend)
+    before = params_of(net)
+    with pytest.raises(error, match=match):
+        call(net)
+    assert_unchanged_and_working(net, twin, before)
+
+
+def test_both_backends_reject_with_the_same_message():
+    cases = [c[1] for c in MIXED_CASES] + [lambda n, v=v, c=c: c(n, LAYOUTS["fortran"](v, None))
+                                           for v, c, _ in BAD_VALUE_CALLS.values()]
+    for call in cases:
+        messages = []
+        for backend in fastbp.backends():
+            with pytest.raises(REJECTED) as info:
+                call(make_net(backend))
+            messages.append((type(info.value), str(info.value)))
+        assert messages[0] == messages[1]
+
+
+# ---------------------------------------------------------------------------
+# 4. Property tests: arrays of any shape, dtype and layout
+# ---------------------------------------------------------------------------
+
+PROP_SIZES = (2, 3, 2)
+_prop_rng = np.random.default_rng(9)
+PROP_X = _prop_rng.uniform(-1, 1, (4, PROP_SIZES[0]))
+PROP_Y = _prop_rng.uniform(0, 1, (4, PROP_SIZES[-1]))
+
+# Half real dtypes (accepted when shape and values are), half the others.
+ANY_DTYPE = st.one_of(
+    st.one_of(
+        hnp.boolean_dtypes(),
+        hnp.integer_dtypes(endianness="?"),
+        hnp.unsigned_integer_dtypes(endianness="?"),
+        hnp.floating_dtypes(sizes=(16, 32, 64), endianness="?"),
+        st.just(np.dtype(np.longdouble)),
+    ),
+    st.one_of(
+        hnp.complex_number_dtypes(),
+        hnp.unicode_string_dtypes(max_len=3),
+        hnp.byte_string_dtypes(max_len=3),
+        hnp.datetime64_dtypes(),
+        st.just(np.dtype(object)),
+    ),
+)
+
+LAYOUT_NAMES = ["C", "fortran", "strided", "negative-stride", "read-only", "unaligned", "list", "masked", "transposed-copy"]
+
+
+@st.composite
+def hostile_arrays(draw, valid_shapes):
+    """An array (or nested list) of any dtype, a shape that is valid for the
+    argument half of the time, any values (NaN, inf, huge) and any layout."""
+    dtype = draw(ANY_DTYPE)
+    shape = draw(st.one_of(st.sampled_from(valid_shapes),
+                           hnp.array_shapes(min_dims=0, max_dims=3, min_side=0, max_side=4)))
+    if dtype.kind == "O":
+        elements = st.one_of(st.floats(-10, 10), st.integers(-3, 3), st.none())
+        values = draw(hnp.arrays(dtype, shape, elements=elements))
+    elif dtype.kind == "f" and draw(st.booleans()):
+        # Half the float arrays: moderate finite values, so that many are accepted.
+        values = draw(hnp.arrays(dtype, shape, elements=st.floats(-4, 4, width=min(64, 8 * dtype.itemsize))))
+    else:
+        values = draw(hnp.arrays(dtype, shape))
+    layout = draw(st.sampled_from(LAYOUT_NAMES))
+    if layout == "fortran":
+        return np.asfortranarray(values)
+    if layout == "strided" and values.ndim:
+        return _strided(values)
+    if layout == "negative-stride" and values.ndim:
+        return _negative_stride(values)
+    if layout == "read-only":
+        return _read_only(values)
+    if layout == "unaligned" and values.dtype.kind != "O" and values.size:
+        return _unaligned(values)
+    if layout == "list":
+        return values.tolist()
+    if layout == "masked" and values.dtype.kind != "O":
+        return np.ma.array(values, mask=draw(hnp.arrays(bool, values.shape)))
+    if layout == "transposed-copy" and values.ndim == 2:
+        return np.ascontiguousarray(values.T).T  # Fortran order with the shape drawn
+    return values
+
+
+def predicted_error(value, dtype, ok_shape):
+    """What the input policy says about ``value`` as a network's data:
+    ``None`` (accepted), ``TypeError`` or ``ValueError``."""
+    if isinstance(value, np.ma.MaskedArray) and np.ma.getmaskarray(value).any():
+        return ValueError
+    array = np.asarray(value)
+    if array.dtype.kind not in "biuf":
+        return TypeError
+    with np.errstate(all="ignore"):
+        if not np.isfinite(array.astype(dtype)).all():
+            return ValueError
+    return None if ok_shape(array.shape) else ValueError
+
+
+def clean(value, dtype):
+    """The documented cast: a C-contiguous array of the network's dtype."""
+    with np.errstate(all="ignore"):
+        return np.array(np.asarray(value), dtype=dtype, order="C")
+
+
+# slot -> (argument name, shapes valid for it, is it valid?, call with the hostile value and clean partners)
+def _rows_like(v, clean_rows):
+    """Clean partner data with as many rows as the hostile value (at least one)."""
+    shape = np.shape(np.asarray(v))
+    n = max(1, shape[0]) if len(shape) == 2 else None
+    return clean_rows[np.arange(n) % len(clean_rows)] if n else clean_rows[0]
+
+
+n0, n1 = PROP_SIZES[0], PROP_SIZES[-1]
+SLOTS = {
+    "forward": ("x", [(n0,), (1, n0), (3, n0)], lambda s: s in ((n0,),) or (len(s) == 2 and s[0] >= 1 and s[1] == n0),
+                lambda net, v: net.forward(v)),
+    "cost-x": ("x", [(n0,), (2, n0)], lambda s: s == (n0,) or (len(s) == 2 and s[0] >= 1 and s[1] == n0),
+               lambda net, v: net.cost(v, _rows_like(v, PROP_Y))),
+    "cost-y": ("y", [(n1,), (3, n1)], lambda s: s == (n1,) or (len(s) == 2 and s[0] >= 1 and s[1] == n1),
+               lambda net, v: net.cost(_rows_like(v, PROP_X), v)),
+    "gradients-x": ("x", [(n0,)], lambda s: s == (n0,), lambda net, v: net.gradients(v, PROP_Y[0])),
+    "gradients-y": ("y", [(n1,)], lambda s: s == (n1,), lambda net, v: net.gradients(PROP_X[0], v)),
+    "step-x": ("x", [(n0,)], lambda s: s == (n0,), lambda net, v: net.step(v, PROP_Y[0], 0.5)),
+    "step-y": ("y", [(n1,)], lambda s: s == (n1,), lambda net, v: net.step(PROP_X[0], v, 0.5)),
+    "train-X": ("X", [(1, n0), (4, n0)], lambda s: len(s) == 2 and s[0] >= 1 and s[1] == n0,
+                lambda net, v: net.train(v, _rows_like(v, PROP_Y) if np.ndim(np.asarray(v)) == 2 else PROP_Y,
+                                         epochs=1, lr=0.5)),
+    "train-Y": ("Y", [(1, n1), (4, n1)], lambda s: len(s) == 2 and s[0] >= 1 and s[1] == n1,
+                lambda net, v: net.train(_rows_like(v, PROP_X) if np.ndim(np.asarray(v)) == 2 else PROP_X, v,
+                                         epochs=1, lr=0.5)),
+}
+
+
+def _arrays(result):
+    if isinstance(result, tuple):  # gradients: (dW per layer, db per layer)
+        return [a for part in result for a in part]
+    return [np.asarray(result)]
+
+
+def _flat(result):
+    if isinstance(result, tuple):  # gradients
+        return np.concatenate([np.ravel(a) for part in result for a in part])
+    return np.ravel(np.asarray(result, dtype=np.float64))
+
+
+def _scale(net, v, slot):
+    """A bound on the magnitude of the terms that enter any result of this
+    call (inputs, targets and parameters): rounding differences between the
+    backends are a fraction of it (see test_equivalence.py for the rates)."""
+    data = max(float(np.abs(clean(v, np.float64)).max(initial=0.0)), 1.0)  # partners are within [-1, 1]
+    params = sum(float(np.abs(p.astype(np.float64)).sum()) for p in params_of(net))
+    return (1.0 + data) * (1.0 + params)
+
+
+# Agreement with the reference, relative to that scale.  float64: both
+# backends do the same operations in the same order (1e-12 and, after
+# updates, 1e-9 leave room for a compiler that reassociates; the rates of
+# test_equivalence.py).  float32: the kernel sums in float32 where the
+# reference sums in double, off by about u = 2**-24 per term of a sum; here at
+# most 4 terms (3 inputs and the bias) in each of 2 layers: 8 u per
+# evaluation, and 64 u after the (at most 4) updates of one step or epoch.
+# Measured: below 0.03 u.
+U32 = 2.0**-24
+RTOL = {np.dtype("float64"): 1e-12, np.dtype("float32"): 8 * U32}
+RTOL_TRAINED = {np.dtype("float64"): 1e-9, np.dtype("float32"): 64 * U32}
+
+
+def _outcome(call, net, value):
+    try:
+        return call(net, value), None
+    except (ValueError, TypeError, FloatingPointError) as error:
+        return None, error
+
+
+@pytest.mark.parametrize("backend", fastbp.backends())  # not the fixture: hypothesis reruns the body
+@pytest.mark.parametrize("dtype", ["float64", "float32"])
+@settings(max_examples=120)
+@given(data=st.data())
+def test_any_array_is_refused_as_documented_or_agrees_with_the_reference(backend, dtype, data):
+    dtype = np.dtype(dtype)
+    slot = data.draw(st.sampled_from(list(SLOTS)), label="slot")
+    name, valid_shapes, ok_shape, call = SLOTS[slot]
+    value = data.draw(hostile_arrays(valid_shapes), label="value")
+
+    net = Network(PROP_SIZES, seed=1, dtype=dtype, backend=backend)
+    before = params_of(net)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # hostile data never makes fastbp warn
+        got, error = _outcome(call, net, value)
+
+    expected_error = predicted_error(value, dtype, ok_shape)
+    if expected_error is not None:
+        assert type(error) is expected_error, f"{slot}: expected {expected_error.__name__}, got {error!r}"
+        assert str(error).startswith(f"{name} "), f"the message does not name {name}: {error}"
+        assert_params_equal(params_of(net), before)
+        return
+    if isinstance(error, FloatingPointError):
+        # Accepted data whose arithmetic overflows float64 (values near 1e308)
+        # or diverges: documented, and the reference says the same.
+        reference_net = Network(PROP_SIZES, seed=1, dtype=dtype, backend="python")
+        assert type(_outcome(call, reference_net, clean(value, dtype))[1]) is type(error)
+        if not isinstance(error, TrainingDivergedError):
+            assert_params_equal(params_of(net), before)
+        return
+    assert error is None, f"{slot}: accepted data raised {error!r}"
+
+    # The same result, bit for bit, as the clean C-contiguous array of the dtype...
+    twin = Network(PROP_SIZES, seed=1, dtype=dtype, backend=backend)
+    expected = call(twin, clean(value, dtype))
+    np.testing.assert_array_equal(_flat(got), _flat(expected), strict=True)
+    assert_params_equal(params_of(net), params_of(twin))
+    # ...which agrees with the reference backend.
+    reference_net = Network(PROP_SIZES, seed=1, dtype=dtype, backend="python")
+    reference = call(reference_net, clean(value, dtype))
+    trained = slot.startswith(("step", "train"))
+    rtol = (RTOL_TRAINED if trained else RTOL)[dtype] * _scale(reference_net, value, slot)
+    assert np.abs(_flat(got) - _flat(reference)).max(initial=0.0) <= rtol
+    for a, b in zip(params_of(net), params_of(reference_net)):
+        assert np.abs(a.astype(np.float64) - b).max() <= rtol
+
+
+# Hyper-parameters of any type: refused with a message naming the keyword, or
+# accepted and the same run as their plain Python equivalent.
+ANY_VALUE = st.one_of(
+    st.none(), st.booleans(), st.integers(-3, 6), st.just(10**30), st.floats(), st.text(max_size=3),
+    st.complex_numbers(max_magnitude=2), st.lists(st.integers(1, 3), max_size=2),
+    st.sampled_from([np.int64(2), np.uint8(1), np.float32(0.25), np.bool_(True), np.array(1), np.float64("nan")]),
+)
+
+
+def _predicted_keyword_error(keyword, value):
+    is_bool = isinstance(value, (bool, np.bool_))
+    is_int = isinstance(value, (int, np.integer)) and not is_bool
+    is_real = isinstance(value, (int, float, np.integer, np.floating)) and not is_bool
+    if keyword in ("epochs", "batch_size"):
+        if not is_int:
+            return TypeError
+        return ValueError if value < 1 or (keyword == "epochs" and value > 10**6) else None
+    if keyword == "lr":
+        if not is_real:
+            return TypeError
+        return ValueError if not (math.isfinite(value) and value > 0) else None
+    if keyword in ("shuffle", "update_biases", "progress"):
+        return None if is_bool else TypeError
+    if keyword == "seed":
+        if value is None:
+            return None
+        if not is_int:
+            return TypeError
+        return ValueError if value < 0 else None
+    if keyword == "callback":
+        return None if value is None or callable(value) else TypeError
+    raise AssertionError(keyword)
+
+
+def _plain(value):
+    return value.item() if isinstance(value, np.generic) else value
+
+
+@settings(max_examples=150)
+@given(keyword=st.sampled_from(list(BAD_KEYWORDS["train"])), value=ANY_VALUE)
+def test_any_train_keyword_value_is_refused_or_means_its_plain_value(keyword, value):
+    expected_error = _predicted_keyword_error(keyword, value)
+    if expected_error is None and (keyword == "progress" and value or keyword == "lr" and value > 10):
+        return  # a progress bar (optional tqdm) and divergence have tests of their own
+    net, twin = make_net("cython"), make_net("cython")
+    before = params_of(net)
+    kwargs = {"epochs": 2, "shuffle": True, "seed": 0, keyword: value}
+    try:
+        got = net.train(X, Y, **kwargs)
+    except (ValueError, TypeError) as error:
+        assert type(error) is expected_error, f"{keyword}={value!r}: {error!r}"
+        assert keyword in str(error), str(error)
+        assert_params_equal(params_of(net), before)
+        return
+    assert expected_error is None, f"{keyword}={value!r} was accepted"
+    if keyword == "seed" and value is None:
+        assert np.isfinite(got).all()  # a fresh random order: nothing to compare with
+        return
+    expected = twin.train(X, Y, **{**kwargs, keyword: _plain(value)})
+    np.testing.assert_array_equal(got, expected, strict=True)
+    assert_params_equal(params_of(net), params_of(twin))
+
+
+# ---------------------------------------------------------------------------
+# 5. The sigmoid: exact and warning-free for every finite input and +-inf
+# ---------------------------------------------------------------------------
+
+# What "exact" means, in both backends: s(z) is evaluated in double as
+# 1 / (1 + e^-z) for z >= 0 and e^z / (1 + e^z) for z < 0 (no overflow, no
+# NaN, no warning), and rounded once to the array's dtype.  Checked here against
+# that formula with math.exp bit for bit, and against the true value computed
+# with 60 significant digits: float32 results are the correctly rounded
+# sigmoid, float64 results are within 2 units in the last place (what double
+# arithmetic over the C library's exp gives; the rounding analysis allows a few
+# more with a less accurate exp).
+
+decimal_context = decimal.Context(prec=60, Emin=-10**9, Emax=10**9)
+
+
+def _true_sigmoid(z):
+    """s(z) as an exact Decimal (60 digits), for a finite float or +-inf."""
+    if math.isinf(z):
+        return decimal.Decimal(1 if z > 0 else 0)
+    d = decimal.Decimal(z)  # exact
+    c = decimal_context
+    if z >= 0:
+        return c.divide(1, c.add(1, c.exp(c.minus(d))))
+    e = c.exp(d)
+    return c.divide(e, c.add(1, e))
+
+
+def _correctly_rounded(truth, dtype):
+    """The value of ``dtype`` nearest to ``truth`` (a Decimal in [0, 1])."""
+    guess = np.asarray(float(truth), dtype=dtype)[()]  # may be off by one after double rounding
+    candidates = [np.nextafter(guess, dtype.type(-1)), guess, np.nextafter(guess, dtype.type(2))]
+    candidates = [c for c in candidates if 0 <= c <= 1]
+    return min(candidates, key=lambda c: (abs(decimal.Decimal(float(c)) - truth), float(c)))
+
+
+def _formula(z):
+    if z >= 0:
+        return 1.0 / (1.0 + math.exp(-z))
+    e = math.exp(z)
+    return e / (1.0 + e)
+
+
+def _sigmoid_corpus(dtype, n_random):
+    finfo = np.finfo(dtype)
+    special = [0.0, -0.0, 1.0, -1.0, 0.5, float(finfo.tiny), float(finfo.smallest_subnormal), float(finfo.eps),
+               float(finfo.max), 17.0, 36.0, 36.7, 37.0, 88.7, 89.0, 103.9, 104.0, 708.4, 709.7, 709.8, 745.1,
+               745.2, 1e300]
+    z = [s * v for v in special for s in (1.0, -1.0)] + list(np.arange(-750.0, 750.0, 0.5))
+    with np.errstate(over="ignore"):  # values beyond float32 become +-inf
+        z = np.asarray(z, dtype=np.float64).astype(dtype, copy=False)
+    rng = np.random.default_rng(2026)
+    # Random bit patterns (every exponent equally likely) and uniform draws
+    # over the range where s(z) is neither 0 nor 1 nor 1/2 in the dtype.
+    itype = np.uint32 if dtype == np.float32 else np.uint64
+    bits = rng.integers(0, np.iinfo(itype).max, size=n_random, dtype=itype, endpoint=True).view(dtype)
+    spread = rng.uniform(-760.0, 60.0, size=n_random).astype(dtype)
+    z = np.concatenate([z, bits[np.isfinite(bits)], spread, np.array([np.inf, -np.inf], dtype=dtype)])
+    return np.ascontiguousarray(z, dtype=dtype)
+
+
+def _run_sigmoid(backend, z):
+    out = np.full(z.shape, np.nan, dtype=z.dtype)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        with np.errstate(all="raise"):
+            fastbp.get_backend(backend).sigmoid(z, out)
+    return out
+
+
+@pytest.mark.parametrize("dtype", [np.dtype("float32"), np.dtype("float64")], ids=str)
+def test_sigmoid_is_the_documented_formula_rounded_once(backend, dtype):
+    z = _sigmoid_corpus(dtype, 20_000)
+    out = _run_sigmoid(backend, z)
+    expected = np.array([_formula(float(v)) for v in z.tolist()], dtype=np.float64).astype(dtype)
+    np.testing.assert_array_equal(out, expected, strict=True)
+    assert (out[z == np.inf] == 1).all() and (out[z == -np.inf] == 0).all() and np.isinf(z).sum() >= 2
+
+
+@pytest.mark.parametrize("dtype", [np.dtype("float32"), np.dtype("float64")], ids=str)
+def test_sigmoid_is_correctly_rounded_or_within_two_ulps_of_the_truth(backend, dtype):
+    z = _sigmoid_corpus(dtype, 3_000)
+    out = _run_sigmoid(backend, z)
+    # Results lie in [0, 1], where the bit patterns, read as integers, count
+    # the representable values: their difference is the distance in ulps.
+    itype = np.int32 if dtype == np.float32 else np.int64
+    allowed = 0 if dtype == np.float32 else 2
+    errors = []
+    for zi, oi in zip(z.tolist(), out):
+        best = _correctly_rounded(_true_sigmoid(zi), dtype)
+        ulps = abs(int(np.asarray(oi).view(itype)) - int(np.asarray(best, dtype=dtype).view(itype)))
+        if ulps > allowed:
+            errors.append((zi, float(oi), float(best), ulps))
+    assert not errors, f"{len(errors)} results too far from the true sigmoid, e.g. {errors[:5]}"
+
+
+@pytest.mark.parametrize("dtype", [np.dtype("float32"), np.dtype("float64")], ids=str)
+def test_sigmoid_of_every_exponent_is_in_range_and_warning_free(backend, dtype):
+    # A sweep of bit patterns spread over all exponents and both signs: no
+    # NaN, no value outside [0, 1], s(-z) = 1 - s(z) to rounding, and float32
+    # is the float64 result rounded (same function, evaluated in double).
+    itype = np.uint32 if dtype == np.float32 else np.uint64
+    step = (np.iinfo(itype).max // (1 << (20 if backend == "cython" else 15))) | 1
+    z = np.arange(0, np.iinfo(itype).max, step, dtype=itype).view(dtype)
+    z = np.ascontiguousarray(z[~np.isnan(z)])
+    out = _run_sigmoid(backend, z)
+    assert not np.isnan(out).any() and ((out >= 0) & (out <= 1)).all()
+    mirrored = _run_sigmoid(backend, np.ascontiguousarray(-z))
+    assert np.abs(out.astype(np.float64) + mirrored - 1.0).max() <= 2 * np.finfo(dtype).eps
+    if dtype == np.float32:
+        wide = _run_sigmoid(backend, z.astype(np.float64))
+        np.testing.assert_array_equal(out, wide.astype(np.float32), strict=True)
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_network_with_extreme_finite_weights_saturates_without_warnings(backend, dtype):
+    # The largest finite weights give net inputs of +-max (or +-inf after
+    # overflow in the float32 sum, redone in double): outputs exactly 1 and 0.
+    big = float(np.finfo(dtype).max)
+    net = Network.from_weights([[[big], [-big]]], [[0.0, 0.0]], dtype=dtype, backend=backend)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        with np.errstate(all="raise"):
+            out = net.forward([[1.0], [0.5], [1e-30]])
+    assert out.tolist() == [[1.0, 0.0]] * 3
