@@ -20,6 +20,7 @@ Copies and views, decided once:
 
 from __future__ import annotations
 
+import contextlib
 import threading
 
 import numpy as np
@@ -124,6 +125,7 @@ class Network:
         # Serialises the calls that write the parameters (step, train): two
         # threads training one network take turns, never interleave.
         self._lock = threading.Lock()
+        self._lock_owner = None  # the thread inside step/train (see _writing)
 
     # ------------------------------------------------------------------
     # State
@@ -231,7 +233,7 @@ class Network:
         y = self._data(y, "y", self._sizes[-1], (1,))
         lr = check.learning_rate(lr)
         update_biases = check.flag(update_biases, "update_biases")
-        with self._lock:
+        with self._writing("step"):
             np.copyto(self._backup, self._params)
             J = self._kernels.train_step(
                 self._params, self._sizes, x, y, lr, update_biases, self._activations, self._deltas
@@ -263,6 +265,8 @@ class Network:
         last completed epoch, and ``KeyboardInterrupt`` propagates.  ``callback(epoch, cost)`` is called after each epoch
         (``epoch`` counts from 1); returning ``False`` stops training cleanly
         after that epoch (the returned array then holds the completed epochs).
+        The callback may read the network (``forward``, ``cost``, ``save``);
+        calling ``step`` or ``train`` on it from there raises ``RuntimeError``.
         ``progress=True`` shows a tqdm progress bar (needs ``tqdm``).
 
         If an epoch ends with a non-finite cost or weight, the network is
@@ -300,7 +304,7 @@ class Network:
         chunk = 1 if (callback is not None or bar is not None) else epochs
         done = 0
         try:
-            with self._lock:
+            with self._writing("train"):
                 while done < epochs:
                     todo = costs[done : done + chunk]
                     completed = self._kernels.train(
@@ -326,6 +330,25 @@ class Network:
             if bar is not None:
                 bar.close()
         return costs[:done].copy() if done < epochs else costs
+
+    @contextlib.contextmanager
+    def _writing(self, what):
+        """Hold the lock that serialises the calls writing the parameters.
+        Another thread waits its turn; the same thread (a ``train`` callback
+        calling ``step`` or ``train`` on its own network) would wait for
+        itself forever, so it is refused instead."""
+        me = threading.get_ident()
+        if self._lock_owner == me:
+            raise RuntimeError(
+                f"{what}() was called on a network from inside its own train() callback; "
+                "a callback may read the network (forward, cost, save) but not train it"
+            )
+        with self._lock:
+            self._lock_owner = me
+            try:
+                yield
+            finally:
+                self._lock_owner = None
 
     def _require_finite(self, J, what):
         """Restore the backup and raise if training left a non-finite cost or weight."""
