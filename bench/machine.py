@@ -17,13 +17,21 @@ THREAD_VARS = ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS")
 
 
 def cpu_model():
+    """The CPU's name, with its family/model numbers and widest vector unit
+    (a virtual machine often reports only "AMD EPYC")."""
     try:
+        fields = {}
         for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
+            key, _, value = line.partition(":")
+            fields.setdefault(key.strip(), value.strip())
     except OSError:
-        pass
-    return platform.processor() or platform.machine()
+        return platform.processor() or platform.machine()
+    flags = fields.get("flags", "").split()
+    vector = next((name for flag, name in (("avx512f", "AVX-512"), ("avx2", "AVX2"), ("sse4_2", "SSE4.2"))
+                   if flag in flags), None)
+    details = [f"family {fields['cpu family']} model {fields['model']}" if "cpu family" in fields else None, vector]
+    name = fields.get("model name", platform.machine())
+    return f"{name} ({', '.join(d for d in details if d)})" if any(details) else name
 
 
 def _run(command):

@@ -220,9 +220,13 @@ def markdown(results):
         verdict = "Costs were checked against fastbp where it ran (against NumPy elsewhere), and all matched."
     else:
         verdict = "Every peer's per-epoch costs matched fastbp's on the same data and initial weights."
+    spreads = sorted((max(r["rates"]) - min(r["rates"])) / 2 / r["median"]
+                     for c in results["cases"] for r in c["results"] if r.get("status") == "ok")
+    noise = (f"The repeats of one peer varied by ±{100 * spreads[len(spreads) // 2]:.0f}% (median; "
+             f"up to ±{100 * spreads[-1]:.0f}%) in this run." if spreads else "")
     lines = [f"Measured by `python bench/compare.py` on {results.get('date', '?')}: {_machine_line(results)}.",
              "Samples per second (median of the repeats), single thread unless noted; "
-             f"in parentheses, fastbp's speed divided by the peer's. {verdict}", ""]
+             f"in parentheses, fastbp's speed divided by the peer's. {verdict} {noise}", ""]
     lines.append("| network | training | dtype | " + " | ".join(peers) + " |")
     lines.append("|---|---|---|" + "---|" * len(peers))
     for case in results["cases"]:
@@ -243,11 +247,15 @@ def markdown(results):
             else:
                 cells.append(f"{_fmt_rate(r['median'])} ({_fmt_ratio(fastbp / r['median'])})")
         lines.append(f"| {case['workload']} | {mode} | {case['dtype']} | " + " | ".join(cells) + " |")
-    twos = [(t, e) for t in results.get("two_networks", []) for e in t["results"] if e["peer"] == "fastbp"]
+    twos = []
+    for t in results.get("two_networks", []):
+        ratios = {e["peer"]: e["ratio"] for e in t["results"]}
+        if "fastbp" in ratios:
+            c_loop = f" (C loop ×{ratios['C']:.2f})" if "C" in ratios else ""
+            twos.append(f"{t['workload']} {t['dtype']} ×{ratios['fastbp']:.2f}{c_loop}")
     if twos:
-        lines += ["", "Two networks trained from two Python threads at once, fastbp online: "
-                  + ", ".join(f"{t['workload']} {t['dtype']} ×{e['ratio']:.2f}" for t, e in twos)
-                  + " the throughput of one."]
+        lines += ["", "Two networks trained from two Python threads at once, online, against one alone "
+                  "(the C loop, run the same way, shows what the machine allowed): " + ", ".join(twos) + "."]
     lines += ["", "| target (issue 3) | float64 | float32 |", "|---|---|---|"]
     grouped = {}
     for t in results.get("targets", []):
