@@ -521,11 +521,16 @@ cdef void _forward_block(const floating* params, const Py_ssize_t* sizes, Py_ssi
         a += m * n_in
 
 
+cdef inline Py_ssize_t _row(const Py_ssize_t* order, Py_ssize_t t) noexcept nogil:
+    # The t-th row visited: order[t], or t when there is no order (NULL).
+    return order[t] if order != NULL else t
+
+
 cdef double _train_block(floating* params, const Py_ssize_t* sizes, Py_ssize_t L, Py_ssize_t m,
-                         const floating* Y, const Py_ssize_t* rows, double lr, bint update_biases,
-                         floating* act, floating* deltas) noexcept nogil:
+                         const floating* Y, const Py_ssize_t* order, Py_ssize_t start, double lr,
+                         bint update_biases, floating* act, floating* deltas) noexcept nogil:
     # One mini-batch step on the m samples whose inputs are in A[0] and whose
-    # targets are the rows ``rows`` of Y; returns the sum of their J (measured
+    # targets are rows _row(order, start + r) of Y; returns the sum of their J (measured
     # before the step).  The gradient is averaged over the m samples:
     #   W[l] -= lr/m sum_r delta_r[l] a_r[l-1]^T = lr/m D[l]^T A[l-1]   (one GEMM)
     #   b[l] -= lr/m sum_r delta_r[l]
@@ -539,6 +544,7 @@ cdef double _train_block(floating* params, const Py_ssize_t* sizes, Py_ssize_t L
     cdef floating* D
     cdef floating* D_prev
     cdef double col
+    cdef const floating* y
     _forward_block(params, sizes, L, m, act)
     for l in range(1, L + 1):
         p += sizes[l] * (sizes[l - 1] + 1)
@@ -546,8 +552,9 @@ cdef double _train_block(floating* params, const Py_ssize_t* sizes, Py_ssize_t L
         d += m * sizes[l]
     d -= m * n_L                            # start of D[L]
     for r in range(m):
-        J += _cost(act + a + r * n_L, Y + rows[r] * n_L, n_L)
-        _output_delta(act + a + r * n_L, Y + rows[r] * n_L, deltas + d + r * n_L, n_L, ACT_SIGMOID)
+        y = Y + _row(order, start + r) * n_L
+        J += _cost(act + a + r * n_L, y, n_L)
+        _output_delta(act + a + r * n_L, y, deltas + d + r * n_L, n_L, ACT_SIGMOID)
     for l in range(L, 0, -1):
         n_out = sizes[l]
         n_in = sizes[l - 1]
@@ -629,7 +636,9 @@ def train(floating[::1] params, const Py_ssize_t[::1] sizes, const floating[:, :
     """A whole training run: ``len(costs)`` epochs of gradient descent in one
     call without the GIL; returns the number of epochs completed.
 
-    Each epoch: shuffle ``order`` in place (if ``shuffle``), copy ``params``
+    ``order`` holds the row indices in the order they are visited, or is
+    empty for rows in order (no memory per row).  Each epoch: shuffle
+    ``order`` in place (if ``shuffle``), copy ``params``
     to ``backup``, then one update per batch of ``batch_size`` consecutive
     entries of ``order`` (the last batch may be smaller), each averaging the
     gradient over its samples; ``costs[e]`` = the mean over the epoch of each
@@ -638,7 +647,7 @@ def train(floating[::1] params, const Py_ssize_t[::1] sizes, const floating[:, :
     from ``backup``) and ends the run: the return value is then its index.
     On Ctrl-C the interrupted epoch is undone and ``KeyboardInterrupt`` raised.
     """
-    check_train(params, sizes, X, Y, order, rng_state, batch_size, costs, activations, deltas, backup)
+    check_train(params, sizes, X, Y, order, rng_state, shuffle, batch_size, costs, activations, deltas, backup)
     cdef Py_ssize_t L = sizes.shape[0] - 1, n = X.shape[0], n_params = params.shape[0]
     cdef Py_ssize_t n_in = sizes[0], n_out = sizes[L], width = 0
     cdef Py_ssize_t epoch, start, m, r, i, done = 0, l
@@ -653,7 +662,8 @@ def train(floating[::1] params, const Py_ssize_t[::1] sizes, const floating[:, :
     cdef floating* tmp
     cdef floating* dl = &deltas[0]
     cdef const Py_ssize_t* S = &sizes[0]
-    cdef Py_ssize_t* O = &order[0]
+    # An empty order visits the rows in order (and cannot be shuffled).
+    cdef Py_ssize_t* O = &order[0] if order.shape[0] > 0 else NULL
     for l in range(L + 1):
         width += sizes[l]
     if batch_size > n:
@@ -661,19 +671,19 @@ def train(floating[::1] params, const Py_ssize_t[::1] sizes, const floating[:, :
     act_next = act + width
     with nogil:
         for epoch in range(epochs):
-            if shuffle:
+            if shuffle and O != NULL:
                 _shuffle(O, n, &rng_state[0])
             memcpy(&backup[0], P, n_params * sizeof(floating))
             total = 0
             if batch_size == 1:
                 # Online: sample t's forward pass was run by the previous
                 # sample's updates (_update_all with act_next).
-                memcpy(act, &X[O[0], 0], n_in * sizeof(floating))
+                memcpy(act, &X[_row(O, 0), 0], n_in * sizeof(floating))
                 _forward(P, S, L, act)
                 for start in range(n):
-                    total += _backward(P, S, L, act, &Y[O[start], 0], dl)
+                    total += _backward(P, S, L, act, &Y[_row(O, start), 0], dl)
                     if start + 1 < n:
-                        memcpy(act_next, &X[O[start + 1], 0], n_in * sizeof(floating))
+                        memcpy(act_next, &X[_row(O, start + 1), 0], n_in * sizeof(floating))
                         _update_all(P, S, L, act, dl, lr, update_biases, act_next)
                         tmp = act
                         act = act_next
@@ -692,8 +702,8 @@ def train(floating[::1] params, const Py_ssize_t[::1] sizes, const floating[:, :
                 while start < n:
                     m = batch_size if start + batch_size <= n else n - start
                     for r in range(m):
-                        memcpy(act + r * n_in, &X[O[start + r], 0], n_in * sizeof(floating))
-                    total += _train_block(P, S, L, m, &Y[0, 0], O + start, lr, update_biases,
+                        memcpy(act + r * n_in, &X[_row(O, start + r), 0], n_in * sizeof(floating))
+                    total += _train_block(P, S, L, m, &Y[0, 0], O, start, lr, update_biases,
                                           act, dl)
                     start += m
                     work += m * work_per_sample

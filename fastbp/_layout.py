@@ -134,12 +134,15 @@ def train_buffer_lengths(sizes, batch_size):
     return rows * sum(int(n) for n in sizes), int(batch_size) * sum(int(n) for n in sizes[1:])
 
 
-def check_train(params, sizes, X, Y, order, rng_state, batch_size, costs, activations, deltas, backup):
+def check_train(params, sizes, X, Y, order, rng_state, shuffle, batch_size, costs, activations, deltas, backup):
     """The buffers of a whole training run (``train``)."""
     check_network(params, sizes, activations[: sum(int(n) for n in sizes)])
-    check_rows(sizes, X, Y=Y, order=order)
-    if _length("order", order) != np.shape(X)[0]:
-        _fail(f"order must hold one index per row of X ({np.shape(X)[0]}), got {_length('order', order)}")
+    n_order = _length("order", order)
+    check_rows(sizes, X, Y=Y, order=order if n_order else None)
+    if n_order not in (0, np.shape(X)[0]):
+        _fail(f"order must hold one index per row of X ({np.shape(X)[0]}) or none, got {n_order}")
+    if shuffle and not n_order:
+        _fail("shuffle needs an order to shuffle (one index per row of X)")
     if _length("rng_state", rng_state) != 1:
         _fail(f"rng_state must hold 1 value, got {_length('rng_state', rng_state)}")
     if int(batch_size) < 1 or int(batch_size) > 2**31 - 1:

@@ -294,7 +294,8 @@ class Network:
 
         # Buffers for the whole run, allocated once: the row order, the RNG
         # state that shuffles it, and scratch for one batch (two samples at least).
-        order = np.arange(X.shape[0], dtype=np.intp)
+        # Shuffling needs the row order (one index per row); in order, none.
+        order = np.arange(X.shape[0] if shuffle else 0, dtype=np.intp)
         rng_state = rng.integers(0, 2**64, size=1, dtype=np.uint64)
         n_activations, n_deltas = _layout.train_buffer_lengths(self.layer_sizes, batch_size)
         activations = np.empty(n_activations, dtype=self.dtype)

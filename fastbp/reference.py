@@ -353,7 +353,9 @@ def train(params, sizes, X, Y, order, rng_state, shuffle, lr, batch_size, update
           costs, activations, deltas, backup):
     """A whole training run: ``len(costs)`` epochs; returns how many completed.
 
-    Each epoch: shuffle ``order`` in place (if ``shuffle``), save ``params``
+    ``order`` holds the row indices in the order they are visited, or is
+    empty for rows in order.  Each epoch: shuffle ``order`` in place (if
+    ``shuffle``), save ``params``
     in ``backup``, then one step per batch of ``batch_size`` consecutive
     entries of ``order`` (the last batch may be smaller): a ``train_step`` for
     a batch of one, the averaged gradient of ``_train_batch`` otherwise.
@@ -363,9 +365,11 @@ def train(params, sizes, X, Y, order, rng_state, shuffle, lr, batch_size, update
     the run: the return value is then its index.  An exception during an epoch
     (Ctrl-C) undoes that epoch and propagates.
     """
-    check_train(params, sizes, X, Y, order, rng_state, batch_size, costs, activations, deltas, backup)
-    n = len(order)
+    check_train(params, sizes, X, Y, order, rng_state, shuffle, batch_size, costs, activations, deltas, backup)
+    n = len(X)
     batch_size = min(batch_size, n)
+    if len(order) == 0:  # rows in order
+        order = range(n)
     one_sample = activations[: sum(sizes)], deltas[: sum(sizes[1:])]
     params_, backup_, costs_ = memoryview(params), memoryview(backup)[: len(params)], memoryview(costs)
     for epoch in range(len(costs)):

@@ -238,8 +238,12 @@ def test_contract_network(kernels):
         train([0, 1, 2, 3, 5])
     with pytest.raises(ValueError, match="outside"):
         train([0, 1, 2, 3, -1])
-    with pytest.raises(ValueError, match=r"one index per row of X \(5\), got 4"):
+    with pytest.raises(ValueError, match=r"one index per row of X \(5\) or none, got 4"):
         train([0, 1, 2, 3])
+    with pytest.raises(ValueError, match="shuffle needs an order"):
+        order = np.zeros(0, dtype=np.intp)
+        kernels.train(params, sizes, X, Y, order, state, True, 0.1, 1, True, costs,
+                      big_activations, big_deltas, backup)
     with pytest.raises(ValueError, match=r"len\(activations\)=9 .* batch_size=1 need 18"):
         train(range(5), activations=activations)
     with pytest.raises(ValueError, match=r"len\(deltas\)=12 .* batch_size=3 need 18"):

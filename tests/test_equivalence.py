@@ -507,17 +507,19 @@ def test_shuffle_is_uniform():
         assert chi2 < 20.5, (module.BACKEND_NAME, counts)
 
 
-def _train_args(c, n_rows, epochs, batch_size, shuffle, update_biases, state):
+def _train_args(c, n_rows, epochs, batch_size, shuffle, update_biases, state, in_order=False):
+    # in_order: an empty order (rows visited in order, no index array).
     n_act, n_del = train_buffer_lengths(c.sizes, batch_size)
+    order = np.arange(0 if in_order else n_rows, dtype=np.intp)
     return [
-        c.params, c.sizes, c.X, c.Y, np.arange(n_rows, dtype=np.intp), np.array([state], dtype=np.uint64),
+        c.params, c.sizes, c.X, c.Y, order, np.array([state], dtype=np.uint64),
         shuffle, c.lr, batch_size, update_biases, nan_array(epochs, np.float64),
         nan_array(n_act, c.dtype), nan_array(n_del, c.dtype), nan_array(c.params.shape, c.dtype),
     ]
 
 
 @pytest.mark.parametrize("update_biases", [False, True])
-@pytest.mark.parametrize("shuffle", [False, True])
+@pytest.mark.parametrize("shuffle", ["in order", False, True])
 @settings(max_examples=25)
 @given(sizes=network_sizes, n_rows=st.integers(1, 40), batch=st.integers(1, 45), epochs=st.integers(1, 3),
        seed=seeds, dtype=dtypes)
@@ -529,7 +531,9 @@ def test_train(shuffle, update_biases, sizes, n_rows, batch, epochs, seed, dtype
     # Online (batch 1), mini-batch (with a smaller last batch) and full-batch
     # (batch >= n_rows) runs, in order or shuffled, over up to 3 epochs.
     c = Case(sizes, seed, dtype, n_rows=n_rows)
-    args = _train_args(c, n_rows, epochs, batch, shuffle, update_biases, state=seed)
+    in_order = shuffle == "in order"
+    args = _train_args(c, n_rows, epochs, batch, bool(shuffle) and not in_order, update_biases, state=seed,
+                       in_order=in_order)
     runs = run_both("train", args, inputs=[1, 2, 3])
     (done_c, (p_c, *_, order_c, state_c, _, _, _, _, costs_c, _, _, backup_c)) = runs["cython"]
     (done_p, (p_p, *_, order_p, state_p, _, _, _, _, costs_p, _, _, backup_p)) = runs["python"]

@@ -257,11 +257,6 @@ def test_networks_trained_in_parallel_equal_networks_trained_one_after_another(b
 # ---------------------------------------------------------------------------
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="deadlock: train holds the network's (non-reentrant) lock while it calls the callback, "
-           "so a callback that calls step/train on the same network waits for itself forever",
-)
 def test_a_callback_that_steps_the_network_it_trains_does_not_deadlock():
     backend = "cython"  # the lock is the network's, the same for every backend
     X, Y = data(4, seed=6)
