@@ -15,7 +15,7 @@ parent merges their results, prints the table and the issue's targets, and
 writes bench/results/latest.json and bench/results/latest.png.
 
 Exit status: 0 when every cost check passed (targets missed are reported, not
-an error), 1 when a peer computed a different cost, 2 on bad arguments.
+an error), 1 when a peer computed a different cost or failed, 2 on bad arguments.
 """
 
 from __future__ import annotations
@@ -143,11 +143,15 @@ def run_case(workload, mode, dtype, threads, peer_list, args):
         try:
             peer.check(task)
             trainer = peer.trainer(task, X, Y)
+            rows, epochs = plan(trainer, len(X), seconds=args.seconds, max_epochs=MAX_EPOCHS)
         except Unavailable as why:
             entry.update(status="skipped", reason=str(why))
             say(f"   {peer.name:13s} skipped: {why}")
             continue
-        rows, epochs = plan(trainer, len(X), seconds=args.seconds, max_epochs=MAX_EPOCHS)
+        except Exception as error:  # noqa: BLE001 - one broken peer must not hide the others' results
+            entry.update(status="error", reason=f"{type(error).__name__}: {error}")
+            say(f"   !!! {peer.name} FAILED: {entry['reason']}")
+            continue
         ready.append((peer, entry, trainer, rows, epochs))
     # The peers take turns, repeat by repeat (see measure_interleaved).
     measurements = measure_interleaved([(t, rows, epochs) for _, _, t, rows, epochs in ready], args.repeats)
@@ -447,7 +451,8 @@ def main(argv=None):
         say(report.chart(results, Path(args.output).with_suffix(".png")))
     mismatches = report.mismatches(results)
     if mismatches:
-        say("\n!!! COST MISMATCH — these peers did not compute fastbp's costs, so their timings compare different work:")
+        say("\n!!! COST MISMATCH or FAILURE — these peers failed, or did not compute fastbp's costs (so their "
+            "timings would compare different work):")
         for line in mismatches:
             say("!!!   " + line)
         return 1

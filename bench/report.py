@@ -111,6 +111,9 @@ def mismatches(results):
     lines = []
     for case in results["cases"]:
         for r in case["results"]:
+            if r.get("status") == "error":
+                lines.append(f"{r['peer']} on {case['workload']} {case['mode']} {case['dtype']} "
+                             f"{case['threads']} thread(s) failed: {r['reason']}")
             if r.get("check") == "MISMATCH":
                 lines.append(f"{r['peer']} on {case['workload']} {case['mode']} {case['dtype']} "
                              f"{case['threads']} thread(s): costs {r['costs']} vs {case['reference']} "
@@ -163,14 +166,15 @@ def text(results):
         fastbp = ok.get("fastbp", {}).get("median")
         for r in sorted(case["results"], key=lambda r: PEER_ORDER.index(r["peer"]) if r["peer"] in PEER_ORDER else 99):
             if r.get("status") != "ok":
-                out.append(f"  {r['peer']:14s}{'—':>12s}   skipped: {r.get('reason', '')}")
+                what = "!!! FAILED" if r.get("status") == "error" else "skipped"
+                out.append(f"  {r['peer']:14s}{'—':>12s}   {what}: {r.get('reason', '')}")
                 continue
             spread = (max(r["rates"]) - min(r["rates"])) / 2 / r["median"]
             gflops = r["median"] * case["flops_per_sample"] / 1e9
             ratio = f"{fastbp / r['median']:.2f}" if fastbp else "n/a"
             check = r["check"] + (f" ({r['max_rel_diff']:.0e})" if "max_rel_diff" in r else "")
             if r["check"] == "MISMATCH":
-                check = "!!! MISMATCH " + check
+                check = "!!! " + check
             out.append(f"  {r['peer']:14s}{_fmt_rate(r['median']):>12s}{100 * spread:7.0f}%{ratio:>12s}"
                        f"{gflops:9.2f}{(100 * gflops / peak if peak else 0):6.0f}%"
                        f"{str(r['rows']) + ' x ' + str(r['epochs']):>17s}  {check}")
@@ -214,8 +218,8 @@ def markdown(results):
     peers = [p for p in PEER_ORDER if p != "fastbp-ref"
              and any(r["peer"] == p and r.get("status") == "ok" for c in results["cases"] for r in c["results"])]
     checks = [r.get("check") for c in results["cases"] for r in c["results"] if r.get("status") == "ok"]
-    if "MISMATCH" in checks:
-        verdict = "**Some peers computed different costs (marked): their timings are not comparable.**"
+    if "MISMATCH" in checks or any(r.get("status") == "error" for c in results["cases"] for r in c["results"]):
+        verdict = "**Some peers failed or computed different costs (marked): their timings are not comparable.**"
     elif "unchecked" in checks or any(c["reference"] != "fastbp" for c in results["cases"]):
         verdict = "Costs were checked against fastbp where it ran (against NumPy elsewhere), and all matched."
     else:
@@ -238,7 +242,10 @@ def markdown(results):
         cells = []
         for p in peers:
             r = ok.get(p)
-            if r is None:
+            failed = next((x for x in case["results"] if x["peer"] == p and x.get("status") == "error"), None)
+            if failed is not None:
+                cells.append("failed")
+            elif r is None:
                 cells.append("—")
             elif r.get("check") == "MISMATCH":
                 cells.append("cost mismatch")
