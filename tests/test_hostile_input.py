@@ -24,6 +24,7 @@ extends it where it stops:
 
 import array
 import decimal
+import gc
 import inspect
 import math
 import re
@@ -289,6 +290,27 @@ def test_train_rejects_bad_keywords(backend, keyword, value, error, match):
         net.train(X, Y, **kwargs)
     assert calls == [], "an epoch ran before the call was rejected"
     assert _generator_state(gen) == state
+    assert_unchanged_and_working(net, twin, before)
+
+
+@pytest.mark.parametrize(
+    "kwargs, error, match",
+    [
+        pytest.param(dict(epochs=10**30), ValueError, esc(f"epochs={10**30} is too many"), id="absurd-epochs",
+                     marks=pytest.mark.xfail(strict=True, reason="train opens the tqdm bar before it checks that "
+                                                                 "the epochs' costs can be stored, and never closes it")),
+        pytest.param(dict(epochs=2, seed=-1), ValueError, esc("seed must be >= 0"), id="bad-seed"),
+        pytest.param(dict(epochs=2, callback=1), TypeError, esc("callback must be callable"), id="bad-callback"),
+    ],
+)
+def test_a_rejected_call_with_progress_draws_no_bar(backend, kwargs, error, match, capsys):
+    pytest.importorskip("tqdm")
+    net, twin = make_net(backend), make_net(backend)
+    before = params_of(net)
+    with pytest.raises(error, match=match):
+        net.train(X, Y, progress=True, **kwargs)
+    gc.collect()  # a bar left open would draw itself again when collected
+    assert capsys.readouterr().err == ""
     assert_unchanged_and_working(net, twin, before)
 
 
@@ -865,14 +887,18 @@ def test_any_train_keyword_value_is_refused_or_means_its_plain_value(keyword, va
 # 5. The sigmoid: exact and warning-free for every finite input and +-inf
 # ---------------------------------------------------------------------------
 
-# What "exact" means, in both backends: s(z) is evaluated in double as
-# 1 / (1 + e^-z) for z >= 0 and e^z / (1 + e^z) for z < 0 (no overflow, no
-# NaN, no warning), and rounded once to the array's dtype.  Checked here against
-# that formula with math.exp bit for bit, and against the true value computed
-# with 60 significant digits: float32 results are the correctly rounded
-# sigmoid, float64 results are within 2 units in the last place (what double
-# arithmetic over the C library's exp gives; the rounding analysis allows a few
-# more with a less accurate exp).
+# What "exact" means (README, "Reliability"): in both backends s(z) is
+# evaluated in double as 1 / (1 + e^-z) for z >= 0 and e^z / (1 + e^z) for
+# z < 0 (no overflow, no NaN, no warning) and rounded once to the array's
+# dtype.  The reference takes e^z from math.exp; the compiled kernel takes it
+# from a vectorised exp for a long array whose values all lie above -708 and
+# from libm otherwise, so every check below runs on the same values grouped
+# three ways (the whole array, sorted blocks of 64, one value per call), which
+# gives every method every range.  Against the true value (60 significant
+# digits): float32 results are within one unit in the last place (ulp) of the
+# correctly rounded sigmoid and, but for a rare double rounding, equal to it;
+# float64 results are within 2 ulps (the worst measured over this corpus, for
+# both exps: a plain rounding analysis allows a few more).
 
 decimal_context = decimal.Context(prec=60, Emin=-10**9, Emax=10**9)
 
@@ -907,8 +933,8 @@ def _formula(z):
 def _sigmoid_corpus(dtype, n_random):
     finfo = np.finfo(dtype)
     special = [0.0, -0.0, 1.0, -1.0, 0.5, float(finfo.tiny), float(finfo.smallest_subnormal), float(finfo.eps),
-               float(finfo.max), 17.0, 36.0, 36.7, 37.0, 88.7, 89.0, 103.9, 104.0, 708.4, 709.7, 709.8, 745.1,
-               745.2, 1e300]
+               float(finfo.max), 17.0, 36.0, 36.7, 37.0, 88.7, 89.0, 103.9, 104.0, 707.9, 708.0, 708.1, 709.7,
+               709.8, 745.1, 745.2, 1e300]
     z = [s * v for v in special for s in (1.0, -1.0)] + list(np.arange(-750.0, 750.0, 0.5))
     with np.errstate(over="ignore"):  # values beyond float32 become +-inf
         z = np.asarray(z, dtype=np.float64).astype(dtype, copy=False)
@@ -931,58 +957,85 @@ def _run_sigmoid(backend, z):
     return out
 
 
-@pytest.mark.parametrize("dtype", [np.dtype("float32"), np.dtype("float64")], ids=str)
-def test_sigmoid_is_the_documented_formula_rounded_once(backend, dtype):
-    z = _sigmoid_corpus(dtype, 20_000)
-    out = _run_sigmoid(backend, z)
-    expected = np.array([_formula(float(v)) for v in z.tolist()], dtype=np.float64).astype(dtype)
-    np.testing.assert_array_equal(out, expected, strict=True)
-    assert (out[z == np.inf] == 1).all() and (out[z == -np.inf] == 0).all() and np.isinf(z).sum() >= 2
+def _groupings(backend, z, singles=True):
+    """{grouping: s(z)} with the values of ``z`` passed to the kernel whole, in
+    sorted blocks of 64, and (``singles``) one per call."""
+    results = {"whole": _run_sigmoid(backend, z)}
+    order = np.argsort(z, kind="stable")
+    blocks = np.full(z.shape, np.nan, dtype=z.dtype)
+    for start in range(0, len(z), 64):
+        chosen = order[start:start + 64]
+        blocks[chosen] = _run_sigmoid(backend, np.ascontiguousarray(z[chosen]))
+    results["sorted blocks of 64"] = blocks
+    if singles:
+        results["one per call"] = np.concatenate([_run_sigmoid(backend, z[i:i + 1]) for i in range(len(z))])
+    return results
 
 
-@pytest.mark.parametrize("dtype", [np.dtype("float32"), np.dtype("float64")], ids=str)
-def test_sigmoid_is_correctly_rounded_or_within_two_ulps_of_the_truth(backend, dtype):
+DTYPES = [np.dtype("float32"), np.dtype("float64")]
+
+
+@pytest.mark.parametrize("dtype", DTYPES, ids=str)
+def test_sigmoid_is_within_its_bound_of_the_truth_however_it_is_called(backend, dtype):
     z = _sigmoid_corpus(dtype, 3_000)
-    out = _run_sigmoid(backend, z)
+    best = np.array([_correctly_rounded(_true_sigmoid(v), dtype) for v in z.tolist()], dtype=dtype)
     # Results lie in [0, 1], where the bit patterns, read as integers, count
     # the representable values: their difference is the distance in ulps.
     itype = np.int32 if dtype == np.float32 else np.int64
-    allowed = 0 if dtype == np.float32 else 2
-    errors = []
-    for zi, oi in zip(z.tolist(), out):
-        best = _correctly_rounded(_true_sigmoid(zi), dtype)
-        ulps = abs(int(np.asarray(oi).view(itype)) - int(np.asarray(best, dtype=dtype).view(itype)))
-        if ulps > allowed:
-            errors.append((zi, float(oi), float(best), ulps))
-    assert not errors, f"{len(errors)} results too far from the true sigmoid, e.g. {errors[:5]}"
+    for grouping, out in _groupings(backend, z).items():
+        ulps = np.abs(out.view(itype).astype(np.int64) - best.view(itype).astype(np.int64))
+        worst = int(np.argmax(ulps))
+        where = f"{grouping}: s({z[worst]!r}) = {out[worst]!r}, the truth rounds to {best[worst]!r}"
+        if dtype == np.float32:
+            assert ulps.max() <= 1, where
+            assert np.count_nonzero(ulps) <= len(z) // 10_000, f"{np.count_nonzero(ulps)} not correctly rounded; {where}"
+        else:
+            assert ulps.max() <= 2, where
+        assert (out[z == np.inf] == 1).all() and (out[z == -np.inf] == 0).all()
 
 
-@pytest.mark.parametrize("dtype", [np.dtype("float32"), np.dtype("float64")], ids=str)
+def test_sigmoid_float32_is_the_double_evaluation_rounded_once(backend):
+    # The same values in float32 and float64: the float32 results are the
+    # float64 ones rounded, bit for bit (one evaluation in double, one rounding).
+    z32 = _sigmoid_corpus(np.dtype("float32"), 20_000)
+    wide = _groupings(backend, z32.astype(np.float64), singles=False)
+    for grouping, out in _groupings(backend, z32, singles=False).items():
+        np.testing.assert_array_equal(out, wide[grouping].astype(np.float32), strict=True, err_msg=grouping)
+
+
+def test_reference_sigmoid_is_the_formula_with_math_exp():
+    for dtype in DTYPES:
+        z = _sigmoid_corpus(dtype, 20_000)
+        expected = np.array([_formula(float(v)) for v in z.tolist()], dtype=np.float64).astype(dtype)
+        np.testing.assert_array_equal(_run_sigmoid("python", z), expected, strict=True)
+
+
+@pytest.mark.parametrize("dtype", DTYPES, ids=str)
 def test_sigmoid_of_every_exponent_is_in_range_and_warning_free(backend, dtype):
     # A sweep of bit patterns spread over all exponents and both signs: no
-    # NaN, no value outside [0, 1], s(-z) = 1 - s(z) to rounding, and float32
-    # is the float64 result rounded (same function, evaluated in double).
+    # NaN, no value outside [0, 1], s(-z) = 1 - s(z) to rounding.
     itype = np.uint32 if dtype == np.float32 else np.uint64
-    step = (np.iinfo(itype).max // (1 << (20 if backend == "cython" else 15))) | 1
+    step = (np.iinfo(itype).max // (1 << (18 if backend == "cython" else 14))) | 1
     z = np.arange(0, np.iinfo(itype).max, step, dtype=itype).view(dtype)
     z = np.ascontiguousarray(z[~np.isnan(z)])
-    out = _run_sigmoid(backend, z)
-    assert not np.isnan(out).any() and ((out >= 0) & (out <= 1)).all()
-    mirrored = _run_sigmoid(backend, np.ascontiguousarray(-z))
-    assert np.abs(out.astype(np.float64) + mirrored - 1.0).max() <= 2 * np.finfo(dtype).eps
-    if dtype == np.float32:
-        wide = _run_sigmoid(backend, z.astype(np.float64))
-        np.testing.assert_array_equal(out, wide.astype(np.float32), strict=True)
+    mirrored = _groupings(backend, np.ascontiguousarray(-z), singles=False)
+    for grouping, out in _groupings(backend, z, singles=False).items():
+        assert not np.isnan(out).any() and ((out >= 0) & (out <= 1)).all(), grouping
+        assert np.abs(out.astype(np.float64) + mirrored[grouping] - 1.0).max() <= 2 * np.finfo(dtype).eps, grouping
 
 
 @pytest.mark.parametrize("dtype", ["float32", "float64"])
 def test_network_with_extreme_finite_weights_saturates_without_warnings(backend, dtype):
-    # The largest finite weights give net inputs of +-max (or +-inf after
-    # overflow in the float32 sum, redone in double): outputs exactly 1 and 0.
+    # The largest finite weights give net inputs of +-max (or +-inf after an
+    # overflowing float32 sum, redone in double): outputs exactly 1 and 0,
+    # for a narrow layer and for a wide one, with mixed signs and without.
     big = float(np.finfo(dtype).max)
-    net = Network.from_weights([[[big], [-big]]], [[0.0, 0.0]], dtype=dtype, backend=backend)
-    with warnings.catch_warnings():
-        warnings.simplefilter("error")
-        with np.errstate(all="raise"):
-            out = net.forward([[1.0], [0.5], [1e-30]])
-    assert out.tolist() == [[1.0, 0.0]] * 3
+    for signs in ([1.0, -1.0], [1.0] * 16, [1.0, -1.0] * 8):
+        weights = [[[s * big] for s in signs]]
+        net = Network.from_weights(weights, [[0.0] * len(signs)], dtype=dtype, backend=backend)
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")
+            with np.errstate(all="raise"):
+                out = net.forward([[1.0], [0.5], [1e-30]])
+        expected = [[1.0 if s > 0 else 0.0 for s in signs]] * 3
+        assert out.tolist() == expected, signs

@@ -16,14 +16,16 @@ same data, two ``train`` calls, two step loops).  Here:
 * a ``train`` call racing a loop of ``step`` calls ends in exactly one of the
   serial orders (the train call placed between two of the steps), with the
   same returned costs: neither call was cut into pieces;
-* ``forward``/``cost``/``gradients`` while another thread trains never fail
-  and return finite values, and do not change what the training computes;
+* ``forward``/``cost``/``gradients``, pickling and saving while another
+  thread trains never fail and give finite values, and do not change what the
+  training computes;
 * several networks trained in as many threads end exactly as when trained
   one after the other (shuffled, mini-batches, both dtypes);
 * a callback that calls back into the network it is training neither
   deadlocks nor corrupts it.
 """
 
+import pickle
 import threading
 
 import numpy as np
@@ -67,6 +69,11 @@ def run_in_threads(functions, timeout=300.0):
     if errors:
         raise errors[0]
     return results
+
+
+def _saved_and_loaded(net, path):
+    net.save(path)
+    return fastbp.load(path, backend=net.backend)
 
 
 def _big(backend):
@@ -184,7 +191,7 @@ def test_two_train_calls_with_different_settings_are_serialised(backend):
 
 
 @pytest.mark.parametrize("with_callback", [False, True], ids=["one-compiled-call", "callback-each-epoch"])
-def test_evaluating_while_another_thread_trains(backend, with_callback):
+def test_evaluating_while_another_thread_trains(backend, with_callback, tmp_path):
     big = _big(backend)
     X, Y = data(32 if big else 4, seed=5)
     epochs = 3000 if big else 4
@@ -215,7 +222,18 @@ def test_evaluating_while_another_thread_trains(backend, with_callback):
             seen += 1
         return seen
 
-    costs, *reads = run_in_threads([train] + [read] * 3)
+    def snapshot():
+        # Copies taken mid-training (pickle, a model file) are whole networks
+        # with finite weights, whatever moment they caught.
+        taken = 0
+        while not finished.is_set() or taken == 0:
+            for copy in (pickle.loads(pickle.dumps(net)), _saved_and_loaded(net, tmp_path / "net.fbp")):
+                assert copy.layer_sizes == net.layer_sizes and np.isfinite(all_params(copy)).all()
+                assert ((copy.forward(X) >= 0) & (copy.forward(X) <= 1)).all()
+            taken += 1
+        return taken
+
+    costs, *reads = run_in_threads([train] + [read] * 3 + [snapshot])
     assert all(r >= 1 for r in reads)
     # The readers changed nothing the training computed.
     np.testing.assert_array_equal(costs, expected_costs, strict=True)
