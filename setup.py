@@ -44,6 +44,7 @@ directives = {
     "initializedcheck": DEBUG,
     "cdivision": True,
     "embedsignature": True,
+    "autotestdict": False,  # no __test__ dict of docstrings (stubtest would flag it)
 }
 
 NATIVE = os.environ.get("FASTBP_NATIVE", "") not in ("", "0")
