@@ -159,13 +159,20 @@ def real_array(value, name, dtype):
         # A buffer at an odd address (e.g. np.ndarray(..., offset=1)): compiled
         # C may assume every double sits on an 8-byte boundary.
         array = array.copy()
-    if not np.isfinite(array).all():
+    if not _all_finite(array):
         where = np.argwhere(~np.isfinite(array))[0]
         bad = array[tuple(where)]
         position = f" at index {tuple(int(i) for i in where)}" if array.ndim else ""
         cast = "" if value is array or getattr(value, "dtype", None) == dtype else f" (after casting to {dtype})"
         raise ValueError(f"{name} must be finite, found {bad}{position}{cast}")
     return array
+
+
+def _all_finite(array, block=1 << 16):
+    """np.isfinite(array).all() without a boolean copy of the whole array: a
+    block of values at a time, so checking data costs no memory per row."""
+    flat = array.reshape(-1)  # a view: the array is C-contiguous here
+    return all(np.isfinite(flat[i : i + block]).all() for i in range(0, flat.size, block))
 
 
 def sample_array(value, name, dtype, width, *, ndims):

@@ -824,3 +824,28 @@ def test_data_that_aliases_the_weights_is_copied_first(backend):
     Y = np.full((3, 3), 0.5)
     np.testing.assert_array_equal(net.train(X, Y, epochs=2), twin.train(X_copy, Y, epochs=2))
     assert_same_net(net, twin)
+
+
+@pytest.mark.parametrize("batch_size", [1, 64])
+def test_training_memory_does_not_grow_with_samples_or_epochs(batch_size):
+    # Peak memory of a run = the data (given, not copied) + weights + buffers
+    # proportional to the layer widths (times the batch size): the memory
+    # traced during train() is the same for 10x the rows and 10x the epochs.
+    import tracemalloc
+
+    def peak(rows, epochs):
+        rng = np.random.default_rng(0)
+        X, Y = rng.uniform(size=(rows, 2)), rng.uniform(size=(rows, 2))
+        net = Network([2, 16, 2], seed=0)
+        tracemalloc.start()
+        try:
+            net.train(X, Y, epochs=epochs, lr=0.1, batch_size=batch_size)
+            return tracemalloc.get_traced_memory()[1]
+        finally:
+            tracemalloc.stop()
+
+    small, many_rows, many_epochs = peak(20_000, 1), peak(200_000, 1), peak(20_000, 10)
+    # 200,000 rows of data are 6.4 MB: growing by even 1 byte per row would show.
+    assert many_rows < small + 100_000, (small, many_rows)
+    assert many_epochs < small + 100_000, (small, many_epochs)
+    assert small < 200_000, small
