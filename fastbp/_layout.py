@@ -70,8 +70,15 @@ def _fail(message):
     raise ValueError(message)
 
 
+def _shape(array):
+    # Arrays and (Cython) memoryviews carry their shape; np.shape would first
+    # wrap a memoryview in an array, which costs more than the check itself.
+    shape = getattr(array, "shape", None)
+    return tuple(shape) if shape is not None else np.shape(array)
+
+
 def _length(name, array):
-    shape = np.shape(array)
+    shape = _shape(array)
     if len(shape) != 1:
         _fail(f"{name} must be 1-D, got shape {shape}")
     return shape[0]
@@ -87,7 +94,7 @@ def check_same_length(**arrays):
 def check_matrix(W, rows, cols):
     """``W`` is 2-D; the arrays in ``rows`` have ``W.shape[0]`` entries and
     those in ``cols`` have ``W.shape[1]``."""
-    shape = np.shape(W)
+    shape = _shape(W)
     if len(shape) != 2:
         _fail(f"W must be 2-D, got shape {shape}")
     for expected, arrays, axis in ((shape[0], rows, "rows"), (shape[1], cols, "columns")):
@@ -100,20 +107,17 @@ def check_matrix(W, rows, cols):
 def check_network(params, sizes, activations, deltas=None, grads=None):
     """``sizes`` describes at least one layer of positive widths and every
     buffer has the length the layout asks for."""
-    sizes_shape = np.shape(sizes)
+    sizes_shape = _shape(sizes)
     if len(sizes_shape) != 1 or sizes_shape[0] < 2:
         _fail(f"sizes must be 1-D with at least 2 entries, got shape {sizes_shape}")
-    if min(int(n) for n in sizes) < 1:
-        _fail(f"every layer size must be >= 1, got {list(map(int, sizes))}")
-    expected = {
-        "params": n_params(sizes),
-        "activations": sum(int(n) for n in sizes),
-        "deltas": sum(int(n) for n in sizes[1:]),
-        "grads": n_params(sizes),
-    }
+    sizes = [int(n) for n in sizes]
+    if min(sizes) < 1:
+        _fail(f"every layer size must be >= 1, got {sizes}")
+    count = n_params(sizes)
+    expected = {"params": count, "activations": sum(sizes), "deltas": sum(sizes[1:]), "grads": count}
     for name, a in (("params", params), ("activations", activations), ("deltas", deltas), ("grads", grads)):
         if a is not None and _length(name, a) != expected[name]:
-            _fail(f"len({name})={_length(name, a)} but layer sizes {list(map(int, sizes))} need {expected[name]}")
+            _fail(f"len({name})={_length(name, a)} but layer sizes {sizes} need {expected[name]}")
 
 
 def block_rows(sizes, activations):
@@ -137,24 +141,25 @@ def train_buffer_lengths(sizes, batch_size):
 def check_train(params, sizes, X, Y, order, rng_state, shuffle, batch_size, costs, activations, deltas, backup):
     """The buffers of a whole training run (``train``)."""
     check_network(params, sizes, activations[: sum(int(n) for n in sizes)])
+    sizes = [int(n) for n in sizes]  # valid now
     n_order = _length("order", order)
     check_rows(sizes, X, Y=Y, order=order if n_order else None)
-    if n_order not in (0, np.shape(X)[0]):
-        _fail(f"order must hold one index per row of X ({np.shape(X)[0]}) or none, got {n_order}")
+    if n_order not in (0, _shape(X)[0]):
+        _fail(f"order must hold one index per row of X ({_shape(X)[0]}) or none, got {n_order}")
     if shuffle and not n_order:
         _fail("shuffle needs an order to shuffle (one index per row of X)")
     if _length("rng_state", rng_state) != 1:
         _fail(f"rng_state must hold 1 value, got {_length('rng_state', rng_state)}")
     if int(batch_size) < 1 or int(batch_size) > 2**31 - 1:
         _fail(f"batch_size must be in [1, 2**31 - 1], got {batch_size}")
-    if int(batch_size) > 1 and max(int(n) for n in sizes) > 2**31 - 1:
+    if int(batch_size) > 1 and max(sizes) > 2**31 - 1:
         _fail("batch_size > 1 needs every layer size below 2**31 (BLAS indices are 32-bit)")
     _length("costs", costs)
     need_a, need_d = train_buffer_lengths(sizes, batch_size)
     for name, a, need in (("activations", activations, need_a), ("deltas", deltas, need_d),
                           ("backup", backup, n_params(sizes))):
         if _length(name, a) < need:
-            _fail(f"len({name})={_length(name, a)} but layer sizes {list(map(int, sizes))} "
+            _fail(f"len({name})={_length(name, a)} but layer sizes {sizes} "
                   f"with batch_size={batch_size} need {need}")
 
 
@@ -168,12 +173,12 @@ def check_sample(sizes, x=None, y=None):
 def check_rows(sizes, X, Y=None, out=None, order=None):
     """``X`` is ``(n, sizes[0])`` with n >= 1; ``Y`` and ``out`` are
     ``(n, sizes[-1])``; every index in ``order`` is a row of ``X``."""
-    shape = np.shape(X)
+    shape = _shape(X)
     if len(shape) != 2 or shape[0] < 1 or shape[1] != int(sizes[0]):
         _fail(f"X must have shape (n >= 1, {int(sizes[0])}), got {shape}")
     for name, a in (("Y", Y), ("out", out)):
-        if a is not None and np.shape(a) != (shape[0], int(sizes[-1])):
-            _fail(f"{name} must have shape {(shape[0], int(sizes[-1]))}, got {np.shape(a)}")
+        if a is not None and _shape(a) != (shape[0], int(sizes[-1])):
+            _fail(f"{name} must have shape {(shape[0], int(sizes[-1]))}, got {_shape(a)}")
     if order is not None:
         n = _length("order", order)
         if n < 1:
