@@ -14,18 +14,24 @@ grow the process's memory.
   kernel ran, a callback that raises inside training, direct kernel calls with
   the wrong dtype, layout or lengths, bad constructor arguments), cycling
   through them, grow the RSS by less than 1 MiB.
-* Each error path alone, and each of ``train``'s paths alone, 500 calls under
-  ``tracemalloc`` (which sees every Python object and NumPy buffer, exactly,
-  but makes calls several times slower), grows the traced memory by less than
-  4,000 bytes (8 per call): one leaked object per call (16 bytes at the very
-  least) is caught per path, not only on average.
+* Each error path alone, and each of ``train``'s paths alone: after 5,000
+  calls of warm-up, 500 calls under ``tracemalloc`` (which sees every Python
+  object and NumPy buffer, exactly, but makes calls several times slower)
+  leave less than 4,000 bytes (8 per call) more allocated: one leaked object
+  per call (16 bytes at the very least) is caught per path, not only on
+  average.
 
-The RSS is read from ``/proc/self/statm`` (Linux); elsewhere these tests skip.
+Every measurement runs in a fresh interpreter that imports this module, so
+that nothing the rest of the suite left behind (threads, caches) moves it.  The
+RSS is read from ``/proc/self/statm`` (Linux; elsewhere these tests skip).
 """
 
 import gc
+import json
 import os
 import pathlib
+import subprocess
+import sys
 import tracemalloc
 
 import numpy as np
@@ -62,6 +68,24 @@ def rss_growth(call, n):
         call()
     gc.collect()
     return rss_bytes() - before
+
+
+def in_a_fresh_process(expression, cwd):
+    """The value of ``expression`` (Python, over this module's names),
+    computed by a new interpreter that imports this module from its file."""
+    code = (
+        "import importlib.util, json, fastbp\n"
+        f"spec = importlib.util.spec_from_file_location('leaks', {str(pathlib.Path(__file__).resolve())!r})\n"
+        "leaks = importlib.util.module_from_spec(spec)\n"
+        "spec.loader.exec_module(leaks)\n"
+        "print(fastbp.__file__)\n"
+        f"print(json.dumps(leaks.{expression}))\n"
+    )
+    result = subprocess.run([sys.executable, "-c", code], cwd=cwd, capture_output=True, text=True, timeout=1800)
+    assert result.returncode == 0, result.stderr[-4000:]
+    imported, value = result.stdout.strip().splitlines()[-2:]
+    assert imported == fastbp.__file__, f"the child imported {imported}, this run {fastbp.__file__}"
+    return json.loads(value)
 
 
 def cycle(calls):
@@ -101,13 +125,19 @@ SUCCEEDING = {
 }
 
 
-@pytest.mark.parametrize("name", list(SUCCEEDING))
-def test_many_calls_do_not_grow_memory(name):
+def succeeding_growth(name):
     net = _network()
     make_call, n = SUCCEEDING[name]
     growth = rss_growth(make_call(net), n)
-    assert growth < RSS_BUDGET, f"{n} calls of {name} grew the RSS by {growth / 2**20:.2f} MiB"
     assert all(np.isfinite(W).all() for W in net.weights)
+    return growth
+
+
+@pytest.mark.parametrize("name", list(SUCCEEDING))
+def test_many_calls_do_not_grow_memory(name, tmp_path):
+    growth = in_a_fresh_process(f"succeeding_growth({name!r})", tmp_path)
+    n = SUCCEEDING[name][1]
+    assert growth < RSS_BUDGET, f"{n} calls of {name} grew the RSS by {growth / 2**20:.2f} MiB"
 
 
 # ---------------------------------------------------------------------------
@@ -173,17 +203,14 @@ def _raising(call, error):
 ERROR_PATHS = list(_error_paths())
 
 
-def test_100000_calls_of_the_error_paths_do_not_grow_memory():
+def error_paths_growth():
     calls = [_raising(call, error) for call, error in _error_paths().values()]
-    growth = rss_growth(cycle(calls), CALLS)
+    return rss_growth(cycle(calls), CALLS)
+
+
+def test_100000_calls_of_the_error_paths_do_not_grow_memory(tmp_path):
+    growth = in_a_fresh_process("error_paths_growth()", tmp_path)
     assert growth < RSS_BUDGET, f"{CALLS} calls of the error paths grew the RSS by {growth / 2**20:.2f} MiB"
-
-
-@pytest.fixture
-def traced():
-    tracemalloc.start()
-    yield
-    tracemalloc.stop()
 
 
 def _path(name):
@@ -191,15 +218,40 @@ def _path(name):
     return succeeding[name] if name in succeeding else _raising(*_error_paths()[name])
 
 
-@pytest.mark.parametrize("name", ERROR_PATHS + list(_train_calls(None)))
+TRACED_PATHS = ERROR_PATHS + list(_train_calls(None))
+TRACED_CALLS = 500
+TRACED_WARM_UP = 5_000
+
+
+def traced_growths():
+    """{path: bytes still allocated after TRACED_CALLS more calls} under
+    tracemalloc, after a warm-up without it (where calls are fast): some error
+    messages fill a bounded cache of NumPy's (dtype names) over their first
+    few thousand calls."""
+    growths = {}
+    for name in TRACED_PATHS:
+        call = _path(name)
+        for _ in range(TRACED_WARM_UP):
+            call()
+        tracemalloc.start()
+        try:
+            gc.collect()
+            before = tracemalloc.get_traced_memory()[0]
+            for _ in range(TRACED_CALLS):
+                call()
+            gc.collect()
+            growths[name] = tracemalloc.get_traced_memory()[0] - before
+        finally:
+            tracemalloc.stop()
+    return growths
+
+
+@pytest.fixture(scope="module")
+def traced(tmp_path_factory):
+    return in_a_fresh_process("traced_growths()", tmp_path_factory.mktemp("traced"))
+
+
+@pytest.mark.parametrize("name", TRACED_PATHS)
 def test_each_path_leaves_no_traced_memory(name, traced):
-    call = _path(name)
-    for _ in range(200):
-        call()
-    gc.collect()
-    before = tracemalloc.get_traced_memory()[0]
-    for _ in range(500):
-        call()
-    gc.collect()
-    growth = tracemalloc.get_traced_memory()[0] - before
-    assert growth < 8 * 500, f"500 calls of {name} left {growth} bytes allocated"
+    growth = traced[name]
+    assert growth < 8 * TRACED_CALLS, f"{TRACED_CALLS} calls of {name} left {growth} bytes allocated"
