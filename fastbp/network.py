@@ -40,14 +40,14 @@ class TrainingDivergedError(FloatingPointError):
         self.costs = np.empty(0) if costs is None else costs
 
 
-def _progress_bar(epochs):
+def _tqdm():
     try:
         from tqdm.auto import tqdm
     except ImportError:
         raise ModuleNotFoundError(
             "progress=True needs tqdm: pip install tqdm (or pip install 'fastbp[cli]')"
         ) from None
-    return tqdm(total=epochs, unit="epoch", desc="training")
+    return tqdm
 
 
 def _finite_result(value, what):
@@ -283,7 +283,8 @@ class Network:
         rng = np.random.default_rng(check.seed(seed))
         update_biases = check.flag(update_biases, "update_biases")
         callback = check.callback(callback)
-        bar = _progress_bar(epochs) if check.flag(progress, "progress") else None
+        progress = check.flag(progress, "progress")
+        tqdm = _tqdm() if progress else None  # a missing tqdm fails before anything happens
         if batch_size > 1 and max(self.layer_sizes) > 2**31 - 1:
             raise ValueError(f"batch_size={batch_size} needs every layer size below 2**31 (BLAS indices), "
                              f"got layer sizes {list(self.layer_sizes)}")
@@ -302,8 +303,10 @@ class Network:
         deltas = np.empty(n_deltas, dtype=self.dtype)
         # Without a callback or a progress bar, the whole run is one compiled
         # call; otherwise one call per epoch, returning to Python in between.
-        chunk = 1 if (callback is not None or bar is not None) else epochs
+        chunk = 1 if (callback is not None or progress) else epochs
         done = 0
+        # The bar opens only once every argument has been accepted.
+        bar = tqdm(total=epochs, unit="epoch", desc="training") if progress else None
         try:
             with self._writing("train"):
                 while done < epochs:
