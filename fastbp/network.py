@@ -40,6 +40,18 @@ class TrainingDivergedError(FloatingPointError):
         self.costs = np.empty(0) if costs is None else costs
 
 
+def _allocate(count, dtype, sizes):
+    """The parameter vector, or a ValueError naming the sizes when it does not
+    fit in memory (under the 1 TiB cap, but more than this machine has)."""
+    try:
+        return np.empty(count, dtype=dtype)
+    except MemoryError:
+        raise ValueError(
+            f"layer_sizes {list(sizes)} need {count} parameters ({count * np.dtype(dtype).itemsize:,} bytes): "
+            "more memory than this machine can allocate"
+        ) from None
+
+
 def _tqdm():
     try:
         from tqdm.auto import tqdm
@@ -86,7 +98,7 @@ class Network:
         dtype = check.float_dtype(dtype)
         rng = np.random.default_rng(check.seed(seed))
         kernels = get_backend(backend)  # a bad name fails before any allocation
-        params = np.empty(check.param_count(sizes, dtype), dtype=dtype)
+        params = _allocate(check.param_count(sizes, dtype), dtype, sizes)
         for W, b in _layout.layer_views(params, sizes):
             bound = np.sqrt(2.0 / (W.shape[0] + W.shape[1]))
             W[...] = rng.uniform(-bound, bound, size=W.shape)
@@ -100,7 +112,7 @@ class Network:
         keeps float32 when every array is float32 and uses float64 otherwise."""
         sizes, dtype, Ws, bs = check.weights_and_biases(weights, biases, dtype)
         kernels = get_backend(backend)
-        params = np.empty(check.param_count(sizes, dtype), dtype=dtype)
+        params = _allocate(check.param_count(sizes, dtype), dtype, sizes)
         for (W, b), W_given, b_given in zip(_layout.layer_views(params, sizes), Ws, bs):
             W[...] = W_given
             b[...] = b_given

@@ -298,6 +298,7 @@ def test_train_rejects_bad_keywords(backend, keyword, value, error, match):
     [
         pytest.param(dict(epochs=2, seed=-1), ValueError, esc("seed must be >= 0"), id="bad-seed"),
         pytest.param(dict(epochs=2, callback=1), TypeError, esc("callback must be callable"), id="bad-callback"),
+        pytest.param(dict(epochs=10**30), ValueError, esc(f"epochs={10**30} is too many"), id="absurd-epochs"),
     ],
 )
 def test_a_rejected_call_with_progress_draws_no_bar(backend, kwargs, error, match, capsys):
