@@ -623,6 +623,14 @@ cdef bint _all_finite(const floating* v, Py_ssize_t n) noexcept nogil:
     return acc == 0
 
 
+cdef bint _signal_pending() noexcept nogil:
+    # Take the GIL for an instant so that Python runs its signal handlers; a
+    # handler that raised (Ctrl-C: KeyboardInterrupt) leaves its exception set,
+    # for _reraise once the loop has left the network consistent.
+    with gil:
+        return PyErr_CheckSignals() != 0
+
+
 cdef int _reraise() except -1:
     # Propagate the exception PyErr_CheckSignals left set (KeyboardInterrupt).
     return -1
@@ -693,8 +701,7 @@ def train(floating[::1] params, const Py_ssize_t[::1] sizes, const floating[:, :
                     work += work_per_sample
                     if watch_signals and work >= SIGNAL_WORK:
                         work = 0
-                        with gil:
-                            interrupted = PyErr_CheckSignals() != 0
+                        interrupted = _signal_pending()
                         if interrupted:
                             break
             else:
@@ -709,8 +716,7 @@ def train(floating[::1] params, const Py_ssize_t[::1] sizes, const floating[:, :
                     work += m * work_per_sample
                     if watch_signals and work >= SIGNAL_WORK:
                         work = 0
-                        with gil:
-                            interrupted = PyErr_CheckSignals() != 0
+                        interrupted = _signal_pending()
                         if interrupted:
                             break
             if interrupted:
