@@ -868,6 +868,23 @@ def train_step(floating[::1] params, const Py_ssize_t[::1] sizes, const floating
     return J
 
 
+cdef floating* _forward_rows(const floating* params, const Py_ssize_t* sizes, Py_ssize_t L,
+                             const floating* X, Py_ssize_t rows, floating* act) noexcept nogil:
+    # The forward pass of ``rows`` consecutive rows of X in the block layout
+    # (A[0] = the rows); returns where their outputs A[L] (rows x n_L) start.
+    # One row goes through the row-at-a-time path (_forward: one sample's
+    # layout is the block layout with m = 1), more through BLAS.
+    cdef Py_ssize_t l, a_out = 0
+    for l in range(L):
+        a_out += sizes[l]
+    memcpy(act, X, rows * sizes[0] * sizeof(floating))
+    if rows == 1:
+        _forward(params, sizes, L, act)
+    else:
+        _forward_block(params, sizes, L, rows, act)
+    return act + rows * a_out
+
+
 def forward_batch(const floating[::1] params, const Py_ssize_t[::1] sizes,
                   const floating[:, ::1] X, floating[:, ::1] out, floating[::1] activations):
     """out[i] = the network's output for row X[i].  ``activations`` may hold
@@ -876,22 +893,14 @@ def forward_batch(const floating[::1] params, const Py_ssize_t[::1] sizes,
     check_network(params, sizes, activations[: sum(sizes)])
     check_rows(sizes, X, out=out)
     cdef Py_ssize_t m = block_rows(sizes, activations)
-    cdef Py_ssize_t start, r, rows, l, L = sizes.shape[0] - 1, n = X.shape[0]
-    cdef Py_ssize_t n_in = sizes[0], n_out = sizes[L], a_out = 0
-    for l in range(L):
-        a_out += sizes[l]
+    cdef Py_ssize_t start, rows, L = sizes.shape[0] - 1, n = X.shape[0]
+    cdef floating* outputs
     with nogil:
         start = 0
         while start < n:
             rows = m if start + m <= n else n - start
-            if rows == 1:
-                memcpy(&activations[0], &X[start, 0], n_in * sizeof(floating))
-                _forward(&params[0], &sizes[0], L, &activations[0])
-                memcpy(&out[start, 0], &activations[a_out], n_out * sizeof(floating))
-            else:
-                memcpy(&activations[0], &X[start, 0], rows * n_in * sizeof(floating))
-                _forward_block(&params[0], &sizes[0], L, rows, &activations[0])
-                memcpy(&out[start, 0], &activations[rows * a_out], rows * n_out * sizeof(floating))
+            outputs = _forward_rows(&params[0], &sizes[0], L, &X[start, 0], rows, &activations[0])
+            memcpy(&out[start, 0], outputs, rows * sizes[L] * sizeof(floating))
             start += rows
 
 
@@ -902,23 +911,15 @@ def mean_cost(const floating[::1] params, const Py_ssize_t[::1] sizes, const flo
     check_network(params, sizes, activations[: sum(sizes)])
     check_rows(sizes, X, Y=Y)
     cdef Py_ssize_t m = block_rows(sizes, activations)
-    cdef Py_ssize_t start, r, rows, l, L = sizes.shape[0] - 1, n = X.shape[0]
-    cdef Py_ssize_t n_in = sizes[0], n_out = sizes[L], a_out = 0
+    cdef Py_ssize_t start, r, rows, L = sizes.shape[0] - 1, n = X.shape[0]
+    cdef floating* outputs
     cdef double total = 0
-    for l in range(L):
-        a_out += sizes[l]
     with nogil:
         start = 0
         while start < n:
             rows = m if start + m <= n else n - start
-            if rows == 1:
-                memcpy(&activations[0], &X[start, 0], n_in * sizeof(floating))
-                _forward(&params[0], &sizes[0], L, &activations[0])
-                total += _cost(&activations[a_out], &Y[start, 0], n_out)
-            else:
-                memcpy(&activations[0], &X[start, 0], rows * n_in * sizeof(floating))
-                _forward_block(&params[0], &sizes[0], L, rows, &activations[0])
-                for r in range(rows):
-                    total += _cost(&activations[rows * a_out + r * n_out], &Y[start + r, 0], n_out)
+            outputs = _forward_rows(&params[0], &sizes[0], L, &X[start, 0], rows, &activations[0])
+            for r in range(rows):
+                total += _cost(outputs + r * sizes[L], &Y[start + r, 0], sizes[L])
             start += rows
     return total / n

@@ -40,6 +40,16 @@ class TrainingDivergedError(FloatingPointError):
         self.costs = np.empty(0) if costs is None else costs
 
 
+def _diverged(what, costs=None):
+    """The error for a step or epoch that diverged (and was undone)."""
+    return TrainingDivergedError(
+        f"training diverged during {what}: the cost or a weight became NaN or infinite. "
+        "The network was restored to its weights before that; try a smaller learning rate "
+        "(or targets in [0, 1], the range of the sigmoid outputs).",
+        costs=costs,
+    )
+
+
 def _allocate(count, dtype, sizes):
     """The parameter vector, or a ValueError naming the sizes when it does not
     fit in memory (under the 1 TiB cap, but more than this machine has)."""
@@ -329,12 +339,8 @@ class Network:
                     )
                     done += completed
                     if completed < len(todo):
-                        raise TrainingDivergedError(
-                            f"training diverged during epoch {done + 1} of {epochs} with lr={lr} "
-                            f"(batch_size={batch_size}): "
-                            "the cost or a weight became NaN or infinite. The network was restored to its "
-                            "weights before that epoch; try a smaller learning rate (or targets in [0, 1], "
-                            "the range of the sigmoid outputs).",
+                        raise _diverged(
+                            f"epoch {done + 1} of {epochs} with lr={lr} (batch_size={batch_size})",
                             costs=costs[:done].copy(),
                         )
                     if bar is not None:
@@ -371,8 +377,4 @@ class Network:
         if np.isfinite(J) and np.isfinite(self._params).all():
             return
         np.copyto(self._params, self._backup)
-        raise TrainingDivergedError(
-            f"training diverged during {what}: the cost or a weight became NaN or infinite. "
-            "The network was restored to its weights before that; try a smaller learning rate "
-            "(or targets in [0, 1], the range of the sigmoid outputs)."
-        )
+        raise _diverged(what)
