@@ -19,6 +19,7 @@ for ``"cython"`` (or importing fastbp without forcing the reference) raises
 
 from __future__ import annotations
 
+import functools
 import importlib
 import os
 from types import ModuleType
@@ -61,6 +62,7 @@ def default_backend() -> str:
     return name
 
 
+@functools.cache  # what the CPU runs and what was built do not change
 def isa_modules() -> dict[str, ModuleType]:
     """The compiled copies that were built and that this CPU can run, by
     instruction set, best first.  The baseline copy answers what the CPU runs."""

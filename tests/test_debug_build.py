@@ -15,47 +15,16 @@ compiler.  Deselect with ``-m "not debug_build"``.
 """
 
 import os
-import pathlib
 import re
-import shutil
-import subprocess
 import sys
 
 import pytest
+from support import clean_env, run, source_tree
 
 pytestmark = pytest.mark.debug_build
 
-ROOT = pathlib.Path(__file__).resolve().parents[1]
-BUILD_OUTPUTS = shutil.ignore_patterns(
-    "build", "dist", "*.egg-info", "*.so", "*.pyd", "*.c", "*.cpp", "__pycache__", ".*"
-)
 SUBSET = ["test_equivalence.py", "test_gradients.py", "test_validation.py", "test_network.py",
           "test_hostile_input.py", "test_threads.py", "test_worked_example.py", "test_backends.py"]
-
-
-def _run(cmd, **kwargs):
-    result = subprocess.run(cmd, capture_output=True, text=True, **kwargs)
-    assert result.returncode == 0, f"{cmd} failed ({result.returncode}):\n{result.stdout[-4000:]}\n{result.stderr[-4000:]}"
-    return result
-
-
-def _clean_env(**extra):
-    env = {k: v for k, v in os.environ.items() if k not in ("FASTBP_BACKEND", "PYTHONPATH", "PYTEST_ADDOPTS")}
-    env.update(extra)
-    return env
-
-
-def _source_tree(target):
-    """The files a fresh clone would have: git's tracked files in a checkout,
-    otherwise the tree without build outputs (as tests/test_packaging.py does)."""
-    if (ROOT / ".git").exists() and shutil.which("git"):
-        files = _run(["git", "ls-files", "-z"], cwd=ROOT).stdout.split("\0")
-        for name in filter(None, files):
-            if (ROOT / name).is_file():
-                (target / name).parent.mkdir(parents=True, exist_ok=True)
-                shutil.copy2(ROOT / name, target / name)
-    else:
-        shutil.copytree(ROOT, target, ignore=BUILD_OUTPUTS, dirs_exist_ok=True)
 
 
 @pytest.fixture(scope="module")
@@ -70,9 +39,9 @@ def debug_build(tmp_path_factory):
     work = tmp_path_factory.mktemp("debug_build")
     src = work / "src"
     src.mkdir()
-    _source_tree(src)
-    _run([sys.executable, "setup.py", "build_ext", "--inplace", "-j", "2"], cwd=src,
-         env=_clean_env(FASTBP_DEBUG="1"), timeout=1800)
+    source_tree(src)
+    run([sys.executable, "setup.py", "build_ext", "--inplace", "-j", "2"], cwd=src,
+         env=clean_env(FASTBP_DEBUG="1"), timeout=1800)
     (work / "run").mkdir()  # outside the source tree: only the copy named by PYTHONPATH is importable
     return work, src
 
@@ -110,7 +79,7 @@ for kernels in {fastbp.get_backend("cython"), importlib.import_module("fastbp._k
 
 def test_the_imported_kernels_raise_on_an_out_of_bounds_index(debug_build):
     work, src = debug_build
-    result = _run([sys.executable, "-c", PROBE], cwd=work / "run", env=_clean_env(PYTHONPATH=str(src)), timeout=300)
+    result = run([sys.executable, "-c", PROBE], cwd=work / "run", env=clean_env(PYTHONPATH=str(src)), timeout=300)
     lines = result.stdout.strip().splitlines()
     assert lines and all(line.startswith("IndexError") for line in lines), result.stdout
     for line in lines:  # the modules came from the debug build, not an installed fastbp
@@ -121,12 +90,12 @@ def test_the_kernel_tests_pass_against_the_debug_build(debug_build):
     work, src = debug_build
     tests = [str(src / "tests" / name) for name in SUBSET if (src / "tests" / name).exists()]
     assert len(tests) >= 4, tests
-    result = _run(
+    result = run(
         [sys.executable, "-m", "pytest", *tests, "-m", "not packaging and not debug_build", "-q",
          "-p", "no:cacheprovider", "--rootdir", str(src)],
         cwd=work / "run",
         # FASTBP_EXPECT_INSTALLED_IN: test_backends.py checks fastbp was imported from the debug copy.
-        env=_clean_env(PYTHONPATH=str(src), FASTBP_EXPECT_INSTALLED_IN=str(src)),
+        env=clean_env(PYTHONPATH=str(src), FASTBP_EXPECT_INSTALLED_IN=str(src)),
         timeout=1800,
     )
     summary = result.stdout.strip().splitlines()[-1]

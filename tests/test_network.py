@@ -7,10 +7,10 @@ input is tested in ``test_validation.py``.
 
 import importlib
 import re
-import threading
 
 import numpy as np
 import pytest
+from support import run_in_threads
 
 import fastbp
 from fastbp import Network, TrainingDivergedError
@@ -630,26 +630,6 @@ def test_divergence_late_in_training_restores_the_last_good_epoch(backend, dtype
 # ---------------------------------------------------------------------------
 
 
-def _run_in_threads(functions):
-    barrier = threading.Barrier(len(functions))
-    results, errors = [None] * len(functions), []
-
-    def run(i, f):
-        try:
-            barrier.wait()
-            results[i] = f()
-        except BaseException as error:  # reported below
-            errors.append(error)
-
-    threads = [threading.Thread(target=run, args=(i, f)) for i, f in enumerate(functions)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    assert not errors, errors
-    return results
-
-
 def test_training_from_two_threads_is_serialised(backend):
     # Two different data sets: A-then-B and B-then-A end in different weights,
     # and an interleaving of their updates would match neither.
@@ -665,7 +645,7 @@ def test_training_from_two_threads_is_serialised(backend):
 
     for _ in range(5 if backend == "cython" else 1):
         net = Network(sizes, seed=0, backend=backend)
-        costs_A, costs_B = _run_in_threads(
+        costs_A, costs_B = run_in_threads(
             [lambda: net.train(*A, epochs=epochs, lr=0.5), lambda: net.train(*B, epochs=epochs, lr=0.5)]
         )
         params = all_params(net)
@@ -682,7 +662,7 @@ def test_steps_from_two_threads_complete_without_corruption(backend):
     net = Network(SIZES, seed=0, backend=backend)
     X, Y = data(n=2)
     steps = 100 if backend == "cython" else 20
-    Js = _run_in_threads([lambda i=i: [net.step(X[i], Y[i], 0.5) for _ in range(steps)] for i in range(2)])
+    Js = run_in_threads([lambda i=i: [net.step(X[i], Y[i], 0.5) for _ in range(steps)] for i in range(2)])
     assert all(len(J) == steps and np.isfinite(J).all() for J in Js)
     assert np.isfinite(all_params(net)).all()
 
@@ -705,7 +685,7 @@ def test_forward_from_many_threads_is_bit_identical(backend, dtype):
                             net.gradients(X[0], Y[0])))
         return results
 
-    for results in _run_in_threads([work] * 8):
+    for results in run_in_threads([work] * 8):
         for out, rows, cost, (dW, db) in results:
             np.testing.assert_array_equal(out, expected_out, strict=True)
             for a, b in zip(rows, expected_rows):

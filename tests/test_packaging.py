@@ -8,56 +8,23 @@ package index for the build requirements; deselect with ``-m "not packaging"``.
 """
 
 import os
-import pathlib
 import platform
-import shutil
-import subprocess
 import sys
 import tarfile
 import zipfile
 
 import pytest
+from support import clean_env, run, source_tree
 
 pytestmark = pytest.mark.packaging
-
-ROOT = pathlib.Path(__file__).resolve().parents[1]
-BUILD_OUTPUTS = shutil.ignore_patterns(
-    "build", "dist", "*.egg-info", "*.so", "*.pyd", "*.c", "*.cpp", "__pycache__", ".*"
-)
-
-
-def _run(cmd, **kwargs):
-    result = subprocess.run(cmd, capture_output=True, text=True, **kwargs)
-    assert result.returncode == 0, f"{cmd} failed ({result.returncode}):\n{result.stdout[-4000:]}\n{result.stderr[-4000:]}"
-    return result
-
-
-def _clean_env(**extra):
-    env = {k: v for k, v in os.environ.items() if k not in ("FASTBP_BACKEND", "PYTHONPATH", "PYTEST_ADDOPTS")}
-    env.update(extra)
-    return env
-
-
-def _source_tree(target):
-    """The files a fresh clone would have: git's tracked files when this is a
-    checkout, otherwise the tree without build outputs (an unpacked sdist)."""
-    if (ROOT / ".git").exists() and shutil.which("git"):
-        files = _run(["git", "ls-files", "-z"], cwd=ROOT).stdout.split("\0")
-        for name in filter(None, files):
-            if (ROOT / name).is_file():  # skip deleted-but-tracked paths
-                (target / name).parent.mkdir(parents=True, exist_ok=True)
-                shutil.copy2(ROOT / name, target / name)
-    else:
-        shutil.copytree(ROOT, target, ignore=BUILD_OUTPUTS, dirs_exist_ok=True)
-
 
 @pytest.fixture(scope="module")
 def artefacts(tmp_path_factory):
     work = tmp_path_factory.mktemp("packaging")
     src, dist = work / "src", work / "dist"
     src.mkdir()
-    _source_tree(src)
-    _run([sys.executable, "-m", "build", "--outdir", str(dist), str(src)], env=_clean_env(), timeout=1800)
+    source_tree(src)
+    run([sys.executable, "-m", "build", "--outdir", str(dist), str(src)], env=clean_env(), timeout=1800)
     (sdist,) = dist.glob("*.tar.gz")
     (wheel,) = dist.glob("*.whl")
     return work, sdist, wheel
@@ -99,21 +66,21 @@ WHEEL_TESTS = [
 def test_wheel_passes_the_core_suite_in_a_fresh_venv(artefacts):
     work, _, wheel = artefacts
     venv = work / "venv"
-    _run([sys.executable, "-m", "venv", str(venv)], timeout=300)
+    run([sys.executable, "-m", "venv", str(venv)], timeout=300)
     python = venv / ("Scripts/python.exe" if os.name == "nt" else "bin/python")
     # The wheel and what the core tests need (not the optional peers of the
     # test extra: the main run covers those; this one is about the wheel).
-    _run([str(python), "-m", "pip", "install", "--quiet", str(wheel), "pytest", "hypothesis"],
-         env=_clean_env(), timeout=1800)
+    run([str(python), "-m", "pip", "install", "--quiet", str(wheel), "pytest", "hypothesis"],
+         env=clean_env(), timeout=1800)
     run_dir = work / "run"  # outside the source tree: only the installed fastbp is importable
     run_dir.mkdir()
     tests = work / "src" / "tests"
-    result = _run(
+    result = run(
         # The core tests of the same snapshot the wheel was built from.
         [str(python), "-m", "pytest", *(str(tests / name) for name in WHEEL_TESTS), "-q",
          "-p", "no:cacheprovider", "--rootdir", str(work / "src")],
         cwd=run_dir,
-        env=_clean_env(FASTBP_EXPECT_INSTALLED_IN=str(venv)),
+        env=clean_env(FASTBP_EXPECT_INSTALLED_IN=str(venv)),
         timeout=1800,
     )
     summary = result.stdout.strip().splitlines()[-1]

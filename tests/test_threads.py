@@ -30,6 +30,7 @@ import threading
 
 import numpy as np
 import pytest
+from support import run_in_threads
 
 import fastbp
 from fastbp import Network
@@ -44,31 +45,6 @@ def data(n, seed, sizes=SIZES):
 
 def all_params(net):
     return np.concatenate([a.ravel() for pair in zip(net.weights, net.biases) for a in pair])
-
-
-def run_in_threads(functions, timeout=300.0):
-    """Start every function at once (a barrier); return their results, or
-    re-raise the first error.  A thread still running after ``timeout``
-    seconds (a deadlock) fails the test instead of hanging the suite."""
-    barrier = threading.Barrier(len(functions))
-    results, errors = [None] * len(functions), []
-
-    def run(i, f):
-        try:
-            barrier.wait()
-            results[i] = f()
-        except BaseException as error:  # reported below
-            errors.append(error)
-
-    threads = [threading.Thread(target=run, args=(i, f), daemon=True) for i, f in enumerate(functions)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(timeout)
-    assert not any(t.is_alive() for t in threads), f"a thread did not finish within {timeout} s"
-    if errors:
-        raise errors[0]
-    return results
 
 
 def _saved_and_loaded(net, path):
