@@ -312,6 +312,9 @@ def shuffle(order, rng_state):
         order[i], order[j] = order[j], order[i]
 
 
+_shuffle_order = shuffle  # train's argument ``shuffle`` (a flag) hides the function
+
+
 def _train_batch(params, sizes, X, Y, rows, lr, update_biases, activations, deltas):
     """One mini-batch step: the gradient averaged over the samples ``rows``,
 
@@ -374,7 +377,7 @@ def train(params, sizes, X, Y, order, rng_state, shuffle, lr, batch_size, update
     params_, backup_, costs_ = memoryview(params), memoryview(backup)[: len(params)], memoryview(costs)
     for epoch in range(len(costs)):
         if shuffle:
-            globals()["shuffle"](order, rng_state)
+            _shuffle_order(order, rng_state)
         backup_[:] = params_
         try:
             total = 0.0
