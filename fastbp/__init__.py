@@ -11,7 +11,8 @@ is the oracle they are tested against.  See ``fastbp.backends``.
 
 from .backends import backends, get_backend, require_default_backend
 from ._modelfile import load
-from .network import Network, TrainingDivergedError
+from ._errors import TrainingDivergedError
+from .network import Network
 
 __version__ = "0.1.0"
 

@@ -210,6 +210,7 @@ def cpu_runs(str isa):
 cdef enum:
     ACT_SIGMOID = 0   # the only activation today; tanh, relu, identity slot in here
     SIGNAL_WORK = 1 << 23  # multiply-adds between checks for Ctrl-C (a few ms)
+    SNAPSHOT_ROWS = 64     # rows at least between two saves of a run's state (see _run_epochs)
 
 
 # --------------------------------------------------------------------------
@@ -636,6 +637,194 @@ cdef int _reraise() except -1:
     return -1
 
 
+cdef double _online_epoch(floating* P, const Py_ssize_t* S, Py_ssize_t L, const floating* X,
+                          const floating* Y, Py_ssize_t n, const Py_ssize_t* O, double lr,
+                          bint update_biases, floating** act_pair, floating* dl, bint ready,
+                          bint prefetch, Py_ssize_t* work, bint watch_signals,
+                          bint* interrupted) noexcept nogil:
+    # One epoch of online updates; returns the sum of the samples' J.
+    # act_pair = (this sample's activations, the next one's): each update of
+    # layer l is fused with the next sample's forward pass through layer l
+    # (_update_all with act_next), and the two swap.  ``ready``: the first
+    # sample's forward pass is already in act_pair[0] (the previous epoch's
+    # last update ran it); ``prefetch``: run the next epoch's first forward
+    # pass the same way (its first row is known: rows in order, or one row).
+    cdef Py_ssize_t t, nxt, n_in = S[0], n_out = S[L], work_per_sample = 0, l
+    cdef floating* act = act_pair[0]
+    cdef floating* act_next = act_pair[1]
+    cdef floating* tmp
+    cdef double total = 0
+    for l in range(1, L + 1):
+        work_per_sample += S[l] * (S[l - 1] + 1)
+    if not ready:
+        memcpy(act, X + _row(O, 0) * n_in, n_in * sizeof(floating))
+        _forward(P, S, L, act)
+    for t in range(n):
+        total += _backward(P, S, L, act, Y + _row(O, t) * n_out, dl)
+        nxt = _row(O, t + 1) if t + 1 < n else (_row(O, 0) if prefetch else -1)
+        if nxt >= 0:
+            memcpy(act_next, X + nxt * n_in, n_in * sizeof(floating))
+            _update_all(P, S, L, act, dl, lr, update_biases, act_next)
+            tmp = act
+            act = act_next
+            act_next = tmp
+        else:
+            _update_all(P, S, L, act, dl, lr, update_biases, NULL)
+        work[0] += work_per_sample
+        if watch_signals and work[0] >= SIGNAL_WORK:
+            work[0] = 0
+            interrupted[0] = _signal_pending()
+            if interrupted[0]:
+                break
+    act_pair[0] = act
+    act_pair[1] = act_next
+    return total
+
+
+cdef double _batch_epoch(floating* P, const Py_ssize_t* S, Py_ssize_t L, const floating* X,
+                         const floating* Y, Py_ssize_t n, const Py_ssize_t* O, double lr,
+                         Py_ssize_t batch_size, bint update_biases, floating* act, floating* dl,
+                         Py_ssize_t* work, bint watch_signals, bint* interrupted) noexcept nogil:
+    # One epoch of mini-batch updates (_train_block); returns the sum of the samples' J.
+    cdef Py_ssize_t start = 0, m, r, n_in = S[0], work_per_sample = 0, l
+    cdef double total = 0
+    for l in range(1, L + 1):
+        work_per_sample += S[l] * (S[l - 1] + 1)
+    while start < n:
+        m = batch_size if start + batch_size <= n else n - start
+        for r in range(m):
+            memcpy(act + r * n_in, X + _row(O, start + r) * n_in, n_in * sizeof(floating))
+        total += _train_block(P, S, L, m, Y, O, start, lr, update_biases, act, dl)
+        start += m
+        work[0] += m * work_per_sample
+        if watch_signals and work[0] >= SIGNAL_WORK:
+            work[0] = 0
+            interrupted[0] = _signal_pending()
+            if interrupted[0]:
+                break
+    return total
+
+
+cdef struct Run:
+    # What a whole training run works on, for _run_epochs (pointers into the
+    # caller's buffers; nothing here is owned).
+    Py_ssize_t L, n, n_params, batch_size
+    const Py_ssize_t* sizes
+    Py_ssize_t* order          # NULL: rows in order
+    uint64_t* rng_state
+    bint shuffle, update_biases, watch_signals
+    double lr
+    double* costs
+
+
+cdef Py_ssize_t _run_epochs(Run* run, floating* P, const floating* X, const floating* Y,
+                            floating* act, floating* dl, floating* backup, Py_ssize_t epochs,
+                            bint* interrupted) noexcept nogil:
+    # The epochs of a run; returns how many completed.  An epoch that ends
+    # with a non-finite cost or weight is undone and ends the run (its index
+    # is returned), and so does Ctrl-C (``interrupted``; that epoch undone).
+    #
+    # Undo without a copy per epoch: the state at the start of an epoch
+    # (params, the row order, the RNG state) is saved every ``k`` epochs, with
+    # k * n >= SNAPSHOT_ROWS rows between saves, so the copy costs a few
+    # percent of one sample's work per sample however small the epochs.  The
+    # cost is checked every epoch (free); the weights at each save and at the
+    # end (a weight that turned NaN or inf stays so: w - s a never returns
+    # to finite).  When either check fails, or on Ctrl-C, the epochs since
+    # the save are replayed from it - training is deterministic, so they give
+    # the same bits - checking after each one, which finds the first epoch
+    # that diverged, or gets back to the start of the interrupted one.
+    cdef Py_ssize_t n = run.n, n_params = run.n_params, epoch, snap = 0, failed = -1, e
+    cdef Py_ssize_t k = SNAPSHOT_ROWS // n if n < SNAPSHOT_ROWS else 1
+    cdef Py_ssize_t work = 0, n_order = n if (run.shuffle and run.order != NULL and k > 1) else 0
+    cdef Py_ssize_t order_copy[SNAPSHOT_ROWS]   # n < SNAPSHOT_ROWS when k > 1
+    cdef uint64_t rng_copy
+    cdef floating* act_pair[2]
+    cdef bint ready = False, prefetch, no_signals = False
+    cdef double total
+    act_pair[0] = act
+    act_pair[1] = act + _width(run.sizes, run.L)
+    # Snapshot of the start of epoch 0.
+    memcpy(backup, P, n_params * sizeof(floating))
+    if n_order:
+        memcpy(order_copy, run.order, n_order * sizeof(Py_ssize_t))
+    rng_copy = run.rng_state[0]
+    for epoch in range(epochs):
+        if epoch - snap >= k:
+            if not _all_finite(P, n_params):
+                failed = epoch
+                break
+            memcpy(backup, P, n_params * sizeof(floating))
+            if n_order:
+                memcpy(order_copy, run.order, n_order * sizeof(Py_ssize_t))
+            rng_copy = run.rng_state[0]
+            snap = epoch
+        if run.shuffle and run.order != NULL:
+            _shuffle(run.order, n, run.rng_state)
+        if run.batch_size == 1:
+            # The next epoch's first row is known when the rows are in order
+            # (or there is one): its forward pass rides on this epoch's last update.
+            prefetch = epoch + 1 < epochs and (not run.shuffle or n == 1)
+            total = _online_epoch(P, run.sizes, run.L, X, Y, n, run.order, run.lr, run.update_biases,
+                                  act_pair, dl, ready, prefetch, &work, run.watch_signals, interrupted)
+            ready = prefetch
+        else:
+            total = _batch_epoch(P, run.sizes, run.L, X, Y, n, run.order, run.lr, run.batch_size,
+                                 run.update_biases, act, dl, &work, run.watch_signals, interrupted)
+        if interrupted[0]:
+            failed = epoch
+            break
+        run.costs[epoch] = total / n
+        if not isfinite(run.costs[epoch]) or (k == 1 and not _all_finite(P, n_params)):
+            failed = epoch + 1
+            break
+    else:
+        if k > 1 and not _all_finite(P, n_params):
+            failed = epochs
+    if failed < 0:
+        return epochs
+    # Back to the snapshot.  If the failure is the epoch that started there
+    # (its start was checked), that is all; otherwise forward again one
+    # checked epoch at a time up to ``failed`` (exclusive): the first epoch
+    # that fails its check is undone and is where the run ended.
+    memcpy(P, backup, n_params * sizeof(floating))
+    if n_order:
+        memcpy(run.order, order_copy, n_order * sizeof(Py_ssize_t))
+    run.rng_state[0] = rng_copy
+    if not interrupted[0] and failed == snap + 1:
+        return snap
+    for e in range(snap, failed):
+        memcpy(backup, P, n_params * sizeof(floating))
+        if n_order:
+            memcpy(order_copy, run.order, n_order * sizeof(Py_ssize_t))
+        rng_copy = run.rng_state[0]
+        if run.shuffle and run.order != NULL:
+            _shuffle(run.order, n, run.rng_state)
+        if run.batch_size == 1:
+            total = _online_epoch(P, run.sizes, run.L, X, Y, n, run.order, run.lr, run.update_biases,
+                                  act_pair, dl, False, False, &work, False, &no_signals)
+        else:
+            total = _batch_epoch(P, run.sizes, run.L, X, Y, n, run.order, run.lr, run.batch_size,
+                                 run.update_biases, act, dl, &work, False, &no_signals)
+        run.costs[e] = total / n
+        if not isfinite(run.costs[e]) or not _all_finite(P, n_params):
+            memcpy(P, backup, n_params * sizeof(floating))
+            if n_order:
+                memcpy(run.order, order_copy, n_order * sizeof(Py_ssize_t))
+            run.rng_state[0] = rng_copy
+            return e
+    # Ctrl-C: back at the start of the interrupted epoch (``failed``).
+    return failed
+
+
+cdef inline Py_ssize_t _width(const Py_ssize_t* sizes, Py_ssize_t L) noexcept nogil:
+    # sum(sizes): the length of one sample's activations a[0..L].
+    cdef Py_ssize_t l, width = 0
+    for l in range(L + 1):
+        width += sizes[l]
+    return width
+
+
 def train(floating[::1] params, const Py_ssize_t[::1] sizes, const floating[:, ::1] X,
           const floating[:, ::1] Y, Py_ssize_t[::1] order, uint64_t[::1] rng_state,
           bint shuffle, double lr, Py_ssize_t batch_size, bint update_biases,
@@ -646,87 +835,37 @@ def train(floating[::1] params, const Py_ssize_t[::1] sizes, const floating[:, :
 
     ``order`` holds the row indices in the order they are visited, or is
     empty for rows in order (no memory per row).  Each epoch: shuffle
-    ``order`` in place (if ``shuffle``), copy ``params``
-    to ``backup``, then one update per batch of ``batch_size`` consecutive
-    entries of ``order`` (the last batch may be smaller), each averaging the
-    gradient over its samples; ``costs[e]`` = the mean over the epoch of each
-    sample's J, measured with the weights its update started from.  An epoch
-    that ends with a non-finite cost or weight is undone (``params`` restored
-    from ``backup``) and ends the run: the return value is then its index.
+    ``order`` in place (if ``shuffle``), then one update per batch of
+    ``batch_size`` consecutive entries of ``order`` (the last batch may be
+    smaller), each averaging the gradient over its samples; ``costs[e]`` =
+    the mean over the epoch of each sample's J, measured with the weights its
+    update started from.  An epoch that ends with a non-finite cost or weight
+    is undone (``params`` put back as they were before it, ``backup`` being
+    the room for that) and ends the run: the return value is then its index.
     On Ctrl-C the interrupted epoch is undone and ``KeyboardInterrupt`` raised.
     """
     check_train(params, sizes, X, Y, order, rng_state, shuffle, batch_size, costs, activations, deltas, backup)
-    cdef Py_ssize_t L = sizes.shape[0] - 1, n = X.shape[0], n_params = params.shape[0]
-    cdef Py_ssize_t n_in = sizes[0], n_out = sizes[L], width = 0
-    cdef Py_ssize_t epoch, start, m, r, i, done = 0, l
-    cdef Py_ssize_t epochs = costs.shape[0]
-    cdef Py_ssize_t work = 0, work_per_sample = n_params
-    cdef bint watch_signals = threading.current_thread() is threading.main_thread()
+    cdef Run run
     cdef bint interrupted = False
-    cdef double total
-    cdef floating* P = &params[0]
-    cdef floating* act = &activations[0]
-    cdef floating* act_next
-    cdef floating* tmp
-    cdef floating* dl = &deltas[0]
-    cdef const Py_ssize_t* S = &sizes[0]
+    cdef Py_ssize_t done
+    run.L = sizes.shape[0] - 1
+    run.n = X.shape[0]
+    run.n_params = params.shape[0]
+    run.batch_size = batch_size if batch_size <= X.shape[0] else X.shape[0]
+    run.sizes = &sizes[0]
     # An empty order visits the rows in order (and cannot be shuffled).
-    cdef Py_ssize_t* O = &order[0] if order.shape[0] > 0 else NULL
-    for l in range(L + 1):
-        width += sizes[l]
-    if batch_size > n:
-        batch_size = n
-    act_next = act + width
+    run.order = &order[0] if order.shape[0] > 0 else NULL
+    run.rng_state = &rng_state[0]
+    run.shuffle = shuffle
+    run.update_biases = update_biases
+    run.watch_signals = threading.current_thread() is threading.main_thread()
+    run.lr = lr
+    run.costs = &costs[0] if costs.shape[0] > 0 else NULL
+    if costs.shape[0] == 0:
+        return 0
     with nogil:
-        for epoch in range(epochs):
-            if shuffle and O != NULL:
-                _shuffle(O, n, &rng_state[0])
-            memcpy(&backup[0], P, n_params * sizeof(floating))
-            total = 0
-            if batch_size == 1:
-                # Online: sample t's forward pass was run by the previous
-                # sample's updates (_update_all with act_next).
-                memcpy(act, &X[_row(O, 0), 0], n_in * sizeof(floating))
-                _forward(P, S, L, act)
-                for start in range(n):
-                    total += _backward(P, S, L, act, &Y[_row(O, start), 0], dl)
-                    if start + 1 < n:
-                        memcpy(act_next, &X[_row(O, start + 1), 0], n_in * sizeof(floating))
-                        _update_all(P, S, L, act, dl, lr, update_biases, act_next)
-                        tmp = act
-                        act = act_next
-                        act_next = tmp
-                    else:
-                        _update_all(P, S, L, act, dl, lr, update_biases, NULL)
-                    work += work_per_sample
-                    if watch_signals and work >= SIGNAL_WORK:
-                        work = 0
-                        interrupted = _signal_pending()
-                        if interrupted:
-                            break
-            else:
-                start = 0
-                while start < n:
-                    m = batch_size if start + batch_size <= n else n - start
-                    for r in range(m):
-                        memcpy(act + r * n_in, &X[_row(O, start + r), 0], n_in * sizeof(floating))
-                    total += _train_block(P, S, L, m, &Y[0, 0], O, start, lr, update_biases,
-                                          act, dl)
-                    start += m
-                    work += m * work_per_sample
-                    if watch_signals and work >= SIGNAL_WORK:
-                        work = 0
-                        interrupted = _signal_pending()
-                        if interrupted:
-                            break
-            if interrupted:
-                memcpy(P, &backup[0], n_params * sizeof(floating))
-                break
-            costs[epoch] = total / n
-            if not isfinite(costs[epoch]) or not _all_finite(P, n_params):
-                memcpy(P, &backup[0], n_params * sizeof(floating))
-                break
-            done += 1
+        done = _run_epochs(&run, &params[0], &X[0, 0], &Y[0, 0], &activations[0], &deltas[0],
+                           &backup[0], costs.shape[0], &interrupted)
     if interrupted:
         _reraise()
     return done
@@ -923,3 +1062,10 @@ def mean_cost(const floating[::1] params, const Py_ssize_t[::1] sizes, const flo
                 total += _cost(outputs + r * sizes[L], &Y[start + r, 0], sizes[L])
             start += rows
     return total / n
+
+
+# --------------------------------------------------------------------------
+# The door: validated per-call entry points of one network
+# --------------------------------------------------------------------------
+
+include "_door.pxi"

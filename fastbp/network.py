@@ -25,29 +25,12 @@ import threading
 
 import numpy as np
 
-from . import _layout
+from . import _errors, _layout
 from . import _validation as check
+from ._errors import TrainingDivergedError
 from .backends import get_backend
 
-
-class TrainingDivergedError(FloatingPointError):
-    """Training produced a non-finite cost or weight; the network was restored.
-
-    ``costs`` holds the mean cost of each epoch that completed before it."""
-
-    def __init__(self, message, costs=None):
-        super().__init__(message)
-        self.costs = np.empty(0) if costs is None else costs
-
-
-def _diverged(what, costs=None):
-    """The error for a step or epoch that diverged (and was undone)."""
-    return TrainingDivergedError(
-        f"training diverged during {what}: the cost or a weight became NaN or infinite. "
-        "The network was restored to its weights before that; try a smaller learning rate "
-        "(or targets in [0, 1], the range of the sigmoid outputs).",
-        costs=costs,
-    )
+__all__ = ["Network", "TrainingDivergedError"]
 
 
 def _allocate(count, dtype, sizes):
@@ -73,20 +56,18 @@ def _tqdm():
 
 
 def _finite_result(value, what):
-    """Refuse to hand back NaN/inf computed from finite input.
-
-    With finite weights and data, a non-finite output, cost or gradient means
-    the arithmetic overflowed the dtype (e.g. weights near 1e308 in float64,
-    whose weighted sum is inf - inf).  The kernels keep float32 sums exact by
-    redoing an overflowing neuron in double; float64 has no wider type to fall
-    back on, so such a result is refused here instead of returned silently.
-    """
+    """Refuse to hand back NaN/inf computed from finite input (see ``_errors.not_finite``)."""
     if not np.isfinite(value).all():
-        raise FloatingPointError(
-            f"{what} is not finite: the arithmetic overflowed the network's dtype. "
-            "The weights or inputs are too large in magnitude; rescale them."
-        )
+        raise _errors.not_finite(what)
     return value
+
+
+def _accepted(result):
+    """What the door returned for arguments that passed the Python validation.
+    It accepts every such argument, so ``None`` here is a bug, never a result."""
+    if result is None:
+        raise RuntimeError("fastbp internal error: the compiled door refused validated arguments")
+    return result
 
 
 # Rows per block in batch forward passes and costs: enough for BLAS to run at
@@ -135,17 +116,25 @@ class Network:
         self._sizes = np.array(sizes, dtype=np.intp)
         self._sizes.flags.writeable = False
         self._params = params
-        # Scratch for step/train, reused under the lock: a[0..L] and delta[1..L].
+        # The compiled door (fastbp._door.pxi): validates the common call in C
+        # and runs the kernels; None on the reference backend, where every
+        # call takes the Python path below.
+        door = getattr(kernels, "Door", None)
+        self._door = door(params, self._sizes) if door is not None else None
+        # Scratch for step/train on the Python path, reused under the lock:
+        # a[0..L] and delta[1..L].
         self._activations = np.zeros(sum(sizes), dtype=params.dtype)
         self._deltas = np.zeros(sum(sizes[1:]), dtype=params.dtype)
-        # The parameters before the current step/epoch, restored if it diverges.
-        self._backup = np.empty_like(params)
+        # The parameters before the current step/epoch, restored if it
+        # diverges (the door's own, when there is a door).
+        self._backup = self._door.backup if self._door is not None else np.empty_like(params)
         # The public views sit on a read-only buffer of the parameters, so that
         # not even ``flags.writeable = True`` turns them back into a way to write.
         read_only = np.frombuffer(memoryview(params).toreadonly(), dtype=params.dtype)
         self._views = _layout.layer_views(read_only, sizes)
         # Serialises the calls that write the parameters (step, train): two
-        # threads training one network take turns, never interleave.
+        # threads training one network take turns, never interleave.  With a
+        # door, its lock (which its step and train take) is the one.
         self._lock = threading.Lock()
         self._lock_owner = None  # the thread inside step/train (see _writing)
 
@@ -216,6 +205,10 @@ class Network:
         """The network's outputs for one sample ``x`` of shape ``(n_in,)``
         (returns ``(n_out,)``) or for each row of ``X`` of shape ``(n, n_in)``
         (returns ``(n, n_out)``)."""
+        door = self._door
+        if door is not None:
+            out = door.forward(x)
+            return out if out is not None else _accepted(door.forward(self._data(x, "x", self._sizes[0], (1, 2))))
         x = self._data(x, "x", self._sizes[0], (1, 2))
         X = x.reshape(1, -1) if x.ndim == 1 else x
         out = np.empty((X.shape[0], self._sizes[-1]), dtype=self.dtype)
@@ -226,17 +219,31 @@ class Network:
     def cost(self, x, y):
         """J = 1/2 * sum_k (y_k - o_k)^2 for one sample (1-D ``x``, ``y``); for
         a batch (2-D), the mean over the rows of the per-sample J."""
+        door = self._door
+        if door is not None:
+            J = door.cost(x, y)
+            if J is not None:
+                return J
         x = self._data(x, "x", self._sizes[0], (1, 2))
         y = self._data(y, "y", self._sizes[-1], (x.ndim,))
         X, Y = (x.reshape(1, -1), y.reshape(1, -1)) if x.ndim == 1 else (x, y)
         check.same_rows(X, Y, "x", "y")
+        if door is not None:
+            return _accepted(door.cost(x, y))
         J = self._kernels.mean_cost(self._params, self._sizes, X, Y, self._scratch(X.shape[0]))
         return float(_finite_result(J, "the cost"))
 
     def gradients(self, x, y):
         """``(dJ/dW per layer, dJ/db per layer)`` for one sample; changes nothing."""
+        door = self._door
+        if door is not None:
+            grads = door.gradients(x, y)
+            if grads is not None:
+                return grads
         x = self._data(x, "x", self._sizes[0], (1,))
         y = self._data(y, "y", self._sizes[-1], (1,))
+        if door is not None:
+            return _accepted(door.gradients(x, y))
         grads = np.empty_like(self._params)
         deltas = np.empty_like(self._deltas)
         self._kernels.gradients(self._params, self._sizes, x, y, self._scratch(), deltas, grads)
@@ -251,10 +258,17 @@ class Network:
     def step(self, x, y, lr, *, update_biases=True):
         """One online gradient-descent update on one sample, in place; returns
         J measured before the update."""
+        door = self._door
+        if door is not None:
+            J = door.step(x, y, lr, update_biases)
+            if J is not None:
+                return J
         x = self._data(x, "x", self._sizes[0], (1,))
         y = self._data(y, "y", self._sizes[-1], (1,))
         lr = check.learning_rate(lr)
         update_biases = check.flag(update_biases, "update_biases")
+        if door is not None:
+            return _accepted(door.step(x, y, lr, update_biases))
         with self._writing("step"):
             np.copyto(self._backup, self._params)
             J = self._kernels.train_step(
@@ -295,6 +309,11 @@ class Network:
         restored to its weights before that epoch and ``TrainingDivergedError``
         is raised (its ``costs`` attribute holds the completed epochs).
         """
+        door = self._door
+        if door is not None and callback is None and progress is False:
+            costs = door.train(X, Y, epochs, lr, batch_size, shuffle, seed, update_biases)
+            if costs is not None:
+                return costs
         X = self._data(X, "X", self._sizes[0], (2,))
         Y = self._data(Y, "Y", self._sizes[-1], (2,))
         check.same_rows(X, Y)
@@ -302,7 +321,7 @@ class Network:
         lr = check.learning_rate(lr)
         batch_size = min(check.integer(batch_size, "batch_size", minimum=1), X.shape[0])
         shuffle = check.flag(shuffle, "shuffle")
-        rng = np.random.default_rng(check.seed(seed))
+        seed = check.seed(seed)
         update_biases = check.flag(update_biases, "update_biases")
         callback = check.callback(callback)
         progress = check.flag(progress, "progress")
@@ -314,12 +333,14 @@ class Network:
             costs = np.empty(epochs)
         except (MemoryError, ValueError):
             raise ValueError(f"epochs={epochs} is too many: the cost of each epoch cannot be stored") from None
+        if door is not None and callback is None and not progress:
+            return _accepted(door.train(X, Y, epochs, lr, batch_size, shuffle, seed, update_biases))
 
         # Buffers for the whole run, allocated once: the row order, the RNG
         # state that shuffles it, and scratch for one batch (two samples at least).
         # Shuffling needs the row order (one index per row); in order, none.
         order = np.arange(X.shape[0] if shuffle else 0, dtype=np.intp)
-        rng_state = rng.integers(0, 2**64, size=1, dtype=np.uint64)
+        rng_state = np.random.default_rng(seed).integers(0, 2**64, size=1, dtype=np.uint64)
         n_activations, n_deltas = _layout.train_buffer_lengths(self.layer_sizes, batch_size)
         activations = np.empty(n_activations, dtype=self.dtype)
         deltas = np.empty(n_deltas, dtype=self.dtype)
@@ -339,7 +360,7 @@ class Network:
                     )
                     done += completed
                     if completed < len(todo):
-                        raise _diverged(
+                        raise _errors.diverged(
                             f"epoch {done + 1} of {epochs} with lr={lr} (batch_size={batch_size})",
                             costs=costs[:done].copy(),
                         )
@@ -359,12 +380,16 @@ class Network:
         Another thread waits its turn; the same thread (a ``train`` callback
         calling ``step`` or ``train`` on its own network) would wait for
         itself forever, so it is refused instead."""
+        if self._door is not None:
+            self._door.begin_write(what)
+            try:
+                yield
+            finally:
+                self._door.end_write()
+            return
         me = threading.get_ident()
         if self._lock_owner == me:
-            raise RuntimeError(
-                f"{what}() was called on a network from inside its own train() callback; "
-                "a callback may read the network (forward, cost, save) but not train it"
-            )
+            raise _errors.reentered(what)
         with self._lock:
             self._lock_owner = me
             try:
@@ -377,4 +402,4 @@ class Network:
         if np.isfinite(J) and np.isfinite(self._params).all():
             return
         np.copyto(self._params, self._backup)
-        raise _diverged(what)
+        raise _errors.diverged(what)
