@@ -34,6 +34,7 @@ cdef extern from "Python.h":
 from cpython.float cimport PyFloat_AS_DOUBLE, PyFloat_Check
 from cpython.long cimport PyLong_CheckExact
 from cpython.mem cimport PyMem_Free, PyMem_Malloc
+cimport cython
 cimport numpy as cnp
 
 import numpy as np
@@ -170,6 +171,8 @@ cdef int _step_of(floating* P, const Py_ssize_t* S, Py_ssize_t L, const floating
     return 0
 
 
+@cython.auto_pickle(False)   # Network pickles its parameters, not the door
+@cython.final
 cdef class Door:
     """The compiled per-call entry points of one network (see the top of
     ``fastbp/_door.pxi``): ``forward``, ``cost``, ``gradients``, ``step`` and

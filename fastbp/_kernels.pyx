@@ -734,7 +734,7 @@ cdef Py_ssize_t _run_epochs(Run* run, floating* P, const floating* X, const floa
     # the save are replayed from it - training is deterministic, so they give
     # the same bits - checking after each one, which finds the first epoch
     # that diverged, or gets back to the start of the interrupted one.
-    cdef Py_ssize_t n = run.n, n_params = run.n_params, epoch, snap = 0, failed = -1, e
+    cdef Py_ssize_t n = run.n, n_params = run.n_params, epoch, snap = 0, failed = -1, e = 0
     cdef Py_ssize_t k = SNAPSHOT_ROWS // n if n < SNAPSHOT_ROWS else 1
     cdef Py_ssize_t work = 0, n_order = n if (run.shuffle and run.order != NULL and k > 1) else 0
     cdef Py_ssize_t order_copy[SNAPSHOT_ROWS]   # n < SNAPSHOT_ROWS when k > 1
@@ -783,38 +783,41 @@ cdef Py_ssize_t _run_epochs(Run* run, floating* P, const floating* X, const floa
             failed = epochs
     if failed < 0:
         return epochs
-    # Back to the snapshot.  If the failure is the epoch that started there
-    # (its start was checked), that is all; otherwise forward again one
-    # checked epoch at a time up to ``failed`` (exclusive): the first epoch
-    # that fails its check is undone and is where the run ended.
+    # Back to the snapshot (with k = 1 it is the start of the failed epoch,
+    # whose order and RNG state need no rewinding).  If the failure is the
+    # epoch that started there (its start was checked), that is all;
+    # otherwise forward again one checked epoch at a time up to ``failed``
+    # (exclusive): the first epoch that fails its check is undone and is
+    # where the run ended.  As in the reference, the run ends with the
+    # weights from before epoch e and the order and RNG state from after its
+    # shuffle.
     memcpy(P, backup, n_params * sizeof(floating))
-    if n_order:
-        memcpy(run.order, order_copy, n_order * sizeof(Py_ssize_t))
-    run.rng_state[0] = rng_copy
-    if not interrupted[0] and failed == snap + 1:
-        return snap
-    for e in range(snap, failed):
-        memcpy(backup, P, n_params * sizeof(floating))
+    if k > 1:
         if n_order:
-            memcpy(order_copy, run.order, n_order * sizeof(Py_ssize_t))
-        rng_copy = run.rng_state[0]
-        if run.shuffle and run.order != NULL:
-            _shuffle(run.order, n, run.rng_state)
-        if run.batch_size == 1:
-            total = _online_epoch(P, run.sizes, run.L, X, Y, n, run.order, run.lr, run.update_biases,
-                                  act_pair, dl, False, False, &work, False, &no_signals)
-        else:
-            total = _batch_epoch(P, run.sizes, run.L, X, Y, n, run.order, run.lr, run.batch_size,
-                                 run.update_biases, act, dl, &work, False, &no_signals)
-        run.costs[e] = total / n
-        if not isfinite(run.costs[e]) or not _all_finite(P, n_params):
-            memcpy(P, backup, n_params * sizeof(floating))
-            if n_order:
-                memcpy(run.order, order_copy, n_order * sizeof(Py_ssize_t))
-            run.rng_state[0] = rng_copy
-            return e
-    # Ctrl-C: back at the start of the interrupted epoch (``failed``).
-    return failed
+            memcpy(run.order, order_copy, n_order * sizeof(Py_ssize_t))
+        run.rng_state[0] = rng_copy
+    if failed == snap + 1 and not interrupted[0]:
+        e = snap
+    else:
+        for e in range(snap, failed + 1):
+            if e == failed:
+                break  # Ctrl-C: at the start of the interrupted epoch
+            memcpy(backup, P, n_params * sizeof(floating))
+            if run.shuffle and run.order != NULL:
+                _shuffle(run.order, n, run.rng_state)
+            if run.batch_size == 1:
+                total = _online_epoch(P, run.sizes, run.L, X, Y, n, run.order, run.lr, run.update_biases,
+                                      act_pair, dl, False, False, &work, False, &no_signals)
+            else:
+                total = _batch_epoch(P, run.sizes, run.L, X, Y, n, run.order, run.lr, run.batch_size,
+                                     run.update_biases, act, dl, &work, False, &no_signals)
+            run.costs[e] = total / n
+            if not isfinite(run.costs[e]) or not _all_finite(P, n_params):
+                memcpy(P, backup, n_params * sizeof(floating))
+                return e
+    if k > 1 and run.shuffle and run.order != NULL:
+        _shuffle(run.order, n, run.rng_state)   # the order epoch e was (or was being) run in
+    return e
 
 
 cdef inline Py_ssize_t _width(const Py_ssize_t* sizes, Py_ssize_t L) noexcept nogil:

@@ -359,7 +359,8 @@ def train(params, sizes, X, Y, order, rng_state, shuffle, lr, batch_size, update
     ``order`` holds the row indices in the order they are visited, or is
     empty for rows in order.  Each epoch: shuffle ``order`` in place (if
     ``shuffle``), save ``params``
-    in ``backup``, then one step per batch of ``batch_size`` consecutive
+    in ``backup`` (room to undo the epoch; what it holds after the call is
+    unspecified: the compiled run saves only every few epochs), then one step per batch of ``batch_size`` consecutive
     entries of ``order`` (the last batch may be smaller): a ``train_step`` for
     a batch of one, the averaged gradient of ``_train_batch`` otherwise.
     ``costs[e]`` = the mean over the epoch of each sample's J, measured with

@@ -573,6 +573,40 @@ def test_diverging_step_restores_the_network(backend, net_dtype, target, lr):
     assert np.isfinite(net.train(X, Y, epochs=2)).all()
 
 
+def _huge_input_pair(dtype, huge):
+    # A network whose first input is ``huge`` but carries no weight yet, so
+    # the hidden neurons do not saturate and the first layer's step
+    # lr * delta_k * x_0 is huge: beyond the bound under which the compiled
+    # step skips its check (see _step_of in fastbp/_door.pxi).
+    rng = np.random.default_rng(4)
+    W1, W2 = rng.uniform(-1, 1, (5, 3)), rng.uniform(-1, 1, (2, 5))
+    W1[:, 0] = 0
+    weights, biases = [W1, W2], [rng.uniform(-1, 1, 5), rng.uniform(-1, 1, 2)]
+    nets = [Network.from_weights(weights, biases, dtype=dtype, backend=b) for b in ("cython", "python")]
+    return nets, np.array([huge, 0.3, -0.2], dtype=dtype), np.array([0.1, 0.9], dtype=dtype)
+
+
+@pytest.mark.parametrize("net_dtype, huge", [("float64", 1e300), ("float32", 1e36)])
+def test_a_huge_but_finite_step_is_applied_as_the_reference_applies_it(net_dtype, huge):
+    (compiled, reference), x, y = _huge_input_pair(net_dtype, huge)
+    J = compiled.step(x, y, 0.01)
+    assert J == pytest.approx(reference.step(x, y, 0.01), rel=1e-6)
+    assert np.isfinite(all_params(compiled)).all()
+    # The step taken was beyond the bound (2^969, 2^102) that skips the check.
+    assert abs(compiled.weights[0][:, 0]).max() > (2.0**969 if net_dtype == "float64" else 2.0**102)
+    np.testing.assert_allclose(all_params(compiled), all_params(reference), rtol=1e-6 if net_dtype == "float32" else 1e-12)
+
+
+@pytest.mark.parametrize("net_dtype, huge, lr", [("float64", 1e300, 1e10), ("float32", 1e36, 1e10)])
+def test_a_step_that_would_overflow_a_weight_is_refused_on_both_backends(net_dtype, huge, lr):
+    for net in _huge_input_pair(net_dtype, huge)[0]:
+        x, y = _huge_input_pair(net_dtype, huge)[1:]
+        before = snapshot(net)
+        with pytest.raises(TrainingDivergedError, match=re.escape(f"the step with lr={float(lr)}")):
+            net.step(x, y, lr)
+        assert_state(net, before)
+
+
 @pytest.mark.parametrize("net_dtype, target, lr", DIVERGING)
 def test_diverging_train_restores_the_network(backend, net_dtype, target, lr):
     net = Network(SIZES, seed=0, dtype=net_dtype, backend=backend)
