@@ -88,7 +88,7 @@ class Network:
         sizes = check.layer_sizes(layer_sizes)
         dtype = check.float_dtype(dtype)
         rng = np.random.default_rng(check.seed(seed))
-        kernels = get_backend(backend)  # a bad name fails before any allocation
+        kernels = get_backend(backend, sizes)  # a bad name fails before any allocation
         params = _allocate(check.param_count(sizes, dtype), dtype, sizes)
         for W, b in _layout.layer_views(params, sizes):
             bound = np.sqrt(2.0 / (W.shape[0] + W.shape[1]))
@@ -102,7 +102,7 @@ class Network:
         ``(n_out, n_in)``) and biases (``(n_out,)``), copied.  ``dtype=None``
         keeps float32 when every array is float32 and uses float64 otherwise."""
         sizes, dtype, Ws, bs = check.weights_and_biases(weights, biases, dtype)
-        kernels = get_backend(backend)
+        kernels = get_backend(backend, sizes)
         params = _allocate(check.param_count(sizes, dtype), dtype, sizes)
         for (W, b), W_given, b_given in zip(_layout.layer_views(params, sizes), Ws, bs):
             W[...] = W_given
@@ -174,7 +174,7 @@ class Network:
         sizes = check.layer_sizes(state["layer_sizes"])
         if params.shape != (check.param_count(sizes, params.dtype),):
             raise ValueError(f"params of shape {params.shape} do not fit layer sizes {list(sizes)}")
-        self._setup(sizes, params, get_backend(state["backend"]))
+        self._setup(sizes, params, get_backend(state["backend"], sizes))
 
     def save(self, path):
         """Write the network to ``path`` in fastbp's model-file format

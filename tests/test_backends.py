@@ -5,6 +5,7 @@ import importlib.machinery
 import inspect
 import os
 import pathlib
+import pickle
 import platform
 import shutil
 import subprocess
@@ -58,6 +59,29 @@ def test_isa_switch(monkeypatch):
 
     with pytest.raises(ValueError, match="unknown instruction set"):
         baseline.cpu_runs("avx9000")
+
+
+@pytest.mark.parametrize("sizes, expected", [
+    ([2, 2, 2], "baseline"), ([7, 7], "baseline"), ([3, 7, 2, 1], "baseline"),
+    ([8, 2, 2], "widest"), ([2, 8, 2], "widest"), ([784, 128, 10], "widest"),
+])
+def test_the_copy_is_picked_by_the_network_shape(monkeypatch, sizes, expected):
+    # The measured rule (fastbp.backends.isa_for): layers all narrower than 8
+    # run on the baseline copy, anything wider on the widest this CPU runs;
+    # FASTBP_ISA overrides it for every network.
+    monkeypatch.delenv(ISA_VAR, raising=False)
+    copies = isa_modules()
+    widest = next(iter(copies))
+    want = copies["baseline" if expected == "baseline" else widest]
+    assert fastbp.get_backend("cython", tuple(sizes)) is want
+    net = fastbp.Network(sizes, seed=0)
+    assert net._kernels is want
+    assert net.backend == "cython"
+    assert pickle.loads(pickle.dumps(net))._kernels is want
+    assert fastbp.get_backend("cython") is copies[widest]  # no shape: the widest
+    for isa, module in copies.items():
+        monkeypatch.setenv(ISA_VAR, isa)
+        assert fastbp.Network(sizes, seed=0)._kernels is module
 
 
 @pytest.mark.parametrize("dtype", ["float64", "float32"])
