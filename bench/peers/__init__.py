@@ -123,6 +123,21 @@ def plan(trainer, n_rows, seconds=0.3, max_epochs=1000):
     return n_rows, int(min(max_epochs, max(1, round(samples / n_rows))))
 
 
+def plan_epochs(trainer, rows, seconds=0.3, max_epochs=10**8):
+    """``plan`` for epochs of a fixed number of rows (all of them): ``(rows,
+    epochs)`` with as many epochs as last about ``seconds`` in one call (the
+    one-sample epochs of issue 9: a per-epoch cost is part of the work)."""
+    for _ in range(3):  # warm up
+        timed_train(trainer, rows, 1)
+    epochs = 1
+    while True:
+        elapsed, _ = timed_train(trainer, rows, epochs)
+        if elapsed >= 0.02 or epochs >= max_epochs:
+            break
+        epochs = min(max_epochs, epochs * 4)
+    return rows, int(min(max_epochs, max(1, seconds * epochs / max(elapsed, 1e-9))))
+
+
 def measure(trainer, rows, epochs, repeats):
     """``repeats`` timed runs of ``rows`` x ``epochs`` samples from the initial
     weights.  Every repeat must compute the same costs (they are deterministic)."""
