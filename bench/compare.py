@@ -196,7 +196,7 @@ def run_case(workload, mode, dtype, threads, peer_list, args):
     runs = [(t, rows, epochs) for _, _, t, rows, epochs in ready] + ([stream] if stream else [])
     # The peers take turns, repeat by repeat (see measure_interleaved); the
     # roofline's bandwidth probe takes its turn with them.
-    measurements = measure_interleaved(runs, args.repeats)
+    measurements = measure_interleaved(runs, args.repeats, pause=args.thread_pause if threads > 1 else 0.0)
     if stream:
         case["roofline"] = stream[0].result(measurements.pop())
     for (peer, entry, trainer, rows, epochs), result in zip(ready, measurements):
@@ -472,6 +472,9 @@ def main(argv=None):
     parser.add_argument("--percall-only", action="store_true",
                         help="only the per-call table (no training cases, two networks or memory)")
     parser.add_argument("--no-roofline", action="store_true", help="skip the memory roofline of 784-128-10 online")
+    parser.add_argument("--thread-pause", type=float, default=0.3,
+                        help="seconds (untimed) before each run with several threads, so that the previous peer's "
+                             "idle BLAS/OpenMP workers stop spinning (default 0.3; 0 to compare)")
     parser.add_argument("--no-chart", action="store_true", help="do not draw bench/results/latest.png")
     parser.add_argument("--output", default=str(RESULTS / "latest.json"), help="where to write the JSON")
     parser.add_argument("--markdown", action="store_true", help="print the README table from --output and exit")

@@ -152,14 +152,21 @@ def measure(trainer, rows, epochs, repeats):
     return Measurement(rates, costs, rows, epochs)
 
 
-def measure_interleaved(runs, repeats):
+def measure_interleaved(runs, repeats, pause=0.0):
     """``measure`` for several (trainer, rows, epochs) at once, taking turns
     (repeat 1 of each, then repeat 2 of each, ...): on a machine whose load
-    changes, every peer sees the same changes, so their ratios stay fair."""
+    changes, every peer sees the same changes, so their ratios stay fair.
+
+    ``pause`` seconds (untimed) pass before each run: with several threads,
+    the worker threads of the previous peer's BLAS or OpenMP runtime spin for
+    a while after its last call (OpenBLAS's about 0.1 s), and on a 2-core
+    machine they would take the cores from the next peer's threads."""
     rates = [[] for _ in runs]
     costs = [None for _ in runs]
     for _ in range(repeats):
         for i, (trainer, rows, epochs) in enumerate(runs):
+            if pause:
+                time.sleep(pause)
             seconds, run_costs = timed_train(trainer, rows, epochs)
             rates[i].append(rows * epochs / seconds)
             if costs[i] is None:
