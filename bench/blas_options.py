@@ -526,6 +526,70 @@ def recommend(out):
         if "fastbp 1t" in t and "numpy 1t" in t:
             parts.append(f"fastbp {t['fastbp 1t']['samples_per_s'] / t['numpy 1t']['samples_per_s']:.2f}x NumPy")
         lines.append(head + ": " + "; ".join(parts) + ".")
+    return lines + summary(out)
+
+
+def summary(out):
+    """The general conclusions, each drawn from the cases above."""
+    cases = [c for c in out["cases"] if _entry(c, "SciPy OpenBLAS", TODAY)]
+    if not cases:
+        return []
+    lines = []
+    linkable = lambda c: [e for e in c["gemm_us"] if e["threads"] == 1 and not e["packed"]  # noqa: E731
+                          and e["lib"] != "PyTorch's MKL"]
+    wins = {}
+    for c in cases:
+        best = min(linkable(c), key=lambda e: e["total_us"])
+        wins.setdefault(best["lib"], []).append(f"{c['network']} {c['dtype']}")
+    lines.append("Library: fastest linkable BLAS per case (1 thread, best layout): " + "; ".join(
+        f"{lib} in {len(v)} ({', '.join(v)})" for lib, v in wins.items()) + ".")
+    ratios = []
+    for c in cases:
+        today = _entry(c, "SciPy OpenBLAS", TODAY)["total_us"]
+        for lib in {e["lib"] for e in linkable(c)} - {"SciPy OpenBLAS"}:
+            other = _entry(c, lib, TODAY)
+            if other:
+                ratios.append((lib, c["network"], c["dtype"], today / other["total_us"]))
+    for lib in sorted({r[0] for r in ratios}):
+        mine = [r for r in ratios if r[0] == lib]
+        lines.append(f"{lib} against SciPy's OpenBLAS at today's layout: "
+                     + ", ".join(f"{n} {d} x{x:.2f}" for _, n, d, x in mine)
+                     + (" (slower everywhere: not an option)" if all(x < 1 for *_, x in mine) else ""))
+    gains = []
+    for c in cases:
+        for lib in {e["lib"] for e in linkable(c)}:
+            today = _entry(c, lib, TODAY)["total_us"]
+            best = min((e for e in linkable(c) if e["lib"] == lib), key=lambda e: e["total_us"])
+            gains.append((today / best["total_us"], lib, c["network"], c["dtype"], best["layout"]))
+    top = max(gains)
+    lines.append(f"Layout (transposes): the best layout beats today's NNN by at most x{top[0]:.2f} "
+                 f"({top[1]}, {top[2]} {top[3]}, layout {top[4]}); "
+                 + ("within the noise of one run: keep NNN." if top[0] < 1.1 else
+                    "worth checking again on a quiet machine before changing the storage."))
+    for c in cases:
+        two = _entry(c, "SciPy OpenBLAS", TODAY, 2)
+        if two:
+            one = _entry(c, "SciPy OpenBLAS", TODAY)["total_us"]
+            lines.append(f"Threads, {c['network']} {c['dtype']}: 2 OpenBLAS threads x{one / two['total_us']:.2f} "
+                         f"on the GEMMs" + (" (slower: small products do not pay for a second thread)"
+                                            if one < two["total_us"] else ""))
+    for c in cases:
+        packed = [e for e in c["gemm_us"] if e["packed"]]
+        if not packed:
+            continue
+        best = min(packed, key=lambda e: e["total_us"])
+        plain = min(sum(u for u, label in zip(e["us"], c["gemm_labels"]) if not label.startswith("update"))
+                    for e in c["gemm_us"] if e["lib"] == "PyTorch's MKL" and e["threads"] == 1 and not e["packed"])
+        lines.append(f"Packed weights (MKL, float32, W repacked every batch as the update requires), {c['network']}: "
+                     f"forward+backward {best['total_us']:.1f} us at best against {plain:.1f} us unpacked "
+                     f"(x{plain / best['total_us']:.2f})")
+    for c in cases:
+        t = c["training"].get("fastbp 1t")
+        if t:
+            batch = 1e6 * BATCH / t["samples_per_s"]
+            gemm = _entry(c, "SciPy OpenBLAS", TODAY)["total_us"]
+            lines.append(f"Outside BLAS, {c['network']} {c['dtype']}: fastbp's batch {batch:.0f} us, GEMMs "
+                         f"{gemm:.0f} us, the rest (sigmoids, deltas, biases, costs) {batch - gemm:.0f} us")
     return lines
 
 
