@@ -192,6 +192,19 @@ def _machine_line(results):
     return text
 
 
+def two_cores_warning(results):
+    """A sentence when the C loop, trained twice at once from two threads, did
+    not get near 2x one alone: the machine did not give this run two cores
+    (another process had one), so every 2-thread number of the run is
+    oversubscribed (spinning BLAS workers wait for a descheduled partner)."""
+    ratios = [e["ratio"] for t in results.get("two_networks", []) for e in t["results"] if e["peer"] == "C"]
+    if ratios and max(ratios) < 1.5:
+        return (f"!!! The C loop trained two networks at once at x{max(ratios):.2f} of one at best: this run did not "
+                "have two free cores, so its 2-thread numbers (mini-batch, 2 threads; two networks) measure the "
+                "contention, not fastbp.")
+    return None
+
+
 def text(results):
     """The console report: one table per case, then two-network runs, memory, targets."""
     out = ["", "=" * 100, "fastbp benchmark — " + _machine_line(results)]
@@ -245,6 +258,9 @@ def text(results):
                 out.append(f"  {e['workload']:11s}{e['mode']:10s} rows={e['rows']:>9,} epochs={e['epochs']}:"
                            f" data {e['data_bytes'] / 2**20:7.1f} MiB, params {e['params_bytes'] / 1024:7.1f} KiB,"
                            f" added {e['added_bytes'] / 1024:9.1f} KiB (traced {e['traced_bytes'] / 1024:.1f} KiB)")
+    warning = two_cores_warning(results)
+    if warning:
+        out += ["", warning]
     out += ["", "Targets (issues 3 and 9; default build, single thread, same run):"]
     for t in results.get("targets", []):
         dtype = f" [{t['dtype']}]" if t.get("dtype") else ""
@@ -318,6 +334,9 @@ def markdown(results):
     if twos:
         lines += ["", "Two networks trained from two Python threads at once, online, against one alone "
                   "(the C loop, run the same way, shows what the machine allowed): " + ", ".join(twos) + "."]
+    warning = two_cores_warning(results)
+    if warning:
+        lines += ["", "**" + warning.lstrip("! ") + "**"]
     roofs = [line for case in results["cases"] for line in _roofline_lines(case, markdown=True)]
     if roofs:
         lines += [""] + roofs
