@@ -3,6 +3,7 @@
     python bench/compare.py                 # everything (~5 minutes)
     python bench/compare.py --quick         # fewer, shorter repeats (~1-2 minutes)
     python bench/compare.py --only fastbp,FANN,C --workloads 64-32-10
+    python bench/compare.py --percall-only  # only the per-call table (bench/percall.py)
     python bench/compare.py --markdown      # the README table, from bench/results/latest.json
     python bench/compare.py --update-readme # ... written into README.md's Performance section
 
@@ -12,10 +13,14 @@ same initial weights; each peer's per-epoch costs are checked against fastbp's
 happen in a child process started with OPENBLAS_NUM_THREADS/OMP_NUM_THREADS/
 MKL_NUM_THREADS set, so BLAS starts with the right number of threads.  The
 parent merges their results, prints the table and the issue's targets, and
-writes bench/results/latest.json and bench/results/latest.png.
+writes bench/results/latest.json and bench/results/latest.png.  The
+single-thread worker also times one call of fastbp against the same work by
+hand (bench/percall.py) and, in the 784-128-10 online float64 case, the
+memory roofline's bandwidth probe (bench/roofline.py) in turns with the peers.
 
 Exit status: 0 when every cost check passed (targets missed are reported, not
-an error), 1 when a peer computed a different cost or failed, 2 on bad arguments.
+an error), 1 when a peer computed a different cost or failed (or a by-hand
+per-call version computed something else than fastbp), 2 on bad arguments.
 """
 
 from __future__ import annotations
@@ -56,7 +61,7 @@ FIXED_EPOCH_ROWS = ("2-2-2:1row", "2-2-2:1000row")
 MAX_FIXED_EPOCHS = 10**8
 # How many per-epoch costs the JSON keeps of a run (the first and the last
 # half); the check always compares all of them.
-STORED_COSTS = 200
+STORED_COSTS = 20
 MODES = {"online": 1, "minibatch": 64}
 DTYPES = ("float64", "float32")
 DATA_SEED, NETWORK_SEED = 0, 1
