@@ -423,7 +423,12 @@ def run(args):
                 configs[(mkl.name + " packed W", layout, 1, True)] = (
                     mkl, 1, [g for g in gemms[layout] if not g.label.startswith("update")], True)
         timed = measure_gemms(configs, args.repeats, args.seconds)
-        # 2 threads: today's layout and each library's best
+        # 2 threads: today's layout and each library's best (meaningful only on two free cores)
+        import roofline
+
+        case_cores = roofline.two_core_ratio()
+        say(f"  two busy threads ran at x{case_cores:.2f} of one here"
+            + ("" if case_cores >= 1.5 else ": the 2-thread numbers below measure contention, not the library"))
         best_layout = {lib.name: min(LAYOUTS, key=lambda lay: sum(timed[(lib.name, lay, 1, False)])) for lib in libs}
         configs2 = {}
         for lib in libs:
@@ -433,7 +438,7 @@ def run(args):
                         configs2[(lib.name, layout, t, False)] = (lib, t, gemms[layout], False)
         timed.update(measure_gemms(configs2, args.repeats, args.seconds))
         SWITCH.use(libs[0], 1)
-        case = {"network": network, "dtype": dtype, "gemm_labels": [g.label for g in gemms[TODAY]],
+        case = {"network": network, "dtype": dtype, "two_core_ratio": case_cores, "gemm_labels": [g.label for g in gemms[TODAY]],
                 "flags": {layout: [g.flags for g in gemms[layout]] for layout in LAYOUTS},
                 "gemm_us": [{"lib": k[0], "layout": k[1], "threads": k[2], "packed": k[3],
                              "us": [1e6 * s for s in v], "total_us": 1e6 * sum(v)} for k, v in timed.items()]}
@@ -568,10 +573,17 @@ def summary(out):
                     "worth checking again on a quiet machine before changing the storage."))
     for c in cases:
         two = _entry(c, "SciPy OpenBLAS", TODAY, 2)
-        if two:
-            one = _entry(c, "SciPy OpenBLAS", TODAY)["total_us"]
+        if not two:
+            continue
+        one = _entry(c, "SciPy OpenBLAS", TODAY)["total_us"]
+        cores = c.get("two_core_ratio", 2.0)
+        if cores < 1.5:
+            lines.append(f"Threads, {c['network']} {c['dtype']}: not measurable in this run (two busy threads ran "
+                         f"at x{cores:.2f} of one: another process held a core); 2 OpenBLAS threads measured "
+                         f"x{one / two['total_us']:.2f}")
+        else:
             lines.append(f"Threads, {c['network']} {c['dtype']}: 2 OpenBLAS threads x{one / two['total_us']:.2f} "
-                         f"on the GEMMs" + (" (slower: small products do not pay for a second thread)"
+                         f"on the GEMMs" + (" (slower: these products are too small to pay for a second thread)"
                                             if one < two["total_us"] else ""))
     for c in cases:
         packed = [e for e in c["gemm_us"] if e["packed"]]

@@ -121,3 +121,40 @@ class StreamTrainer:
         ceiling = case["roofline"]["ceiling_samples_per_s"]
         return {f"{r['peer']}_fraction": r["median"] / ceiling for r in case["results"]
                 if r.get("status") == "ok" and r["peer"] in ("fastbp", "C")}
+
+
+def two_core_ratio(seconds=0.05):
+    """How many cores two threads get at once here: the throughput of two
+    threads each streaming over its own L1-sized buffer (ctypes releases the
+    GIL) over one thread alone; about 2 on two free cores, about 1 when another
+    process holds one of them."""
+    import threading
+    import time
+
+    lib = _Library.get()
+    buffers = [np.zeros(2048) for _ in range(2)]
+
+    def work(buffer, passes):
+        lib.stream_rw(buffer.ctypes.data_as(ctypes.POINTER(ctypes.c_double)), ctypes.c_long(buffer.size),
+                      ctypes.c_long(passes))
+
+    passes = 1000
+    while True:
+        start = time.perf_counter()
+        work(buffers[0], passes)
+        one = time.perf_counter() - start
+        if one >= seconds / 4:
+            break
+        passes *= 4
+    passes = int(passes * seconds / one)
+    start = time.perf_counter()
+    work(buffers[0], passes)
+    one = time.perf_counter() - start
+    threads = [threading.Thread(target=work, args=(b, passes)) for b in buffers]
+    start = time.perf_counter()
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    two = time.perf_counter() - start
+    return 2 * one / two
