@@ -184,6 +184,8 @@ def run_case(workload, mode, dtype, threads, peer_list, args):
         try:
             peer.check(task)
             trainer = peer.trainer(task, X, Y)
+            if threads > 1:
+                time.sleep(args.thread_pause)  # as before each timed run: the plan's timings count too
             if fixed:
                 rows, epochs = plan_epochs(trainer, len(X), seconds=args.seconds, max_epochs=MAX_FIXED_EPOCHS)
             else:

@@ -202,6 +202,13 @@ def two_cores_warning(results):
         return (f"!!! The C loop trained two networks at once at x{max(ratios):.2f} of one at best: this run did not "
                 "have two free cores, so its 2-thread numbers (mini-batch, 2 threads; two networks) measure the "
                 "contention, not fastbp.")
+    peaks = results.get("peak_gflops", {})
+    one, two = peaks.get("1") or peaks.get(1), peaks.get("2") or peaks.get(2)
+    if one and two:
+        ratio = min(two[d] / one[d] for d in one if d in two)
+        if ratio < 1.5:
+            return (f"!!! NumPy's matmul ran at x{ratio:.2f} with 2 threads against 1: the 2-thread worker did not "
+                    "have two free cores, so its numbers measure the contention, not fastbp.")
     return None
 
 
