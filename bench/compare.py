@@ -3,6 +3,7 @@
     python bench/compare.py                 # everything (~5 minutes)
     python bench/compare.py --quick         # fewer, shorter repeats (~1-2 minutes)
     python bench/compare.py --only fastbp,FANN,C --workloads 64-32-10
+    python bench/compare.py --percall-only  # only the per-call table (bench/percall.py)
     python bench/compare.py --markdown      # the README table, from bench/results/latest.json
     python bench/compare.py --update-readme # ... written into README.md's Performance section
 
@@ -12,10 +13,14 @@ same initial weights; each peer's per-epoch costs are checked against fastbp's
 happen in a child process started with OPENBLAS_NUM_THREADS/OMP_NUM_THREADS/
 MKL_NUM_THREADS set, so BLAS starts with the right number of threads.  The
 parent merges their results, prints the table and the issue's targets, and
-writes bench/results/latest.json and bench/results/latest.png.
+writes bench/results/latest.json and bench/results/latest.png.  The
+single-thread worker also times one call of fastbp against the same work by
+hand (bench/percall.py) and, in the 784-128-10 online float64 case, the
+memory roofline's bandwidth probe (bench/roofline.py) in turns with the peers.
 
 Exit status: 0 when every cost check passed (targets missed are reported, not
-an error), 1 when a peer computed a different cost or failed, 2 on bad arguments.
+an error), 1 when a peer computed a different cost or failed (or a by-hand
+per-call version computed something else than fastbp), 2 on bad arguments.
 """
 
 from __future__ import annotations
@@ -40,16 +45,35 @@ WORKLOADS = {  # layer sizes, rows of data, learning rate
     # [0.01, 0.99] inside its derivative, which makes it compute a different
     # gradient (the FANN row reports how many derivatives it clipped).
     "2-2-2": ((2, 2, 2), 500_000, 0.0625),
+    # Issue 9's two forms of online 2-2-2 with many epochs: an epoch of ONE
+    # sample repeated (as the worked example trains: train(X[:1], Y[:1],
+    # epochs=N) in one call), and epochs of 1000 rows.  The same data (their
+    # rows are the first rows of 2-2-2's) and learning rate.
+    "2-2-2:1row": ((2, 2, 2), 1, 0.0625),
+    "2-2-2:1000row": ((2, 2, 2), 1000, 0.0625),
     "64-32-10": ((64, 32, 10), 50_000, 0.03125),
     "784-128-10": ((784, 128, 10), 10_000, 0.03125),
 }
 MAX_EPOCHS = 10
+# Workloads whose epochs have a fixed number of rows (all of their rows): a
+# run is as many epochs as last about --seconds, a cost per epoch; online only.
+FIXED_EPOCH_ROWS = ("2-2-2:1row", "2-2-2:1000row")
+MAX_FIXED_EPOCHS = 10**8
+# How many per-epoch costs the JSON keeps of a run (the first and the last
+# half); the check always compares all of them.
+STORED_COSTS = 20
 MODES = {"online": 1, "minibatch": 64}
 DTYPES = ("float64", "float32")
 DATA_SEED, NETWORK_SEED = 0, 1
 # Costs are means of many per-sample costs accumulated in double; peers differ
 # only in summation order and rounding, which moves them by far less than this.
 RTOL = {"float64": 1e-9, "float32": 1e-5}
+# A cost is compared relative to itself or to this fraction of the run's largest
+# cost, whichever is larger: a one-row epoch converges until J is rounding noise
+# (1e-29 in float64, 1e-11 in float32, where every peer's updates round to no
+# change), and rounding noise relative to itself is O(1).  The costs before that
+# point carry the check.
+COST_FLOOR = 1e-3
 
 
 def make_data(workload, dtype, rows=None):
@@ -107,23 +131,40 @@ def check_costs(costs, expected, dtype):
     costs, expected = np.asarray(costs, dtype=float), np.asarray(expected, dtype=float)
     if costs.shape != expected.shape or not np.isfinite(costs).all():
         return False, float("inf")
-    diff = float(np.max(np.abs(costs - expected) / np.abs(expected)))
+    scale = np.maximum(np.abs(expected), COST_FLOOR * float(np.max(np.abs(expected))))
+    diff = float(np.max(np.abs(costs - expected) / scale))
     return diff <= RTOL[dtype], diff
+
+
+def _stored(values):
+    """At most STORED_COSTS of a run's per-epoch values, for the JSON."""
+    values = list(values)
+    if len(values) <= STORED_COSTS:
+        return values
+    return values[: STORED_COSTS // 2] + values[-STORED_COSTS // 2 :]
+
+
+def _short(values):
+    values = list(values)
+    return str(values) if len(values) <= 6 else f"[{values[0]:.9g}, {values[1]:.9g}, ... {values[-1]:.9g}] ({len(values)} epochs)"
 
 
 def run_case(workload, mode, dtype, threads, peer_list, args):
     import numpy as np
 
     from machine import training_flops
-    from peers import Unavailable, measure_interleaved, plan
+    from peers import Unavailable, measure_interleaved, plan, plan_epochs
 
     sizes, n_rows, lr = WORKLOADS[workload]
+    fixed = workload in FIXED_EPOCH_ROWS
     task = make_task(workload, dtype, MODES[mode])
-    X, Y = make_data(workload, dtype, args.rows and min(args.rows, n_rows))
+    X, Y = make_data(workload, dtype, n_rows if fixed else args.rows and min(args.rows, n_rows))
     case = {"workload": workload, "mode": mode, "batch_size": task.batch_size, "dtype": dtype,
             "threads": threads, "lr": lr, "flops_per_sample": training_flops(sizes), "results": []}
+    if fixed:
+        case["epoch_rows"] = n_rows
     say(f"\n== {workload}  {mode}{'' if mode == 'online' else ' ' + str(task.batch_size)}  {dtype}  "
-        f"{threads} thread{'s' if threads > 1 else ''}")
+        f"{threads} thread{'s' if threads > 1 else ''}" + (f"  (epochs of {n_rows} row{'s' * (n_rows > 1)})" if fixed else ""))
 
     reference = None
     for name in ("fastbp", "numpy"):
@@ -143,7 +184,12 @@ def run_case(workload, mode, dtype, threads, peer_list, args):
         try:
             peer.check(task)
             trainer = peer.trainer(task, X, Y)
-            rows, epochs = plan(trainer, len(X), seconds=args.seconds, max_epochs=MAX_EPOCHS)
+            if threads > 1:
+                time.sleep(args.thread_pause)  # as before each timed run: the plan's timings count too
+            if fixed:
+                rows, epochs = plan_epochs(trainer, len(X), seconds=args.seconds, max_epochs=MAX_FIXED_EPOCHS)
+            else:
+                rows, epochs = plan(trainer, len(X), seconds=args.seconds, max_epochs=MAX_EPOCHS)
         except Unavailable as why:
             entry.update(status="skipped", reason=str(why))
             say(f"   {peer.name:13s} skipped: {why}")
@@ -153,19 +199,24 @@ def run_case(workload, mode, dtype, threads, peer_list, args):
             say(f"   !!! {peer.name} FAILED: {entry['reason']}")
             continue
         ready.append((peer, entry, trainer, rows, epochs))
-    # The peers take turns, repeat by repeat (see measure_interleaved).
-    measurements = measure_interleaved([(t, rows, epochs) for _, _, t, rows, epochs in ready], args.repeats)
+    stream = _roofline_probe(workload, mode, dtype, threads, sizes, len(X), args)
+    runs = [(t, rows, epochs) for _, _, t, rows, epochs in ready] + ([stream] if stream else [])
+    # The peers take turns, repeat by repeat (see measure_interleaved); the
+    # roofline's bandwidth probe takes its turn with them.
+    measurements = measure_interleaved(runs, args.repeats, pause=args.thread_pause if threads > 1 else 0.0)
+    if stream:
+        case["roofline"] = stream[0].result(measurements.pop())
     for (peer, entry, trainer, rows, epochs), result in zip(ready, measurements):
         entry.update(status="ok", rows=rows, epochs=epochs, rates=result.rates, median=result.median,
-                     costs=result.costs.tolist())
+                     costs=_stored(result.costs.tolist()), n_costs=len(result.costs))
         if hasattr(trainer, "fann_mse"):
             # FANN's own MSE: mean over samples and outputs of (y - o)^2 = 2 J / n_out
-            entry["fann_mse_as_J"] = (np.asarray(trainer.fann_mse) * sizes[-1] / 2).tolist()
+            entry["fann_mse_as_J"] = _stored((np.asarray(trainer.fann_mse) * sizes[-1] / 2).tolist())
             entry["fann_clipped"] = trainer.clipped_derivatives(rows, epochs)
         if reference is not None:
             expected = reference.costs(rows, epochs)
             ok, diff = check_costs(result.costs, expected, dtype)
-            entry.update(check="ok" if ok else "MISMATCH", max_rel_diff=diff, expected=expected.tolist())
+            entry.update(check="ok" if ok else "MISMATCH", max_rel_diff=diff, expected=_stored(expected.tolist()))
         else:
             entry.update(check="unchecked")
         spread = (max(result.rates) - min(result.rates)) / 2 / result.median
@@ -173,12 +224,34 @@ def run_case(workload, mode, dtype, threads, peer_list, args):
             f"({rows} rows x {epochs} epochs)  cost {result.costs[-1]:.9g}  check {entry['check']}"
             + (f" (rel diff {entry['max_rel_diff']:.1e})" if "max_rel_diff" in entry else ""))
         if entry["check"] == "MISMATCH":
-            say(f"   !!! COST MISMATCH: {peer.name} computed {result.costs} but {reference.name} computed "
-                f"{expected} on the same work (max relative difference {diff:.3g} > rtol {RTOL[dtype]:g})")
+            say(f"   !!! COST MISMATCH: {peer.name} computed {_short(result.costs)} but {reference.name} computed "
+                f"{_short(expected)} on the same work (max relative difference {diff:.3g} > rtol {RTOL[dtype]:g})")
             if entry.get("fann_clipped"):
                 say(f"   !!! FANN clipped {entry['fann_clipped']} sigmoid derivatives to a in [0.01, 0.99]: "
                     "its gradient is not the exact one there. Lower the workload's lr or MAX_EPOCHS.")
+    if "roofline" in case:
+        roof = case["roofline"]
+        roof.update(stream[0].fractions(case))
+        say(f"   roofline: {roof['bytes_per_sample']:,} B per sample ({roof['model']}); read+write bandwidth over "
+            f"{roof['W1_bytes']:,} B ({roof.get('W1_cache_level', '?')}): {roof['bandwidth_bytes_per_s'] / 1e9:.1f} GB/s"
+            f" -> ceiling {roof['ceiling_samples_per_s']:,.0f} samples/s; fastbp at "
+            f"{roof.get('fastbp_fraction', float('nan')):.2f}x, C at {roof.get('C_fraction', float('nan')):.2f}x of it")
     return case
+
+
+def _roofline_probe(workload, mode, dtype, threads, sizes, n_rows, args):
+    """(probe, rows, epochs) for the memory roofline of this case, or None."""
+    import roofline
+    from peers import Unavailable, plan
+
+    if args.no_roofline or (workload, mode, dtype) != roofline.CASE or threads != 1:
+        return None
+    try:
+        probe = roofline.StreamTrainer(sizes, dtype)
+    except Unavailable as why:
+        say(f"   roofline skipped: {why}")
+        return None
+    return (probe, *plan(probe, n_rows, seconds=args.seconds, max_epochs=MAX_EPOCHS))
 
 
 def run_two_networks(workload, dtype, args):
@@ -340,16 +413,28 @@ def worker(args):
         out["peak_gflops"][dtype] = machine.matmul_peak(dtype, n=1024 if args.quick else 1536)
         say(f"   matmul peak {dtype}: {out['peak_gflops'][dtype]:.1f} GFLOP/s")
 
+    if threads == 1 and not args.no_percall:
+        import percall
+
+        networks = [n for n in percall.NETWORKS if any(w.split(":")[0] == n for w in args.workloads)]
+        say("\n== per call: fastbp against the same work by hand (NumPy, PyTorch), one sample")
+        out["percall"] = percall.run(networks, args.dtypes, repeats=args.repeats,
+                                     seconds=0.02 if args.quick else 0.05, say=say)
+    if args.percall_only:
+        Path(args.worker_out).write_text(json.dumps(out))
+        return 0
     modes = [m for m in args.modes if threads == 1 or m == "minibatch"]
     for workload in args.workloads:
         for mode in modes:
+            if mode != "online" and workload in FIXED_EPOCH_ROWS:
+                continue  # a mini-batch of 64 rows has nothing to do in a 1-row epoch
             for dtype in args.dtypes:
                 chosen = [p for p in all_peer_objects()
                           if (not args.only or p.name in args.only)
                           and (threads == 1 or p.multithreaded or p.name == "fastbp")]
                 out["cases"].append(run_case(workload, mode, dtype, threads, chosen, args))
     if threads == 1 and not args.no_two_networks:
-        for workload in args.workloads:
+        for workload in (w for w in args.workloads if w not in FIXED_EPOCH_ROWS):
             for dtype in args.dtypes:
                 out["two_networks"].append(run_two_networks(workload, dtype, args))
     Path(args.worker_out).write_text(json.dumps(out))
@@ -390,6 +475,13 @@ def main(argv=None):
     parser.add_argument("--threads", default="1,2", help="thread counts to run: 1 (everything), 2 (mini-batch)")
     parser.add_argument("--no-two-networks", action="store_true", help="skip the two-networks-in-two-threads runs")
     parser.add_argument("--no-memory", action="store_true", help="skip the peak-memory probes")
+    parser.add_argument("--no-percall", action="store_true", help="skip the per-call table (bench/percall.py)")
+    parser.add_argument("--percall-only", action="store_true",
+                        help="only the per-call table (no training cases, two networks or memory)")
+    parser.add_argument("--no-roofline", action="store_true", help="skip the memory roofline of 784-128-10 online")
+    parser.add_argument("--thread-pause", type=float, default=0.3,
+                        help="seconds (untimed) before each run with several threads, so that the previous peer's "
+                             "idle BLAS/OpenMP workers stop spinning (default 0.3; 0 to compare)")
     parser.add_argument("--no-chart", action="store_true", help="do not draw bench/results/latest.png")
     parser.add_argument("--output", default=str(RESULTS / "latest.json"), help="where to write the JSON")
     parser.add_argument("--markdown", action="store_true", help="print the README table from --output and exit")
@@ -432,14 +524,17 @@ def main(argv=None):
 
     thread_counts = [int(t) for t in args.threads.split(",") if t]
     started = time.time()
+    if args.percall_only:
+        args.no_memory, thread_counts = True, [1]
     runs = [spawn_worker(t, args, [a for a in argv]) for t in thread_counts
-            if t == 1 or "minibatch" in args.modes]
+            if t == 1 or ("minibatch" in args.modes and any(w not in FIXED_EPOCH_ROWS for w in args.workloads))]
     results = {"date": time.strftime("%Y-%m-%d %H:%M:%S"), "argv": argv, "rtol": RTOL,
                "workloads": {k: {"sizes": v[0], "rows": v[1], "lr": v[2]} for k, v in WORKLOADS.items()},
                "machine": runs[0]["machine"] if runs else {},
                "peak_gflops": {r["threads"]: r["peak_gflops"] for r in runs},
                "cases": [c for r in runs for c in r["cases"]],
-               "two_networks": [t for r in runs for t in r["two_networks"]]}
+               "two_networks": [t for r in runs for t in r["two_networks"]],
+               "percall": next((r["percall"] for r in runs if "percall" in r), None)}
     results["memory"] = [] if args.no_memory else run_memory(args)
     results["seconds"] = round(time.time() - started, 1)
     results["targets"] = report.targets(results)

@@ -58,7 +58,20 @@ def fastbp_info():
     except ImportError as error:
         return {"error": str(error)}
     path = Path(fastbp.__file__).resolve().parent
-    info = {"path": str(path), "from_checkout": path.parent == REPO}
+    info = {"path": str(path), "from_checkout": path.parent == REPO,
+            # Which compiled copy runs (fastbp.backends picks one per CPU, or
+            # FASTBP_ISA forces one): the module and its instruction set.
+            "FASTBP_ISA": os.environ.get("FASTBP_ISA"), "FASTBP_BACKEND": os.environ.get("FASTBP_BACKEND")}
+    try:
+        kernels = fastbp.get_backend()
+        info["kernels"] = kernels.__name__
+        info["isa"] = getattr(kernels, "ISA", None) or getattr(kernels, "BACKEND_NAME", None)
+        import importlib
+
+        backends = importlib.import_module("fastbp.backends")  # fastbp.backends is also a function's name
+        info["copies_this_cpu_runs"] = list(backends.isa_modules()) if hasattr(backends, "isa_modules") else None
+    except Exception as error:  # noqa: BLE001 - the report says what failed instead of stopping
+        info["kernels_error"] = f"{type(error).__name__}: {error}"
     if (REPO / ".git").exists():
         info["commit"] = _run(["git", "-C", str(REPO), "rev-parse", "--short", "HEAD"])
         info["dirty"] = bool(_run(["git", "-C", str(REPO), "status", "--porcelain", "--untracked-files=no"]))
@@ -67,6 +80,7 @@ def fastbp_info():
 
 def describe():
     """A dict describing the machine and software, for the report and the JSON."""
+    fastbp = fastbp_info()  # first: importing fastbp loads the BLAS its kernels call (SciPy's), so blas_info sees it
     info = {
         "cpu": cpu_model(),
         "cores": os.cpu_count(),
@@ -77,7 +91,7 @@ def describe():
         # Some machines set it so that older OpenBLAS builds pick a safe kernel;
         # we only report it (never set or unset it): it decides the kernel numpy runs.
         "OPENBLAS_CORETYPE": os.environ.get("OPENBLAS_CORETYPE"),
-        "fastbp": fastbp_info(),
+        "fastbp": fastbp,
     }
     try:
         import torch

@@ -10,14 +10,19 @@ TORCH_PER_SAMPLE = ("torch-sgd", "torch-nograd", "torch-script")
 NUMPY_AND_TORCH = ("numpy", "torch-sgd", "torch-nograd", "torch-script")
 README_START, README_END = "<!-- bench:start -->", "<!-- bench:end -->"
 
-# The issue's targets (issue 3): fastbp's samples/s divided by the peer's.
-# (mode, peer group, {workload: minimum ratio}), checked for float64 and float32, single thread.
+# The issues' targets: fastbp's samples/s divided by the peer's.
+# (issue, mode, peer group, {workload: minimum ratio}), checked for float64 and float32, single thread.
 TARGETS = [
-    ("online", ("FANN",), {"2-2-2": 1.2, "64-32-10": 3.0, "784-128-10": 5.0}),
-    ("online", TORCH_PER_SAMPLE, {"2-2-2": 100.0, "64-32-10": 15.0, "784-128-10": 2.5}),
-    ("online", ("C",), {"2-2-2": 0.8, "64-32-10": 0.9, "784-128-10": 0.9}),
-    ("minibatch", NUMPY_AND_TORCH, {"64-32-10": 2.0, "784-128-10": 1.1}),
+    (3, "online", ("FANN",), {"2-2-2": 1.2, "64-32-10": 3.0, "784-128-10": 5.0}),
+    (3, "online", TORCH_PER_SAMPLE, {"2-2-2": 100.0, "64-32-10": 15.0, "784-128-10": 2.5}),
+    (3, "online", ("C",), {"2-2-2": 0.8, "64-32-10": 0.9, "784-128-10": 0.9}),
+    (3, "minibatch", NUMPY_AND_TORCH, {"64-32-10": 2.0, "784-128-10": 1.1}),
+    # Tiny networks with many epochs: one-row epochs (the worked example's way) and 1000-row epochs.
+    (9, "online", ("FANN",), {"2-2-2:1row": 1.2, "2-2-2:1000row": 1.2}),
+    (9, "online", ("C",), {"2-2-2:1row": 0.9, "2-2-2:1000row": 0.9, "64-32-10": 0.9, "784-128-10": 0.9}),
 ]
+# Workload names as the tables spell them out.
+WORKLOAD_NOTES = {"2-2-2:1row": "epochs of 1 row", "2-2-2:1000row": "epochs of 1000 rows"}
 TWO_NETWORKS_TARGET = 1.8
 # Memory: "peak memory of a training run = data + weights + buffers
 # proportional to the layer widths (times the batch size); nothing grows with
@@ -52,7 +57,7 @@ def _fmt_rate(rate):
 def targets(results):
     """Each target of the issue: what was measured, the bar, pass/fail/n/a."""
     rows = []
-    for mode, group, bars in TARGETS:
+    for issue, mode, group, bars in TARGETS:
         for workload, bar in bars.items():
             for dtype in ("float64", "float32"):
                 case = find_case(results, workload, mode, dtype)
@@ -60,8 +65,8 @@ def targets(results):
                     continue
                 ok = _ok_results(case)
                 rivals = {p: ok[p]["median"] for p in group if p in ok}
-                name = (f"{'online' if mode == 'online' else 'mini-batch 64'} {workload}: fastbp >= {bar:g}x "
-                        + (group[0] if len(group) == 1 else "the best of " + "/".join(group)))
+                name = (f"issue {issue}: {'online' if mode == 'online' else 'mini-batch 64'} {_workload(workload)}: "
+                        f"fastbp >= {bar:g}x " + (group[0] if len(group) == 1 else "the best of " + "/".join(group)))
                 if "fastbp" not in ok or not rivals:
                     missing = "fastbp" if "fastbp" not in ok else "/".join(group)
                     rows.append({"target": name, "dtype": dtype, "status": "n/a", "why": f"{missing} not measured"})
@@ -79,7 +84,26 @@ def targets(results):
             rows.append({"target": name, "dtype": two["dtype"], "status": "pass" if good else "FAIL",
                          "ratio": entry["ratio"], "bar": TWO_NETWORKS_TARGET})
     rows += _memory_targets(results.get("memory", []))
+    for case in results["cases"]:
+        roof = case.get("roofline")
+        if roof:
+            name = (f"issue 9: online {case['workload']}: fastbp >= {roof['target']:g}x the memory roofline "
+                    f"({_fmt_rate(roof['ceiling_samples_per_s'])} samples/s)")
+            if "fastbp_fraction" in roof:
+                rows.append({"target": name, "dtype": case["dtype"], "ratio": roof["fastbp_fraction"],
+                             "bar": roof["target"],
+                             "status": "pass" if roof["fastbp_fraction"] >= roof["target"] else "FAIL"})
+            else:
+                rows.append({"target": name, "dtype": case["dtype"], "status": "n/a", "why": "fastbp not measured"})
+    if results.get("percall"):
+        import percall
+
+        rows += [dict(t, target="issue 9: " + t["target"]) for t in percall.targets(results["percall"])]
     return rows
+
+
+def _workload(name):
+    return f"{name.split(':')[0]} ({WORKLOAD_NOTES[name]})" if name in WORKLOAD_NOTES else name
 
 
 def _memory_targets(memory):
@@ -116,30 +140,76 @@ def mismatches(results):
                              f"{case['threads']} thread(s) failed: {r['reason']}")
             if r.get("check") == "MISMATCH":
                 lines.append(f"{r['peer']} on {case['workload']} {case['mode']} {case['dtype']} "
-                             f"{case['threads']} thread(s): costs {r['costs']} vs {case['reference']} "
-                             f"{r['expected']} (max rel diff {r['max_rel_diff']:.3g})")
+                             f"{case['threads']} thread(s): costs {_few(r['costs'])} vs {case['reference']} "
+                             f"{_few(r['expected'])} (max rel diff {r['max_rel_diff']:.3g})")
     for two in results.get("two_networks", []):
         for entry in two["results"]:
             if entry["check"] == "MISMATCH":
                 lines.append(f"{entry['peer']} two networks {two['workload']} {two['dtype']}: "
                              "training in two threads changed the costs")
+    if results.get("percall"):
+        import percall
+
+        lines += percall.mismatches(results["percall"])
     return lines
+
+
+def _few(values):
+    return str(values) if len(values) <= 6 else f"[{values[0]:.9g}, {values[1]:.9g}, ..., {values[-1]:.9g}]"
+
+
+def _fastbp_copy(m):
+    fb = m.get("fastbp", {})
+    if "isa" not in fb:
+        return "fastbp's compiled copy unknown" + (f" ({fb['kernels_error']})" if fb.get("kernels_error") else "")
+    forced = f", forced by FASTBP_ISA={fb['FASTBP_ISA']}" if fb.get("FASTBP_ISA") else ""
+    return f"fastbp's {fb['isa']} copy ({fb.get('kernels')}{forced})"
+
+
+def _blas_owner(path):
+    """Whose copy of a BLAS library this is: NumPy's (what numpy and the numpy peer
+    call) or SciPy's (what fastbp's kernels call through scipy.linalg.cython_blas)."""
+    for owner in ("numpy", "scipy", "torch"):
+        if f"/{owner}.libs/" in path or f"/{owner}/" in path:
+            return f", {'NumPy' if owner == 'numpy' else 'SciPy' if owner == 'scipy' else 'PyTorch'}'s"
+    return ""
 
 
 def _machine_line(results):
     m = results.get("machine", {})
     blas = [b for b in m.get("blas", []) if b.get("user_api") == "blas"]
-    blas_text = ", ".join(f"{b.get('internal_api')} {b.get('version')} ({b.get('architecture')} kernel)"
-                          for b in blas) or "unknown BLAS"
+    blas_text = ", ".join(f"{b.get('internal_api')} {b.get('version')} ({b.get('architecture')} kernel"
+                          f"{_blas_owner(b.get('filepath', ''))})" for b in blas) or "unknown BLAS"
     peaks = results.get("peak_gflops", {})
     one = peaks.get("1") or peaks.get(1) or {}
     peak_text = ", ".join(f"{dtype} {value:.0f}" for dtype, value in one.items())
-    text = f"{m.get('cpu', '?')}, {m.get('cores', '?')} cores; NumPy {m.get('numpy', '?')} on {blas_text}"
+    text = (f"{m.get('cpu', '?')}, {m.get('cores', '?')} cores; {_fastbp_copy(m)}; "
+            f"NumPy {m.get('numpy', '?')}; BLAS {blas_text}")
     if m.get("OPENBLAS_CORETYPE"):
         text += f", OPENBLAS_CORETYPE={m['OPENBLAS_CORETYPE']}"
     if peak_text:
         text += f"; 1-thread matmul peak {peak_text} GFLOP/s"
     return text
+
+
+def two_cores_warning(results):
+    """A sentence when the C loop, trained twice at once from two threads, did
+    not get near 2x one alone: the machine did not give this run two cores
+    (another process had one), so every 2-thread number of the run is
+    oversubscribed (spinning BLAS workers wait for a descheduled partner)."""
+    ratios = [e["ratio"] for t in results.get("two_networks", []) for e in t["results"] if e["peer"] == "C"]
+    if ratios and max(ratios) < 1.5:
+        return (f"!!! The C loop trained two networks at once at x{max(ratios):.2f} of one at best: this run did not "
+                "have two free cores, so its 2-thread numbers (mini-batch, 2 threads; two networks) measure the "
+                "contention, not fastbp.")
+    peaks = results.get("peak_gflops", {})
+    one, two = peaks.get("1") or peaks.get(1), peaks.get("2") or peaks.get(2)
+    if one and two:
+        ratio = min(two[d] / one[d] for d in one if d in two)
+        if ratio < 1.5:
+            return (f"!!! NumPy's matmul ran at x{ratio:.2f} with 2 threads against 1: the 2-thread worker did not "
+                    "have two free cores, so its numbers measure the contention, not fastbp.")
+    return None
 
 
 def text(results):
@@ -158,7 +228,7 @@ def text(results):
         peak = (peaks.get(str(case["threads"])) or peaks.get(case["threads"]) or {}).get(case["dtype"])
         mode = case["mode"] + ("" if case["mode"] == "online" else f" {case['batch_size']}")
         out.append("")
-        out.append(f"{case['workload']}  {mode}  {case['dtype']}  {case['threads']} thread(s)   "
+        out.append(f"{_workload(case['workload'])}  {mode}  {case['dtype']}  {case['threads']} thread(s)   "
                    f"cost reference: {case['reference']}" + (f"   matmul peak {peak:.0f} GFLOP/s" if peak else ""))
         out.append(f"  {'peer':14s}{'samples/s':>12s}{'±':>8s}{'fastbp/peer':>12s}{'GFLOP/s':>9s}{'%peak':>7s}"
                    f"{'rows x epochs':>17s}  cost check")
@@ -178,6 +248,8 @@ def text(results):
             out.append(f"  {r['peer']:14s}{_fmt_rate(r['median']):>12s}{100 * spread:7.0f}%{ratio:>12s}"
                        f"{gflops:9.2f}{(100 * gflops / peak if peak else 0):6.0f}%"
                        f"{str(r['rows']) + ' x ' + str(r['epochs']):>17s}  {check}")
+        out += _roofline_lines(case)
+    out += percall_lines(results.get("percall"))
     if results.get("two_networks"):
         out += ["", "Two networks trained at once from two Python threads (online, 1 BLAS thread):"]
         for two in results["two_networks"]:
@@ -193,7 +265,10 @@ def text(results):
                 out.append(f"  {e['workload']:11s}{e['mode']:10s} rows={e['rows']:>9,} epochs={e['epochs']}:"
                            f" data {e['data_bytes'] / 2**20:7.1f} MiB, params {e['params_bytes'] / 1024:7.1f} KiB,"
                            f" added {e['added_bytes'] / 1024:9.1f} KiB (traced {e['traced_bytes'] / 1024:.1f} KiB)")
-    out += ["", "Targets (issue 3; default build, single thread, same run):"]
+    warning = two_cores_warning(results)
+    if warning:
+        out += ["", warning]
+    out += ["", "Targets (issues 3 and 9; default build, single thread, same run):"]
     for t in results.get("targets", []):
         dtype = f" [{t['dtype']}]" if t.get("dtype") else ""
         out.append(f"  [{t['status']:>4s}] {t['target']}{dtype}: {_measured(t)}")
@@ -231,8 +306,11 @@ def markdown(results):
     lines = [f"Measured by `python bench/compare.py` on {results.get('date', '?')}: {_machine_line(results)}.",
              "Samples per second (median of the repeats), single thread unless noted; "
              f"in parentheses, fastbp's speed divided by the peer's. {verdict} {noise}", ""]
-    lines.append("| network | training | dtype | " + " | ".join(peers) + " |")
-    lines.append("|---|---|---|" + "---|" * len(peers))
+    if not results["cases"]:
+        lines = lines[:1]
+    else:
+        lines.append("| network | training | dtype | " + " | ".join(peers) + " |")
+        lines.append("|---|---|---|" + "---|" * len(peers))
     for case in results["cases"]:
         ok = {r["peer"]: r for r in case["results"] if r.get("status") == "ok"}
         fastbp = ok.get("fastbp", {}).get("median")
@@ -253,7 +331,7 @@ def markdown(results):
                 cells.append(_fmt_rate(r["median"]))
             else:
                 cells.append(f"{_fmt_rate(r['median'])} ({_fmt_ratio(fastbp / r['median'])})")
-        lines.append(f"| {case['workload']} | {mode} | {case['dtype']} | " + " | ".join(cells) + " |")
+        lines.append(f"| {_workload(case['workload'])} | {mode} | {case['dtype']} | " + " | ".join(cells) + " |")
     twos = []
     for t in results.get("two_networks", []):
         ratios = {e["peer"]: e["ratio"] for e in t["results"]}
@@ -263,7 +341,14 @@ def markdown(results):
     if twos:
         lines += ["", "Two networks trained from two Python threads at once, online, against one alone "
                   "(the C loop, run the same way, shows what the machine allowed): " + ", ".join(twos) + "."]
-    lines += ["", "| target (issue 3) | float64 | float32 |", "|---|---|---|"]
+    warning = two_cores_warning(results)
+    if warning:
+        lines += ["", "**" + warning.lstrip("! ") + "**"]
+    roofs = [line for case in results["cases"] for line in _roofline_lines(case, markdown=True)]
+    if roofs:
+        lines += [""] + roofs
+    lines += percall_markdown(results.get("percall"))
+    lines += ["", "| target | float64 | float32 |", "|---|---|---|"]
     grouped = {}
     for t in results.get("targets", []):
         grouped.setdefault(t["target"], {})[t.get("dtype")] = f"{_measured(t, '×')}: **{t['status']}**"
@@ -272,6 +357,21 @@ def markdown(results):
             by_dtype = {"float64": by_dtype[None]}
         lines.append(f"| {name} | {by_dtype.get('float64', '—')} | {by_dtype.get('float32', '—')} |")
     return "\n".join(lines)
+
+
+def _roofline_lines(case, markdown=False):
+    roof = case.get("roofline")
+    if not roof:
+        return []
+    l2 = roof.get("caches", {}).get("L2", {}).get("bytes")
+    where = (f"W1 ({roof['W1_bytes'] / 1024:.0f} KiB) is larger than this CPU's {l2 // 1024} KiB L2, so it streams "
+             f"from L3" if l2 and roof["W1_bytes"] > l2 else f"W1 is {roof['W1_bytes'] / 1024:.0f} KiB")
+    fractions = ", ".join(f"{p} at {roof[p + '_fraction']:.2f}×" for p in ("fastbp", "C") if p + "_fraction" in roof)
+    text = (f"Memory roofline of {case['workload']} online {case['dtype']}: {roof['bytes_per_sample']:,} bytes must move "
+            f"per sample ({roof['model']}); {where}. A read+write stream over a buffer of W1's size ran at "
+            f"{roof['bandwidth_bytes_per_s'] / 1e9:.1f} GB/s in the same run, so at most "
+            f"{_fmt_rate(roof['ceiling_samples_per_s'])} samples/s: {fractions} of that ceiling.")
+    return [text] if markdown else ["  " + text.replace("×", "x")]
 
 
 def update_readme(results, readme_path):
@@ -324,3 +424,58 @@ def chart(results, path):
     fig.savefig(path, dpi=100)
     plt.close(fig)
     return f"wrote {path}"
+
+
+# ---------------------------------------------------------------------------
+# Per call (bench/percall.py)
+# ---------------------------------------------------------------------------
+
+
+def _us(value):
+    return f"{value:.3g}" if value < 100 else f"{value:.0f}"
+
+
+def percall_lines(section):
+    """The console table of the per-call section."""
+    if not section or not section.get("rows"):
+        return []
+    out = ["", f"Per call, one sample unless noted: microseconds per call (median of {section['repeats']} interleaved "
+               f"repeats of timeit loops); (x) = by hand's time / fastbp's, > 1 means fastbp is faster",
+           f"  {'network':11s}{'call':36s}{'dtype':9s}{'fastbp':>9s}{'NumPy by hand':>22s}{'PyTorch by hand':>22s}"
+           "  same numbers"]
+    for e in section["rows"]:
+        p = e["peers"]
+        cells = [f"{_us(p['fastbp']['us']):>9s}"]
+        for peer in ("numpy", "torch"):
+            cells.append(f"{_us(p[peer]['us']) + ' (' + format(p[peer]['ratio'], '.2f') + 'x)':>22s}" if peer in p
+                         else f"{'—':>22s}")
+        check = e["check"] if e["check"] == "ok" else f"!!! MISMATCH {e['mismatch']}"
+        out.append(f"  {e['network']:11s}{e['label']:36s}{e['dtype']:9s}{''.join(cells)}  {check}")
+    torch = section.get("torch")
+    out.append(f"  (PyTorch {torch}, {section.get('torch_threads')} thread(s), preallocated tensors, out=/in-place ops, "
+               "one no_grad() around each timed loop)" if torch else "  (PyTorch not installed)")
+    return out
+
+
+def percall_markdown(section):
+    """The README's per-call table."""
+    if not section or not section.get("rows"):
+        return []
+    lines = ["", "Per call (`bench/percall.py`): microseconds per call on one sample, median of interleaved "
+                 "timeit loops; in parentheses, how many times faster fastbp's call is than the same work by hand "
+                 "(NumPy as a user writes it; PyTorch with preallocated tensors, in-place ops, under `no_grad`). "
+                 "Each by-hand version was checked to compute fastbp's numbers first.", "",
+             "| one call | dtype | fastbp | NumPy by hand | PyTorch by hand |", "|---|---|---|---|---|"]
+    for e in section["rows"]:
+        p = e["peers"]
+        cells = []
+        for peer in ("numpy", "torch"):
+            if peer not in p:
+                cells.append("—")
+            elif e["check"] != "ok":
+                cells.append("mismatch")
+            else:
+                cells.append(f"{_us(p[peer]['us'])} µs ({_fmt_ratio(p[peer]['ratio'])})")
+        lines.append(f"| {e['network']} `{e['label']}` | {e['dtype']} | {_us(p['fastbp']['us'])} µs | "
+                     + " | ".join(cells) + " |")
+    return lines

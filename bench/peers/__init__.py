@@ -123,6 +123,21 @@ def plan(trainer, n_rows, seconds=0.3, max_epochs=1000):
     return n_rows, int(min(max_epochs, max(1, round(samples / n_rows))))
 
 
+def plan_epochs(trainer, rows, seconds=0.3, max_epochs=10**8):
+    """``plan`` for epochs of a fixed number of rows (all of them): ``(rows,
+    epochs)`` with as many epochs as last about ``seconds`` in one call (the
+    one-sample epochs of issue 9: a per-epoch cost is part of the work)."""
+    for _ in range(3):  # warm up
+        timed_train(trainer, rows, 1)
+    epochs = 1
+    while True:
+        elapsed, _ = timed_train(trainer, rows, epochs)
+        if elapsed >= 0.02 or epochs >= max_epochs:
+            break
+        epochs = min(max_epochs, epochs * 4)
+    return rows, int(min(max_epochs, max(1, seconds * epochs / max(elapsed, 1e-9))))
+
+
 def measure(trainer, rows, epochs, repeats):
     """``repeats`` timed runs of ``rows`` x ``epochs`` samples from the initial
     weights.  Every repeat must compute the same costs (they are deterministic)."""
@@ -137,14 +152,21 @@ def measure(trainer, rows, epochs, repeats):
     return Measurement(rates, costs, rows, epochs)
 
 
-def measure_interleaved(runs, repeats):
+def measure_interleaved(runs, repeats, pause=0.0):
     """``measure`` for several (trainer, rows, epochs) at once, taking turns
     (repeat 1 of each, then repeat 2 of each, ...): on a machine whose load
-    changes, every peer sees the same changes, so their ratios stay fair."""
+    changes, every peer sees the same changes, so their ratios stay fair.
+
+    ``pause`` seconds (untimed) pass before each run: with several threads,
+    the worker threads of the previous peer's BLAS or OpenMP runtime spin for
+    a while after its last call (OpenBLAS's about 0.1 s), and on a 2-core
+    machine they would take the cores from the next peer's threads."""
     rates = [[] for _ in runs]
     costs = [None for _ in runs]
     for _ in range(repeats):
         for i, (trainer, rows, epochs) in enumerate(runs):
+            if pause:
+                time.sleep(pause)
             seconds, run_costs = timed_train(trainer, rows, epochs)
             rates[i].append(rows * epochs / seconds)
             if costs[i] is None:
