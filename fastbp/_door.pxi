@@ -171,6 +171,8 @@ cdef int _step_of(floating* P, const Py_ssize_t* S, Py_ssize_t L, const floating
     # when all pass, no weight can leave the finite range and the update goes
     # ahead.  Only a step that fails the bound (a huge or non-finite delta,
     # or huge inputs) pays for a backup copy, update, check and restore.
+    # The updates walk the rows backwards: the forward pass read the last
+    # rows last, so they are still in cache (_update_forward).
     cdef Py_ssize_t l, k, n_in, n_out, a = 0, d = 0
     cdef double amax, limit, step, safe = SAFE_STEP_FLOAT if floating is float else SAFE_STEP_DOUBLE
     cdef bint within = True
@@ -193,10 +195,10 @@ cdef int _step_of(floating* P, const Py_ssize_t* S, Py_ssize_t L, const floating
         a += n_in
         d += n_out
     if within:
-        _update_all(P, S, L, act, deltas, lr, update_biases, NULL)
+        _update_all(P, S, L, act, deltas, lr, update_biases, NULL, True)
         return 1
     memcpy(backup, P, n_params * sizeof(floating))
-    _update_all(P, S, L, act, deltas, lr, update_biases, NULL)
+    _update_all(P, S, L, act, deltas, lr, update_biases, NULL, True)
     if _all_finite(P, n_params):
         return 1
     memcpy(P, backup, n_params * sizeof(floating))

@@ -130,6 +130,10 @@ cdef extern from *:
                 memcpy(&b, x + j + u * W, sizeof b);                              \
                 s[u] += a * b;                                                    \
             }                                                                     \
+        FASTBP_DOT_FINISH(T, VT, W)
+    /* The tail (padded with zeros) and the tree of the 32 partial sums, for
+       FASTBP_DOT_BODY and FASTBP_UPDATE_DOT; needs s, a, b, tw, tx, j, u. */
+    #define FASTBP_DOT_FINISH(T, VT, W)                                           \
         if (j < n) {                                                              \
             for (u = 0; u < 32; u++) {                                            \
                 tw[u] = j + u < n ? w[j + u] : 0;                                 \
@@ -159,6 +163,38 @@ cdef extern from *:
         }
     FASTBP_DOT(fastbp_dot_d, double, fastbp_vd, 4)
     FASTBP_DOT(fastbp_dot_f, float, fastbp_vf, 8)
+    /* w[j] -= step * a[j] for one row, and then sum_j w[j] x[j] of the
+       updated row in FASTBP_DOT's order, in one pass over w: the row is
+       loaded once and stored once, which on rows streamed from L3 is most of
+       the online loop's time.  The same operations as the update loop and
+       then FASTBP_DOT, in the same order, so the same bits. */
+    #define FASTBP_UPDATE_DOT(NAME, T, VT, W)                                     \
+    static inline T NAME(T *w, T step, const T *x_prev, const T *x, Py_ssize_t n) { \
+        T acc = 0;                                                                \
+        Py_ssize_t j = 0, u;                                                      \
+        if (n < 32) {                                                             \
+            for (j = 0; j < n; j++) w[j] = w[j] - step * x_prev[j];               \
+            for (j = 0; j < n; j++) acc += w[j] * x[j];                           \
+            return acc;                                                           \
+        }                                                                         \
+        VT s[32 / W], a, b, c, steps;                                             \
+        T tw[32], tx[32];                                                         \
+        for (u = 0; u < 32 / W; u++) s[u] = (VT){0};                              \
+        steps = (VT){0} + step;                                                   \
+        for (; j + 32 <= n; j += 32)                                              \
+            for (u = 0; u < 32 / W; u++) {                                        \
+                memcpy(&a, w + j + u * W, sizeof a);                              \
+                memcpy(&c, x_prev + j + u * W, sizeof c);                         \
+                a = a - steps * c;                                                \
+                memcpy(w + j + u * W, &a, sizeof a);                              \
+                memcpy(&b, x + j + u * W, sizeof b);                              \
+                s[u] += a * b;                                                    \
+            }                                                                     \
+        for (u = j; u < n; u++) w[u] = w[u] - step * x_prev[u];                   \
+        FASTBP_DOT_FINISH(T, VT, W)                                               \
+    }
+    FASTBP_UPDATE_DOT(fastbp_update_dot_d, double, fastbp_vd, 4)
+    FASTBP_UPDATE_DOT(fastbp_update_dot_f, float, fastbp_vf, 8)
     #else
     #define FASTBP_DOT_BODY(T, VT, W)                                             \
         T s[32] = {0};                                                            \
@@ -171,6 +207,16 @@ cdef extern from *:
         return (s[0] + s[2]) + (s[1] + s[3]);
     FASTBP_DOT(fastbp_dot_d, double, double, 1)
     FASTBP_DOT(fastbp_dot_f, float, float, 1)
+    static inline double fastbp_update_dot_d(double *w, double step, const double *x_prev,
+                                             const double *x, Py_ssize_t n) {
+        for (Py_ssize_t j = 0; j < n; j++) w[j] = w[j] - step * x_prev[j];
+        return fastbp_dot_d(w, x, n);
+    }
+    static inline float fastbp_update_dot_f(float *w, float step, const float *x_prev,
+                                            const float *x, Py_ssize_t n) {
+        for (Py_ssize_t j = 0; j < n; j++) w[j] = w[j] - step * x_prev[j];
+        return fastbp_dot_f(w, x, n);
+    }
     #endif
 
     static int fastbp_cpu_runs(const char *isa) {
@@ -194,6 +240,10 @@ cdef extern from *:
     double fastbp_exp_nonpositive(double t) nogil
     double fastbp_dot_d(const double* w, const double* x, Py_ssize_t n) nogil
     float fastbp_dot_f(const float* w, const float* x, Py_ssize_t n) nogil
+    double fastbp_update_dot_d(double* w, double step, const double* x_prev, const double* x,
+                               Py_ssize_t n) nogil
+    float fastbp_update_dot_f(float* w, float step, const float* x_prev, const float* x,
+                              Py_ssize_t n) nogil
     int PyErr_CheckSignals()
 
 ISA = FASTBP_ISA.decode()
@@ -233,20 +283,28 @@ cdef inline double _activate(double z, int act) noexcept nogil:
     return _sigmoid(z)
 
 
-cdef void _activate_all(floating* z, Py_ssize_t n, int act) noexcept nogil:
-    # z[k] <- f(z[k]) in place for a whole layer, in double for both dtypes:
-    #   s(z) = 1 / (1 + e^-|z|) for z >= 0,  e^-|z| / (1 + e^-|z|) for z < 0,
-    # with e^-|z| from the vectorisable fastbp_exp_nonpositive.  A layer with
-    # a value below -708 (where e^z turns subnormal, out of its range) is done
-    # by _sigmoid (libm) instead: exact there too, and rare.
+cdef inline void _activate_all(floating* z, Py_ssize_t n, int act) noexcept nogil:
+    # z[k] <- f(z[k]) in place for a whole layer (_activate_layer), with the
+    # short layers' loop inline: on tiny networks the call cost as much.
     cdef Py_ssize_t k
-    cdef double x, t, e
-    cdef bint far = False
     if n < 8:
         # Too few values to fill a vector: libm's exp has the shorter latency.
         for k in range(n):
             z[k] = <floating>_activate(<double>z[k], act)
         return
+    _activate_layer(z, n, act)
+
+
+cdef void _activate_layer(floating* z, Py_ssize_t n, int act) noexcept nogil:
+    # z[k] <- f(z[k]) in place for a whole layer, in double for both dtypes:
+    #   s(z) = 1 / (1 + e^-|z|) for z >= 0,  e^-|z| / (1 + e^-|z|) for z < 0,
+    # with e^-|z| from the vectorisable fastbp_exp_nonpositive.  A layer with
+    # a value below -708 (where e^z turns subnormal, out of its range) is done
+    # by _sigmoid (libm) instead: exact there too, and rare.
+    # (n >= 8: shorter layers are done by _activate_all.)
+    cdef Py_ssize_t k
+    cdef double x, t, e
+    cdef bint far = False
     for k in range(n):
         far = far | (<double>z[k] < -708.0)
     if far:
@@ -277,16 +335,40 @@ cdef inline floating _activation_derivative(floating a, int act) noexcept nogil:
 cdef inline floating _dot(const floating* w, const floating* x, Py_ssize_t n) noexcept nogil:
     # sum_j w_j x_j in a fixed order (fastbp_dot_d/f above): 32 interleaved
     # partial sums and a pairwise tree, the same bits at every vector width.
+    # Rows shorter than 32 are summed in order here, inline (the same order
+    # fastbp_dot_* uses for them): on tiny networks the call cost as much.
+    cdef floating acc = 0
+    cdef Py_ssize_t j
+    if n < 32:
+        for j in range(n):
+            acc += w[j] * x[j]
+        return acc
     if floating is double:
         return fastbp_dot_d(w, x, n)
     else:
         return fastbp_dot_f(w, x, n)
 
 
+cdef inline floating _update_dot(floating* row, floating step, const floating* a_prev,
+                                 const floating* x, Py_ssize_t n) noexcept nogil:
+    # row[j] -= step * a_prev[j], then the updated row . x (as _dot sums it),
+    # in one pass over the row (fastbp_update_dot_d/f above): the same bits as
+    # _update_row followed by _dot.
+    if floating is double:
+        return fastbp_update_dot_d(row, step, a_prev, x, n)
+    else:
+        return fastbp_update_dot_f(row, step, a_prev, x, n)
+
+
 cdef inline floating _net_input(const floating* row, const floating* x, floating bias,
                                 Py_ssize_t n_in) noexcept nogil:
     # z_k = sum_j W[k, j] x_j + b_k for one neuron, row = W[k, :].
-    cdef floating net = _dot(row, x, n_in)
+    return _add_bias(_dot(row, x, n_in), row, x, bias, n_in)
+
+
+cdef inline floating _add_bias(floating net, const floating* row, const floating* x, floating bias,
+                               Py_ssize_t n_in) noexcept nogil:
+    # z_k = net + b_k, net = W[k, :] . x computed by the caller (_dot or _update_dot).
     cdef double wide = 0
     cdef Py_ssize_t j
     if floating is float and not isfinite(net):
@@ -365,11 +447,14 @@ cdef inline void _update_row(floating* row, floating step, const floating* a_pre
 
 
 cdef void _update(floating* W, floating* b, const floating* delta, const floating* a_prev,
-                  double lr, bint update_biases, Py_ssize_t n_out, Py_ssize_t n_in) noexcept nogil:
-    # W[k, j] -= lr * delta_k * a_prev_j;  b_k -= lr * delta_k
-    cdef Py_ssize_t k
+                  double lr, bint update_biases, Py_ssize_t n_out, Py_ssize_t n_in,
+                  bint backwards) noexcept nogil:
+    # W[k, j] -= lr * delta_k * a_prev_j;  b_k -= lr * delta_k.  ``backwards``
+    # walks the rows from the last, as _update_forward does (no bit changes).
+    cdef Py_ssize_t i, k
     cdef floating step
-    for k in range(n_out):
+    for i in range(n_out):
+        k = n_out - 1 - i if backwards else i
         step = <floating>(lr * delta[k])
         _update_row(W + k * n_in, step, a_prev, n_in)
         if update_biases:
@@ -378,21 +463,25 @@ cdef void _update(floating* W, floating* b, const floating* delta, const floatin
 
 cdef void _update_forward(floating* W, floating* b, const floating* delta, const floating* a_prev,
                           double lr, bint update_biases, const floating* x_next, floating* out_next,
-                          Py_ssize_t n_out, Py_ssize_t n_in, int act) noexcept nogil:
+                          Py_ssize_t n_out, Py_ssize_t n_in, int act, bint backwards) noexcept nogil:
     # _update, then _forward_layer of the next sample (x_next -> out_next) with
     # the updated weights, one row at a time: each row of W is read from memory
     # once for both, instead of once per pass.  Same arithmetic as the two
-    # separate calls, so the same result.
-    cdef Py_ssize_t k
-    cdef floating step
+    # separate calls, so the same result.  ``backwards`` walks the rows from
+    # the last: the online loop alternates, so the rows a sample touched last
+    # (still in L2 when W is larger than L2) are the next sample's first.
+    # Every row's arithmetic is its own, so the order changes no bit.
+    cdef Py_ssize_t i, k
+    cdef floating step, net
     cdef floating* row
-    for k in range(n_out):
+    for i in range(n_out):
+        k = n_out - 1 - i if backwards else i
         step = <floating>(lr * delta[k])
         row = W + k * n_in
-        _update_row(row, step, a_prev, n_in)
+        net = _update_dot(row, step, a_prev, x_next, n_in)
         if update_biases:
             b[k] = b[k] - step
-        out_next[k] = _net_input(row, x_next, b[k], n_in)
+        out_next[k] = _add_bias(net, row, x_next, b[k], n_in)
     _activate_all(out_next, n_out, act)
 
 
@@ -446,11 +535,12 @@ cdef double _backward(floating* params, const Py_ssize_t* sizes, Py_ssize_t L,
 
 cdef void _update_all(floating* params, const Py_ssize_t* sizes, Py_ssize_t L,
                       const floating* act, const floating* deltas, double lr, bint update_biases,
-                      floating* act_next) noexcept nogil:
+                      floating* act_next, bint backwards) noexcept nogil:
     # Apply the deltas of one sample to every layer, l = 1..L.  With act_next
     # (whose a[0] holds the next sample), also run the next sample's forward
     # pass, layer by layer behind the updates (_update_forward): layer l of the
     # next sample needs W[l] updated and a[l-1] of the next sample, both done.
+    # ``backwards``: each layer's rows from the last (see _update_forward).
     cdef Py_ssize_t l, n_in, n_out, p = 0, a = 0, d = 0
     for l in range(1, L + 1):
         n_in = sizes[l - 1]
@@ -458,10 +548,10 @@ cdef void _update_all(floating* params, const Py_ssize_t* sizes, Py_ssize_t L,
         if act_next != NULL:
             _update_forward(params + p, params + p + n_out * n_in, deltas + d, act + a, lr,
                             update_biases, act_next + a, act_next + a + n_in, n_out, n_in,
-                            ACT_SIGMOID)
+                            ACT_SIGMOID, backwards)
         else:
             _update(params + p, params + p + n_out * n_in, deltas + d, act + a, lr,
-                    update_biases, n_out, n_in)
+                    update_biases, n_out, n_in, backwards)
         p += n_out * (n_in + 1)
         a += n_in
         d += n_out
@@ -638,7 +728,7 @@ cdef int _reraise() except -1:
 cdef double _online_epoch(floating* P, const Py_ssize_t* S, Py_ssize_t L, const floating* X,
                           const floating* Y, Py_ssize_t n, const Py_ssize_t* O, double lr,
                           bint update_biases, floating** act_pair, floating* dl, bint ready,
-                          bint prefetch, Py_ssize_t* work, bint watch_signals,
+                          bint prefetch, bint* backwards, Py_ssize_t* work, bint watch_signals,
                           bint* interrupted) noexcept nogil:
     # One epoch of online updates; returns the sum of the samples' J.
     # act_pair = (this sample's activations, the next one's): each update of
@@ -647,6 +737,8 @@ cdef double _online_epoch(floating* P, const Py_ssize_t* S, Py_ssize_t L, const 
     # sample's forward pass is already in act_pair[0] (the previous epoch's
     # last update ran it); ``prefetch``: run the next epoch's first forward
     # pass the same way (its first row is known: rows in order, or one row).
+    # ``backwards`` alternates the direction the updates walk the rows in, from
+    # sample to sample (see _update_forward), and carries over to the next epoch.
     cdef Py_ssize_t t, nxt, n_in = S[0], n_out = S[L], work_per_sample = 0, l
     cdef floating* act = act_pair[0]
     cdef floating* act_next = act_pair[1]
@@ -657,17 +749,19 @@ cdef double _online_epoch(floating* P, const Py_ssize_t* S, Py_ssize_t L, const 
     if not ready:
         memcpy(act, X + _row(O, 0) * n_in, n_in * sizeof(floating))
         _forward(P, S, L, act)
+        backwards[0] = True   # the forward pass ended on the last rows
     for t in range(n):
         total += _backward(P, S, L, act, Y + _row(O, t) * n_out, dl)
         nxt = _row(O, t + 1) if t + 1 < n else (_row(O, 0) if prefetch else -1)
         if nxt >= 0:
             memcpy(act_next, X + nxt * n_in, n_in * sizeof(floating))
-            _update_all(P, S, L, act, dl, lr, update_biases, act_next)
+            _update_all(P, S, L, act, dl, lr, update_biases, act_next, backwards[0])
             tmp = act
             act = act_next
             act_next = tmp
         else:
-            _update_all(P, S, L, act, dl, lr, update_biases, NULL)
+            _update_all(P, S, L, act, dl, lr, update_biases, NULL, backwards[0])
+        backwards[0] = not backwards[0]
         work[0] += work_per_sample
         if watch_signals and work[0] >= SIGNAL_WORK:
             work[0] = 0
@@ -738,7 +832,7 @@ cdef Py_ssize_t _run_epochs(Run* run, floating* P, const floating* X, const floa
     cdef Py_ssize_t order_copy[SNAPSHOT_ROWS]   # n < SNAPSHOT_ROWS when k > 1
     cdef uint64_t rng_copy
     cdef floating* act_pair[2]
-    cdef bint ready = False, prefetch, no_signals = False
+    cdef bint ready = False, prefetch, no_signals = False, backwards = True
     cdef double total
     act_pair[0] = act
     act_pair[1] = act + _width(run.sizes, run.L)
@@ -764,7 +858,8 @@ cdef Py_ssize_t _run_epochs(Run* run, floating* P, const floating* X, const floa
             # (or there is one): its forward pass rides on this epoch's last update.
             prefetch = epoch + 1 < epochs and (not run.shuffle or n == 1)
             total = _online_epoch(P, run.sizes, run.L, X, Y, n, run.order, run.lr, run.update_biases,
-                                  act_pair, dl, ready, prefetch, &work, run.watch_signals, interrupted)
+                                  act_pair, dl, ready, prefetch, &backwards, &work, run.watch_signals,
+                                  interrupted)
             ready = prefetch
         else:
             total = _batch_epoch(P, run.sizes, run.L, X, Y, n, run.order, run.lr, run.batch_size,
@@ -805,7 +900,7 @@ cdef Py_ssize_t _run_epochs(Run* run, floating* P, const floating* X, const floa
                 _shuffle(run.order, n, run.rng_state)
             if run.batch_size == 1:
                 total = _online_epoch(P, run.sizes, run.L, X, Y, n, run.order, run.lr, run.update_biases,
-                                      act_pair, dl, False, False, &work, False, &no_signals)
+                                      act_pair, dl, False, False, &backwards, &work, False, &no_signals)
             else:
                 total = _batch_epoch(P, run.sizes, run.L, X, Y, n, run.order, run.lr, run.batch_size,
                                      run.update_biases, act, dl, &work, False, &no_signals)
@@ -956,7 +1051,7 @@ def update(floating[:, ::1] W, floating[::1] b, const floating[::1] delta,
     if W.shape[0] == 0 or W.shape[1] == 0:
         return
     with nogil:
-        _update(&W[0, 0], &b[0], &delta[0], &a_prev[0], lr, update_biases, W.shape[0], W.shape[1])
+        _update(&W[0, 0], &b[0], &delta[0], &a_prev[0], lr, update_biases, W.shape[0], W.shape[1], False)
 
 
 def forward(const floating[::1] params, const Py_ssize_t[::1] sizes, const floating[::1] x,
@@ -1004,7 +1099,8 @@ def train_step(floating[::1] params, const Py_ssize_t[::1] sizes, const floating
         memcpy(&activations[0], &x[0], x.shape[0] * sizeof(floating))
         _forward(&params[0], &sizes[0], L, &activations[0])
         J = _backward(&params[0], &sizes[0], L, &activations[0], &y[0], &deltas[0])
-        _update_all(&params[0], &sizes[0], L, &activations[0], &deltas[0], lr, update_biases, NULL)
+        # Backwards: the rows the forward pass read last are still in cache.
+        _update_all(&params[0], &sizes[0], L, &activations[0], &deltas[0], lr, update_biases, NULL, True)
     return J
 
 
