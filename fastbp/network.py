@@ -174,7 +174,9 @@ class Network:
         sizes = check.layer_sizes(state["layer_sizes"])
         if params.shape != (check.param_count(sizes, params.dtype),):
             raise ValueError(f"params of shape {params.shape} do not fit layer sizes {list(sizes)}")
-        self._setup(sizes, params, get_backend(state["backend"], sizes))
+        # The network owns and writes its parameters: never the unpickled
+        # buffer itself, which may be read-only (a memory-mapped pickle).
+        self._setup(sizes, np.array(params, copy=True), get_backend(state["backend"], sizes))
 
     def save(self, path):
         """Write the network to ``path`` in fastbp's model-file format
