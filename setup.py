@@ -14,7 +14,13 @@ x86-64-v3 (AVX2, FMA) and x86-64-v4 (AVX-512) as ``fastbp._kernels_v3`` and
 copy is built with ``-ffp-contract=off`` (no fused multiply-add contraction),
 so all of them round every operation the same way and give the same bits.
 ``FASTBP_NATIVE=1`` adds ``-march=native`` to the baseline copy for a local,
-non-portable build.
+non-portable build.  Importing a wider copy on a CPU that cannot run it raises
+ImportError, from a module entry point compiled for the baseline
+(``fastbp/_isa_guard.pxi``; ``define_macros`` below wires it in).
+
+The copies are cythonized and compiled in parallel (one compiler per copy, or
+one per CPU if there are more CPUs; ``FASTBP_BUILD_JOBS=N`` or ``build_ext
+-j N`` sets another number).
 
 The generated C goes to ``build/cython-release/`` or ``build/cython-debug/``, so
 switching modes never reuses C generated with the other mode's directives.
@@ -26,6 +32,7 @@ run from the checkout root (``python -m fastbp``), and would otherwise fail to
 find its kernels.  The copy is a git-ignored build output.
 """
 
+import multiprocessing
 import os
 import platform
 import sys
@@ -57,7 +64,9 @@ else:
     # -fno-trapping-math: lets the compiler turn the selects of the sigmoid
     # into vector blends; it changes no result, only which floating-point
     # exception flags may be raised (nothing here reads them).
-    extra_compile_args = (["-O0", "-g"] if DEBUG else ["-O3"]) + ["-ffp-contract=off", "-fno-trapping-math"]
+    # -g0 (release): no debug information, which Python's own flags ask for
+    # (-g) and which takes a sixth of the compile time and most of the size.
+    extra_compile_args = (["-O0", "-g"] if DEBUG else ["-O3", "-g0"]) + ["-ffp-contract=off", "-fno-trapping-math"]
 
 # (module suffix, instruction set, extra flags): the baseline always; the x86-64
 # levels where the compiler takes -march=x86-64-vN (GCC >= 11, Clang >= 12).
@@ -65,12 +74,26 @@ variants = [("", "baseline", ["-march=native"] if NATIVE and GCC_LIKE else [])]
 if GCC_LIKE and platform.machine().lower() in ("x86_64", "amd64") and sys.platform.startswith("linux"):
     variants += [("_v3", "x86-64-v3", ["-march=x86-64-v3"]), ("_v4", "x86-64-v4", ["-march=x86-64-v4"])]
 
+
+def define_macros(suffix, isa):
+    macros = [("NPY_NO_DEPRECATED_API", "NPY_1_7_API_VERSION"), ("FASTBP_ISA", f'"{isa}"')]
+    if suffix:
+        # A copy for a wider instruction set: its entry point PyInit_<module>
+        # is the CPU guard of fastbp/_isa_guard.pxi, compiled for the
+        # baseline, which calls Cython's init (renamed here) only on a CPU
+        # that runs the copy; elsewhere the import raises ImportError.
+        init = f"PyInit__kernels{suffix}"
+        macros += [(init, f"fastbp_unguarded_{init}"), ("FASTBP_UNGUARDED_INIT", f"fastbp_unguarded_{init}"),
+                   ("FASTBP_GUARDED_INIT", f'"{init}"'), ("FASTBP_MODULE", f'"fastbp._kernels{suffix}"')]
+    return macros
+
+
 extensions = [
     Extension(
         f"fastbp._kernels{suffix}",
         [f"fastbp/_kernels{suffix}.pyx"],
         include_dirs=[np.get_include()],
-        define_macros=[("NPY_NO_DEPRECATED_API", "NPY_1_7_API_VERSION"), ("FASTBP_ISA", f'"{isa}"')],
+        define_macros=define_macros(suffix, isa),
         extra_compile_args=extra_compile_args + flags,
     )
     for suffix, isa, flags in variants
@@ -79,7 +102,22 @@ extensions = [
 HERE = os.path.dirname(os.path.abspath(__file__))
 
 
+def build_jobs():
+    """How many compilers run at once: ``$FASTBP_BUILD_JOBS``, else at least
+    one per copy.  The copies take about the same time to compile, so on 2
+    cores 3 jobs at once finish in 3/2 of one compile, 2 at a time in 2."""
+    jobs = os.environ.get("FASTBP_BUILD_JOBS", "").strip()
+    if jobs:
+        return max(1, int(jobs))
+    return max(os.cpu_count() or 1, len(extensions))
+
+
 class build_ext_beside_sources(build_ext):
+    def finalize_options(self):
+        super().finalize_options()
+        if not self.parallel:  # no -j given (pip never gives one): compile the copies in parallel
+            self.parallel = build_jobs()
+
     def run(self):
         super().run()
         if not self.inplace and os.path.isdir(os.path.join(HERE, ".git")):
@@ -91,6 +129,9 @@ setup(
         extensions,
         compiler_directives=directives,
         build_dir=os.path.join("build", "cython-debug" if DEBUG else "cython-release"),
+        # Cython's worker processes, where they are forked: a start method that
+        # starts a fresh interpreter would run this setup.py again in each.
+        nthreads=build_jobs() if multiprocessing.get_start_method() == "fork" else 0,
     ),
     cmdclass={"build_ext": build_ext_beside_sources},
 )

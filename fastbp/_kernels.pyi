@@ -9,8 +9,6 @@ for the conventions and the flat-buffer layout.
 
 from typing import Final, TypeVar, final
 
-from typing_extensions import disjoint_base
-
 import numpy as np
 import numpy.typing as npt
 
@@ -75,7 +73,6 @@ def forward_batch(
 def mean_cost(params: _Array[_F], sizes: _Index, X: _Array[_F], Y: _Array[_F], activations: _Array[_F]) -> float: ...
 
 @final
-@disjoint_base
 class Door:
     """One network's compiled per-call entry points (fastbp/_door.pxi): each
     returns ``None`` when an argument needs ``Network``'s Python validation first."""

@@ -45,6 +45,9 @@ from libc.stdint cimport uint64_t
 from libc.string cimport memcpy
 from scipy.linalg.cython_blas cimport dgemm, sgemm
 
+# First: importing a copy on a CPU that cannot run it raises ImportError.
+include "_isa_guard.pxi"
+
 import threading
 
 from fastbp._layout import (
@@ -61,10 +64,6 @@ BACKEND_NAME = "cython"
 
 cdef extern from *:
     """
-    /* Which instruction set this copy of the module was compiled for (setup.py). */
-    #ifndef FASTBP_ISA
-    #define FASTBP_ISA "baseline"
-    #endif
     /* e^t for -708 <= t <= 0, branch-free so that a loop of it vectorises
        (libm's exp is a call per value).  Cody-Waite reduction t = k ln2 + r,
        |r| <= ln2/2, with k found by the 1.5 * 2^52 rounding trick (whose low
@@ -219,24 +218,7 @@ cdef extern from *:
     }
     #endif
 
-    static int fastbp_cpu_runs(const char *isa) {
-    #if (defined(__GNUC__) || defined(__clang__)) && (defined(__x86_64__) || defined(__i386__))
-        __builtin_cpu_init();
-        if (isa[0] == 'b') return 1;                      /* baseline */
-        int v3 = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")
-              && __builtin_cpu_supports("bmi2") && __builtin_cpu_supports("avx");
-        if (isa[8] == '3') return v3;                     /* x86-64-v3 */
-        if (isa[8] == '4') return v3 && __builtin_cpu_supports("avx512f")
-              && __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512vl")
-              && __builtin_cpu_supports("avx512dq") && __builtin_cpu_supports("avx512cd");
-        return 0;
-    #else
-        return isa[0] == 'b';
-    #endif
-    }
     """
-    const char* FASTBP_ISA
-    int fastbp_cpu_runs(const char *isa) nogil
     double fastbp_exp_nonpositive(double t) nogil
     double fastbp_dot_d(const double* w, const double* x, Py_ssize_t n) nogil
     float fastbp_dot_f(const float* w, const float* x, Py_ssize_t n) nogil
@@ -245,17 +227,6 @@ cdef extern from *:
     float fastbp_update_dot_f(float* w, float step, const float* x_prev, const float* x,
                               Py_ssize_t n) nogil
     int PyErr_CheckSignals()
-
-ISA = FASTBP_ISA.decode()
-
-
-def cpu_runs(str isa):
-    """Whether this CPU can run the kernels built for ``isa`` ("baseline",
-    "x86-64-v3" or "x86-64-v4")."""
-    if isa not in ("baseline", "x86-64-v3", "x86-64-v4"):
-        raise ValueError(f"unknown instruction set {isa!r}")
-    return bool(fastbp_cpu_runs(isa.encode()))
-
 
 cdef enum:
     ACT_SIGMOID = 0   # the only activation today; tanh, relu, identity slot in here

@@ -1,6 +1,12 @@
-"""Shared fixtures: one test body runs against every backend and both dtypes."""
+"""Shared fixtures: one test body runs against every backend and both dtypes.
+
+Also what the suite needs wherever it runs, in a checkout or as a copy of
+tests/ run against an installed wheel (without the checkout's pyproject.toml):
+its markers, and tests/support.py importable in any import mode.
+"""
 
 import os
+import sys
 
 import numpy as np
 import pytest
@@ -15,6 +21,20 @@ settings.register_profile(
     "ci", deadline=None, derandomize=True, suppress_health_check=[HealthCheck.too_slow], print_blob=True
 )
 settings.load_profile("ci" if os.environ.get("CI") else "default")
+
+if os.path.dirname(os.path.abspath(__file__)) not in map(os.path.abspath, sys.path):
+    sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))  # tests/support.py
+
+MARKERS = {
+    "packaging": "builds an sdist and a wheel and tests them in a fresh virtual environment (slow)",
+    "debug_build": "builds the kernels with bounds checking on (FASTBP_DEBUG=1) and runs the kernel tests "
+                   "against them (slow)",
+}
+
+
+def pytest_configure(config):
+    for name, description in MARKERS.items():
+        config.addinivalue_line("markers", f"{name}: {description}")
 
 
 @pytest.fixture(params=fastbp.backends())

@@ -1,13 +1,24 @@
 """Helpers shared by several test modules (importable because pyproject.toml
 puts ``tests/`` on pytest's ``pythonpath``)."""
 
+import contextlib
 import os
 import pathlib
 import shutil
 import subprocess
+import sys
 import threading
 
+import pytest
+
 ROOT = pathlib.Path(__file__).resolve().parents[1]
+# Whether these tests sit in a source tree (a checkout or an unpacked sdist),
+# rather than in a copy of tests/ run against an installed wheel.
+SOURCE_TREE = all((ROOT / name).is_file() for name in ("pyproject.toml", "setup.py", "fastbp/_kernels.pyx"))
+# For the tests that build from the sources.
+needs_source_tree = pytest.mark.skipif(
+    not SOURCE_TREE, reason=f"needs the source tree (setup.py, fastbp/*.pyx), which is not around these tests ({ROOT})"
+)
 BUILD_OUTPUTS = shutil.ignore_patterns(
     "build", "dist", "*.egg-info", "*.so", "*.pyd", "*.c", "*.cpp", "__pycache__", ".*"
 )
@@ -63,3 +74,44 @@ def run_in_threads(functions, timeout=300.0):
     if errors:
         raise errors[0]
     return results
+
+
+# Runs argv[1:] with SIGINT set to the handling named by argv[0] (SIG_DFL or
+# SIG_IGN), whatever this process has: a suite started as a background job or
+# by some CI runners has SIGINT ignored, and an ignored signal stays ignored
+# across exec (a Python child then never installs its KeyboardInterrupt
+# handler).  A small exec wrapper rather than Popen's preexec_fn, which is
+# unsafe in a process with threads.
+_SIGINT_WRAPPER = "import os, signal, sys; signal.signal(signal.SIGINT, getattr(signal, sys.argv[1])); " \
+                  "os.execv(sys.argv[2], sys.argv[2:])"
+
+
+def with_sigint(handling, command):
+    """``command`` (its argv list, the program an absolute path) to be run
+    with SIGINT at ``handling``: ``"SIG_DFL"`` (as from a terminal: a Python
+    child turns Ctrl-C into KeyboardInterrupt) or ``"SIG_IGN"``."""
+    assert handling in ("SIG_DFL", "SIG_IGN")
+    return [sys.executable, "-c", _SIGINT_WRAPPER, handling, *command]
+
+
+@contextlib.contextmanager
+def killed_after(process, seconds):
+    """Kill ``process`` (a Popen) if it still runs ``seconds`` from now, so
+    that no read from it or wait for it blocks longer, and when the block is
+    left (by an error too).  Yields an Event, set if the deadline killed it."""
+    fired = threading.Event()
+
+    def kill():
+        fired.set()
+        process.kill()
+
+    timer = threading.Timer(seconds, kill)
+    timer.daemon = True
+    timer.start()
+    try:
+        yield fired
+    finally:
+        timer.cancel()
+        if process.poll() is None:
+            process.kill()
+        process.wait(timeout=60)  # killed: returns at once

@@ -15,6 +15,7 @@ import sys
 
 import numpy as np
 import pytest
+from support import killed_after, with_sigint
 
 import fastbp
 from fastbp import cli, datasets
@@ -200,21 +201,46 @@ def test_no_hidden_layer(tmp_path):
     assert fastbp.load(tmp_path / "m.fbp").layer_sizes == (2, 1)
 
 
-@pytest.mark.skipif(os.name != "posix", reason="POSIX signals")
-def test_ctrl_c_exits_130_and_writes_nothing(tmp_path):
+DEADLINE = 120  # seconds: a child still running then is killed and the test fails
+
+
+def _train_and_ctrl_c(tmp_path, handling, epochs):
+    """``fastbp train`` on spirals with SIGINT at ``handling`` (whatever this
+    suite's own SIGINT handling is); Ctrl-C once the first epoch is reported.
+    Returns ``(returncode, stdout, stderr)``."""
     import signal
 
     environment = {k: v for k, v in os.environ.items() if k != "FASTBP_BACKEND"}
+    command = [sys.executable, "-m", "fastbp", "train", "--dataset", "spirals", "--epochs", str(epochs),
+               "--out", "m.fbp"]
     with subprocess.Popen(
-        [sys.executable, "-m", "fastbp", "train", "--dataset", "spirals", "--epochs", "1000000", "--out", "m.fbp"],
-        cwd=tmp_path, env=environment, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-    ) as process:
-        assert process.stderr.readline().startswith("epoch 1/1000000: ")  # training has started
+        with_sigint(handling, command), cwd=tmp_path, env=environment, stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE, text=True,
+    ) as process, killed_after(process, DEADLINE) as expired:
+        first = process.stderr.readline()
+        assert first.startswith(f"epoch 1/{epochs}: "), first + process.stderr.read()  # training has started
         process.send_signal(signal.SIGINT)
-        out, err = process.communicate(timeout=120)
-    assert process.returncode == 130
+        out, err = process.communicate()
+    assert not expired.is_set(), f"fastbp train still ran {DEADLINE} s after Ctrl-C: killed\n{err}"
+    return process.returncode, out, err
+
+
+@pytest.mark.skipif(os.name != "posix", reason="POSIX signals")
+def test_ctrl_c_exits_130_and_writes_nothing(tmp_path):
+    returncode, out, err = _train_and_ctrl_c(tmp_path, "SIG_DFL", 1_000_000)
+    assert returncode == 130, err
     assert out == "" and err.splitlines()[-1] == "python -m fastbp: interrupted"
     assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.skipif(os.name != "posix", reason="POSIX signals")
+def test_an_ignored_ctrl_c_is_ignored(tmp_path):
+    # Started with SIGINT ignored (in the background, under nohup), the command
+    # keeps it ignored, like every Unix tool: it trains to the end and saves.
+    returncode, out, err = _train_and_ctrl_c(tmp_path, "SIG_IGN", 2000)
+    assert returncode == 0, err
+    assert "saved the model to m.fbp" in out and "interrupted" not in err
+    assert fastbp.load(tmp_path / "m.fbp").layer_sizes == (2, 16, 16, 1)
 
 
 @pytest.mark.skipif(not hasattr(os, "openpty"), reason="needs a pseudo-terminal")
@@ -230,7 +256,7 @@ def test_progress_bar_on_a_terminal(tmp_path):
     with subprocess.Popen(
         [sys.executable, "-m", "fastbp", "train", "--dataset", "xor", "--epochs", "50"],
         cwd=tmp_path, env=environment, stdout=subprocess.DEVNULL, stderr=follower,
-    ) as process:
+    ) as process, killed_after(process, DEADLINE) as expired:
         os.close(follower)  # the child holds the only copy: reading ends when it exits
         output = b""
         while True:
@@ -242,6 +268,7 @@ def test_progress_bar_on_a_terminal(tmp_path):
                 break
             output += chunk
         os.close(leader)
+    assert not expired.is_set(), f"fastbp train still ran after {DEADLINE} s: killed\n{output!r}"
     assert process.returncode == 0, output
     text = output.decode("utf-8", "replace")
     assert "training" in text and "50/50" in text and "\r" in text  # a bar redrawn in place

@@ -19,9 +19,9 @@ import re
 import sys
 
 import pytest
-from support import clean_env, run, source_tree
+from support import clean_env, needs_source_tree, run, source_tree
 
-pytestmark = pytest.mark.debug_build
+pytestmark = [pytest.mark.debug_build, needs_source_tree]
 
 SUBSET = ["test_equivalence.py", "test_gradients.py", "test_validation.py", "test_network.py",
           "test_hostile_input.py", "test_threads.py", "test_worked_example.py", "test_backends.py"]

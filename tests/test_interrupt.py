@@ -6,6 +6,7 @@ interrupted epoch is undone (the weights go back to those after the last
 completed epoch) and KeyboardInterrupt propagates.
 """
 
+import faulthandler
 import signal
 import threading
 import time
@@ -32,12 +33,27 @@ def _assert_state(net, snapshot):
         np.testing.assert_array_equal(now, before)
 
 
+DEADLINE = 600  # seconds; each test takes a few (see faulthandler below)
+
+
 @pytest.fixture(autouse=True)
 def default_sigint_handler():
-    # The default handler raises KeyboardInterrupt in the main thread.
+    # The default handler raises KeyboardInterrupt in the main thread.  Set
+    # here, it holds whatever this process inherited: a suite started in the
+    # background or by some CI runners has SIGINT ignored, and then Python
+    # installs no handler of its own.
     previous = signal.signal(signal.SIGINT, signal.default_int_handler)
-    yield
-    signal.signal(signal.SIGINT, previous)
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+    # The runs below end only by Ctrl-C (10**9 epochs, or one epoch of many
+    # seconds in one compiled call that nothing else can stop): should the
+    # signal ever be lost, end the test process with every thread's traceback
+    # instead of hanging.
+    faulthandler.dump_traceback_later(DEADLINE, exit=True)
+    try:
+        yield
+    finally:
+        faulthandler.cancel_dump_traceback_later()
+        signal.signal(signal.SIGINT, previous)
 
 
 @pytest.mark.parametrize("batch_size", [1, 64])

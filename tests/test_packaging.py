@@ -14,9 +14,10 @@ import tarfile
 import zipfile
 
 import pytest
-from support import clean_env, run, source_tree
+from support import clean_env, needs_source_tree, run, source_tree
 
-pytestmark = pytest.mark.packaging
+pytestmark = [pytest.mark.packaging, needs_source_tree]
+
 
 @pytest.fixture(scope="module")
 def artefacts(tmp_path_factory):
@@ -59,7 +60,7 @@ def test_wheel_holds_the_compiled_module_and_stubs(artefacts):
 WHEEL_TESTS = [
     "test_backends.py", "test_equivalence.py", "test_gradients.py", "test_network.py",
     "test_validation.py", "test_hostile_input.py", "test_worked_example.py", "test_main.py",
-    "test_modelfile.py", "test_interrupt.py", "test_threads.py",
+    "test_modelfile.py", "test_interrupt.py", "test_threads.py", "test_isa_guard.py",
 ]
 
 

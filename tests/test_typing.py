@@ -3,23 +3,31 @@ kernels (``fastbp._kernels`` and its copies built for other instruction sets)
 in agreement with their stub, ``fastbp/_kernels.pyi``.
 
 Both run as subprocesses, as a developer would run them; they need mypy (in
-the ``test`` extra) and are skipped without it.  That ``py.typed`` and the
-stubs ship in the wheel is checked by tests/test_packaging.py.
+the ``test`` extra) and are skipped without it.  From a source checkout mypy
+checks the sources with the checkout's configuration (pyproject.toml); from
+anywhere else (a copy of tests/ run against an installed wheel) it checks the
+installed package with the same settings, written by the test.  stubtest
+imports each compiled copy, so it checks only the copies this CPU runs (the
+others are reported as skipped).  That ``py.typed`` and the stubs ship in the
+wheel is checked by tests/test_packaging.py.
 """
 
+import importlib
 import pathlib
 import shutil
 import subprocess
 import sys
 
 import pytest
+from support import ROOT, SOURCE_TREE
 
 import fastbp
 
 pytest.importorskip("mypy", reason="mypy is not installed (pip install '.[test]')")
 
-ROOT = pathlib.Path(__file__).resolve().parents[1]
 INSTALLED = pathlib.Path(fastbp.__file__).resolve().parent  # the fastbp the tests import
+BASELINE = importlib.import_module("fastbp._kernels")
+ISA_OF = {module: isa for isa, module in importlib.import_module("fastbp.backends")._ISA_MODULES}
 
 # Names stubtest finds at run time that are not part of the interface.
 ALLOWLIST = """\
@@ -27,6 +35,10 @@ ALLOWLIST = """\
 # `autotestdict` directive, on by default): not part of the kernels' API.
 fastbp\\._kernels\\w*\\.__test__
 """
+
+# pyproject.toml's [tool.mypy], for a run outside the checkout: the optional
+# peers that ship no type information are typed as Any.
+UNTYPED_PEERS = ["sklearn.*", "joblib.*", "dask.*", "distributed.*"]
 
 
 def _run(args, cwd):
@@ -38,39 +50,78 @@ def _compiled_kernel_modules():
     return sorted({path.name.split(".")[0] for path in INSTALLED.glob("_kernels*") if path.suffix in (".so", ".pyd")})
 
 
-def test_mypy_is_clean_on_the_package():
-    # From the repository root, so that pyproject.toml's [tool.mypy] applies
-    # and the sources checked are the ones the tests come from.
-    package = ROOT / "fastbp" if (ROOT / "fastbp" / "__init__.py").exists() else INSTALLED
-    result = _run(["mypy", str(package)], cwd=ROOT)
+def test_the_outside_config_matches_pyproject():
+    if not SOURCE_TREE:
+        pytest.skip(f"needs the source tree's pyproject.toml (not found under {ROOT})")
+    tomllib = pytest.importorskip("tomllib", reason="reading pyproject.toml needs Python 3.11's tomllib")
+
+    config = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["mypy"]
+    assert [o["module"] for o in config["overrides"]] == [UNTYPED_PEERS]
+    assert all(o["ignore_missing_imports"] for o in config["overrides"])
+
+
+def test_mypy_is_clean_on_the_package(tmp_path):
+    if SOURCE_TREE:
+        # From the repository root, so that pyproject.toml's [tool.mypy]
+        # applies, on the sources the tests come from.
+        args, cwd = [str(ROOT / "fastbp")], ROOT
+    else:
+        # The installed package, with the same settings (and a cache outside it).
+        config = tmp_path / "mypy.ini"
+        config.write_text(f"[mypy]\ncache_dir = {tmp_path / 'mypy_cache'}\n"
+                          f"[mypy-{','.join(UNTYPED_PEERS)}]\nignore_missing_imports = True\n")
+        args, cwd = ["--config-file", str(config), str(INSTALLED)], tmp_path
+    result = _run(["mypy", *args], cwd=cwd)
     assert result.returncode == 0, result.stdout + result.stderr
+    assert "Success: no issues found in" in result.stdout
 
 
-def test_stubtest_agrees_with_the_compiled_modules(tmp_path):
+def _copies():
+    """The compiled copies, each skipped (saying why) where this CPU cannot import it."""
+    for name in _compiled_kernel_modules():
+        isa = ISA_OF.get(f"fastbp.{name}")
+        if isa is not None and not BASELINE.cpu_runs(isa):
+            yield pytest.param(name, marks=pytest.mark.skip(
+                reason=f"fastbp.{name} is built for {isa}, which this CPU cannot run: stubtest, which imports "
+                       "the module, checks only the copies this CPU runs (they come from one source)"))
+        else:
+            yield name
+
+
+@pytest.fixture(scope="module")
+def stub_setup(tmp_path_factory):
+    """``(stub folder config, allowlist)`` shared by the stubtest runs (and their mypy cache)."""
     stub = INSTALLED / "_kernels.pyi"
     assert stub.exists(), f"{stub} is missing"
-    modules = _compiled_kernel_modules()
-    if not modules:
-        pytest.skip("the compiled kernels are not built")
-    # Every compiled module (the copies built for other instruction sets come
-    # from the same source) must agree with the one stub.  stubtest passes a
-    # private module it finds no stub for, so each gets a copy of it, in a stub
-    # folder that mypy searches first.
-    stubs = tmp_path / "stubs" / "fastbp"
+    work = tmp_path_factory.mktemp("stubtest")
+    # stubtest passes a private module it finds no stub for, so each copy gets
+    # a copy of the one stub, in a stub folder that mypy searches first.
+    stubs = work / "stubs" / "fastbp"
     stubs.mkdir(parents=True)
     (stubs / "__init__.pyi").write_text("")
-    for name in modules:
+    for name in _compiled_kernel_modules():
         shutil.copy(stub, stubs / f"{name}.pyi")
-    config = tmp_path / "mypy.ini"
-    config.write_text(f"[mypy]\nmypy_path = {stubs.parent}\ncache_dir = {tmp_path / 'mypy_cache'}\n")
-    allowlist = tmp_path / "allowlist.txt"
+    config = work / "mypy.ini"
+    config.write_text(f"[mypy]\nmypy_path = {stubs.parent}\ncache_dir = {work / 'mypy_cache'}\n")
+    allowlist = work / "allowlist.txt"
     allowlist.write_text(ALLOWLIST)
+    return work, config, allowlist
+
+
+def test_the_compiled_kernels_are_built():
+    assert "_kernels" in _compiled_kernel_modules(), f"no compiled fastbp._kernels in {INSTALLED}"
+
+
+@pytest.mark.parametrize("name", _copies())
+def test_stubtest_agrees_with_the_compiled_modules(name, stub_setup):
+    # Every compiled copy (they come from the same source) must agree with the one stub.
+    work, config, allowlist = stub_setup
     result = _run(
-        ["mypy.stubtest", *[f"fastbp.{name}" for name in modules], "--allowlist", str(allowlist),
-         "--ignore-unused-allowlist", "--mypy-config-file", str(config)],
+        ["mypy.stubtest", f"fastbp.{name}", "--allowlist", str(allowlist), "--ignore-unused-allowlist",
+         "--mypy-config-file", str(config)],
         # Not from site-packages, whose other modules mypy would see as shadowing
         # the libraries; from here the installed fastbp is imported, as by the tests.
-        cwd=tmp_path,
+        cwd=work,
     )
     assert result.returncode == 0, result.stdout + result.stderr
-    assert f"no issues found in {len(modules)} module" in result.stdout
+    assert "no issues found in 1 module" in result.stdout
