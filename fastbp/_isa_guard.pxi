@@ -74,6 +74,7 @@ cdef extern from *:
     #undef FASTBP_NEED
         return missing;
     #else
+        (void)level; (void)missing; (void)used;
         if (n) snprintf(out, n, "the %s instruction set", isa);
         return 1;  /* not an x86 CPU: only the baseline copy runs */
     #endif

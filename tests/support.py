@@ -17,7 +17,8 @@ ROOT = pathlib.Path(__file__).resolve().parents[1]
 SOURCE_TREE = all((ROOT / name).is_file() for name in ("pyproject.toml", "setup.py", "fastbp/_kernels.pyx"))
 # For the tests that build from the sources.
 needs_source_tree = pytest.mark.skipif(
-    not SOURCE_TREE, reason=f"needs the source tree (setup.py, fastbp/*.pyx), which is not around these tests ({ROOT})"
+    not SOURCE_TREE,
+    reason=f"needs the source tree (setup.py, fastbp/*.pyx), which is not around these tests ({ROOT})",
 )
 BUILD_OUTPUTS = shutil.ignore_patterns(
     "build", "dist", "*.egg-info", "*.so", "*.pyd", "*.c", "*.cpp", "__pycache__", ".*"
@@ -76,8 +77,8 @@ def run_in_threads(functions, timeout=300.0):
     return results
 
 
-# Runs argv[1:] with SIGINT set to the handling named by argv[0] (SIG_DFL or
-# SIG_IGN), whatever this process has: a suite started as a background job or
+# Runs sys.argv[2:] with SIGINT set to the handling sys.argv[1] names (SIG_DFL
+# or SIG_IGN), whatever this process has: a suite started as a background job or
 # by some CI runners has SIGINT ignored, and an ignored signal stays ignored
 # across exec (a Python child then never installs its KeyboardInterrupt
 # handler).  A small exec wrapper rather than Popen's preexec_fn, which is

@@ -235,8 +235,9 @@ def test_ctrl_c_exits_130_and_writes_nothing(tmp_path):
 
 @pytest.mark.skipif(os.name != "posix", reason="POSIX signals")
 def test_an_ignored_ctrl_c_is_ignored(tmp_path):
-    # Started with SIGINT ignored (in the background, under nohup), the command
-    # keeps it ignored, like every Unix tool: it trains to the end and saves.
+    # Started with SIGINT ignored (as a background job of a script, or by a CI
+    # runner), the command keeps it ignored, like every Unix tool: it trains
+    # to the end and saves.
     returncode, out, err = _train_and_ctrl_c(tmp_path, "SIG_IGN", 2000)
     assert returncode == 0, err
     assert "saved the model to m.fbp" in out and "interrupted" not in err

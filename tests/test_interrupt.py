@@ -44,10 +44,10 @@ def default_sigint_handler():
     # installs no handler of its own.
     previous = signal.signal(signal.SIGINT, signal.default_int_handler)
     assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
-    # The runs below end only by Ctrl-C (10**9 epochs, or one epoch of many
-    # seconds in one compiled call that nothing else can stop): should the
-    # signal ever be lost, end the test process with every thread's traceback
-    # instead of hanging.
+    # A run below ends only by Ctrl-C (10**9 epochs in one compiled call that
+    # nothing else can stop; the long single epoch takes minutes at worst):
+    # should the signal ever be lost, end the test process with every
+    # thread's traceback instead of hanging.
     faulthandler.dump_traceback_later(DEADLINE, exit=True)
     try:
         yield

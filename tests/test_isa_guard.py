@@ -72,7 +72,7 @@ def test_the_baseline_copy_was_built():
     assert "fastbp._kernels" in COPIES, f"no compiled fastbp._kernels in {INSTALLED}"
 
 
-@pytest.mark.parametrize("module", COPIES)
+@pytest.mark.parametrize("module", list(COPIES))
 def test_importing_a_copy_works_or_raises_import_error(module, tmp_path):
     # In a subprocess: a copy the CPU cannot run would kill this process.
     runs = BASELINE.cpu_runs(ISA_OF[module])
@@ -135,7 +135,7 @@ def _targets(operands):
 
 @pytest.mark.skipif(not WIDE, reason="no copy for a wider instruction set was built on this platform")
 @pytest.mark.skipif(shutil.which("objdump") is None, reason="needs objdump (binutils) to read the machine code")
-@pytest.mark.parametrize("module", WIDE)
+@pytest.mark.parametrize("module", list(WIDE))
 def test_the_entry_point_of_a_wide_copy_runs_only_baseline_instructions(module):
     # Everything reachable from PyInit_<name> except Cython's own init (which
     # the guard calls only once the CPU passed the check) must be baseline.
