@@ -92,7 +92,8 @@ extensions = [
     Extension(
         f"fastbp._kernels{suffix}",
         [f"fastbp/_kernels{suffix}.pyx"],
-        include_dirs=[np.get_include()],
+        include_dirs=[np.get_include(), "fastbp"],
+        depends=["fastbp/_kernels.h"],
         define_macros=define_macros(suffix, isa),
         extra_compile_args=extra_compile_args + flags,
     )

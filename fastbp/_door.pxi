@@ -69,40 +69,8 @@ cdef inline void _restore_gil(PyThreadState* released) noexcept:
         PyEval_RestoreThread(released)
 
 
-cdef extern from *:
-    """
-    /* Whether v[0..n) are all finite, and max |v[i]|, in one pass that
-       vectorises at any width: on the bits, |v| orders like the integer
-       bits & ~sign, and a value is NaN or inf exactly when that integer is
-       at least the bits of inf.  (A floating max or sum would need the
-       compiler to reorder a reduction, which it may not.) */
-    #include <stdint.h>
-    #include <string.h>
-    static int fastbp_finite_amax_d(const double *v, Py_ssize_t n, double *amax) {
-        uint64_t big = 0, bits;
-        for (Py_ssize_t i = 0; i < n; i++) {
-            memcpy(&bits, v + i, 8);
-            bits &= 0x7fffffffffffffffULL;
-            big = bits > big ? bits : big;
-        }
-        memcpy(amax, &big, 8);
-        return big < 0x7ff0000000000000ULL;
-    }
-    static int fastbp_finite_amax_f(const float *v, Py_ssize_t n, double *amax) {
-        uint32_t big = 0, bits;
-        float a;
-        for (Py_ssize_t i = 0; i < n; i++) {
-            memcpy(&bits, v + i, 4);
-            bits &= 0x7fffffffU;
-            big = bits > big ? bits : big;
-        }
-        memcpy(&a, &big, 4);
-        *amax = a;
-        return big < 0x7f800000U;
-    }
-    """
-    bint fastbp_finite_amax_d(const double* v, Py_ssize_t n, double* amax) nogil
-    bint fastbp_finite_amax_f(const float* v, Py_ssize_t n, double* amax) nogil
+# fastbp_finite_amax_d/f (fastbp/_kernels.h, declared in _kernels.pyx):
+# whether v[0..n) are all finite, and max |v[i]|, in one vectorised pass on the bits.
 
 
 cdef inline bint _finite_amax(const floating* v, Py_ssize_t n, double* amax) noexcept nogil:
@@ -114,41 +82,42 @@ cdef inline bint _finite_amax(const floating* v, Py_ssize_t n, double* amax) noe
 
 
 cdef void _forward_into(const floating* P, const Py_ssize_t* S, Py_ssize_t L, const floating* X,
-                        Py_ssize_t n, floating* out, floating* act, Py_ssize_t m) noexcept nogil:
+                        Py_ssize_t n, floating* out, floating* act, Py_ssize_t m,
+                        const Py_ssize_t* M) noexcept nogil:
     # out[i] = the output for row X[i], m rows at a time (forward_batch).
     cdef Py_ssize_t start = 0, rows, n_in = S[0], n_out = S[L]
     cdef floating* outputs
     while start < n:
         rows = m if start + m <= n else n - start
-        outputs = _forward_rows(P, S, L, X + start * n_in, rows, act)
+        outputs = _forward_rows(P, S, L, X + start * n_in, rows, act, M)
         memcpy(out + start * n_out, outputs, rows * n_out * sizeof(floating))
         start += rows
 
 
 cdef double _cost_of(const floating* P, const Py_ssize_t* S, Py_ssize_t L, const floating* X,
-                     const floating* Y, Py_ssize_t n, floating* act, Py_ssize_t m) noexcept nogil:
+                     const floating* Y, Py_ssize_t n, floating* act, Py_ssize_t m,
+                     const Py_ssize_t* M) noexcept nogil:
     # The mean over the n rows of the per-sample J (mean_cost).
-    cdef Py_ssize_t start = 0, rows, r, n_in = S[0], n_out = S[L]
+    cdef Py_ssize_t start = 0, rows, n_in = S[0], n_out = S[L]
     cdef floating* outputs
     cdef double total = 0
     while start < n:
         rows = m if start + m <= n else n - start
-        outputs = _forward_rows(P, S, L, X + start * n_in, rows, act)
-        for r in range(rows):
-            total += _cost(outputs + r * n_out, Y + (start + r) * n_out, n_out)
+        outputs = _forward_rows(P, S, L, X + start * n_in, rows, act, M)
+        total += _rows_loss(outputs, Y + start * n_out, rows, n_out, M, L)
         start += rows
     return total / n
 
 
 cdef double _gradients_of(const floating* P, const Py_ssize_t* S, Py_ssize_t L, const floating* x,
                           const floating* y, floating* act, floating* deltas,
-                          floating* grads) noexcept nogil:
+                          floating* grads, const Py_ssize_t* M) noexcept nogil:
     # dJ/dW, dJ/db of one sample into grads (laid out like params); returns J.
     cdef Py_ssize_t l, n_in, n_out, p = 0, a = 0, d = 0
     cdef double J
     memcpy(act, x, S[0] * sizeof(floating))
-    _forward(P, S, L, act)
-    J = _backward(<floating*>P, S, L, act, y, deltas)   # reads params only
+    _forward(P, S, L, act, M)
+    J = _backward(<floating*>P, S, L, act, y, deltas, M)   # reads params only
     for l in range(1, L + 1):
         n_in = S[l - 1]
         n_out = S[l]
@@ -162,7 +131,7 @@ cdef double _gradients_of(const floating* P, const Py_ssize_t* S, Py_ssize_t L, 
 cdef int _step_of(floating* P, const Py_ssize_t* S, Py_ssize_t L, const floating* x,
                   const floating* y, double lr, bint update_biases, double x_amax,
                   floating* act, floating* deltas, floating* backup, Py_ssize_t n_params,
-                  double* J) noexcept nogil:
+                  double* J, const Py_ssize_t* M) noexcept nogil:
     # One online update (train_step); returns 1 when it was applied, 0 when it
     # diverged (the cost or a weight would be NaN or inf) and params are as before.
     #
@@ -177,8 +146,8 @@ cdef int _step_of(floating* P, const Py_ssize_t* S, Py_ssize_t L, const floating
     cdef double amax, limit, step, safe = SAFE_STEP_FLOAT if floating is float else SAFE_STEP_DOUBLE
     cdef bint within = True
     memcpy(act, x, S[0] * sizeof(floating))
-    _forward(P, S, L, act)
-    J[0] = _backward(P, S, L, act, y, deltas)
+    _forward(P, S, L, act, M)
+    J[0] = _backward(P, S, L, act, y, deltas, M)
     if not isfinite(J[0]):
         return 0
     for l in range(1, L + 1):
@@ -195,14 +164,34 @@ cdef int _step_of(floating* P, const Py_ssize_t* S, Py_ssize_t L, const floating
         a += n_in
         d += n_out
     if within:
-        _update_all(P, S, L, act, deltas, lr, update_biases, NULL, True)
+        _update_all(P, S, L, act, deltas, lr, update_biases, NULL, True, M)
         return 1
     memcpy(backup, P, n_params * sizeof(floating))
-    _update_all(P, S, L, act, deltas, lr, update_biases, NULL, True)
+    _update_all(P, S, L, act, deltas, lr, update_biases, NULL, True, M)
     if _all_finite(P, n_params):
         return 1
     memcpy(P, backup, n_params * sizeof(floating))
     return 0
+
+
+cdef bint _probabilities(const floating* Y, Py_ssize_t rows, Py_ssize_t n, bint rows_sum_to_1,
+                         double tolerance) noexcept nogil:
+    # Every Y value in [0, 1], and (rows_sum_to_1) every row's sum within
+    # ``tolerance`` of 1 (Door._targets_ok).
+    cdef Py_ssize_t i, r, k
+    cdef bint inside = True
+    cdef double total
+    for i in range(rows * n):
+        inside = inside & (Y[i] >= 0) & (Y[i] <= 1)
+    if not inside or not rows_sum_to_1:
+        return inside
+    for r in range(rows):
+        total = 0
+        for k in range(n):
+            total += <double>Y[r * n + k]
+        if fabs(total - 1.0) > tolerance:
+            return False
+    return True
 
 
 @cython.auto_pickle(False)   # Network pickles its parameters, not the door
@@ -217,6 +206,9 @@ cdef class Door:
     cdef readonly object params           # the network's flat parameters (owned by Network)
     cdef object sizes_array               # intp, read-only
     cdef const Py_ssize_t* S
+    cdef object model_array               # intp, read-only: an activation code per layer, the loss code
+    cdef const Py_ssize_t* M
+    cdef bint cross_entropy, softmax      # the targets the loss needs (see _targets_ok)
     cdef Py_ssize_t L, n_in, n_out, n_params, width, width_d, max_size
     cdef int typenum
     cdef bint is_float
@@ -235,27 +227,33 @@ cdef class Door:
     cdef object train_activations, train_deltas
     cdef Py_ssize_t train_rows
 
-    def __cinit__(self, params, sizes):
+    def __cinit__(self, params, sizes, model):
         self.lock = PyThread_allocate_lock()
         if self.lock == NULL:
             raise MemoryError("could not allocate the network's lock")
 
-    def __init__(self, params, sizes):
+    def __init__(self, params, sizes, model):
         if type(params) is not np.ndarray or params.ndim != 1 or params.dtype not in (np.float32, np.float64) \
                 or not params.flags.c_contiguous or not params.flags.aligned or not params.flags.writeable:
             raise TypeError("params must be a writeable, aligned, C-contiguous 1-D float32 or float64 array")
         sizes = np.array(sizes, dtype=np.intp)
-        check_network(params, sizes, np.empty(int(sizes.sum()), dtype=params.dtype))
+        check_network(params, sizes, np.empty(activation_width(sizes), dtype=params.dtype))
         sizes.flags.writeable = False
+        model = np.array(_model_codes(sizes, model), dtype=np.intp)
+        model.flags.writeable = False
         self.params = params
         self.sizes_array = sizes
         self.S = <const Py_ssize_t*>cnp.PyArray_DATA(sizes)
+        self.model_array = model
+        self.M = <const Py_ssize_t*>cnp.PyArray_DATA(model)
         self.L = sizes.shape[0] - 1
         self.n_in = sizes[0]
         self.n_out = sizes[self.L]
         self.n_params = params.shape[0]
-        self.width = int(sizes.sum())
-        self.width_d = self.width - self.n_in
+        self.cross_entropy = self.M[self.L] == CROSS_ENTROPY
+        self.softmax = self.M[self.L - 1] == SOFTMAX
+        self.width = activation_width(sizes)
+        self.width_d = int(sizes.sum()) - self.n_in
         self.max_size = int(sizes.max())
         self.is_float = params.dtype == np.float32
         self.typenum = cnp.NPY_FLOAT if self.is_float else cnp.NPY_DOUBLE
@@ -313,6 +311,18 @@ cdef class Door:
         data[0] = start
         return nd
 
+    cdef bint _targets_ok(self, char* data, Py_ssize_t rows):
+        # Whether ``rows`` accepted targets suit the loss, by the rule of
+        # fastbp._validation.targets, computed the same way (so the door and
+        # the Python validation never disagree): for the cross-entropy every
+        # value in [0, 1]; under a softmax every row's sum, added in order in
+        # double, within 2^-12 (float32) or 2^-26 (float64) of 1.
+        if not self.cross_entropy:
+            return True
+        if self.is_float:
+            return _probabilities(<const float*>data, rows, self.n_out, self.softmax, 2.0 ** -12)
+        return _probabilities(<const double*>data, rows, self.n_out, self.softmax, 2.0 ** -26)
+
     cdef char* _borrow(self, Py_ssize_t elements, bint* own) except NULL:
         # Read scratch of ``elements`` values: the door's own when free (grown
         # if need be), else a private one the caller frees (_give_back).
@@ -365,11 +375,11 @@ cdef class Door:
         released = _release_gil(rows * self.n_params > GIL_FREE_WORK)
         if self.is_float:
             _forward_into(<const float*>self.P, self.S, self.L, <const float*>data, rows,
-                          <float*>o, <float*>act, m)
+                          <float*>o, <float*>act, m, self.M)
             finite = _finite_amax(<const float*>o, rows * self.n_out, &amax)
         else:
             _forward_into(<const double*>self.P, self.S, self.L, <const double*>data, rows,
-                          <double*>o, <double*>act, m)
+                          <double*>o, <double*>act, m, self.M)
             finite = _finite_amax(<const double*>o, rows * self.n_out, &amax)
         _restore_gil(released)
         self._give_back(act, own)
@@ -387,17 +397,18 @@ cdef class Door:
         cdef int nd = self._accept(x, self.n_in, 3, &xd, &rows, &amax)
         cdef char* act
         cdef bint own
-        if nd == 0 or self._accept(y, self.n_out, nd, &yd, &y_rows, &amax) == 0 or y_rows != rows:
+        if nd == 0 or self._accept(y, self.n_out, nd, &yd, &y_rows, &amax) == 0 or y_rows != rows \
+                or not self._targets_ok(yd, rows):
             return None
         m = rows if rows < BLOCK_ROWS else BLOCK_ROWS
         act = self._borrow(m * self.width, &own)
         released = _release_gil(rows * self.n_params > GIL_FREE_WORK)
         if self.is_float:
             J = _cost_of(<const float*>self.P, self.S, self.L, <const float*>xd, <const float*>yd,
-                         rows, <float*>act, m)
+                         rows, <float*>act, m, self.M)
         else:
             J = _cost_of(<const double*>self.P, self.S, self.L, <const double*>xd, <const double*>yd,
-                         rows, <double*>act, m)
+                         rows, <double*>act, m, self.M)
         _restore_gil(released)
         self._give_back(act, own)
         if not isfinite(J):
@@ -415,7 +426,7 @@ cdef class Door:
         cdef char* act
         cdef bint own, finite
         if self._accept(x, self.n_in, 1, &xd, &rows, &amax) == 0 \
-                or self._accept(y, self.n_out, 1, &yd, &rows, &amax) == 0:
+                or self._accept(y, self.n_out, 1, &yd, &rows, &amax) == 0 or not self._targets_ok(yd, 1):
             return None
         dims[0] = self.n_params
         grads = cnp.PyArray_EMPTY(1, dims, self.typenum, 0)
@@ -424,11 +435,11 @@ cdef class Door:
         released = _release_gil(self.n_params > GIL_FREE_WORK)
         if self.is_float:
             _gradients_of(<const float*>self.P, self.S, self.L, <const float*>xd, <const float*>yd,
-                          <float*>act, <float*>act + self.width, <float*>g)
+                          <float*>act, <float*>act + self.width, <float*>g, self.M)
             finite = _finite_amax(<const float*>g, self.n_params, &amax)
         else:
             _gradients_of(<const double*>self.P, self.S, self.L, <const double*>xd, <const double*>yd,
-                          <double*>act, <double*>act + self.width, <double*>g)
+                          <double*>act, <double*>act + self.width, <double*>g, self.M)
             finite = _finite_amax(<const double*>g, self.n_params, &amax)
         _restore_gil(released)
         self._give_back(act, own)
@@ -486,7 +497,7 @@ cdef class Door:
         cdef char* dl
         cdef char* backup
         if self._accept(x, self.n_in, 1, &xd, &rows, &x_amax) == 0 \
-                or self._accept(y, self.n_out, 1, &yd, &rows, &y_amax) == 0:
+                or self._accept(y, self.n_out, 1, &yd, &rows, &y_amax) == 0 or not self._targets_ok(yd, 1):
             return None
         if PyFloat_Check(lr):
             rate = PyFloat_AS_DOUBLE(lr)
@@ -505,11 +516,11 @@ cdef class Door:
             if self.is_float:
                 applied = _step_of(<float*>self.P, self.S, self.L, <const float*>xd, <const float*>yd,
                                    rate, biases, x_amax, <float*>act, <float*>dl, <float*>backup,
-                                   self.n_params, &J)
+                                   self.n_params, &J, self.M)
             else:
                 applied = _step_of(<double*>self.P, self.S, self.L, <const double*>xd, <const double*>yd,
                                    rate, biases, x_amax, <double*>act, <double*>dl, <double*>backup,
-                                   self.n_params, &J)
+                                   self.n_params, &J, self.M)
             _restore_gil(released)
         finally:
             self.end_write()
@@ -544,7 +555,8 @@ cdef class Door:
         cdef char* dl
         cdef char* backup
         if self._accept(X, self.n_in, 2, &xd, &n, &amax) == 0 \
-                or self._accept(Y, self.n_out, 2, &yd, &y_rows, &amax) == 0 or y_rows != n:
+                or self._accept(Y, self.n_out, 2, &yd, &y_rows, &amax) == 0 or y_rows != n \
+                or not self._targets_ok(yd, n):
             return None
         if not PyLong_CheckExact(epochs) or not 1 <= epochs < 2**62:
             return None
@@ -590,6 +602,7 @@ cdef class Door:
             run.n_params = self.n_params
             run.batch_size = batch
             run.sizes = self.S
+            run.model = self.M
             run.order = <Py_ssize_t*>cnp.PyArray_DATA(<cnp.ndarray>order) if order is not None else NULL
             run.rng_state = &state
             run.shuffle = shuffle is True

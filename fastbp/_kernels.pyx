@@ -32,15 +32,21 @@ Speed, and why the code has the shape it has:
   NumPy uses): ``A[l] = s(A[l-1] W[l]^T + b)``, ``D[l-1] = (D[l] W[l]) * s'``
   and the update ``W[l] -= lr/m D[l]^T A[l-1]`` are one GEMM each, with the
   elementwise work fused around them.
-* **Activations are a code** (``ACT_SIGMOID`` today) passed into the fused
-  loops, so new activations add a case, not a copy of the loops.
+* **Activations and losses are codes** (``fastbp._model``: ``model`` holds
+  one activation code per layer and the loss code) passed into the fused
+  loops, so each activation is a case in ``_activate_all`` (a vectorisable
+  whole-layer loop each: the sigmoid and tanh on the branch-free
+  ``fastbp_exp_nonpositive``, softmax a stable whole-layer operation) and in
+  ``_times_derivative``, not a copy of the loops.  The word for the function
+  is *activation* (``f``, ``model[l - 1]``); the buffer of the values
+  ``a[l] = f(z[l])`` is ``activations`` (``act``).
 
 Compiler directives (bounds checks off, ...) are set once in ``setup.py``;
 ``FASTBP_DEBUG=1`` at build time turns bounds checking back on.
 """
 
 from cython cimport floating
-from libc.math cimport exp, isfinite
+from libc.math cimport exp, fabs, isfinite, log, log1p, tanh
 from libc.stdint cimport uint64_t
 from libc.string cimport memcpy
 from scipy.linalg.cython_blas cimport dgemm, sgemm
@@ -50,9 +56,14 @@ include "_isa_guard.pxi"
 
 import threading
 
+import numpy as np
+
+from fastbp import _model
 from fastbp._layout import (
+    activation_width,
     block_rows,
     check_matrix,
+    check_model,
     check_network,
     check_rows,
     check_same_length,
@@ -62,174 +73,35 @@ from fastbp._layout import (
 
 BACKEND_NAME = "cython"
 
-cdef extern from *:
-    """
-    /* e^t for -708 <= t <= 0, branch-free so that a loop of it vectorises
-       (libm's exp is a call per value).  Cody-Waite reduction t = k ln2 + r,
-       |r| <= ln2/2, with k found by the 1.5 * 2^52 rounding trick (whose low
-       bits then hold k), e^r by its Taylor series to r^13/13! (truncation
-       < 1e-17 relative), and 2^k built from its exponent bits.  Plain
-       multiply-adds with no contraction: every instruction set rounds the
-       same way.  Within 2 ulp of the correctly rounded e^t. */
-    #include <stdint.h>
-    #include <string.h>
-    static inline double fastbp_exp_nonpositive(double t) {
-        const double shifter = 6755399441055744.0;         /* 1.5 * 2^52 */
-        double kd = t * 1.4426950408889634 + shifter;       /* log2(e) */
-        double k = kd - shifter;
-        double r = (t - k * 6.93147180369123816490e-01) - k * 1.90821492927058770002e-10;
-        double p = 1.0 / 6227020800.0;                      /* 1/13! */
-        p = p * r + 1.0 / 479001600.0;
-        p = p * r + 1.0 / 39916800.0;
-        p = p * r + 1.0 / 3628800.0;
-        p = p * r + 1.0 / 362880.0;
-        p = p * r + 1.0 / 40320.0;
-        p = p * r + 1.0 / 5040.0;
-        p = p * r + 1.0 / 720.0;
-        p = p * r + 1.0 / 120.0;
-        p = p * r + 1.0 / 24.0;
-        p = p * r + 1.0 / 6.0;
-        p = p * r + 0.5;
-        p = p * r + 1.0;
-        p = p * r + 1.0;
-        uint64_t kbits, shifter_bits, scale_bits;
-        double scale;
-        memcpy(&kbits, &kd, 8);
-        memcpy(&shifter_bits, &shifter, 8);
-        scale_bits = (kbits - shifter_bits + 1023) << 52;  /* 2^k, k in [-1022, 0] */
-        memcpy(&scale, &scale_bits, 8);
-        return p * scale;
-    }
-    /* sum_j w[j] x[j] in one fixed order, whatever the vector width: 32
-       partial sums s[u] (u = j mod 32; a tail shorter than 32 is padded with
-       zeros, which add nothing), then the tree s[u] += s[u + 16], + 8, + 4,
-       + 2, + 1.  Rows shorter than 32 are summed in order.  GCC/Clang vector
-       types hold the 32 sums in registers at any width (lowered to SSE2 on the
-       baseline build); other compilers get the same order in plain C. */
-    #define FASTBP_DOT(NAME, T, VT, W)                                            \
-    static inline T NAME(const T *w, const T *x, Py_ssize_t n) {                  \
-        T acc = 0;                                                                \
-        Py_ssize_t j = 0, u;                                                      \
-        if (n < 32) {                                                             \
-            for (j = 0; j < n; j++) acc += w[j] * x[j];                           \
-            return acc;                                                           \
-        }                                                                         \
-        FASTBP_DOT_BODY(T, VT, W)                                                 \
-    }
-    #if defined(__GNUC__) || defined(__clang__)
-    typedef double fastbp_vd __attribute__((vector_size(32)));
-    typedef float fastbp_vf __attribute__((vector_size(32)));
-    #define FASTBP_DOT_BODY(T, VT, W)   /* W = lanes per 32-byte vector */       \
-        VT s[32 / W], a, b;                                                       \
-        T tw[32], tx[32];                                                         \
-        for (u = 0; u < 32 / W; u++) s[u] = (VT){0};                              \
-        for (; j + 32 <= n; j += 32)                                              \
-            for (u = 0; u < 32 / W; u++) {                                        \
-                memcpy(&a, w + j + u * W, sizeof a);                              \
-                memcpy(&b, x + j + u * W, sizeof b);                              \
-                s[u] += a * b;                                                    \
-            }                                                                     \
-        FASTBP_DOT_FINISH(T, VT, W)
-    /* The tail (padded with zeros) and the tree of the 32 partial sums, for
-       FASTBP_DOT_BODY and FASTBP_UPDATE_DOT; needs s, a, b, tw, tx, j, u. */
-    #define FASTBP_DOT_FINISH(T, VT, W)                                           \
-        if (j < n) {                                                              \
-            for (u = 0; u < 32; u++) {                                            \
-                tw[u] = j + u < n ? w[j + u] : 0;                                 \
-                tx[u] = j + u < n ? x[j + u] : 0;                                 \
-            }                                                                     \
-            for (u = 0; u < 32 / W; u++) {                                        \
-                memcpy(&a, tw + u * W, sizeof a);                                 \
-                memcpy(&b, tx + u * W, sizeof b);                                 \
-                s[u] += a * b;                                                    \
-            }                                                                     \
-        }                                                                         \
-        for (u = 0; u < 16 / W; u++) s[u] += s[u + 16 / W];                      \
-        if (W == 8) {  /* float: one vector holds 8 sums */                       \
-            T t[8];                                                               \
-            memcpy(t, &s[0], sizeof t);                                           \
-            T t2[8];                                                              \
-            memcpy(t2, &s[1], sizeof t2);                                         \
-            for (u = 0; u < 8; u++) t[u] += t2[u];             /* + 8 */         \
-            for (u = 0; u < 4; u++) t[u] += t[u + 4];          /* + 4 */         \
-            return (t[0] + t[2]) + (t[1] + t[3]);              /* + 2, + 1 */    \
-        } else {       /* double: 4 vectors of 4 sums left */                     \
-            T t[16];                                                              \
-            memcpy(t, &s[0], sizeof t);                                           \
-            for (u = 0; u < 8; u++) t[u] += t[u + 8];          /* + 8 */         \
-            for (u = 0; u < 4; u++) t[u] += t[u + 4];          /* + 4 */         \
-            return (t[0] + t[2]) + (t[1] + t[3]);              /* + 2, + 1 */    \
-        }
-    FASTBP_DOT(fastbp_dot_d, double, fastbp_vd, 4)
-    FASTBP_DOT(fastbp_dot_f, float, fastbp_vf, 8)
-    /* w[j] -= step * a[j] for one row, and then sum_j w[j] x[j] of the
-       updated row in FASTBP_DOT's order, in one pass over w: the row is
-       loaded once and stored once, which on rows streamed from L3 is most of
-       the online loop's time.  The same operations as the update loop and
-       then FASTBP_DOT, in the same order, so the same bits. */
-    #define FASTBP_UPDATE_DOT(NAME, T, VT, W)                                     \
-    static inline T NAME(T *w, T step, const T *x_prev, const T *x, Py_ssize_t n) { \
-        T acc = 0;                                                                \
-        Py_ssize_t j = 0, u;                                                      \
-        if (n < 32) {                                                             \
-            for (j = 0; j < n; j++) w[j] = w[j] - step * x_prev[j];               \
-            for (j = 0; j < n; j++) acc += w[j] * x[j];                           \
-            return acc;                                                           \
-        }                                                                         \
-        VT s[32 / W], a, b, c, steps;                                             \
-        T tw[32], tx[32];                                                         \
-        for (u = 0; u < 32 / W; u++) s[u] = (VT){0};                              \
-        steps = (VT){0} + step;                                                   \
-        for (; j + 32 <= n; j += 32)                                              \
-            for (u = 0; u < 32 / W; u++) {                                        \
-                memcpy(&a, w + j + u * W, sizeof a);                              \
-                memcpy(&c, x_prev + j + u * W, sizeof c);                         \
-                a = a - steps * c;                                                \
-                memcpy(w + j + u * W, &a, sizeof a);                              \
-                memcpy(&b, x + j + u * W, sizeof b);                              \
-                s[u] += a * b;                                                    \
-            }                                                                     \
-        for (u = j; u < n; u++) w[u] = w[u] - step * x_prev[u];                   \
-        FASTBP_DOT_FINISH(T, VT, W)                                               \
-    }
-    FASTBP_UPDATE_DOT(fastbp_update_dot_d, double, fastbp_vd, 4)
-    FASTBP_UPDATE_DOT(fastbp_update_dot_f, float, fastbp_vf, 8)
-    #else
-    #define FASTBP_DOT_BODY(T, VT, W)                                             \
-        T s[32] = {0};                                                            \
-        for (; j + 32 <= n; j += 32)                                              \
-            for (u = 0; u < 32; u++) s[u] += w[j + u] * x[j + u];                 \
-        for (u = 0; j < n; j++, u++) s[u] += w[j] * x[j];                         \
-        for (u = 0; u < 16; u++) s[u] += s[u + 16];                               \
-        for (u = 0; u < 8; u++) s[u] += s[u + 8];                                 \
-        for (u = 0; u < 4; u++) s[u] += s[u + 4];                                 \
-        return (s[0] + s[2]) + (s[1] + s[3]);
-    FASTBP_DOT(fastbp_dot_d, double, double, 1)
-    FASTBP_DOT(fastbp_dot_f, float, float, 1)
-    static inline double fastbp_update_dot_d(double *w, double step, const double *x_prev,
-                                             const double *x, Py_ssize_t n) {
-        for (Py_ssize_t j = 0; j < n; j++) w[j] = w[j] - step * x_prev[j];
-        return fastbp_dot_d(w, x, n);
-    }
-    static inline float fastbp_update_dot_f(float *w, float step, const float *x_prev,
-                                            const float *x, Py_ssize_t n) {
-        for (Py_ssize_t j = 0; j < n; j++) w[j] = w[j] - step * x_prev[j];
-        return fastbp_dot_f(w, x, n);
-    }
-    #endif
-
-    """
+# The C helpers (vectorisable exp, tanh, dots in a fixed order, finiteness
+# on the bits) are in fastbp/_kernels.h.
+cdef extern from "_kernels.h":
     double fastbp_exp_nonpositive(double t) nogil
+    double fastbp_tanh(double x) nogil
     double fastbp_dot_d(const double* w, const double* x, Py_ssize_t n) nogil
     float fastbp_dot_f(const float* w, const float* x, Py_ssize_t n) nogil
     double fastbp_update_dot_d(double* w, double step, const double* x_prev, const double* x,
                                Py_ssize_t n) nogil
     float fastbp_update_dot_f(float* w, float step, const float* x_prev, const float* x,
                               Py_ssize_t n) nogil
+    bint fastbp_finite_amax_d(const double* v, Py_ssize_t n, double* amax) nogil
+    bint fastbp_finite_amax_f(const float* v, Py_ssize_t n, double* amax) nogil
+
+cdef extern from "Python.h":
     int PyErr_CheckSignals()
 
 cdef enum:
-    ACT_SIGMOID = 0   # the only activation today; tanh, relu, identity slot in here
+    # Activation and loss codes: their index in fastbp._model's tables
+    # (checked when the module loads, below).
+    SIGMOID = 0
+    TANH = 1
+    RELU = 2
+    LEAKY_RELU = 3
+    IDENTITY = 4
+    SOFTMAX = 5
+    N_ACTIVATIONS = 6
+    SQUARED_ERROR = 0
+    CROSS_ENTROPY = 1
     SIGNAL_WORK = 1 << 23  # multiply-adds between checks for Ctrl-C (a few ms)
     SNAPSHOT_ROWS = 64     # rows at least between two saves of a run's state (see _run_epochs)
 
@@ -249,30 +121,76 @@ cdef inline double _sigmoid(double z) noexcept nogil:
     return e / (1.0 + e)
 
 
-cdef inline double _activate(double z, int act) noexcept nogil:
-    # a = f(z) for the layer's activation f, one value (libm).
-    return _sigmoid(z)
+if (_model.ACTIVATIONS.index("sigmoid"), _model.ACTIVATIONS.index("tanh"), _model.ACTIVATIONS.index("relu"),
+        _model.ACTIVATIONS.index("leaky_relu"), _model.ACTIVATIONS.index("identity"),
+        _model.ACTIVATIONS.index("softmax"), len(_model.ACTIVATIONS), _model.LOSSES.index("squared_error"),
+        _model.LOSSES.index("cross_entropy")) != (SIGMOID, TANH, RELU, LEAKY_RELU, IDENTITY, SOFTMAX,
+                                                  N_ACTIVATIONS, SQUARED_ERROR, CROSS_ENTROPY):
+    raise ImportError("fastbp._kernels: its activation and loss codes disagree with fastbp._model")
+cdef double LEAKY_SLOPE = _model.LEAKY_SLOPE
 
 
-cdef inline void _activate_all(floating* z, Py_ssize_t n, int act) noexcept nogil:
-    # z[k] <- f(z[k]) in place for a whole layer (_activate_layer), with the
-    # short layers' loop inline: on tiny networks the call cost as much.
+cdef inline double _activate(double z, int f) noexcept nogil:
+    # a = f(z) for one value, in double (libm where f needs it): the
+    # equations of fastbp._model.  NaN stays NaN in every case.
+    if f == SIGMOID:
+        return _sigmoid(z)
+    if f == TANH:
+        return tanh(z)
+    if f == RELU:
+        return 0.0 if z <= 0 else z
+    if f == LEAKY_RELU:
+        return z if z >= 0 else LEAKY_SLOPE * z
+    return z   # IDENTITY
+
+
+cdef inline void _activate_all(floating* z, Py_ssize_t n, int f) noexcept nogil:
+    # z[k] <- f(z[k]) in place for a whole layer (softmax: z is one layer's
+    # net inputs; a block of rows goes row by row, _activate_rows).  Each
+    # activation has its own loop, free of calls, that the compiler vectorises;
+    # the short sigmoid layers' loop is inline: on tiny networks the call
+    # cost as much.
     cdef Py_ssize_t k
-    if n < 8:
-        # Too few values to fill a vector: libm's exp has the shorter latency.
+    cdef double x
+    if f == SIGMOID:
+        if n < 8:
+            # Too few values to fill a vector: libm's exp has the shorter latency.
+            for k in range(n):
+                z[k] = <floating>_sigmoid(<double>z[k])
+            return
+        _sigmoid_layer(z, n)
+    elif f == TANH:
         for k in range(n):
-            z[k] = <floating>_activate(<double>z[k], act)
-        return
-    _activate_layer(z, n, act)
+            z[k] = <floating>fastbp_tanh(<double>z[k])
+    elif f == RELU:
+        for k in range(n):
+            z[k] = 0 if z[k] <= 0 else z[k]
+    elif f == LEAKY_RELU:
+        for k in range(n):
+            x = <double>z[k]
+            z[k] = <floating>(x if x >= 0 else LEAKY_SLOPE * x)
+    elif f == SOFTMAX:
+        _softmax(z, n)
+    # IDENTITY: nothing to do
 
 
-cdef void _activate_layer(floating* z, Py_ssize_t n, int act) noexcept nogil:
-    # z[k] <- f(z[k]) in place for a whole layer, in double for both dtypes:
+cdef inline void _activate_rows(floating* Z, Py_ssize_t m, Py_ssize_t n, int f) noexcept nogil:
+    # _activate_all on each of the m rows of n values of a block (a softmax
+    # normalises each row; the elementwise activations take the block at once).
+    cdef Py_ssize_t r
+    if f == SOFTMAX:
+        for r in range(m):
+            _softmax(Z + r * n, n)
+    else:
+        _activate_all(Z, m * n, f)
+
+
+cdef void _sigmoid_layer(floating* z, Py_ssize_t n) noexcept nogil:
+    # z[k] <- s(z[k]) in place for a whole layer, in double for both dtypes:
     #   s(z) = 1 / (1 + e^-|z|) for z >= 0,  e^-|z| / (1 + e^-|z|) for z < 0,
     # with e^-|z| from the vectorisable fastbp_exp_nonpositive.  A layer with
     # a value below -708 (where e^z turns subnormal, out of its range) is done
     # by _sigmoid (libm) instead: exact there too, and rare.
-    # (n >= 8: shorter layers are done by _activate_all.)
     cdef Py_ssize_t k
     cdef double x, t, e
     cdef bint far = False
@@ -280,7 +198,7 @@ cdef void _activate_layer(floating* z, Py_ssize_t n, int act) noexcept nogil:
         far = far | (<double>z[k] < -708.0)
     if far:
         for k in range(n):
-            z[k] = <floating>_activate(<double>z[k], act)
+            z[k] = <floating>_sigmoid(<double>z[k])
         return
     for k in range(n):
         x = <double>z[k]
@@ -293,14 +211,71 @@ cdef void _activate_layer(floating* z, Py_ssize_t n, int act) noexcept nogil:
         z[k] = <floating>((1.0 if x >= 0 else e) / (1.0 + e))
 
 
+cdef void _softmax(floating* z, Py_ssize_t n) noexcept nogil:
+    # o_k = e^(z_k - m) / sum_i e^(z_i - m), m = max z, in double: no e^z
+    # overflows, and the largest term is 1, so the sum is >= 1.  The e^t come
+    # from fastbp_exp_nonpositive (t <= 0), or from libm when some t < -708
+    # (out of its range; that e^t is below 3e-308 and rare).  Two passes over
+    # the exps (the sum, then the quotients) instead of a buffer: a layer is
+    # small.  Summed in index order, so every copy gives the same bits.
+    cdef Py_ssize_t k
+    cdef double m = <double>z[0], total = 0, t
+    cdef bint far = False
+    for k in range(1, n):
+        m = <double>z[k] if <double>z[k] > m else m
+    for k in range(n):
+        far = far | (<double>z[k] - m < -708.0)
+    if far:
+        for k in range(n):
+            total += exp(<double>z[k] - m)
+        for k in range(n):
+            z[k] = <floating>(exp(<double>z[k] - m) / total)
+        return
+    for k in range(n):
+        total += fastbp_exp_nonpositive(<double>z[k] - m)
+    for k in range(n):
+        t = <double>z[k] - m
+        z[k] = <floating>(fastbp_exp_nonpositive(t) / total)
+
+
 cdef inline floating _sigmoid_derivative(floating a) noexcept nogil:
     # s'(z) = s(z) (1 - s(z)) = a (1 - a), given the activation a = s(z).
     return a * (1 - a)
 
 
-cdef inline floating _activation_derivative(floating a, int act) noexcept nogil:
-    # f'(z) written in terms of the activation a = f(z).
-    return _sigmoid_derivative(a)
+cdef inline floating _activation_derivative(floating a, int f) noexcept nogil:
+    # f'(z) written in terms of the activation a = f(z) (fastbp._model's table;
+    # softmax has none: it comes with the cross-entropy, whose delta is o - y).
+    if f == SIGMOID:
+        return a * (1 - a)
+    if f == TANH:
+        return 1 - a * a
+    if f == RELU:
+        return 1 if a > 0 else 0
+    if f == LEAKY_RELU:
+        return 1 if a > 0 else <floating>LEAKY_SLOPE
+    return 1   # IDENTITY
+
+
+cdef void _times_derivative(floating* d, const floating* a, Py_ssize_t n, int f) noexcept nogil:
+    # d[j] *= f'(z_j) given a[j] = f(z_j), for n values: one loop per
+    # activation (the select of each vectorises), the same products as
+    # d[j] * _activation_derivative(a[j], f).
+    cdef Py_ssize_t j
+    cdef floating slope = <floating>LEAKY_SLOPE
+    if f == SIGMOID:
+        for j in range(n):
+            d[j] = d[j] * (a[j] * (1 - a[j]))
+    elif f == TANH:
+        for j in range(n):
+            d[j] = d[j] * (1 - a[j] * a[j])
+    elif f == RELU:
+        for j in range(n):
+            d[j] = d[j] * (1 if a[j] > 0 else 0)
+    elif f == LEAKY_RELU:
+        for j in range(n):
+            d[j] = d[j] * (1 if a[j] > 0 else slope)
+    # IDENTITY: f' = 1
 
 
 cdef inline floating _dot(const floating* w, const floating* x, Py_ssize_t n) noexcept nogil:
@@ -332,13 +307,13 @@ cdef inline floating _update_dot(floating* row, floating step, const floating* a
 
 
 cdef inline floating _net_input(const floating* row, const floating* x, floating bias,
-                                Py_ssize_t n_in) noexcept nogil:
+                                Py_ssize_t n_in, int f) noexcept nogil:
     # z_k = sum_j W[k, j] x_j + b_k for one neuron, row = W[k, :].
-    return _add_bias(_dot(row, x, n_in), row, x, bias, n_in)
+    return _add_bias(_dot(row, x, n_in), row, x, bias, n_in, f)
 
 
 cdef inline floating _add_bias(floating net, const floating* row, const floating* x, floating bias,
-                               Py_ssize_t n_in) noexcept nogil:
+                               Py_ssize_t n_in, int f) noexcept nogil:
     # z_k = net + b_k, net = W[k, :] . x computed by the caller (_dot or _update_dot).
     cdef double wide = 0
     cdef Py_ssize_t j
@@ -346,21 +321,32 @@ cdef inline floating _add_bias(floating net, const floating* row, const floating
         # A float32 sum of finite terms overflowed (|W x| > 3.4e38 part way):
         # redo this neuron in double, where float32 products cannot overflow.
         # Never taken on ordinary data, so the fast loop stays float32.  The
-        # sigmoid is 0 or 1 beyond |z| = 1e30, so store z clamped there.
+        # sigmoid and tanh are flat beyond |z| = 1e30 (0 or 1, -1 or 1), so
+        # for them store z clamped there; for the others a z out of the
+        # float32 range is out of it (inf), as in the reference.
         for j in range(n_in):
             wide += <double>row[j] * <double>x[j]
         wide += <double>bias
-        return <floating>(1e30 if wide > 1e30 else (-1e30 if wide < -1e30 else wide))
-    return <floating>(<double>net + <double>bias)
+        if f == SIGMOID or f == TANH:
+            return <floating>(1e30 if wide > 1e30 else (-1e30 if wide < -1e30 else wide))
+        return <floating>wide
+    # net + b_k in the dtype: for float32 the same bits as adding in double and
+    # rounding once (double holds the exact sum of two floats to within the
+    # 2p + 2 bits that make the second rounding innocuous), one conversion less.
+    return net + bias
 
 
 cdef void _forward_layer(const floating* W, const floating* b, const floating* x,
-                         floating* out, Py_ssize_t n_out, Py_ssize_t n_in, int act) noexcept nogil:
+                         floating* out, Py_ssize_t n_out, Py_ssize_t n_in, int f,
+                         floating* z_out) noexcept nogil:
     # out_k = f(W[k, :] . x + b_k); W row-major, row k = weights into neuron k.
+    # The net inputs z_k also go to z_out unless it is NULL (the output layer's).
     cdef Py_ssize_t k
     for k in range(n_out):
-        out[k] = _net_input(W + k * n_in, x, b[k], n_in)
-    _activate_all(out, n_out, act)
+        out[k] = _net_input(W + k * n_in, x, b[k], n_in, f)
+    if z_out != NULL:
+        memcpy(z_out, out, n_out * sizeof(floating))
+    _activate_all(out, n_out, f)
 
 
 cdef double _cost(const floating* o, const floating* y, Py_ssize_t n) noexcept nogil:
@@ -373,16 +359,49 @@ cdef double _cost(const floating* o, const floating* y, Py_ssize_t n) noexcept n
     return 0.5 * J
 
 
-cdef void _output_delta(const floating* o, const floating* y, floating* delta,
-                        Py_ssize_t n, int act) noexcept nogil:
-    # delta_k = -(y_k - o_k) * f'(z_k)
+cdef double _loss(const floating* o, const floating* z, const floating* y, Py_ssize_t n, int f,
+                  int loss) noexcept nogil:
+    # J of one sample (fastbp._model), in double for both dtypes: the squared
+    # error of the outputs o, or the cross-entropy from the net inputs z of
+    # the output layer (activation f: sigmoid or softmax), which stays finite
+    # and accurate however far the outputs saturate:
+    #   sigmoid: J = sum_k max(z_k, 0) - y_k z_k + ln(1 + e^-|z_k|)
+    #   softmax: J = sum_k y_k (lse - z_k),  lse = m + ln sum_i e^(z_i - m), m = max z
     cdef Py_ssize_t k
+    cdef double J = 0, m, total = 0, lse, v
+    if loss == SQUARED_ERROR:
+        return _cost(o, y, n)
+    if f == SOFTMAX:
+        m = <double>z[0]
+        for k in range(1, n):
+            m = <double>z[k] if <double>z[k] > m else m
+        for k in range(n):
+            total += exp(<double>z[k] - m)
+        lse = m + log(total)
+        for k in range(n):
+            J += <double>y[k] * (lse - <double>z[k])
+        return J
     for k in range(n):
-        delta[k] = -(y[k] - o[k]) * _activation_derivative(o[k], act)
+        v = <double>z[k]
+        J += (v if v > 0 else 0.0) - <double>y[k] * v + log1p(exp(-fabs(v)))
+    return J
+
+
+cdef void _output_delta(const floating* o, const floating* y, floating* delta,
+                        Py_ssize_t n, int f, int loss) noexcept nogil:
+    # delta_k = dJ/dz_k: -(y_k - o_k) * f'(z_k) for the squared error, and
+    # o_k - y_k for the cross-entropy (sigmoid or softmax outputs).
+    cdef Py_ssize_t k
+    if loss == CROSS_ENTROPY:
+        for k in range(n):
+            delta[k] = o[k] - y[k]
+        return
+    for k in range(n):
+        delta[k] = -(y[k] - o[k]) * _activation_derivative(o[k], f)
 
 
 cdef void _hidden_delta(const floating* W, const floating* delta_next, const floating* a,
-                        floating* delta, Py_ssize_t n_next, Py_ssize_t n, int act) noexcept nogil:
+                        floating* delta, Py_ssize_t n_next, Py_ssize_t n, int f) noexcept nogil:
     # delta_j = (sum_k W[k, j] delta_next_k) * f'(z_j), W of shape (n_next, n).
     # Walk W row by row (contiguous) and accumulate into delta; k ascends as in
     # the reference, so float64 sums round the same way.
@@ -397,16 +416,19 @@ cdef void _hidden_delta(const floating* W, const floating* delta_next, const flo
         d = delta_next[k]
         for j in range(n):
             delta[j] += row[j] * d
-    for j in range(n):
-        if floating is float and not isfinite(delta[j]):
-            # As in _neuron: a float32 sum of finite terms overflowed; redo this
-            # column in double (rare, so the row-wise loop stays float32).
-            wide = 0
-            for k in range(n_next):
-                wide += <double>W[k * n + j] * <double>delta_next[k]
-            delta[j] = <floating>(wide * <double>_activation_derivative(a[j], act))
-        else:
-            delta[j] = delta[j] * _activation_derivative(a[j], act)
+    if floating is double:
+        _times_derivative(delta, a, n, f)
+    else:
+        for j in range(n):
+            if not isfinite(delta[j]):
+                # A float32 sum of finite terms overflowed; redo this column in
+                # double (rare, so the row-wise loop stays float32).
+                wide = 0
+                for k in range(n_next):
+                    wide += <double>W[k * n + j] * <double>delta_next[k]
+                delta[j] = <floating>(wide * <double>_activation_derivative(a[j], f))
+            else:
+                delta[j] = delta[j] * _activation_derivative(a[j], f)
 
 
 cdef inline void _update_row(floating* row, floating step, const floating* a_prev,
@@ -434,14 +456,16 @@ cdef void _update(floating* W, floating* b, const floating* delta, const floatin
 
 cdef void _update_forward(floating* W, floating* b, const floating* delta, const floating* a_prev,
                           double lr, bint update_biases, const floating* x_next, floating* out_next,
-                          Py_ssize_t n_out, Py_ssize_t n_in, int act, bint backwards) noexcept nogil:
-    # _update, then _forward_layer of the next sample (x_next -> out_next) with
-    # the updated weights, one row at a time: each row of W is read from memory
-    # once for both, instead of once per pass.  Same arithmetic as the two
-    # separate calls, so the same result.  ``backwards`` walks the rows from
-    # the last: the online loop alternates, so the rows a sample touched last
-    # (still in L2 when W is larger than L2) are the next sample's first.
-    # Every row's arithmetic is its own, so the order changes no bit.
+                          Py_ssize_t n_out, Py_ssize_t n_in, int f, bint backwards,
+                          floating* z_next) noexcept nogil:
+    # _update, then _forward_layer of the next sample (x_next -> out_next,
+    # and its net inputs to z_next unless NULL) with the updated weights, one
+    # row at a time: each row of W is read from memory once for both, instead
+    # of once per pass.  Same arithmetic as the two separate calls, so the
+    # same result.  ``backwards`` walks the rows from the last: the online
+    # loop alternates, so the rows a sample touched last (still in L2 when W
+    # is larger than L2) are the next sample's first.  Every row's arithmetic
+    # is its own, so the order changes no bit.
     cdef Py_ssize_t i, k
     cdef floating step, net
     cdef floating* row
@@ -452,8 +476,10 @@ cdef void _update_forward(floating* W, floating* b, const floating* delta, const
         net = _update_dot(row, step, a_prev, x_next, n_in)
         if update_biases:
             b[k] = b[k] - step
-        out_next[k] = _add_bias(net, row, x_next, b[k], n_in)
-    _activate_all(out_next, n_out, act)
+        out_next[k] = _add_bias(net, row, x_next, b[k], n_in, f)
+    if z_next != NULL:
+        memcpy(z_next, out_next, n_out * sizeof(floating))
+    _activate_all(out_next, n_out, f)
 
 
 cdef void _outer(const floating* delta, const floating* a_prev, floating* dW, floating* db,
@@ -466,22 +492,31 @@ cdef void _outer(const floating* delta, const floating* a_prev, floating* dW, fl
         db[k] = delta[k]
 
 
+cdef inline Py_ssize_t _z_offset(const Py_ssize_t* sizes, Py_ssize_t L) noexcept nogil:
+    # Where z[L] starts in one sample's activations: after a[0..L], sum(sizes).
+    cdef Py_ssize_t l, offset = 0
+    for l in range(L + 1):
+        offset += sizes[l]
+    return offset
+
+
 cdef void _forward(const floating* params, const Py_ssize_t* sizes, Py_ssize_t L,
-                   floating* act) noexcept nogil:
-    # a[l] = f(W[l] a[l-1] + b[l]) for l = 1..L, in the flat activations; a[0]
-    # (the input) is already in place.
+                   floating* act, const Py_ssize_t* model) noexcept nogil:
+    # a[l] = f_l(W[l] a[l-1] + b[l]) for l = 1..L, in the flat activations,
+    # and z[L] after a[L]; a[0] (the input) is already in place.
     cdef Py_ssize_t l, n_in, n_out, p = 0, a = 0
     for l in range(1, L + 1):
         n_in = sizes[l - 1]
         n_out = sizes[l]
         _forward_layer(params + p, params + p + n_out * n_in, act + a, act + a + n_in,
-                       n_out, n_in, ACT_SIGMOID)
+                       n_out, n_in, <int>model[l - 1], act + a + n_in + n_out if l == L else NULL)
         p += n_out * (n_in + 1)
         a += n_in
 
 
 cdef double _backward(floating* params, const Py_ssize_t* sizes, Py_ssize_t L,
-                      const floating* act, const floating* y, floating* deltas) noexcept nogil:
+                      const floating* act, const floating* y, floating* deltas,
+                      const Py_ssize_t* model) noexcept nogil:
     # J and every delta of one sample whose forward pass is in act, from the
     # weights as they are (no update): delta[L] from the output, then
     # delta[l-1] from W[l] and delta[l] for l = L..2.
@@ -492,21 +527,21 @@ cdef double _backward(floating* params, const Py_ssize_t* sizes, Py_ssize_t L,
         a += sizes[l - 1]                   # ends at the start of a[L]
         d += sizes[l]                       # ends at len(deltas)
     d -= sizes[L]                           # start of delta[L]
-    J = _cost(act + a, y, sizes[L])
-    _output_delta(act + a, y, deltas + d, sizes[L], ACT_SIGMOID)
+    J = _loss(act + a, act + a + sizes[L], y, sizes[L], <int>model[L - 1], <int>model[L])
+    _output_delta(act + a, y, deltas + d, sizes[L], <int>model[L - 1], <int>model[L])
     for l in range(L, 1, -1):
         n_out = sizes[l]
         n_in = sizes[l - 1]
         p -= n_out * (n_in + 1)             # start of W[l]
         a -= n_in                           # start of a[l-1]
-        _hidden_delta(params + p, deltas + d, act + a, deltas + d - n_in, n_out, n_in, ACT_SIGMOID)
+        _hidden_delta(params + p, deltas + d, act + a, deltas + d - n_in, n_out, n_in, <int>model[l - 2])
         d -= n_in
     return J
 
 
 cdef void _update_all(floating* params, const Py_ssize_t* sizes, Py_ssize_t L,
                       const floating* act, const floating* deltas, double lr, bint update_biases,
-                      floating* act_next, bint backwards) noexcept nogil:
+                      floating* act_next, bint backwards, const Py_ssize_t* model) noexcept nogil:
     # Apply the deltas of one sample to every layer, l = 1..L.  With act_next
     # (whose a[0] holds the next sample), also run the next sample's forward
     # pass, layer by layer behind the updates (_update_forward): layer l of the
@@ -519,7 +554,8 @@ cdef void _update_all(floating* params, const Py_ssize_t* sizes, Py_ssize_t L,
         if act_next != NULL:
             _update_forward(params + p, params + p + n_out * n_in, deltas + d, act + a, lr,
                             update_biases, act_next + a, act_next + a + n_in, n_out, n_in,
-                            ACT_SIGMOID, backwards)
+                            <int>model[l - 1], backwards,
+                            act_next + a + n_in + n_out if l == L else NULL)
         else:
             _update(params + p, params + p + n_out * n_in, deltas + d, act + a, lr,
                     update_biases, n_out, n_in, backwards)
@@ -551,9 +587,10 @@ cdef inline void _gemm(char transa, char transb, Py_ssize_t m, Py_ssize_t n, Py_
 
 
 cdef void _forward_block(const floating* params, const Py_ssize_t* sizes, Py_ssize_t L,
-                         Py_ssize_t m, floating* act) noexcept nogil:
-    # A[l] = f(A[l-1] W[l]^T + b[l]) for a block of m samples (row r = sample r),
-    # A[0] already in place.  In BLAS's column-major terms A[l]^T = W[l] A[l-1]^T:
+                         Py_ssize_t m, floating* act, const Py_ssize_t* model) noexcept nogil:
+    # A[l] = f_l(A[l-1] W[l]^T + b[l]) for a block of m samples (row r = sample
+    # r), A[0] already in place, and the net inputs Z[L] of the output layer
+    # after A[L].  In BLAS's column-major terms A[l]^T = W[l] A[l-1]^T:
     # W[l] (row-major n_out x n_in) is column-major n_in x n_out, hence 'T'.
     cdef Py_ssize_t l, r, k, j, n_in, n_out, p = 0, a = 0
     cdef const floating* W
@@ -575,10 +612,13 @@ cdef void _forward_block(const floating* params, const Py_ssize_t* sizes, Py_ssi
                 if floating is float and not isfinite(z):
                     # float32 overflow part way through the sum: redo in double
                     # (as _net_input does).
-                    A[r * n_out + k] = _net_input(W + k * n_in, A_prev + r * n_in, b[k], n_in)
+                    A[r * n_out + k] = _net_input(W + k * n_in, A_prev + r * n_in, b[k], n_in,
+                                                  <int>model[l - 1])
                 else:
                     A[r * n_out + k] = <floating>(<double>z + <double>b[k])
-        _activate_all(A, m * n_out, ACT_SIGMOID)
+        if l == L:
+            memcpy(A + m * n_out, A, m * n_out * sizeof(floating))
+        _activate_rows(A, m, n_out, <int>model[l - 1])
         p += n_out * (n_in + 1)
         a += m * n_in
 
@@ -590,7 +630,8 @@ cdef inline Py_ssize_t _row(const Py_ssize_t* order, Py_ssize_t t) noexcept nogi
 
 cdef double _train_block(floating* params, const Py_ssize_t* sizes, Py_ssize_t L, Py_ssize_t m,
                          const floating* Y, const Py_ssize_t* order, Py_ssize_t start, double lr,
-                         bint update_biases, floating* act, floating* deltas) noexcept nogil:
+                         bint update_biases, floating* act, floating* deltas,
+                         const Py_ssize_t* model) noexcept nogil:
     # One mini-batch step on the m samples whose inputs are in A[0] and whose
     # targets are rows _row(order, start + r) of Y; returns the sum of their J (measured
     # before the step).  The gradient is averaged over the m samples:
@@ -607,7 +648,7 @@ cdef double _train_block(floating* params, const Py_ssize_t* sizes, Py_ssize_t L
     cdef floating* D_prev
     cdef double col
     cdef const floating* y
-    _forward_block(params, sizes, L, m, act)
+    _forward_block(params, sizes, L, m, act, model)
     for l in range(1, L + 1):
         p += sizes[l] * (sizes[l - 1] + 1)
         a += m * sizes[l - 1]
@@ -615,8 +656,8 @@ cdef double _train_block(floating* params, const Py_ssize_t* sizes, Py_ssize_t L
     d -= m * n_L                            # start of D[L]
     for r in range(m):
         y = Y + _row(order, start + r) * n_L
-        J += _cost(act + a + r * n_L, y, n_L)
-        _output_delta(act + a + r * n_L, y, deltas + d + r * n_L, n_L, ACT_SIGMOID)
+        J += _loss(act + a + r * n_L, act + a + (m + r) * n_L, y, n_L, <int>model[L - 1], <int>model[L])
+        _output_delta(act + a + r * n_L, y, deltas + d + r * n_L, n_L, <int>model[L - 1], <int>model[L])
     for l in range(L, 0, -1):
         n_out = sizes[l]
         n_in = sizes[l - 1]
@@ -630,10 +671,7 @@ cdef double _train_block(floating* params, const Py_ssize_t* sizes, Py_ssize_t L
             # D[l-1]^T (n_in x m) = W[l]^T D[l]^T; W[l] is column-major n_in x n_out.
             D_prev = D - m * n_in
             _gemm(c'N', c'N', n_in, m, n_out, 1.0, W, n_in, D, n_out, 0.0, D_prev, n_in)
-            for r in range(m):
-                for j in range(n_in):
-                    D_prev[r * n_in + j] = (D_prev[r * n_in + j]
-                                            * _activation_derivative(A_prev[r * n_in + j], ACT_SIGMOID))
+            _times_derivative(D_prev, A_prev, m * n_in, <int>model[l - 2])
             d -= m * n_in
         # W[l]^T (n_in x n_out, column-major) -= lr/m A[l-1]^T D[l].
         _gemm(c'N', c'T', n_in, n_out, m, -scale, A_prev, n_in, D, n_out, 1.0, W, n_in)
@@ -700,7 +738,7 @@ cdef double _online_epoch(floating* P, const Py_ssize_t* S, Py_ssize_t L, const 
                           const floating* Y, Py_ssize_t n, const Py_ssize_t* O, double lr,
                           bint update_biases, floating** act_pair, floating* dl, bint ready,
                           bint prefetch, bint* backwards, Py_ssize_t* work, bint watch_signals,
-                          bint* interrupted) noexcept nogil:
+                          bint* interrupted, const Py_ssize_t* M) noexcept nogil:
     # One epoch of online updates; returns the sum of the samples' J.
     # act_pair = (this sample's activations, the next one's): each update of
     # layer l is fused with the next sample's forward pass through layer l
@@ -719,19 +757,19 @@ cdef double _online_epoch(floating* P, const Py_ssize_t* S, Py_ssize_t L, const 
         work_per_sample += S[l] * (S[l - 1] + 1)
     if not ready:
         memcpy(act, X + _row(O, 0) * n_in, n_in * sizeof(floating))
-        _forward(P, S, L, act)
+        _forward(P, S, L, act, M)
         backwards[0] = True   # the forward pass ended on the last rows
     for t in range(n):
-        total += _backward(P, S, L, act, Y + _row(O, t) * n_out, dl)
+        total += _backward(P, S, L, act, Y + _row(O, t) * n_out, dl, M)
         nxt = _row(O, t + 1) if t + 1 < n else (_row(O, 0) if prefetch else -1)
         if nxt >= 0:
             memcpy(act_next, X + nxt * n_in, n_in * sizeof(floating))
-            _update_all(P, S, L, act, dl, lr, update_biases, act_next, backwards[0])
+            _update_all(P, S, L, act, dl, lr, update_biases, act_next, backwards[0], M)
             tmp = act
             act = act_next
             act_next = tmp
         else:
-            _update_all(P, S, L, act, dl, lr, update_biases, NULL, backwards[0])
+            _update_all(P, S, L, act, dl, lr, update_biases, NULL, backwards[0], M)
         backwards[0] = not backwards[0]
         work[0] += work_per_sample
         if watch_signals and work[0] >= SIGNAL_WORK:
@@ -747,7 +785,8 @@ cdef double _online_epoch(floating* P, const Py_ssize_t* S, Py_ssize_t L, const 
 cdef double _batch_epoch(floating* P, const Py_ssize_t* S, Py_ssize_t L, const floating* X,
                          const floating* Y, Py_ssize_t n, const Py_ssize_t* O, double lr,
                          Py_ssize_t batch_size, bint update_biases, floating* act, floating* dl,
-                         Py_ssize_t* work, bint watch_signals, bint* interrupted) noexcept nogil:
+                         Py_ssize_t* work, bint watch_signals, bint* interrupted,
+                         const Py_ssize_t* M) noexcept nogil:
     # One epoch of mini-batch updates (_train_block); returns the sum of the samples' J.
     cdef Py_ssize_t start = 0, m, r, n_in = S[0], work_per_sample = 0, l
     cdef double total = 0
@@ -757,7 +796,7 @@ cdef double _batch_epoch(floating* P, const Py_ssize_t* S, Py_ssize_t L, const f
         m = batch_size if start + batch_size <= n else n - start
         for r in range(m):
             memcpy(act + r * n_in, X + _row(O, start + r) * n_in, n_in * sizeof(floating))
-        total += _train_block(P, S, L, m, Y, O, start, lr, update_biases, act, dl)
+        total += _train_block(P, S, L, m, Y, O, start, lr, update_biases, act, dl, M)
         start += m
         work[0] += m * work_per_sample
         if watch_signals and work[0] >= SIGNAL_WORK:
@@ -773,6 +812,7 @@ cdef struct Run:
     # caller's buffers; nothing here is owned).
     Py_ssize_t L, n, n_params, batch_size
     const Py_ssize_t* sizes
+    const Py_ssize_t* model    # an activation code per layer, then the loss code
     Py_ssize_t* order          # NULL: rows in order
     uint64_t* rng_state
     bint shuffle, update_biases, watch_signals
@@ -830,11 +870,11 @@ cdef Py_ssize_t _run_epochs(Run* run, floating* P, const floating* X, const floa
             prefetch = epoch + 1 < epochs and (not run.shuffle or n == 1)
             total = _online_epoch(P, run.sizes, run.L, X, Y, n, run.order, run.lr, run.update_biases,
                                   act_pair, dl, ready, prefetch, &backwards, &work, run.watch_signals,
-                                  interrupted)
+                                  interrupted, run.model)
             ready = prefetch
         else:
             total = _batch_epoch(P, run.sizes, run.L, X, Y, n, run.order, run.lr, run.batch_size,
-                                 run.update_biases, act, dl, &work, run.watch_signals, interrupted)
+                                 run.update_biases, act, dl, &work, run.watch_signals, interrupted, run.model)
         if interrupted[0]:
             failed = epoch
             break
@@ -871,10 +911,11 @@ cdef Py_ssize_t _run_epochs(Run* run, floating* P, const floating* X, const floa
                 _shuffle(run.order, n, run.rng_state)
             if run.batch_size == 1:
                 total = _online_epoch(P, run.sizes, run.L, X, Y, n, run.order, run.lr, run.update_biases,
-                                      act_pair, dl, False, False, &backwards, &work, False, &no_signals)
+                                      act_pair, dl, False, False, &backwards, &work, False, &no_signals,
+                                      run.model)
             else:
                 total = _batch_epoch(P, run.sizes, run.L, X, Y, n, run.order, run.lr, run.batch_size,
-                                     run.update_biases, act, dl, &work, False, &no_signals)
+                                     run.update_biases, act, dl, &work, False, &no_signals, run.model)
             run.costs[e] = total / n
             if not isfinite(run.costs[e]) or not _all_finite(P, n_params):
                 memcpy(P, backup, n_params * sizeof(floating))
@@ -885,18 +926,28 @@ cdef Py_ssize_t _run_epochs(Run* run, floating* P, const floating* X, const floa
 
 
 cdef inline Py_ssize_t _width(const Py_ssize_t* sizes, Py_ssize_t L) noexcept nogil:
-    # sum(sizes): the length of one sample's activations a[0..L].
-    cdef Py_ssize_t l, width = 0
-    for l in range(L + 1):
-        width += sizes[l]
-    return width
+    # sum(sizes) + sizes[L]: the length of one sample's activations a[0..L], z[L].
+    return _z_offset(sizes, L) + sizes[L]
+
+
+cdef object _model_codes(sizes, model):
+    # ``model`` checked (fastbp._layout.check_model) as a read-only intp
+    # array the helpers can take a pointer to; None is the note's model.
+    check_model(sizes, model)
+    if model is None:
+        return np.array([SIGMOID] * (len(sizes) - 1) + [SQUARED_ERROR], dtype=np.intp)
+    return np.ascontiguousarray(model, dtype=np.intp)
+
+
+cdef inline const Py_ssize_t* _codes(const Py_ssize_t[::1] model) noexcept:
+    return &model[0]
 
 
 def train(floating[::1] params, const Py_ssize_t[::1] sizes, const floating[:, ::1] X,
           const floating[:, ::1] Y, Py_ssize_t[::1] order, uint64_t[::1] rng_state,
           bint shuffle, double lr, Py_ssize_t batch_size, bint update_biases,
           double[::1] costs, floating[::1] activations, floating[::1] deltas,
-          floating[::1] backup):
+          floating[::1] backup, model=None):
     """A whole training run: ``len(costs)`` epochs of gradient descent in one
     call without the GIL; returns the number of epochs completed.
 
@@ -912,6 +963,7 @@ def train(floating[::1] params, const Py_ssize_t[::1] sizes, const floating[:, :
     On Ctrl-C the interrupted epoch is undone and ``KeyboardInterrupt`` raised.
     """
     check_train(params, sizes, X, Y, order, rng_state, shuffle, batch_size, costs, activations, deltas, backup)
+    codes = _model_codes(sizes, model)
     cdef Run run
     cdef bint interrupted = False
     cdef Py_ssize_t done
@@ -920,6 +972,7 @@ def train(floating[::1] params, const Py_ssize_t[::1] sizes, const floating[:, :
     run.n_params = params.shape[0]
     run.batch_size = batch_size if batch_size <= X.shape[0] else X.shape[0]
     run.sizes = &sizes[0]
+    run.model = _codes(codes)
     # An empty order visits the rows in order (and cannot be shuffled).
     run.order = &order[0] if order.shape[0] > 0 else NULL
     run.rng_state = &rng_state[0]
@@ -954,6 +1007,13 @@ def shuffle(Py_ssize_t[::1] order, uint64_t[::1] rng_state):
 # --------------------------------------------------------------------------
 
 
+cdef int _activation_code(activation, bint softmax_too) except -1:
+    if not 0 <= activation < (N_ACTIVATIONS if softmax_too else SOFTMAX):
+        raise ValueError(f"activation must be a code of fastbp._model.ACTIVATIONS"
+                         f"{'' if softmax_too else ' other than softmax'}, got {activation!r}")
+    return activation
+
+
 def sigmoid(const floating[::1] z, floating[::1] out):
     """out[i] = s(z[i]) = 1 / (1 + e^-z[i]); stable for every finite z and for ±inf.
     ``out`` may be ``z`` itself."""
@@ -963,7 +1023,7 @@ def sigmoid(const floating[::1] z, floating[::1] out):
     with nogil:
         if &out[0] != &z[0]:
             memcpy(&out[0], &z[0], z.shape[0] * sizeof(floating))
-        _activate_all(&out[0], out.shape[0], ACT_SIGMOID)
+        _activate_all(&out[0], out.shape[0], SIGMOID)
 
 
 def sigmoid_derivative(const floating[::1] a, floating[::1] out):
@@ -975,44 +1035,86 @@ def sigmoid_derivative(const floating[::1] a, floating[::1] out):
             out[i] = _sigmoid_derivative(a[i])
 
 
+def activate(const floating[::1] z, floating[::1] out, int activation):
+    """out = f(z) for the activation with code ``activation`` (softmax: z is
+    one layer's net inputs).  ``out`` may be ``z`` itself."""
+    check_same_length(z=z, out=out)
+    cdef int f = _activation_code(activation, True)
+    if z.shape[0] == 0:
+        return
+    with nogil:
+        if &out[0] != &z[0]:
+            memcpy(&out[0], &z[0], z.shape[0] * sizeof(floating))
+        _activate_all(&out[0], out.shape[0], f)
+
+
+def activation_derivative(const floating[::1] a, floating[::1] out, int activation):
+    """out[i] = f'(z[i]) given the activations a = f(z) (not for softmax)."""
+    check_same_length(a=a, out=out)
+    cdef int f = _activation_code(activation, False)
+    cdef Py_ssize_t i
+    with nogil:
+        for i in range(a.shape[0]):
+            out[i] = _activation_derivative(a[i], f)
+
+
 def forward_layer(const floating[:, ::1] W, const floating[::1] b, const floating[::1] x,
-                  floating[::1] out):
-    """out = s(W @ x + b) in one pass."""
+                  floating[::1] out, int activation=SIGMOID):
+    """out = f(W @ x + b) in one pass (f: the sigmoid unless told)."""
     check_matrix(W, rows={"b": b, "out": out}, cols={"x": x})
+    cdef int f = _activation_code(activation, True)
     if W.shape[0] == 0:
         return
     with nogil:
-        _forward_layer(&W[0, 0], &b[0], &x[0], &out[0], W.shape[0], W.shape[1], ACT_SIGMOID)
+        _forward_layer(&W[0, 0], &b[0], &x[0], &out[0], W.shape[0], W.shape[1], f, NULL)
 
 
-def cost(const floating[::1] o, const floating[::1] y):
-    """J = 1/2 * sum_k (y_k - o_k)^2 for one sample."""
+def cost(const floating[::1] o, const floating[::1] y, z=None, int activation=SIGMOID,
+         int loss=SQUARED_ERROR):
+    """J of one sample: the squared error of ``o``, or the cross-entropy from
+    the output's net inputs ``z`` (``activation`` sigmoid or softmax)."""
     check_same_length(o=o, y=y)
+    cdef int f = _activation_code(activation, True)
+    cdef const floating[::1] zv
+    if loss != SQUARED_ERROR and loss != CROSS_ENTROPY:
+        raise ValueError(f"loss must be a code of fastbp._model.LOSSES, got {loss!r}")
+    if loss == CROSS_ENTROPY and z is None:
+        raise ValueError("the cross-entropy is computed from z, the output layer's net input: give z")
     if o.shape[0] == 0:
         return 0.0
+    if loss == SQUARED_ERROR:
+        with nogil:
+            J = _cost(&o[0], &y[0], o.shape[0])
+        return J
+    zv = z
+    check_same_length(o=o, z=zv)
     with nogil:
-        J = _cost(&o[0], &y[0], o.shape[0])
+        J = _loss(&o[0], &zv[0], &y[0], o.shape[0], f, loss)
     return J
 
 
-def output_delta(const floating[::1] o, const floating[::1] y, floating[::1] delta):
-    """delta = -(y - o) * o * (1 - o)."""
+def output_delta(const floating[::1] o, const floating[::1] y, floating[::1] delta,
+                 int activation=SIGMOID, int loss=SQUARED_ERROR):
+    """delta = -(y - o) * f'(z) (squared error), or o - y (cross-entropy)."""
     check_same_length(o=o, y=y, delta=delta)
+    cdef int f = _activation_code(activation, loss == CROSS_ENTROPY)
+    if loss != SQUARED_ERROR and loss != CROSS_ENTROPY:
+        raise ValueError(f"loss must be a code of fastbp._model.LOSSES, got {loss!r}")
     if o.shape[0] == 0:
         return
     with nogil:
-        _output_delta(&o[0], &y[0], &delta[0], o.shape[0], ACT_SIGMOID)
+        _output_delta(&o[0], &y[0], &delta[0], o.shape[0], f, loss)
 
 
 def hidden_delta(const floating[:, ::1] W, const floating[::1] delta_next,
-                 const floating[::1] a, floating[::1] delta):
-    """delta = (W.T @ delta_next) * a * (1 - a); W holds the weights out of this layer."""
+                 const floating[::1] a, floating[::1] delta, int activation=SIGMOID):
+    """delta = (W.T @ delta_next) * f'(z); W holds the weights out of this layer."""
     check_matrix(W, rows={"delta_next": delta_next}, cols={"a": a, "delta": delta})
+    cdef int f = _activation_code(activation, False)
     if W.shape[0] == 0 or W.shape[1] == 0:
         return
     with nogil:
-        _hidden_delta(&W[0, 0], &delta_next[0], &a[0], &delta[0], W.shape[0], W.shape[1],
-                      ACT_SIGMOID)
+        _hidden_delta(&W[0, 0], &delta_next[0], &a[0], &delta[0], W.shape[0], W.shape[1], f)
 
 
 def update(floating[:, ::1] W, floating[::1] b, const floating[::1] delta,
@@ -1026,28 +1128,32 @@ def update(floating[:, ::1] W, floating[::1] b, const floating[::1] delta,
 
 
 def forward(const floating[::1] params, const Py_ssize_t[::1] sizes, const floating[::1] x,
-            floating[::1] activations):
-    """Forward propagation of one sample into the flat activations a[0..L]."""
+            floating[::1] activations, model=None):
+    """Forward propagation of one sample into the flat activations a[0..L], z[L]."""
     check_network(params, sizes, activations)
     check_sample(sizes, x=x)
+    codes = _model_codes(sizes, model)
+    cdef const Py_ssize_t* M = _codes(codes)
     with nogil:
         memcpy(&activations[0], &x[0], x.shape[0] * sizeof(floating))
-        _forward(&params[0], &sizes[0], sizes.shape[0] - 1, &activations[0])
+        _forward(&params[0], &sizes[0], sizes.shape[0] - 1, &activations[0], M)
 
 
 def gradients(const floating[::1] params, const Py_ssize_t[::1] sizes, const floating[::1] x,
               const floating[::1] y, floating[::1] activations, floating[::1] deltas,
-              floating[::1] grads):
+              floating[::1] grads, model=None):
     """dJ/dW and dJ/db of one sample into ``grads`` (laid out like params); returns J."""
     check_network(params, sizes, activations, deltas, grads)
     check_sample(sizes, x=x, y=y)
+    codes = _model_codes(sizes, model)
+    cdef const Py_ssize_t* M = _codes(codes)
     cdef Py_ssize_t l, n_in, n_out, p = 0, a = 0, d = 0, L = sizes.shape[0] - 1
     cdef double J
     with nogil:
         memcpy(&activations[0], &x[0], x.shape[0] * sizeof(floating))
-        _forward(&params[0], &sizes[0], L, &activations[0])
+        _forward(&params[0], &sizes[0], L, &activations[0], M)
         # _backward only reads params: casting away const here is safe.
-        J = _backward(<floating*>&params[0], &sizes[0], L, &activations[0], &y[0], &deltas[0])
+        J = _backward(<floating*>&params[0], &sizes[0], L, &activations[0], &y[0], &deltas[0], M)
         for l in range(1, L + 1):
             n_in = sizes[l - 1]
             n_out = sizes[l]
@@ -1060,74 +1166,94 @@ def gradients(const floating[::1] params, const Py_ssize_t[::1] sizes, const flo
 
 def train_step(floating[::1] params, const Py_ssize_t[::1] sizes, const floating[::1] x,
                const floating[::1] y, double lr, bint update_biases,
-               floating[::1] activations, floating[::1] deltas):
+               floating[::1] activations, floating[::1] deltas, model=None):
     """One online update of params in place; returns J before it."""
     check_network(params, sizes, activations, deltas)
     check_sample(sizes, x=x, y=y)
+    codes = _model_codes(sizes, model)
+    cdef const Py_ssize_t* M = _codes(codes)
     cdef double J
     cdef Py_ssize_t L = sizes.shape[0] - 1
     with nogil:
         memcpy(&activations[0], &x[0], x.shape[0] * sizeof(floating))
-        _forward(&params[0], &sizes[0], L, &activations[0])
-        J = _backward(&params[0], &sizes[0], L, &activations[0], &y[0], &deltas[0])
+        _forward(&params[0], &sizes[0], L, &activations[0], M)
+        J = _backward(&params[0], &sizes[0], L, &activations[0], &y[0], &deltas[0], M)
         # Backwards: the rows the forward pass read last are still in cache.
-        _update_all(&params[0], &sizes[0], L, &activations[0], &deltas[0], lr, update_biases, NULL, True)
+        _update_all(&params[0], &sizes[0], L, &activations[0], &deltas[0], lr, update_biases, NULL, True, M)
     return J
 
 
 cdef floating* _forward_rows(const floating* params, const Py_ssize_t* sizes, Py_ssize_t L,
-                             const floating* X, Py_ssize_t rows, floating* act) noexcept nogil:
+                             const floating* X, Py_ssize_t rows, floating* act,
+                             const Py_ssize_t* M) noexcept nogil:
     # The forward pass of ``rows`` consecutive rows of X in the block layout
-    # (A[0] = the rows); returns where their outputs A[L] (rows x n_L) start.
-    # One row goes through the row-at-a-time path (_forward: one sample's
-    # layout is the block layout with m = 1), more through BLAS.
+    # (A[0] = the rows); returns where their outputs A[L] (rows x n_L) start,
+    # the net inputs Z[L] following them.  One row goes through the
+    # row-at-a-time path (_forward: one sample's layout is the block layout
+    # with m = 1), more through BLAS.
     cdef Py_ssize_t l, a_out = 0
     for l in range(L):
         a_out += sizes[l]
     memcpy(act, X, rows * sizes[0] * sizeof(floating))
     if rows == 1:
-        _forward(params, sizes, L, act)
+        _forward(params, sizes, L, act, M)
     else:
-        _forward_block(params, sizes, L, rows, act)
+        _forward_block(params, sizes, L, rows, act, M)
     return act + rows * a_out
 
 
 def forward_batch(const floating[::1] params, const Py_ssize_t[::1] sizes,
-                  const floating[:, ::1] X, floating[:, ::1] out, floating[::1] activations):
+                  const floating[:, ::1] X, floating[:, ::1] out, floating[::1] activations,
+                  model=None):
     """out[i] = the network's output for row X[i].  ``activations`` may hold
-    room for a block of m samples (m * sum(sizes)): rows then go m at a time
-    through BLAS."""
-    check_network(params, sizes, activations[: sum(sizes)])
+    room for a block of m samples (m * (sum(sizes) + sizes[-1])): rows then go
+    m at a time through BLAS."""
+    check_network(params, sizes, activations[: activation_width(sizes)])
     check_rows(sizes, X, out=out)
     cdef Py_ssize_t m = block_rows(sizes, activations)
+    codes = _model_codes(sizes, model)
+    cdef const Py_ssize_t* M = _codes(codes)
     cdef Py_ssize_t start, rows, L = sizes.shape[0] - 1, n = X.shape[0]
     cdef floating* outputs
     with nogil:
         start = 0
         while start < n:
             rows = m if start + m <= n else n - start
-            outputs = _forward_rows(&params[0], &sizes[0], L, &X[start, 0], rows, &activations[0])
+            outputs = _forward_rows(&params[0], &sizes[0], L, &X[start, 0], rows, &activations[0], M)
             memcpy(&out[start, 0], outputs, rows * sizes[L] * sizeof(floating))
             start += rows
 
 
+cdef double _rows_loss(const floating* outputs, const floating* Y, Py_ssize_t rows, Py_ssize_t n_out,
+                       const Py_ssize_t* M, Py_ssize_t L) noexcept nogil:
+    # The sum of the J of ``rows`` samples whose outputs (rows x n_out) and
+    # then net inputs Z[L] (rows x n_out) start at ``outputs``.
+    cdef Py_ssize_t r
+    cdef double total = 0
+    for r in range(rows):
+        total += _loss(outputs + r * n_out, outputs + (rows + r) * n_out, Y + r * n_out, n_out,
+                       <int>M[L - 1], <int>M[L])
+    return total
+
+
 def mean_cost(const floating[::1] params, const Py_ssize_t[::1] sizes, const floating[:, ::1] X,
-              const floating[:, ::1] Y, floating[::1] activations):
+              const floating[:, ::1] Y, floating[::1] activations, model=None):
     """The mean over rows of the per-sample J.  ``activations`` may hold a block
     of samples, as for ``forward_batch``."""
-    check_network(params, sizes, activations[: sum(sizes)])
+    check_network(params, sizes, activations[: activation_width(sizes)])
     check_rows(sizes, X, Y=Y)
     cdef Py_ssize_t m = block_rows(sizes, activations)
-    cdef Py_ssize_t start, r, rows, L = sizes.shape[0] - 1, n = X.shape[0]
+    codes = _model_codes(sizes, model)
+    cdef const Py_ssize_t* M = _codes(codes)
+    cdef Py_ssize_t start, rows, L = sizes.shape[0] - 1, n = X.shape[0]
     cdef floating* outputs
     cdef double total = 0
     with nogil:
         start = 0
         while start < n:
             rows = m if start + m <= n else n - start
-            outputs = _forward_rows(&params[0], &sizes[0], L, &X[start, 0], rows, &activations[0])
-            for r in range(rows):
-                total += _cost(outputs + r * sizes[L], &Y[start + r, 0], sizes[L])
+            outputs = _forward_rows(&params[0], &sizes[0], L, &X[start, 0], rows, &activations[0], M)
+            total += _rows_loss(outputs, &Y[start, 0], rows, sizes[L], M, L)
             start += rows
     return total / n
 

@@ -4,14 +4,16 @@ A network with layer sizes ``[n_0, n_1, ..., n_L]`` keeps
 
 * ``params``: for each layer ``l = 1..L`` in order, ``W[l]`` (``n_l x n_{l-1}``,
   row-major: row ``k`` holds the weights into neuron ``k``) then ``b[l]`` (``n_l``);
-* ``activations``: ``a[0]`` (the input) through ``a[L]`` (the output), ``sum(sizes)``;
+* ``activations``: ``a[0]`` (the input) through ``a[L]`` (the output), then
+  ``z[L]``, the output layer's net input (the cross-entropy needs it: see
+  ``fastbp._model``): ``activation_width(sizes) = sum(sizes) + sizes[-1]``;
 * ``deltas``: ``delta[1]`` through ``delta[L]``, ``sum(sizes[1:])``;
 * ``grads``: laid out like ``params``.
 
 Kernels that work on a block of ``m`` samples at once (batch forward, mini-batch
 training) use ``m`` times as much scratch, layer by layer: ``activations``
 holds ``A[0]`` (``m x n_0``, row ``r`` = sample ``r``), then ``A[1]``
-(``m x n_1``), ... ``A[L]``; ``deltas`` holds ``D[1]`` (``m x n_1``) ... ``D[L]``.
+(``m x n_1``), ... ``A[L]``, then ``Z[L]`` (``m x n_L``); ``deltas`` holds ``D[1]`` (``m x n_1``) ... ``D[L]``.
 Each block is then a row-major matrix a BLAS call can take as is.
 
 One flat parameter vector lets a compiled training loop walk the whole network
@@ -34,6 +36,11 @@ import numpy as np
 def n_params(sizes) -> int:
     """Number of weights and biases: sum over layers of n_out * (n_in + 1)."""
     return sum(int(n_out) * (int(n_in) + 1) for n_in, n_out in zip(sizes[:-1], sizes[1:]))
+
+
+def activation_width(sizes) -> int:
+    """Values of the activations buffer per sample: a[0..L] and z[L]."""
+    return sum(int(n) for n in sizes) + (int(sizes[-1]) if len(sizes) else 0)
 
 
 def layer_views(params, sizes):
@@ -114,7 +121,7 @@ def check_network(params, sizes, activations, deltas=None, grads=None):
     if min(sizes) < 1:
         _fail(f"every layer size must be >= 1, got {sizes}")
     count = n_params(sizes)
-    expected = {"params": count, "activations": sum(sizes), "deltas": sum(sizes[1:]), "grads": count}
+    expected = {"params": count, "activations": activation_width(sizes), "deltas": sum(sizes[1:]), "grads": count}
     for name, a in (("params", params), ("activations", activations), ("deltas", deltas), ("grads", grads)):
         if a is not None and _length(name, a) != expected[name]:
             _fail(f"len({name})={_length(name, a)} but layer sizes {sizes} need {expected[name]}")
@@ -122,11 +129,11 @@ def check_network(params, sizes, activations, deltas=None, grads=None):
 
 def block_rows(sizes, activations):
     """How many samples' activations the buffer holds (a positive multiple of
-    ``sum(sizes)``), for the kernels that work on blocks of samples."""
-    width = sum(int(n) for n in sizes)
+    ``activation_width(sizes)``), for the kernels that work on blocks of samples."""
+    width = activation_width(sizes)
     n = _length("activations", activations)
     if n < width or n % width:
-        _fail(f"len(activations)={n} must be a positive multiple of sum(sizes)={width}")
+        _fail(f"len(activations)={n} must be a positive multiple of sum(sizes) + sizes[-1]={width}")
     return n // width
 
 
@@ -135,12 +142,12 @@ def train_buffer_lengths(sizes, batch_size):
     batch of samples (two samples at least: the online loop computes the next
     sample's forward pass while it updates the weights for the current one)."""
     rows = max(int(batch_size), 2)
-    return rows * sum(int(n) for n in sizes), int(batch_size) * sum(int(n) for n in sizes[1:])
+    return rows * activation_width(sizes), int(batch_size) * sum(int(n) for n in sizes[1:])
 
 
 def check_train(params, sizes, X, Y, order, rng_state, shuffle, batch_size, costs, activations, deltas, backup):
     """The buffers of a whole training run (``train``)."""
-    check_network(params, sizes, activations[: sum(int(n) for n in sizes)])
+    check_network(params, sizes, activations[: activation_width(sizes)])
     sizes = [int(n) for n in sizes]  # valid now
     n_order = _length("order", order)
     check_rows(sizes, X, Y=Y, order=order if n_order else None)
@@ -161,6 +168,31 @@ def check_train(params, sizes, X, Y, order, rng_state, shuffle, batch_size, cost
         if _length(name, a) < need:
             _fail(f"len({name})={_length(name, a)} but layer sizes {sizes} "
                   f"with batch_size={batch_size} need {need}")
+
+
+def check_model(sizes, model):
+    """``model`` is None (the note's model) or ``len(sizes)`` codes the kernels
+    can run: an activation per layer (softmax on the output layer only) and a
+    loss, in the combinations ``fastbp._model.resolve`` allows.  Returns the
+    activation codes and the loss code."""
+    from . import _model
+
+    L = len(sizes) - 1
+    if model is None:
+        return [_model.SIGMOID] * L, _model.SQUARED_ERROR
+    if _length("model", model) != L + 1:
+        _fail(f"len(model)={_length('model', model)} but layer sizes {[int(n) for n in sizes]} need "
+              f"{L + 1} codes (one activation per layer, then the loss)")
+    codes = [int(c) for c in model]
+    activations, loss = codes[:L], codes[L]
+    if not all(0 <= c < len(_model.ACTIVATIONS) for c in activations) or not 0 <= loss < len(_model.LOSSES):
+        _fail(f"model holds codes outside the tables of fastbp._model: {codes}")
+    try:
+        _model.resolve([_model.ACTIVATIONS[c] for c in activations[:-1]], _model.ACTIVATIONS[activations[-1]],
+                       _model.LOSSES[loss], L)
+    except ValueError as e:
+        _fail(f"model {codes}: {e}")
+    return activations, loss
 
 
 def check_sample(sizes, x=None, y=None):

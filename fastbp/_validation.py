@@ -228,3 +228,30 @@ def weights_and_biases(weights, biases, dtype):
             )
     sizes = (Ws[0].shape[1],) + tuple(W.shape[0] for W in Ws)
     return sizes, dtype, Ws, bs
+
+
+def targets(Y, name, loss, output_activation):
+    """Targets the loss can use (``Y`` already a finite array of the network's
+    dtype, one row per sample or one sample): for the cross-entropy every
+    value in [0, 1] (probabilities), and under a softmax output every row
+    summing to 1 (the delta o - y assumes it): the sum, added in order in
+    double, within 2^-12 of 1 for float32 and 2^-26 for float64 (about
+    sqrt(eps) of the dtype; the compiled door checks the same sum)."""
+    if loss != "cross_entropy":
+        return Y
+    low, high = Y.min(), Y.max()
+    if low < 0 or high > 1:
+        bad = low if low < 0 else high
+        raise ValueError(f"{name} must lie in [0, 1] for loss='cross_entropy' (probabilities), "
+                         f"got a value {float(bad)!r} (shape {Y.shape})")
+    if output_activation == "softmax":
+        sums = np.cumsum(Y, axis=-1, dtype=np.float64)[..., -1]  # in order, as the door adds
+        tolerance = 2.0**-12 if Y.dtype == np.float32 else 2.0**-26
+        off = np.abs(sums - 1.0)
+        worst = int(np.argmax(off)) if off.ndim else 0
+        if off.max() > tolerance:
+            where = f"row {worst} sums to {float(np.ravel(sums)[worst])!r}" if Y.ndim == 2 else \
+                f"it sums to {float(sums)!r}"
+            raise ValueError(f"{name} must have rows summing to 1 for a softmax output with "
+                             f"loss='cross_entropy' (within {tolerance:.3g}): {where} (shape {Y.shape})")
+    return Y

@@ -1,4 +1,4 @@
-"""``Network``: a fully connected sigmoid network and its training.
+"""``Network``: a fully connected network and its training (sigmoid neurons by default).
 
 The network owns its state (one flat parameter vector and the scratch buffers
 training reuses), validates every input once at this boundary (see
@@ -25,7 +25,7 @@ import threading
 
 import numpy as np
 
-from . import _errors, _layout
+from . import _errors, _layout, _model
 from . import _validation as check
 from ._errors import TrainingDivergedError
 from .backends import get_backend
@@ -76,54 +76,72 @@ _BLOCK_ROWS = 256
 
 
 class Network:
-    """A fully connected network of sigmoid neurons, trained by backpropagation.
+    """A fully connected network trained by backpropagation: by default the
+    note's, sigmoid neurons and the squared error.
 
     ``layer_sizes`` lists the widths of the input, hidden and output layers,
-    e.g. ``[2, 2, 2]``.  Weights and biases are drawn from
-    ``U(-r, r)`` with ``r = sqrt(2 / (n_in + n_out))`` (Glorot's bound scaled
-    for the sigmoid, as scikit-learn does), from ``numpy.random.default_rng(seed)``.
+    e.g. ``[2, 2, 2]``.  ``activation`` names the hidden layers' activation
+    function (one name for all, or a sequence with one per hidden layer),
+    ``output_activation`` the output layer's and ``loss`` the cost: the
+    names, their equations and the combinations allowed are in
+    ``fastbp._model`` (``"sigmoid"``, ``"tanh"``, ``"relu"``, ``"leaky_relu"``,
+    ``"identity"``; ``"softmax"`` for the output; ``"squared_error"``,
+    ``"cross_entropy"``).  Weights and biases are drawn from ``U(-r, r)``,
+    from ``numpy.random.default_rng(seed)``, with ``r`` chosen by each layer's
+    activation (``fastbp._model.init_bound``): ``sqrt(2 / (n_in + n_out))``
+    for the sigmoid (Glorot's bound scaled for the sigmoid, as scikit-learn
+    does), Glorot's ``sqrt(6 / (n_in + n_out))`` for tanh, identity and
+    softmax, He's ``sqrt(6 / n_in)`` for relu and leaky_relu.
     """
 
-    def __init__(self, layer_sizes, *, seed=None, dtype="float64", backend=None):
+    def __init__(self, layer_sizes, *, activation="sigmoid", output_activation="sigmoid",
+                 loss="squared_error", seed=None, dtype="float64", backend=None):
         sizes = check.layer_sizes(layer_sizes)
+        names, loss = _model.resolve(activation, output_activation, loss, len(sizes) - 1)
         dtype = check.float_dtype(dtype)
         rng = np.random.default_rng(check.seed(seed))
         kernels = get_backend(backend, sizes)  # a bad name fails before any allocation
         params = _allocate(check.param_count(sizes, dtype), dtype, sizes)
-        for W, b in _layout.layer_views(params, sizes):
-            bound = np.sqrt(2.0 / (W.shape[0] + W.shape[1]))
+        for (W, b), name in zip(_layout.layer_views(params, sizes), names):
+            bound = _model.init_bound(name, W.shape[1], W.shape[0])
             W[...] = rng.uniform(-bound, bound, size=W.shape)
             b[...] = rng.uniform(-bound, bound, size=b.shape)
-        self._setup(sizes, params, kernels)
+        self._setup(sizes, params, kernels, names, loss)
 
     @classmethod
-    def from_weights(cls, weights, biases, *, dtype=None, backend=None):
+    def from_weights(cls, weights, biases, *, activation="sigmoid", output_activation="sigmoid",
+                     loss="squared_error", dtype=None, backend=None):
         """A network with the given weights (``weights[l]`` of shape
         ``(n_out, n_in)``) and biases (``(n_out,)``), copied.  ``dtype=None``
-        keeps float32 when every array is float32 and uses float64 otherwise."""
+        keeps float32 when every array is float32 and uses float64 otherwise.
+        ``activation``, ``output_activation`` and ``loss`` as for ``Network``."""
         sizes, dtype, Ws, bs = check.weights_and_biases(weights, biases, dtype)
+        names, loss = _model.resolve(activation, output_activation, loss, len(sizes) - 1)
         kernels = get_backend(backend, sizes)
         params = _allocate(check.param_count(sizes, dtype), dtype, sizes)
         for (W, b), W_given, b_given in zip(_layout.layer_views(params, sizes), Ws, bs):
             W[...] = W_given
             b[...] = b_given
         net = cls.__new__(cls)
-        net._setup(sizes, params, kernels)
+        net._setup(sizes, params, kernels, names, loss)
         return net
 
-    def _setup(self, sizes, params, kernels):
+    def _setup(self, sizes, params, kernels, names, loss):
         self._kernels = kernels
         self._sizes = np.array(sizes, dtype=np.intp)
         self._sizes.flags.writeable = False
+        self._names, self._loss = tuple(names), loss
+        # The kernels' codes for the activations and the loss (fastbp._model).
+        self._model = _model.codes(names, loss)
         self._params = params
         # The compiled door (fastbp._door.pxi): validates the common call in C
         # and runs the kernels; None on the reference backend, where every
         # call takes the Python path below.
         door = getattr(kernels, "Door", None)
-        self._door = door(params, self._sizes) if door is not None else None
+        self._door = door(params, self._sizes, self._model) if door is not None else None
         # Scratch for step/train on the Python path, reused under the lock:
-        # a[0..L] and delta[1..L].
-        self._activations = np.zeros(sum(sizes), dtype=params.dtype)
+        # a[0..L], z[L] and delta[1..L].
+        self._activations = np.zeros(_layout.activation_width(sizes), dtype=params.dtype)
         self._deltas = np.zeros(sum(sizes[1:]), dtype=params.dtype)
         # The parameters before the current step/epoch, restored if it
         # diverges (the door's own, when there is a door).
@@ -157,6 +175,16 @@ class Network:
         return [b for _, b in self._views]
 
     @property
+    def activations(self) -> tuple[str, ...]:
+        """The activation function of each weight layer, by name (the last is the output's)."""
+        return self._names
+
+    @property
+    def loss(self) -> str:
+        """The loss's name: ``"squared_error"`` or ``"cross_entropy"``."""
+        return self._loss
+
+    @property
     def dtype(self) -> np.dtype:
         return self._params.dtype
 
@@ -167,16 +195,23 @@ class Network:
 
     def __getstate__(self):
         # Plain data only: the lock and the kernel module are rebuilt on load.
-        return {"layer_sizes": self.layer_sizes, "params": self._params.copy(), "backend": self.backend}
+        return {"layer_sizes": self.layer_sizes, "params": self._params.copy(), "backend": self.backend,
+                "activations": self._names, "loss": self._loss}
 
     def __setstate__(self, state):
         params = check.real_array(state["params"], "params", check.float_dtype(state["params"].dtype))
         sizes = check.layer_sizes(state["layer_sizes"])
         if params.shape != (check.param_count(sizes, params.dtype),):
             raise ValueError(f"params of shape {params.shape} do not fit layer sizes {list(sizes)}")
+        # Pickles from before the activations and losses hold the note's model.
+        given = state.get("activations", ("sigmoid",) * (len(sizes) - 1))
+        if not isinstance(given, (tuple, list)) or len(given) != len(sizes) - 1:
+            raise ValueError(f"activations {given!r} do not fit layer sizes {list(sizes)}")
+        names, loss = _model.resolve(list(given[:-1]), given[-1], state.get("loss", "squared_error"),
+                                     len(sizes) - 1)
         # The network owns and writes its parameters: never the unpickled
         # buffer itself, which may be read-only (a memory-mapped pickle).
-        self._setup(sizes, np.array(params, copy=True), get_backend(state["backend"], sizes))
+        self._setup(sizes, np.array(params, copy=True), get_backend(state["backend"], sizes), names, loss)
 
     def save(self, path):
         """Write the network to ``path`` in fastbp's model-file format
@@ -186,7 +221,13 @@ class Network:
         _modelfile.save(self, path)
 
     def __repr__(self):
-        return f"Network({list(self.layer_sizes)}, dtype={self.dtype.name!r}, backend={self.backend!r})"
+        model = ""
+        if not _model.is_default(self._names, self._loss):
+            hidden = self._names[:-1]
+            shown = hidden[0] if len(set(hidden)) == 1 else list(hidden)
+            model = (f", activation={shown!r}" if hidden else "") + \
+                f", output_activation={self._names[-1]!r}, loss={self._loss!r}"
+        return f"Network({list(self.layer_sizes)}{model}, dtype={self.dtype.name!r}, backend={self.backend!r})"
 
     # ------------------------------------------------------------------
     # Computations that change nothing
@@ -214,12 +255,17 @@ class Network:
         x = self._data(x, "x", self._sizes[0], (1, 2))
         X = x.reshape(1, -1) if x.ndim == 1 else x
         out = np.empty((X.shape[0], self._sizes[-1]), dtype=self.dtype)
-        self._kernels.forward_batch(self._params, self._sizes, X, out, self._scratch(X.shape[0]))
+        self._kernels.forward_batch(self._params, self._sizes, X, out, self._scratch(X.shape[0]), self._model)
         _finite_result(out, "the forward pass")
         return out[0] if x.ndim == 1 else out
 
+    def _targets(self, y, name, ndims):
+        y = self._data(y, name, self._sizes[-1], ndims)
+        return check.targets(y, name, self._loss, self._names[-1])
+
     def cost(self, x, y):
-        """J = 1/2 * sum_k (y_k - o_k)^2 for one sample (1-D ``x``, ``y``); for
+        """The loss J for one sample (1-D ``x``, ``y``): by default the note's
+        ``J = 1/2 * sum_k (y_k - o_k)^2`` (the losses: ``fastbp._model``); for
         a batch (2-D), the mean over the rows of the per-sample J."""
         door = self._door
         if door is not None:
@@ -227,12 +273,12 @@ class Network:
             if J is not None:
                 return J
         x = self._data(x, "x", self._sizes[0], (1, 2))
-        y = self._data(y, "y", self._sizes[-1], (x.ndim,))
+        y = self._targets(y, "y", (x.ndim,))
         X, Y = (x.reshape(1, -1), y.reshape(1, -1)) if x.ndim == 1 else (x, y)
         check.same_rows(X, Y, "x", "y")
         if door is not None:
             return _accepted(door.cost(x, y))
-        J = self._kernels.mean_cost(self._params, self._sizes, X, Y, self._scratch(X.shape[0]))
+        J = self._kernels.mean_cost(self._params, self._sizes, X, Y, self._scratch(X.shape[0]), self._model)
         return float(_finite_result(J, "the cost"))
 
     def gradients(self, x, y):
@@ -243,12 +289,12 @@ class Network:
             if grads is not None:
                 return grads
         x = self._data(x, "x", self._sizes[0], (1,))
-        y = self._data(y, "y", self._sizes[-1], (1,))
+        y = self._targets(y, "y", (1,))
         if door is not None:
             return _accepted(door.gradients(x, y))
         grads = np.empty_like(self._params)
         deltas = np.empty_like(self._deltas)
-        self._kernels.gradients(self._params, self._sizes, x, y, self._scratch(), deltas, grads)
+        self._kernels.gradients(self._params, self._sizes, x, y, self._scratch(), deltas, grads, self._model)
         _finite_result(grads, "a gradient")
         views = _layout.layer_views(grads, self._sizes)
         return [dW for dW, _ in views], [db for _, db in views]
@@ -266,7 +312,7 @@ class Network:
             if J is not None:
                 return J
         x = self._data(x, "x", self._sizes[0], (1,))
-        y = self._data(y, "y", self._sizes[-1], (1,))
+        y = self._targets(y, "y", (1,))
         lr = check.learning_rate(lr)
         update_biases = check.flag(update_biases, "update_biases")
         if door is not None:
@@ -274,7 +320,7 @@ class Network:
         with self._writing("step"):
             np.copyto(self._backup, self._params)
             J = self._kernels.train_step(
-                self._params, self._sizes, x, y, lr, update_biases, self._activations, self._deltas
+                self._params, self._sizes, x, y, lr, update_biases, self._activations, self._deltas, self._model
             )
             self._require_finite(J, f"the step with lr={lr}")
         return float(J)
@@ -317,7 +363,7 @@ class Network:
             if costs is not None:
                 return costs
         X = self._data(X, "X", self._sizes[0], (2,))
-        Y = self._data(Y, "Y", self._sizes[-1], (2,))
+        Y = self._targets(Y, "Y", (2,))
         check.same_rows(X, Y)
         epochs = check.integer(epochs, "epochs", minimum=1)
         lr = check.learning_rate(lr)
@@ -358,7 +404,7 @@ class Network:
                     todo = costs[done : done + chunk]
                     completed = self._kernels.train(
                         self._params, self._sizes, X, Y, order, rng_state, shuffle, lr, batch_size,
-                        update_biases, todo, activations, deltas, self._backup,
+                        update_biases, todo, activations, deltas, self._backup, self._model,
                     )
                     done += completed
                     if completed < len(todo):

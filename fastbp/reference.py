@@ -5,17 +5,27 @@ against, and it defines the kernel interface: the compiled module exposes the
 same functions with the same signatures.  It is written to be read beside the
 math, one function per idea:
 
-=====================  ==========================================================
-``sigmoid``            ``s(z) = 1 / (1 + e^-z)``
-``sigmoid_derivative`` ``s'(z) = a * (1 - a)`` given the activation ``a = s(z)``
-``forward_layer``      ``a_k = s(sum_j W[k, j] * x_j + b_k)``
-``cost``               ``J = 1/2 * sum_k (y_k - o_k)^2``
-``output_delta``       ``delta_k = -(y_k - o_k) * o_k * (1 - o_k)``
-``hidden_delta``       ``delta_j = (sum_k W[k, j] * delta_k) * a_j * (1 - a_j)``
-``update``             ``W[k, j] -= lr * delta_k * a_j``;  ``b_k -= lr * delta_k``
-=====================  ==========================================================
+=========================  ======================================================
+``sigmoid``                ``s(z) = 1 / (1 + e^-z)``
+``sigmoid_derivative``     ``s'(z) = a * (1 - a)`` given the activation ``a = s(z)``
+``activate``               ``a = f(z)`` for any activation ``f`` (``_tanh``,
+                           ``_relu``, ``_leaky_relu``, ``_identity``, ``_softmax``)
+``activation_derivative``  ``f'(z)`` given ``a = f(z)`` (``_derivative``)
+``forward_layer``          ``a_k = f(sum_j W[k, j] * x_j + b_k)``
+``cost``                   ``J = 1/2 * sum_k (y_k - o_k)^2`` (squared error), or
+                           the cross-entropy from the output's net input z
+                           (``_sigmoid_cross_entropy``, ``_softmax_cross_entropy``)
+``output_delta``           ``delta_k = -(y_k - o_k) * f'(z_k)``; ``o_k - y_k``
+                           for the cross-entropy
+``hidden_delta``           ``delta_j = (sum_k W[k, j] * delta_k) * f'(z_j)``
+``update``                 ``W[k, j] -= lr * delta_k * a_j``;  ``b_k -= lr * delta_k``
+=========================  ======================================================
 
-and, on the whole network: ``forward``, ``forward_batch``, ``mean_cost``,
+With the sigmoid for ``f`` (the default everywhere) these are the note's
+equations: ``f'(z) = a (1 - a)``.  The activations and losses, their
+equations and codes are listed in ``fastbp._model``.
+
+On the whole network: ``forward``, ``forward_batch``, ``mean_cost``,
 ``gradients``, ``train_step``, ``shuffle`` and ``train`` (a whole run of
 online or mini-batch gradient descent).
 
@@ -32,11 +42,16 @@ Conventions shared with the compiled kernels
   layer in order, ``W[l]`` row by row, then ``b[l]`` (see :func:`layer_views`).
   ``sizes`` is the integer array ``[n_0, n_1, ..., n_L]``.
 * ``activations`` is one flat vector holding ``a[0]`` (a copy of the input)
-  through ``a[L]`` (the output), ``sum(sizes)`` values; ``deltas`` holds
+  through ``a[L]`` (the output) and then ``z[L]`` (the output layer's net
+  input), ``sum(sizes) + sizes[-1]`` values; ``deltas`` holds
   ``delta[1]`` through ``delta[L]``, ``sum(sizes[1:])`` values.
 * Kernels that take a block of samples (``forward_batch``, ``mean_cost``,
   ``train``) accept scratch buffers holding several samples' worth; what they
   leave in scratch buffers is unspecified.
+* ``model`` (the last argument of the whole-network functions) is ``None``
+  for the note's model or an integer array: each layer's activation code and
+  then the loss code (``fastbp._model.codes``).  Low-level functions take
+  an ``activation`` code (and ``loss``) directly.
 * Inputs are trusted: ``fastbp.Network`` validates shapes, dtypes and values
   once, before any function here runs.
 
@@ -47,9 +62,23 @@ from __future__ import annotations
 
 import math
 
+from ._model import (
+    CROSS_ENTROPY,
+    IDENTITY,
+    LEAKY_RELU,
+    LEAKY_SLOPE,
+    RELU,
+    SIGMOID,
+    SOFTMAX,
+    SQUARED_ERROR,
+    TANH,
+)
+
 from ._layout import (
+    activation_width,
     block_rows,
     check_matrix,
+    check_model,
     check_network,
     check_rows,
     check_same_length,
@@ -62,6 +91,8 @@ from ._layout import (
 __all__ = [
     "sigmoid",
     "sigmoid_derivative",
+    "activate",
+    "activation_derivative",
     "forward_layer",
     "cost",
     "output_delta",
@@ -101,6 +132,63 @@ def _sigmoid_derivative(a):
     return a * (1.0 - a)
 
 
+def _tanh(z):
+    """tanh z."""
+    return math.tanh(z)
+
+
+def _relu(z):
+    """max(z, 0) (a NaN stays NaN)."""
+    return 0.0 if z <= 0.0 else z
+
+
+def _leaky_relu(z):
+    """z for z >= 0, 0.01 z below (a NaN stays NaN)."""
+    return z if z >= 0.0 else LEAKY_SLOPE * z
+
+
+def _identity(z):
+    """z."""
+    return z
+
+
+_ONE_VALUE = {SIGMOID: _sigmoid, TANH: _tanh, RELU: _relu, LEAKY_RELU: _leaky_relu, IDENTITY: _identity}
+
+
+def _softmax(z):
+    """o_k = e^(z_k - m) / sum_i e^(z_i - m), m = max_i z_i: the same as
+    e^z_k / sum_i e^z_i, and no e^z overflows.  Summed in index order."""
+    m = max(z)
+    e = [math.exp(v - m) for v in z]
+    total = 0.0
+    for v in e:
+        total += v
+    return [v / total for v in e]
+
+
+def _activate_all(z, activation):
+    """f(z) of a whole layer (a list of net inputs, in double)."""
+    if activation == SOFTMAX:
+        return _softmax(z)
+    f = _ONE_VALUE[activation]
+    return [f(v) for v in z]
+
+
+def _derivative(a, activation):
+    """f'(z) written in terms of the activation a = f(z)."""
+    if activation == SIGMOID:
+        return _sigmoid_derivative(a)
+    if activation == TANH:
+        return 1.0 - a * a
+    if activation == RELU:
+        return 1.0 if a > 0.0 else 0.0
+    if activation == LEAKY_RELU:
+        return 1.0 if a > 0.0 else LEAKY_SLOPE
+    if activation == IDENTITY:
+        return 1.0
+    raise ValueError("softmax has no elementwise derivative: it is used with the cross-entropy, whose delta is o - y")
+
+
 def sigmoid(z, out):
     """out[i] = s(z[i]) for every i (1-D arrays)."""
     check_same_length(z=z, out=out)
@@ -117,22 +205,50 @@ def sigmoid_derivative(a, out):
         out[i] = _sigmoid_derivative(a[i])
 
 
-def forward_layer(W, b, x, out):
-    """out[k] = s(net_k), net_k = sum_j W[k, j] * x[j] + b[k] * 1."""
-    check_matrix(W, rows={"b": b, "out": out}, cols={"x": x})
+def activate(z, out, activation):
+    """out = f(z) for the activation with code ``activation`` (1-D arrays; for
+    softmax, ``z`` is one layer's net inputs)."""
+    check_same_length(z=z, out=out)
+    z, out = memoryview(z), memoryview(out)
+    for i, a in enumerate(_activate_all(list(z), activation)):
+        out[i] = a
+
+
+def activation_derivative(a, out, activation):
+    """out[i] = f'(z[i]) given the activations a = f(z) (not for softmax)."""
+    check_same_length(a=a, out=out)
+    a, out = memoryview(a), memoryview(out)
+    for i in range(len(a)):
+        out[i] = _derivative(a[i], activation)
+
+
+def _forward_layer(W, b, x, out, activation, z_out=None):
+    """out[k] = f(net_k), net_k = sum_j W[k, j] * x[j] + b[k] * 1; the net
+    inputs go to ``z_out`` too when given."""
     n_out, n_in = W.shape
     W, b, x, out = memoryview(W), memoryview(b), memoryview(x), memoryview(out)
+    z = []
     for k in range(n_out):
         net = 0.0
         for j in range(n_in):
             net += W[k, j] * x[j]
-        out[k] = _sigmoid(net + b[k])
+        z.append(net + b[k])
+    if z_out is not None:
+        z_out = memoryview(z_out)
+        for k in range(n_out):
+            z_out[k] = z[k]
+    for k, a in enumerate(_activate_all(z, activation)):
+        out[k] = a
 
 
-def cost(o, y):
-    """J = 1/2 * sum_k (y_k - o_k)^2 for one sample."""
-    check_same_length(o=o, y=y)
-    o, y = memoryview(o), memoryview(y)
+def forward_layer(W, b, x, out, activation=SIGMOID):
+    """out[k] = f(net_k), net_k = sum_j W[k, j] * x[j] + b[k] * 1 (f: the sigmoid unless told)."""
+    check_matrix(W, rows={"b": b, "out": out}, cols={"x": x})
+    _forward_layer(W, b, x, out, activation)
+
+
+def _squared_error(o, y):
+    """J = 1/2 * sum_k (y_k - o_k)^2."""
     J = 0.0
     for k in range(len(o)):
         diff = y[k] - o[k]
@@ -140,16 +256,64 @@ def cost(o, y):
     return 0.5 * J
 
 
-def output_delta(o, y, delta):
-    """delta_k = dJ/do_k * do_k/dnet_k = -(y_k - o_k) * o_k * (1 - o_k)."""
+def _sigmoid_cross_entropy(z, y):
+    """J = -sum_k [y_k ln o_k + (1 - y_k) ln(1 - o_k)], o = s(z), from z: with
+    ln s(z) = -softplus(-z), ln(1 - s(z)) = -softplus(z) and softplus(z) - z =
+    softplus(-z), each term is softplus(z) - y z = max(z, 0) - y z + ln(1 + e^-|z|):
+    finite and accurate however far the output saturates."""
+    J = 0.0
+    for k in range(len(z)):
+        J += max(z[k], 0.0) - y[k] * z[k] + math.log1p(math.exp(-abs(z[k])))
+    return J
+
+
+def _softmax_cross_entropy(z, y):
+    """J = -sum_k y_k ln o_k, o = softmax(z), from z: ln o_k = z_k - lse with
+    lse = ln sum_i e^z_i = m + ln sum_i e^(z_i - m), m = max z; each term
+    y_k (lse - z_k) >= 0, and nothing overflows or takes the log of 0."""
+    m = max(z)
+    total = 0.0
+    for v in z:
+        total += math.exp(v - m)
+    lse = m + math.log(total)
+    J = 0.0
+    for k in range(len(z)):
+        J += y[k] * (lse - z[k])
+    return J
+
+
+def cost(o, y, z=None, activation=SIGMOID, loss=SQUARED_ERROR):
+    """J of one sample: the squared error of the outputs ``o``, or (``loss``
+    the cross-entropy) the cross-entropy of the output's net inputs ``z``
+    under the output ``activation`` (sigmoid or softmax)."""
+    check_same_length(o=o, y=y)
+    o, y = memoryview(o), memoryview(y)
+    if loss == SQUARED_ERROR:
+        return _squared_error(o, y)
+    if z is None:
+        raise ValueError("the cross-entropy is computed from z, the output layer's net input: give z")
+    check_same_length(o=o, z=z)
+    z = memoryview(z)
+    if activation == SOFTMAX:
+        return _softmax_cross_entropy(z, y)
+    return _sigmoid_cross_entropy(z, y)
+
+
+def output_delta(o, y, delta, activation=SIGMOID, loss=SQUARED_ERROR):
+    """delta_k = dJ/dnet_k: -(y_k - o_k) * f'(z_k) for the squared error
+    (the note's -(y_k - o_k) * o_k * (1 - o_k) for the sigmoid), and o_k - y_k
+    for the cross-entropy with sigmoid or softmax outputs."""
     check_same_length(o=o, y=y, delta=delta)
     o, y, delta = memoryview(o), memoryview(y), memoryview(delta)
     for k in range(len(o)):
-        delta[k] = -(y[k] - o[k]) * _sigmoid_derivative(o[k])
+        if loss == CROSS_ENTROPY:
+            delta[k] = o[k] - y[k]
+        else:
+            delta[k] = -(y[k] - o[k]) * _derivative(o[k], activation)
 
 
-def hidden_delta(W, delta_next, a, delta):
-    """delta_j = (sum_k W[k, j] * delta_next_k) * a_j * (1 - a_j).
+def hidden_delta(W, delta_next, a, delta, activation=SIGMOID):
+    """delta_j = (sum_k W[k, j] * delta_next_k) * f'(z_j) (for the sigmoid: a_j * (1 - a_j)).
 
     ``W`` holds the weights *out of* this layer (into the next one), shape
     ``(len(delta_next), len(a))``: hidden neuron j feeds every neuron k above
@@ -163,7 +327,7 @@ def hidden_delta(W, delta_next, a, delta):
         back = 0.0
         for k in range(n_next):
             back += W[k, j] * delta_next[k]
-        delta[j] = back * _sigmoid_derivative(a[j])
+        delta[j] = back * _derivative(a[j], activation)
 
 
 def update(W, b, delta, a_prev, lr, update_biases):
@@ -189,37 +353,57 @@ def update(W, b, delta, a_prev, lr, update_biases):
 # --------------------------------------------------------------------------
 
 
-def forward(params, sizes, x, activations):
-    """Forward propagation of one sample: fill a[0] = x, a[l] = s(W[l] a[l-1] + b[l])."""
+def _split_activations(activations, sizes):
+    """``(a, z)``: the views a[0..L] and z[L] of one sample's activations."""
+    views = split(activations, [*sizes, sizes[-1]])
+    return views[:-1], views[-1]
+
+
+def _forward(params, sizes, x, activations, functions):
+    layers = layer_views(params, sizes)
+    a, z = _split_activations(activations, sizes)
+    memoryview(a[0])[:] = memoryview(x)
+    L = len(layers)
+    for l, (W, b) in enumerate(layers, start=1):
+        _forward_layer(W, b, a[l - 1], a[l], functions[l - 1], z if l == L else None)
+
+
+def forward(params, sizes, x, activations, model=None):
+    """Forward propagation of one sample: fill a[0] = x, a[l] = f_l(W[l] a[l-1] + b[l]),
+    and z[L] = W[L] a[L-1] + b[L]."""
     check_network(params, sizes, activations)
     check_sample(sizes, x=x)
-    layers = layer_views(params, sizes)
-    a = split(activations, sizes)
-    memoryview(a[0])[:] = memoryview(x)
-    for l, (W, b) in enumerate(layers, start=1):
-        forward_layer(W, b, a[l - 1], a[l])
+    functions, _ = check_model(sizes, model)
+    _forward(params, sizes, x, activations, functions)
 
 
-def _backward(layers, a, deltas, y):
+def _cost(activations, sizes, y, functions, loss):
+    """J of the sample whose forward pass is in ``activations``."""
+    a, z = _split_activations(activations, sizes)
+    return cost(a[-1], y, z, functions[-1], loss)
+
+
+def _backward(layers, a, deltas, y, functions, loss):
     """Fill every delta[l] from the output down, with the weights as they are."""
     L = len(layers)
-    output_delta(a[L], y, deltas[L])
+    output_delta(a[L], y, deltas[L], functions[L - 1], loss)
     for l in range(L - 1, 0, -1):
         W_above, _ = layers[l]  # W[l+1]: the weights out of layer l
-        hidden_delta(W_above, deltas[l + 1], a[l], deltas[l])
+        hidden_delta(W_above, deltas[l + 1], a[l], deltas[l], functions[l - 1])
 
 
-def gradients(params, sizes, x, y, activations, deltas, grads):
+def gradients(params, sizes, x, y, activations, deltas, grads, model=None):
     """dJ/dW[l] = outer(delta[l], a[l-1]) and dJ/db[l] = delta[l], written into
     ``grads`` (laid out like ``params``); returns J.  Changes no weight."""
     check_network(params, sizes, activations, deltas, grads)
     check_sample(sizes, x=x, y=y)
+    functions, loss = check_model(sizes, model)
     layers = layer_views(params, sizes)
-    a = split(activations, sizes)
+    a, _ = _split_activations(activations, sizes)
     d = [None] + split(deltas, sizes[1:])  # d[l] = delta of layer l
-    forward(params, sizes, x, activations)
-    J = cost(a[-1], y)
-    _backward(layers, a, d, y)
+    _forward(params, sizes, x, activations, functions)
+    J = _cost(activations, sizes, y, functions, loss)
+    _backward(layers, a, d, y, functions, loss)
     for l, (dW, db) in enumerate(layer_views(grads, sizes), start=1):
         n_out, n_in = dW.shape
         dW, db = memoryview(dW), memoryview(db)
@@ -231,7 +415,19 @@ def gradients(params, sizes, x, y, activations, deltas, grads):
     return J
 
 
-def train_step(params, sizes, x, y, lr, update_biases, activations, deltas):
+def _train_step(params, sizes, x, y, lr, update_biases, activations, deltas, functions, loss):
+    layers = layer_views(params, sizes)
+    a, _ = _split_activations(activations, sizes)
+    d = [None] + split(deltas, sizes[1:])
+    _forward(params, sizes, x, activations, functions)
+    J = _cost(activations, sizes, y, functions, loss)
+    _backward(layers, a, d, y, functions, loss)
+    for l, (W, b) in enumerate(layers, start=1):
+        update(W, b, d[l], a[l - 1], lr, update_biases)
+    return J
+
+
+def train_step(params, sizes, x, y, lr, update_biases, activations, deltas, model=None):
     """One online update on one sample; returns J measured before the update.
 
     Every delta is computed from the weights as they were before the step
@@ -239,40 +435,34 @@ def train_step(params, sizes, x, y, lr, update_biases, activations, deltas):
     """
     check_network(params, sizes, activations, deltas)
     check_sample(sizes, x=x, y=y)
-    layers = layer_views(params, sizes)
-    a = split(activations, sizes)
-    d = [None] + split(deltas, sizes[1:])
-    forward(params, sizes, x, activations)
-    J = cost(a[-1], y)
-    _backward(layers, a, d, y)
-    for l, (W, b) in enumerate(layers, start=1):
-        update(W, b, d[l], a[l - 1], lr, update_biases)
-    return J
+    functions, loss = check_model(sizes, model)
+    return _train_step(params, sizes, x, y, lr, update_biases, activations, deltas, functions, loss)
 
 
-def forward_batch(params, sizes, X, out, activations):
+def forward_batch(params, sizes, X, out, activations, model=None):
     """out[i] = the network's output for row X[i], for every row."""
-    check_network(params, sizes, activations[: sum(sizes)])
+    check_network(params, sizes, activations[: activation_width(sizes)])
     check_rows(sizes, X, out=out)
     block_rows(sizes, activations)
-    activations = activations[: sum(sizes)]  # one sample at a time here
-    o = split(activations, sizes)[-1]
+    functions, _ = check_model(sizes, model)
+    activations = activations[: activation_width(sizes)]  # one sample at a time here
+    o = _split_activations(activations, sizes)[0][-1]
     for i in range(X.shape[0]):
-        forward(params, sizes, X[i], activations)
+        _forward(params, sizes, X[i], activations, functions)
         memoryview(out[i])[:] = memoryview(o)
 
 
-def mean_cost(params, sizes, X, Y, activations):
+def mean_cost(params, sizes, X, Y, activations, model=None):
     """The mean over the rows of the per-sample J, with the weights as they are."""
-    check_network(params, sizes, activations[: sum(sizes)])
+    check_network(params, sizes, activations[: activation_width(sizes)])
     check_rows(sizes, X, Y=Y)
     block_rows(sizes, activations)
-    activations = activations[: sum(sizes)]
-    o = split(activations, sizes)[-1]
+    functions, loss = check_model(sizes, model)
+    activations = activations[: activation_width(sizes)]
     total = 0.0
     for i in range(X.shape[0]):
-        forward(params, sizes, X[i], activations)
-        total += cost(o, Y[i])
+        _forward(params, sizes, X[i], activations, functions)
+        total += _cost(activations, sizes, Y[i], functions, loss)
     return total / X.shape[0]
 
 
@@ -315,7 +505,7 @@ def shuffle(order, rng_state):
 _shuffle_order = shuffle  # train's argument ``shuffle`` (a flag) hides the function
 
 
-def _train_batch(params, sizes, X, Y, rows, lr, update_biases, activations, deltas):
+def _train_batch(params, sizes, X, Y, rows, lr, update_biases, activations, deltas, functions, loss):
     """One mini-batch step: the gradient averaged over the samples ``rows``,
 
         W[l][k, j] -= lr * (1/m) * sum_r delta_r[l]_k * a_r[l-1]_j
@@ -324,17 +514,17 @@ def _train_batch(params, sizes, X, Y, rows, lr, update_biases, activations, delt
     with every sample's deltas taken from the weights before the step.
     Returns the sum of the samples' J (before the step)."""
     m = len(rows)
-    width_a, width_d = sum(sizes), sum(sizes[1:])
+    width_a, width_d = activation_width(sizes), sum(sizes[1:])
     layers = layer_views(params, sizes)
     total = 0.0
     per_sample = []  # (a[0..L], delta[1..L]) of each sample
     for r, i in enumerate(rows):
         sample_activations = activations[r * width_a : (r + 1) * width_a]
-        a = split(sample_activations, sizes)
+        a, _ = _split_activations(sample_activations, sizes)
         d = [None] + split(deltas[r * width_d : (r + 1) * width_d], sizes[1:])
-        forward(params, sizes, X[i], sample_activations)
-        total += cost(a[-1], Y[i])
-        _backward(layers, a, d, Y[i])
+        _forward(params, sizes, X[i], sample_activations, functions)
+        total += _cost(sample_activations, sizes, Y[i], functions, loss)
+        _backward(layers, a, d, Y[i], functions, loss)
         per_sample.append(([memoryview(v) for v in a], [None] + [memoryview(v) for v in d[1:]]))
     for l, (W, b) in enumerate(layers, start=1):
         n_out, n_in = W.shape
@@ -353,7 +543,7 @@ def _all_finite(values):
 
 
 def train(params, sizes, X, Y, order, rng_state, shuffle, lr, batch_size, update_biases,
-          costs, activations, deltas, backup):
+          costs, activations, deltas, backup, model=None):
     """A whole training run: ``len(costs)`` epochs; returns how many completed.
 
     ``order`` holds the row indices in the order they are visited, or is
@@ -370,11 +560,12 @@ def train(params, sizes, X, Y, order, rng_state, shuffle, lr, batch_size, update
     (Ctrl-C) undoes that epoch and propagates.
     """
     check_train(params, sizes, X, Y, order, rng_state, shuffle, batch_size, costs, activations, deltas, backup)
+    functions, loss = check_model(sizes, model)
     n = len(X)
     batch_size = min(batch_size, n)
     if len(order) == 0:  # rows in order
         order = range(n)
-    one_sample = activations[: sum(sizes)], deltas[: sum(sizes[1:])]
+    one_sample = activations[: activation_width(sizes)], deltas[: sum(sizes[1:])]
     params_, backup_, costs_ = memoryview(params), memoryview(backup)[: len(params)], memoryview(costs)
     for epoch in range(len(costs)):
         if shuffle:
@@ -385,9 +576,11 @@ def train(params, sizes, X, Y, order, rng_state, shuffle, lr, batch_size, update
             for start in range(0, n, batch_size):
                 rows = order[start : start + batch_size]
                 if len(rows) == 1:
-                    total += train_step(params, sizes, X[rows[0]], Y[rows[0]], lr, update_biases, *one_sample)
+                    total += _train_step(params, sizes, X[rows[0]], Y[rows[0]], lr, update_biases, *one_sample,
+                                         functions, loss)
                 else:
-                    total += _train_batch(params, sizes, X, Y, rows, lr, update_biases, activations, deltas)
+                    total += _train_batch(params, sizes, X, Y, rows, lr, update_biases, activations, deltas,
+                                          functions, loss)
         except BaseException:
             params_[:] = backup_
             raise

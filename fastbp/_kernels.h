@@ -1,0 +1,225 @@
+/* C helpers of fastbp's compiled kernels (fastbp/_kernels.pyx and the door,
+   fastbp/_door.pxi): included by every instruction-set copy, compiled with
+   -ffp-contract=off, so that each copy gives the same bits.  Everything here
+   is static inline: each copy has its own. */
+#ifndef FASTBP_KERNELS_H
+#define FASTBP_KERNELS_H
+
+#include <math.h>
+/* e^t for -708 <= t <= 0, branch-free so that a loop of it vectorises
+   (libm's exp is a call per value).  Cody-Waite reduction t = k ln2 + r,
+   |r| <= ln2/2, with k found by the 1.5 * 2^52 rounding trick (whose low
+   bits then hold k), e^r by its Taylor series to r^13/13! (truncation
+   < 1e-17 relative), and 2^k built from its exponent bits.  Plain
+   multiply-adds with no contraction: every instruction set rounds the
+   same way.  Within 2 ulp of the correctly rounded e^t. */
+#include <stdint.h>
+#include <string.h>
+static inline double fastbp_exp_nonpositive(double t) {
+    const double shifter = 6755399441055744.0;         /* 1.5 * 2^52 */
+    double kd = t * 1.4426950408889634 + shifter;       /* log2(e) */
+    double k = kd - shifter;
+    double r = (t - k * 6.93147180369123816490e-01) - k * 1.90821492927058770002e-10;
+    double p = 1.0 / 6227020800.0;                      /* 1/13! */
+    p = p * r + 1.0 / 479001600.0;
+    p = p * r + 1.0 / 39916800.0;
+    p = p * r + 1.0 / 3628800.0;
+    p = p * r + 1.0 / 362880.0;
+    p = p * r + 1.0 / 40320.0;
+    p = p * r + 1.0 / 5040.0;
+    p = p * r + 1.0 / 720.0;
+    p = p * r + 1.0 / 120.0;
+    p = p * r + 1.0 / 24.0;
+    p = p * r + 1.0 / 6.0;
+    p = p * r + 0.5;
+    p = p * r + 1.0;
+    p = p * r + 1.0;
+    uint64_t kbits, shifter_bits, scale_bits;
+    double scale;
+    memcpy(&kbits, &kd, 8);
+    memcpy(&shifter_bits, &shifter, 8);
+    scale_bits = (kbits - shifter_bits + 1023) << 52;  /* 2^k, k in [-1022, 0] */
+    memcpy(&scale, &scale_bits, 8);
+    return p * scale;
+}
+/* sum_j w[j] x[j] in one fixed order, whatever the vector width: 32
+   partial sums s[u] (u = j mod 32; a tail shorter than 32 is padded with
+   zeros, which add nothing), then the tree s[u] += s[u + 16], + 8, + 4,
+   + 2, + 1.  Rows shorter than 32 are summed in order.  GCC/Clang vector
+   types hold the 32 sums in registers at any width (lowered to SSE2 on the
+   baseline build); other compilers get the same order in plain C. */
+#define FASTBP_DOT(NAME, T, VT, W)                                            \
+static inline T NAME(const T *w, const T *x, Py_ssize_t n) {                  \
+    T acc = 0;                                                                \
+    Py_ssize_t j = 0, u;                                                      \
+    if (n < 32) {                                                             \
+        for (j = 0; j < n; j++) acc += w[j] * x[j];                           \
+        return acc;                                                           \
+    }                                                                         \
+    FASTBP_DOT_BODY(T, VT, W)                                                 \
+}
+#if defined(__GNUC__) || defined(__clang__)
+typedef double fastbp_vd __attribute__((vector_size(32)));
+typedef float fastbp_vf __attribute__((vector_size(32)));
+#define FASTBP_DOT_BODY(T, VT, W)   /* W = lanes per 32-byte vector */       \
+    VT s[32 / W], a, b;                                                       \
+    T tw[32], tx[32];                                                         \
+    for (u = 0; u < 32 / W; u++) s[u] = (VT){0};                              \
+    for (; j + 32 <= n; j += 32)                                              \
+        for (u = 0; u < 32 / W; u++) {                                        \
+            memcpy(&a, w + j + u * W, sizeof a);                              \
+            memcpy(&b, x + j + u * W, sizeof b);                              \
+            s[u] += a * b;                                                    \
+        }                                                                     \
+    FASTBP_DOT_FINISH(T, VT, W)
+/* The tail (padded with zeros) and the tree of the 32 partial sums, for
+   FASTBP_DOT_BODY and FASTBP_UPDATE_DOT; needs s, a, b, tw, tx, j, u. */
+#define FASTBP_DOT_FINISH(T, VT, W)                                           \
+    if (j < n) {                                                              \
+        for (u = 0; u < 32; u++) {                                            \
+            tw[u] = j + u < n ? w[j + u] : 0;                                 \
+            tx[u] = j + u < n ? x[j + u] : 0;                                 \
+        }                                                                     \
+        for (u = 0; u < 32 / W; u++) {                                        \
+            memcpy(&a, tw + u * W, sizeof a);                                 \
+            memcpy(&b, tx + u * W, sizeof b);                                 \
+            s[u] += a * b;                                                    \
+        }                                                                     \
+    }                                                                         \
+    for (u = 0; u < 16 / W; u++) s[u] += s[u + 16 / W];                      \
+    if (W == 8) {  /* float: one vector holds 8 sums */                       \
+        T t[8];                                                               \
+        memcpy(t, &s[0], sizeof t);                                           \
+        T t2[8];                                                              \
+        memcpy(t2, &s[1], sizeof t2);                                         \
+        for (u = 0; u < 8; u++) t[u] += t2[u];             /* + 8 */         \
+        for (u = 0; u < 4; u++) t[u] += t[u + 4];          /* + 4 */         \
+        return (t[0] + t[2]) + (t[1] + t[3]);              /* + 2, + 1 */    \
+    } else {       /* double: 4 vectors of 4 sums left */                     \
+        T t[16];                                                              \
+        memcpy(t, &s[0], sizeof t);                                           \
+        for (u = 0; u < 8; u++) t[u] += t[u + 8];          /* + 8 */         \
+        for (u = 0; u < 4; u++) t[u] += t[u + 4];          /* + 4 */         \
+        return (t[0] + t[2]) + (t[1] + t[3]);              /* + 2, + 1 */    \
+    }
+FASTBP_DOT(fastbp_dot_d, double, fastbp_vd, 4)
+FASTBP_DOT(fastbp_dot_f, float, fastbp_vf, 8)
+/* w[j] -= step * a[j] for one row, and then sum_j w[j] x[j] of the
+   updated row in FASTBP_DOT's order, in one pass over w: the row is
+   loaded once and stored once, which on rows streamed from L3 is most of
+   the online loop's time.  The same operations as the update loop and
+   then FASTBP_DOT, in the same order, so the same bits. */
+#define FASTBP_UPDATE_DOT(NAME, T, VT, W)                                     \
+static inline T NAME(T *w, T step, const T *x_prev, const T *x, Py_ssize_t n) { \
+    T acc = 0;                                                                \
+    Py_ssize_t j = 0, u;                                                      \
+    if (n < 32) {                                                             \
+        for (j = 0; j < n; j++) w[j] = w[j] - step * x_prev[j];               \
+        for (j = 0; j < n; j++) acc += w[j] * x[j];                           \
+        return acc;                                                           \
+    }                                                                         \
+    VT s[32 / W], a, b, c, steps;                                             \
+    T tw[32], tx[32];                                                         \
+    for (u = 0; u < 32 / W; u++) s[u] = (VT){0};                              \
+    steps = (VT){0} + step;                                                   \
+    for (; j + 32 <= n; j += 32)                                              \
+        for (u = 0; u < 32 / W; u++) {                                        \
+            memcpy(&a, w + j + u * W, sizeof a);                              \
+            memcpy(&c, x_prev + j + u * W, sizeof c);                         \
+            a = a - steps * c;                                                \
+            memcpy(w + j + u * W, &a, sizeof a);                              \
+            memcpy(&b, x + j + u * W, sizeof b);                              \
+            s[u] += a * b;                                                    \
+        }                                                                     \
+    for (u = j; u < n; u++) w[u] = w[u] - step * x_prev[u];                   \
+    FASTBP_DOT_FINISH(T, VT, W)                                               \
+}
+FASTBP_UPDATE_DOT(fastbp_update_dot_d, double, fastbp_vd, 4)
+FASTBP_UPDATE_DOT(fastbp_update_dot_f, float, fastbp_vf, 8)
+#else
+#define FASTBP_DOT_BODY(T, VT, W)                                             \
+    T s[32] = {0};                                                            \
+    for (; j + 32 <= n; j += 32)                                              \
+        for (u = 0; u < 32; u++) s[u] += w[j + u] * x[j + u];                 \
+    for (u = 0; j < n; j++, u++) s[u] += w[j] * x[j];                         \
+    for (u = 0; u < 16; u++) s[u] += s[u + 16];                               \
+    for (u = 0; u < 8; u++) s[u] += s[u + 8];                                 \
+    for (u = 0; u < 4; u++) s[u] += s[u + 4];                                 \
+    return (s[0] + s[2]) + (s[1] + s[3]);
+FASTBP_DOT(fastbp_dot_d, double, double, 1)
+FASTBP_DOT(fastbp_dot_f, float, float, 1)
+static inline double fastbp_update_dot_d(double *w, double step, const double *x_prev,
+                                         const double *x, Py_ssize_t n) {
+    for (Py_ssize_t j = 0; j < n; j++) w[j] = w[j] - step * x_prev[j];
+    return fastbp_dot_d(w, x, n);
+}
+static inline float fastbp_update_dot_f(float *w, float step, const float *x_prev,
+                                        const float *x, Py_ssize_t n) {
+    for (Py_ssize_t j = 0; j < n; j++) w[j] = w[j] - step * x_prev[j];
+    return fastbp_dot_f(w, x, n);
+}
+#endif
+
+/* tanh x, branch-free so that a loop of it vectorises (libm's tanh is a
+   call per value).  For |x| >= 0.4: (1 - e) / (1 + e) with e = e^-2|x| from
+   fastbp_exp_nonpositive (1 - e >= 0.55 there, so no cancellation; within a
+   few ulp).  Below: the Taylor series x + x^3 P(x^2) of tanh to x^33
+   (coefficients 2^2n (2^2n - 1) B_2n / (2n)!, truncation < 1e-19 relative
+   at 0.4).  The sign is copied back, so tanh(-0) = -0.  Plain multiply-adds
+   with no contraction: every instruction set gives the same bits. */
+static inline double fastbp_tanh(double x) {
+    double ax = fabs(x);
+    double t = -2.0 * ax;
+    t = t < -708.0 ? -708.0 : t;
+    double e = fastbp_exp_nonpositive(t);
+    double big = (1.0 - e) / (1.0 + e);
+    double x2 = ax * ax;
+    double p = 4.294911078273806e-07;
+    p = p * x2 + -1.0597268320104654e-06;
+    p = p * x2 + 2.6147711512907546e-06;
+    p = p * x2 + -6.451689215655431e-06;
+    p = p * x2 + 1.5918905069328964e-05;
+    p = p * x2 + -3.927832388331683e-05;
+    p = p * x2 + 9.691537956929451e-05;
+    p = p * x2 + -0.00023912911424355248;
+    p = p * x2 + 0.000590027440945586;
+    p = p * x2 + -0.0014558343870513183;
+    p = p * x2 + 0.003592128036572481;
+    p = p * x2 + -0.008863235529902197;
+    p = p * x2 + 0.021869488536155203;
+    p = p * x2 + -0.05396825396825397;
+    p = p * x2 + 0.13333333333333333;
+    p = p * x2 + -0.3333333333333333;
+    double small = ax + ax * (x2 * p);
+    return copysign(ax < 0.4 ? small : big, x);
+}
+
+/* Whether v[0..n) are all finite, and max |v[i]|, in one pass that
+   vectorises at any width: on the bits, |v| orders like the integer
+   bits & ~sign, and a value is NaN or inf exactly when that integer is
+   at least the bits of inf.  (A floating max or sum would need the
+   compiler to reorder a reduction, which it may not.) */
+static int fastbp_finite_amax_d(const double *v, Py_ssize_t n, double *amax) {
+    uint64_t big = 0, bits;
+    for (Py_ssize_t i = 0; i < n; i++) {
+        memcpy(&bits, v + i, 8);
+        bits &= 0x7fffffffffffffffULL;
+        big = bits > big ? bits : big;
+    }
+    memcpy(amax, &big, 8);
+    return big < 0x7ff0000000000000ULL;
+}
+static int fastbp_finite_amax_f(const float *v, Py_ssize_t n, double *amax) {
+    uint32_t big = 0, bits;
+    float a;
+    for (Py_ssize_t i = 0; i < n; i++) {
+        memcpy(&bits, v + i, 4);
+        bits &= 0x7fffffffU;
+        big = bits > big ? bits : big;
+    }
+    memcpy(&a, &big, 4);
+    *amax = a;
+    return big < 0x7f800000U;
+}
+
+#endif /* FASTBP_KERNELS_H */
