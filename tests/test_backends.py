@@ -220,7 +220,8 @@ def test_imported_from_the_installed_package():
 def _network_buffers(dtype=np.float64):
     sizes = np.array([3, 4, 2], dtype=np.intp)
     params = np.zeros(4 * 4 + 2 * 5, dtype=dtype)
-    return sizes, params, np.zeros(9, dtype=dtype), np.zeros(6, dtype=dtype)
+    # activations: a[0..2] (3 + 4 + 2) and z[2] (2); deltas: delta[1..2].
+    return sizes, params, np.zeros(11, dtype=dtype), np.zeros(6, dtype=dtype)
 
 
 def test_contract_per_layer(kernels):
@@ -244,7 +245,7 @@ def test_contract_network(kernels):
     X, Y = np.ones((5, 3)), np.ones((5, 2))
     with pytest.raises(ValueError, match=r"len\(params\)=25 but layer sizes \[3, 4, 2\] need 26"):
         kernels.forward(params[:-1], sizes, X[0], activations)
-    with pytest.raises(ValueError, match=r"len\(activations\)=8"):
+    with pytest.raises(ValueError, match=r"len\(activations\)=10 but layer sizes \[3, 4, 2\] need 11"):
         kernels.forward(params, sizes, X[0], activations[:-1])
     with pytest.raises(ValueError, match=r"len\(deltas\)=5"):
         kernels.train_step(params, sizes, X[0], Y[0], 0.1, True, activations, deltas[:-1])
@@ -268,10 +269,10 @@ def test_contract_network(kernels):
         order = np.zeros(0, dtype=np.intp)
         kernels.train(params, sizes, X, Y, order, state, True, 0.1, 1, True, costs,
                       big_activations, big_deltas, backup)
-    with pytest.raises(ValueError, match=r"len\(activations\)=9 .* batch_size=1 need 18"):
+    with pytest.raises(ValueError, match=r"len\(activations\)=11 .* batch_size=1 need 22"):
         train(range(5), activations=activations)
     with pytest.raises(ValueError, match=r"len\(deltas\)=12 .* batch_size=3 need 18"):
-        train(range(5), batch_size=3, activations=np.zeros(27))
+        train(range(5), batch_size=3, activations=np.zeros(33))
     with pytest.raises(ValueError, match="rng_state must hold 1 value"):
         train(range(5), state=np.zeros(2, dtype=np.uint64))
     with pytest.raises(ValueError, match="batch_size must be in"):
@@ -282,6 +283,20 @@ def test_contract_network(kernels):
         kernels.mean_cost(params, sizes, X, Y[:4], activations)
     with pytest.raises(ValueError, match="every layer size must be >= 1"):
         kernels.forward(params, np.array([3, 0, 2], dtype=np.intp), X[0], activations)
+    # The model codes: one activation per layer and the loss, in the tables'
+    # range and in the combinations fastbp._model allows.
+    for model, match in (([0, 0], r"len\(model\)=2 but .* need 3 codes"),
+                         ([0, 0, 0, 0], r"len\(model\)=4"),
+                         ([0, 6, 0], "codes outside"), ([-1, 0, 0], "codes outside"), ([0, 0, 2], "codes outside"),
+                         ([5, 5, 1], "softmax is for the output layer only"),
+                         ([0, 1, 1], "needs outputs that are probabilities"),
+                         ([0, 5, 0], "supported with loss=.cross_entropy. only")):
+        model = np.array(model, dtype=np.intp)
+        with pytest.raises(ValueError, match=match):
+            kernels.forward(params, sizes, X[0], activations, model)
+        with pytest.raises(ValueError, match=match):
+            kernels.train(params, sizes, X, Y, np.zeros(0, dtype=np.intp), state, False, 0.1, 1, True, costs,
+                          big_activations, big_deltas, backup, model)
     assert not params.any(), "a refused call wrote to params"
 
 

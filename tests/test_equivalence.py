@@ -21,8 +21,9 @@ from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 import fastbp
+import fastbp._model
 from fastbp import reference
-from fastbp._layout import train_buffer_lengths, layer_views, n_params, split
+from fastbp._layout import activation_width, train_buffer_lengths, layer_views, n_params, split
 
 CY = fastbp.get_backend("cython")
 PY = fastbp.get_backend("python")
@@ -227,7 +228,7 @@ class Case:
         self.lr = float(rng.uniform(0.01, 1.0))
 
     def activations(self):
-        return nan_array(int(self.sizes.sum()), self.dtype)
+        return nan_array(activation_width(self.sizes), self.dtype)
 
     def deltas(self):
         return nan_array(int(self.sizes[1:].sum()), self.dtype)
@@ -289,6 +290,32 @@ def test_sigmoid_derivative(n, seed, dtype):
     assert_close(runs["cython"][1][1], runs["python"][1][1], rtol_for(dtype), what="sigmoid_derivative")
 
 
+ACTIVATION_CODES = st.integers(0, len(fastbp._model.ACTIVATIONS) - 1)
+
+
+@settings(max_examples=60)
+@given(n=widths, seed=seeds, dtype=dtypes, activation=ACTIVATION_CODES)
+def test_activate(n, seed, dtype, activation):
+    # Every activation over values spread across its interesting range
+    # (tanh's two formulas meet at |z| = 0.4; softmax normalises a layer).
+    z = (np.random.default_rng(seed).uniform(-1, 1, n) * 10.0 ** np.random.default_rng(seed + 1).uniform(-3, 2, n))
+    z = z.astype(dtype)
+    runs = run_both("activate", [z, nan_array(n, dtype), activation], inputs=[0])
+    assert_close(runs["cython"][1][1], runs["python"][1][1], rtol_for(dtype), scale=1.0 if activation in (0, 1, 5)
+                 else np.abs(z).max(), what=f"activate {fastbp._model.ACTIVATIONS[activation]}")
+
+
+@settings(max_examples=40)
+@given(n=widths, seed=seeds, dtype=dtypes, activation=st.integers(0, len(fastbp._model.ACTIVATIONS) - 2))
+def test_activation_derivative(n, seed, dtype, activation):
+    z = np.random.default_rng(seed).uniform(-3, 3, n).astype(dtype)
+    a = nan_array(n, dtype)
+    PY.activate(z, a, activation)
+    runs = run_both("activation_derivative", [a, nan_array(n, dtype), activation], inputs=[0])
+    assert_close(runs["cython"][1][1], runs["python"][1][1], rtol_for(dtype), scale=1.0,
+                 what=f"activation_derivative {fastbp._model.ACTIVATIONS[activation]}")
+
+
 @settings(max_examples=40)
 @given(n_out=widths, n_in=widths, seed=seeds, dtype=dtypes)
 def test_forward_layer(n_out, n_in, seed, dtype):
@@ -320,7 +347,7 @@ def test_forward_layer_float32_sums_that_overflow(n_out, n_in, seed):
     # The same through a whole network whose first layer holds such weights.
     sizes = np.array([n_in, n_out, 3], dtype=np.intp)
     params = np.concatenate([W.ravel(), b, rng.uniform(-1, 1, 3 * (n_out + 1)).astype(np.float32)])
-    runs = run_both("forward", [params, sizes, x, nan_array(int(sizes.sum()), np.float32)], inputs=[0, 1, 2])
+    runs = run_both("forward", [params, sizes, x, nan_array(activation_width(sizes), np.float32)], inputs=[0, 1, 2])
     a_c, a_p = (split(runs[k][1][3], sizes) for k in ("cython", "python"))
     for l in (1, 2):
         assert_close(a_c[l], a_p[l], RTOL32, scale=1.0, what=f"a[{l}]")
@@ -729,7 +756,7 @@ def test_network_forward_cost_gradients(sizes, seed, dtype, n_rows):
     # Scales of the deltas, from the reference's forward pass of this sample.
     sizes_arr = np.array(sizes, dtype=np.intp)
     params = _flat(net_p)
-    act = nan_array(int(sizes_arr.sum()), net_p.dtype)
+    act = nan_array(activation_width(sizes_arr), net_p.dtype)
     PY.forward(params, sizes_arr, X[0].astype(net_p.dtype), act)
     a = split(act, sizes_arr)
     for l, (m, gWc, gWp, gbc, gbp) in enumerate(
