@@ -49,6 +49,9 @@ DATASET_DEFAULTS: dict[str, dict[str, Any]] = {
 # Inputs beyond this magnitude saturate sigmoid neurons with weights near 1.
 LARGE_INPUT = 10.0
 
+# The activations of hidden layers: softmax is for the output layer only.
+HIDDEN_ACTIVATIONS = tuple(name for name in _model.ACTIVATIONS if name != "softmax")
+
 # The range of each output activation's values: targets outside it are refused
 # (None: unbounded on that side).
 OUTPUT_RANGES: dict[str, tuple[float | None, float | None]] = {
@@ -151,12 +154,12 @@ def _parser(prog: str) -> argparse.ArgumentParser:
         help=f"hidden layer sizes, e.g. 64,32; '' for none (default for a file: {_show(DEFAULTS['layers'])})",
     )
     train.add_argument(
-        "--activation", type=_hidden_activations, default=(_model.DEFAULT["activation"],), metavar="NAME[,NAME...]",
-        help=f"the hidden layers' activation, one of {', '.join(_model.ACTIVATIONS[:-1])}: one name for every "
+        "--activation", type=_hidden_activations, default=("sigmoid",), metavar="NAME[,NAME...]",
+        help=f"the hidden layers' activation, one of {', '.join(HIDDEN_ACTIVATIONS)}: one name for every "
         "hidden layer, or one per hidden layer, comma-separated (default: sigmoid)",
     )
     train.add_argument(
-        "--output-activation", choices=_model.ACTIVATIONS, default=_model.DEFAULT["output_activation"],
+        "--output-activation", choices=_model.ACTIVATIONS, default="sigmoid",
         metavar="NAME", help=f"the output layer's activation, one of {', '.join(_model.ACTIVATIONS)} "
         "(default: sigmoid)",
     )
@@ -296,7 +299,7 @@ def _hidden_activations(text: str) -> tuple[str, ...]:
     for name in names:
         if name not in _model.ACTIVATIONS:
             raise argparse.ArgumentTypeError(
-                f"unknown activation {name!r} in {text!r} (choose from {', '.join(_model.ACTIVATIONS[:-1])})"
+                f"unknown activation {name!r} in {text!r} (choose from {', '.join(HIDDEN_ACTIVATIONS)})"
             )
         if name == "softmax":
             raise argparse.ArgumentTypeError(
@@ -572,7 +575,7 @@ def _model_names(args: argparse.Namespace, n_hidden: int) -> tuple[tuple[str, ..
     output = args.output_activation
     loss = args.loss
     if loss is None:
-        loss = "cross_entropy" if output == "softmax" else _model.DEFAULT["loss"]
+        loss = "cross_entropy" if output == "softmax" else "squared_error"
     if loss == "cross_entropy" and output not in ("sigmoid", "softmax"):
         raise CommandError(
             f"--loss cross_entropy needs outputs that are probabilities (--output-activation sigmoid or softmax), "
