@@ -1,14 +1,14 @@
 """fastbp's model files: ``Network.save`` and ``fastbp.load``.
 
-A model file holds a network's layer sizes, dtype, activations and
+A model file holds a network's layer sizes, dtype, activations, loss and
 parameters, and nothing that runs: loading never unpickles and never evaluates
 anything.  Suggested extension: ``.fbp``.
 
-Format version 1, byte by byte (every integer little-endian)::
+Format version 2, byte by byte (every integer little-endian)::
 
     offset   size  content
     0        7     magic: the bytes b"FASTBP\\x00"
-    7        1     format version: 1 (an unsigned byte)
+    7        1     format version: 2 (an unsigned byte)
     8        4     H, the header's length in bytes (unsigned 32-bit), at most 65536
     12       H     header: a JSON object, UTF-8 (below)
     12 + H   P     payload: the parameters, P = header["payload_bytes"] bytes;
@@ -16,13 +16,16 @@ Format version 1, byte by byte (every integer little-endian)::
 
 The header has exactly these keys:
 
-* ``"format_version"``: ``1``, the same as byte 7;
+* ``"format_version"``: ``2``, the same as byte 7;
 * ``"fastbp_version"``: the version of fastbp that wrote the file (informative);
 * ``"layer_sizes"``: ``[n_0, n_1, ..., n_L]``, at least two integers >= 1;
 * ``"dtype"``: ``"float32"`` or ``"float64"``: the payload's values are IEEE 754
   numbers of that width, little-endian;
-* ``"activations"``: one name per layer ``l = 1..L``; ``"sigmoid"`` is the only
-  one fastbp implements, and a file naming another is refused;
+* ``"activations"``: one name per layer ``l = 1..L`` (``net.activations``), each
+  one of ``fastbp._model.ACTIVATIONS``; ``"softmax"`` only for the last;
+* ``"loss"``: the loss's name (``net.loss``), one of ``fastbp._model.LOSSES``;
+  the combination must be one ``Network`` accepts (``fastbp._model.resolve``:
+  cross-entropy needs a sigmoid or softmax output, softmax needs cross-entropy);
 * ``"payload_bytes"``: ``P = itemsize * sum_l n_l * (n_{l-1} + 1)``;
 * ``"payload_sha256"``: the SHA-256 of the payload, 64 lowercase hex digits.
 
@@ -31,19 +34,27 @@ layer ``l = 1..L`` in order, ``W[l]`` row by row (``n_l`` rows of ``n_{l-1}``
 values; row ``k`` holds the weights into neuron ``k``, i.e. ``net.weights[l-1]``
 in C order), then ``b[l]`` (``n_l`` values).  No padding anywhere.
 
+Format version 1 (written by fastbp before activations and losses existed) is
+the same layout with ``1`` in byte 7 and ``"format_version"``, and a header
+without the ``"loss"`` key whose ``"activations"`` are all ``"sigmoid"``.  It
+still loads, as an all-sigmoid network with the squared-error loss (the only
+model there was); a version 1 file naming another activation is refused, as
+version 1 readers refused it.  ``save`` always writes version 2.
+
 ``load`` checks, in this order, before it allocates anything the size of the
 payload: the magic, the format version, the header length (<= 64 KiB, present
 in the file), that the header is UTF-8 JSON (no duplicate keys, no NaN or
-Infinity) holding an object with exactly the keys above and values of the
-right types (integers are JSON integers, never booleans or floats), at least
-two layer sizes, all >= 1, one known activation per layer, a ``payload_bytes``
-equal to what the sizes need (computed in Python integers, so it cannot
-overflow) and under fastbp's size limit, and that the file holds exactly that
-many bytes after the header.  Only then does it read the payload, and it checks
-the SHA-256 and that every value is finite.  Whatever is wrong with the
-content raises ``ValueError`` naming the file and the problem; a path that
-cannot be opened raises the usual ``OSError`` (``FileNotFoundError``,
-``PermissionError``).
+Infinity) holding an object with exactly the keys of its version and values of
+the right types (integers are JSON integers, never booleans or floats), at least
+two layer sizes, all >= 1, one known activation per layer (softmax on the
+output layer only), a known loss, a combination of activations and loss that
+``Network`` accepts, a ``payload_bytes`` equal to what the sizes need (computed
+in Python integers, so it cannot overflow) and under fastbp's size limit, and
+that the file holds exactly that many bytes after the header.  Only then does
+it read the payload, and it checks the SHA-256 and that every value is finite.
+Whatever is wrong with the content raises ``ValueError`` naming the file and
+the problem; a path that cannot be opened raises the usual ``OSError``
+(``FileNotFoundError``, ``PermissionError``).
 """
 
 from __future__ import annotations
@@ -57,22 +68,30 @@ import struct
 
 import numpy as np
 
-from . import _layout
+from . import _layout, _model
 from ._validation import MAX_PARAM_BYTES
 from .backends import get_backend
 from .network import Network
 
 MAGIC = b"FASTBP\x00"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
 MAX_HEADER_BYTES = 64 * 1024
-ACTIVATIONS = ("sigmoid",)
+ACTIVATIONS = _model.ACTIVATIONS
+LOSSES = _model.LOSSES
 
 # magic, format version, header length: the 12 bytes before the header.
 _PREAMBLE = struct.Struct("<7sBI")
 _DTYPES = {"float32": np.dtype("<f4"), "float64": np.dtype("<f8")}
-_HEADER_KEYS = (
-    "format_version", "fastbp_version", "layer_sizes", "dtype", "activations", "payload_bytes", "payload_sha256",
-)
+# The header's keys in each format version this fastbp reads.
+_HEADER_KEYS = {
+    1: ("format_version", "fastbp_version", "layer_sizes", "dtype", "activations", "payload_bytes", "payload_sha256"),
+    2: (
+        "format_version", "fastbp_version", "layer_sizes", "dtype", "activations", "loss", "payload_bytes",
+        "payload_sha256",
+    ),
+}
+# Version 1 knew one model: every layer a sigmoid, squared error.
+_V1_ACTIVATIONS = ("sigmoid",)
 _HEX_DIGITS = frozenset("0123456789abcdef")
 
 
@@ -132,7 +151,8 @@ def save(net, path):
         "fastbp_version": _version(),
         "layer_sizes": list(net.layer_sizes),
         "dtype": net.dtype.name,
-        "activations": ["sigmoid"] * (len(net.layer_sizes) - 1),
+        "activations": list(net.activations),
+        "loss": net.loss,
         "payload_bytes": payload.nbytes,
         "payload_sha256": hashlib.sha256(payload).hexdigest(),
     }
@@ -222,17 +242,21 @@ def load(path, *, backend=None):
     naming the problem for any file that is not a valid fastbp model file
     (corrupted, truncated, extended, from a newer format, hand-crafted), and
     ``OSError`` (e.g. ``FileNotFoundError``) when the path cannot be opened.
+    The network has the saved activations and loss (a version 1 file's are
+    all sigmoid with squared error).
     """
     path = _path(path)
     get_backend(backend)  # a bad backend name fails before the file is read
     with _open_regular_file(path) as f:
         try:
-            sizes, dtype, params = _read(f)
+            sizes, dtype, activations, loss, params = _read(f)
         except _BadFile as error:
             raise ValueError(f"model file {path!r}: {error}") from None
     views = _layout.layer_views(params, sizes)
     return Network.from_weights(
-        [W for W, _ in views], [b for _, b in views], dtype=dtype.name, backend=backend
+        [W for W, _ in views], [b for _, b in views],
+        activation=activations[:-1], output_activation=activations[-1], loss=loss,
+        dtype=dtype.name, backend=backend,
     )
 
 
@@ -251,7 +275,7 @@ def _open_regular_file(path):
 
 
 def _read(f):
-    """``(layer sizes, dtype, flat parameters)`` from an open model file."""
+    """``(layer sizes, dtype, activations, loss, flat parameters)`` from an open model file."""
     file_size = os.fstat(f.fileno()).st_size
     preamble = f.read(_PREAMBLE.size)
     if not preamble:
@@ -261,13 +285,15 @@ def _read(f):
     if len(preamble) < _PREAMBLE.size:
         raise _BadFile(f"truncated: {len(preamble)} bytes, shorter than the {_PREAMBLE.size}-byte preamble")
     _, version, header_size = _PREAMBLE.unpack(preamble)
-    if version != FORMAT_VERSION:
+    if version not in _HEADER_KEYS:
         if version > FORMAT_VERSION:
             raise _BadFile(
                 f"format version {version} is newer than this fastbp ({_version()}) can read "
-                f"(version {FORMAT_VERSION}); upgrade fastbp"
+                f"(versions {', '.join(map(str, _HEADER_KEYS))}); upgrade fastbp"
             )
-        raise _BadFile(f"unknown format version {version} (this fastbp reads version {FORMAT_VERSION})")
+        raise _BadFile(
+            f"unknown format version {version} (this fastbp reads versions {', '.join(map(str, _HEADER_KEYS))})"
+        )
     if header_size > MAX_HEADER_BYTES:
         raise _BadFile(f"the header length field says {header_size} bytes, more than the {MAX_HEADER_BYTES} allowed")
     available = file_size - _PREAMBLE.size
@@ -276,7 +302,7 @@ def _read(f):
     raw_header = f.read(header_size)
     if len(raw_header) != header_size:
         raise _BadFile("the file shrank while it was read")
-    sizes, dtype, payload_bytes, checksum = _check_header(_parse_header(raw_header), version)
+    sizes, dtype, activations, loss, payload_bytes, checksum = _check_header(_parse_header(raw_header), version)
 
     available -= header_size
     if available != payload_bytes:
@@ -311,7 +337,7 @@ def _read(f):
                     f"the {name} of layer {l} hold {int(bad.sum())} non-finite values "
                     f"(first: {array[index]} at index {index})"
                 )
-    return sizes, dtype, params
+    return sizes, dtype, activations, loss, params
 
 
 def _refuse_duplicates(pairs):
@@ -342,7 +368,8 @@ def _is_int(value):
 
 
 def _check_header(header, version):
-    """``(sizes, dtype, payload bytes, checksum)`` from a parsed header, or _BadFile."""
+    """``(sizes, dtype, activations, loss, payload bytes, checksum)`` from a
+    parsed header of format ``version``, or _BadFile."""
     if not isinstance(header, dict):
         if header is None:
             what = "null"
@@ -350,11 +377,14 @@ def _check_header(header, version):
             kind = {list: "an array", str: "a string", bool: "a boolean"}.get(type(header), "a number")
             what = f"{kind}: {_show(header)}"
         raise _BadFile(f"the header must be a JSON object, got {what}")
-    missing = [key for key in _HEADER_KEYS if key not in header]
-    unexpected = sorted(key for key in header if key not in _HEADER_KEYS)
+    keys = _HEADER_KEYS[version]
+    missing = [key for key in keys if key not in header]
+    unexpected = sorted(key for key in header if key not in keys)
     if missing or unexpected:
         problems = ([f"missing {missing}"] if missing else []) + ([f"unexpected {_show(unexpected)}"] if unexpected else [])
-        raise _BadFile(f"the header must have exactly the keys {list(_HEADER_KEYS)}: " + ", ".join(problems))
+        raise _BadFile(
+            f"the header of a version {version} file must have exactly the keys {list(keys)}: " + ", ".join(problems)
+        )
 
     def field(key, ok, expected):
         value = header[key]
@@ -375,12 +405,7 @@ def _check_header(header, version):
         lambda v: isinstance(v, list) and len(v) == len(sizes) - 1 and all(isinstance(a, str) for a in v),
         f"a list of {len(sizes) - 1} strings (one per layer, for layer sizes {_show(sizes)})",
     )
-    for l, name in enumerate(activations, start=1):
-        if name not in ACTIVATIONS:
-            raise _BadFile(
-                f"layer {l} uses the activation {_show(name)}, which this fastbp ({_version()}) does not "
-                f"implement (it knows {list(ACTIVATIONS)})"
-            )
+    activations, loss = _check_model(header, activations, version)
     payload_bytes = field("payload_bytes", lambda v: _is_int(v) and v >= 0, "an integer >= 0")
     checksum = field(
         "payload_sha256",
@@ -400,4 +425,44 @@ def _check_header(header, version):
             f"the header says payload_bytes={payload_bytes} but layer sizes {_show(sizes)} "
             f"in {dtype_name} need {needed}"
         )
-    return tuple(sizes), dtype, payload_bytes, checksum
+    return tuple(sizes), dtype, activations, loss, payload_bytes, checksum
+
+
+def _check_model(header, activations, version):
+    """``(activations, loss)``, checked: every name known, softmax on the
+    output layer only, and a combination ``Network`` accepts."""
+    if version == 1:
+        # Version 1 had one model; a file naming another was refused then and is now.
+        for l, name in enumerate(activations, start=1):
+            if name not in _V1_ACTIVATIONS:
+                raise _BadFile(
+                    f"layer {l} uses the activation {_show(name)}, which format version 1 does not have "
+                    f"(it knows {list(_V1_ACTIVATIONS)}; activations other than the sigmoid need version 2)"
+                )
+        return tuple(activations), "squared_error"
+    L = len(activations)
+    for l, name in enumerate(activations, start=1):
+        if name not in ACTIVATIONS:
+            raise _BadFile(
+                f"layer {l} uses the activation {_show(name)}, which this fastbp ({_version()}) does not "
+                f"implement (it knows {list(ACTIVATIONS)})"
+            )
+        if l < L and name == "softmax":
+            raise _BadFile(
+                f"layer {l} of {L} uses the activation {_show(name)}, which is for the output layer only"
+            )
+    loss = header["loss"]
+    if not isinstance(loss, str):
+        raise _BadFile(f"header field 'loss' must be one of {list(LOSSES)}, got {_show(loss)}")
+    if loss not in LOSSES:
+        raise _BadFile(
+            f"the loss {_show(loss)} is one this fastbp ({_version()}) does not implement (it knows {list(LOSSES)})"
+        )
+    try:
+        names, loss = _model.resolve(activations[:-1], activations[-1], loss, L)
+    except (ValueError, TypeError) as error:
+        raise _BadFile(
+            f"the output activation {activations[-1]!r} and the loss {loss!r} are not a combination fastbp "
+            f"supports: {error}"
+        ) from None
+    return names, loss

@@ -1,6 +1,7 @@
 """The ``fastbp`` command: train a network from a CSV file, predict with it.
 
     fastbp train DATA.csv --target y --layers 16,8 --epochs 200 --val 0.2 --out model.fbp --plot loss.png
+    fastbp train DATA.csv --target c0,c1,c2 --activation relu --output-activation softmax --out model.fbp
     fastbp train --dataset spirals --out spirals.fbp --plot loss.png
     fastbp predict model.fbp DATA.csv --drop y --out predictions.csv
     fastbp dataset spirals --out spirals.csv
@@ -31,7 +32,7 @@ from typing import Any, NoReturn, TextIO
 import numpy as np
 import numpy.typing as npt
 
-from . import datasets
+from . import _model, datasets
 
 Array = npt.NDArray[np.float64]
 
@@ -47,6 +48,20 @@ DATASET_DEFAULTS: dict[str, dict[str, Any]] = {
 
 # Inputs beyond this magnitude saturate sigmoid neurons with weights near 1.
 LARGE_INPUT = 10.0
+
+# The activations of hidden layers: softmax is for the output layer only.
+HIDDEN_ACTIVATIONS = tuple(name for name in _model.ACTIVATIONS if name != "softmax")
+
+# The range of each output activation's values: targets outside it are refused
+# (None: unbounded on that side).
+OUTPUT_RANGES: dict[str, tuple[float | None, float | None]] = {
+    "sigmoid": (0.0, 1.0),
+    "softmax": (0.0, 1.0),
+    "tanh": (-1.0, 1.0),
+    "relu": (0.0, None),
+    "leaky_relu": (None, None),
+    "identity": (None, None),
+}
 
 
 COMMANDS = ("train", "predict", "dataset", "example")
@@ -102,7 +117,7 @@ def _parser(prog: str) -> argparse.ArgumentParser:
 
     parser = Parser(
         prog=prog,
-        description="Train fully connected sigmoid networks by backpropagation, and predict with them.",
+        description="Train fully connected networks by backpropagation, and predict with them.",
         epilog="Run 'python -m fastbp' with no arguments (or 'fastbp example') for the worked example.",
     )
     commands = parser.add_subparsers(title="commands", dest="command", required=True, metavar="COMMAND")
@@ -113,9 +128,11 @@ def _parser(prog: str) -> argparse.ArgumentParser:
         description=(
             "Train a network on the rows of a CSV file (a header row, then numbers) or on a built-in "
             "dataset. The --target columns are the outputs, every other column is an input. Targets "
-            "must lie in [0, 1], the range of sigmoid outputs. Inputs are used as given: sigmoid "
-            "networks learn best with inputs roughly in [0, 1]; --scale min-max scales them and "
-            "folds the scaling into the saved model, which then takes raw inputs."
+            "must lie in the range of the output activation: [0, 1] for sigmoid (the default) and "
+            "softmax (whose target rows must also sum to 1, e.g. one-hot), [-1, 1] for tanh, >= 0 for "
+            "relu, any value for identity and leaky_relu. Inputs are used as given: networks learn "
+            "best with inputs roughly in [0, 1]; --scale min-max scales them and folds the scaling "
+            "into the saved model, which then takes raw inputs."
         ),
         epilog="A built-in dataset has its own defaults: "
         + "; ".join(
@@ -135,6 +152,21 @@ def _parser(prog: str) -> argparse.ArgumentParser:
     train.add_argument(
         "--layers", type=_layers, metavar="N,N,...",
         help=f"hidden layer sizes, e.g. 64,32; '' for none (default for a file: {_show(DEFAULTS['layers'])})",
+    )
+    train.add_argument(
+        "--activation", type=_hidden_activations, default=("sigmoid",), metavar="NAME[,NAME...]",
+        help=f"the hidden layers' activation, one of {', '.join(HIDDEN_ACTIVATIONS)}: one name for every "
+        "hidden layer, or one per hidden layer, comma-separated (default: sigmoid)",
+    )
+    train.add_argument(
+        "--output-activation", choices=_model.ACTIVATIONS, default="sigmoid",
+        metavar="NAME", help=f"the output layer's activation, one of {', '.join(_model.ACTIVATIONS)} "
+        "(default: sigmoid)",
+    )
+    train.add_argument(
+        "--loss", choices=_model.LOSSES, metavar="NAME",
+        help=f"the cost minimised, one of {', '.join(_model.LOSSES)}; cross_entropy needs a sigmoid or "
+        "softmax output (default: cross_entropy with a softmax output, which needs it, else squared_error)",
     )
     train.add_argument(
         "--epochs", type=_positive_int, help=f"passes over the data (default for a file: {DEFAULTS['epochs']})"
@@ -260,6 +292,20 @@ def _layers(text: str) -> tuple[int, ...]:
         raise argparse.ArgumentTypeError(
             f"expected hidden layer sizes as comma-separated positive integers like 64,32, got {text!r}"
         ) from None
+
+
+def _hidden_activations(text: str) -> tuple[str, ...]:
+    names = tuple(part.strip() for part in text.split(","))
+    for name in names:
+        if name not in _model.ACTIVATIONS:
+            raise argparse.ArgumentTypeError(
+                f"unknown activation {name!r} in {text!r} (choose from {', '.join(HIDDEN_ACTIVATIONS)})"
+            )
+        if name == "softmax":
+            raise argparse.ArgumentTypeError(
+                "softmax is for the output layer only (use --output-activation softmax)"
+            )
+    return names
 
 
 def _show(sizes: Sequence[int], separator: str = ",") -> str:
@@ -446,12 +492,13 @@ def _train(args: argparse.Namespace) -> int:
         defaults[name] if getattr(args, name) is None else getattr(args, name)
         for name in ("layers", "epochs", "lr", "val")
     )
+    activations, loss = _model_names(args, len(layers))
     _check_output(args.out, "--out")
     _check_output(args.plot, "--plot")
     if args.plot is not None:
         _require_matplotlib()
 
-    data = _training_data(args)
+    data = _training_data(args, activations[-1])
     train, valid = _split(data, val, np.random.default_rng([args.seed, 1]))
     # What the network trains on: the rows as given, or min-max scaled.
     scaling = _min_max(train.X) if args.scale else None
@@ -464,7 +511,10 @@ def _train(args: argparse.Namespace) -> int:
 
     sizes = [data.X.shape[1], *layers, data.Y.shape[1]]
     try:
-        net = fastbp.Network(sizes, seed=args.seed, dtype=args.dtype)
+        net = fastbp.Network(
+            sizes, activation=activations[:-1], output_activation=activations[-1], loss=loss, seed=args.seed,
+            dtype=args.dtype,
+        )
     except (ValueError, TypeError, MemoryError) as error:
         raise CommandError(f"cannot make a {_show(sizes, '-')} network: {error}") from None
 
@@ -490,7 +540,8 @@ def _train(args: argparse.Namespace) -> int:
     if scaling is not None:
         net = fold_scaling(net, *scaling)  # from here on, the network takes raw inputs
 
-    print(f"network: {_show(net.layer_sizes, '-')} ({net.dtype}, backend {net.backend}), {len(costs)} epochs, "
+    print(f"network: {_show(net.layer_sizes, '-')} ({_describe(net)}; {net.dtype}, backend {net.backend}), "
+          f"{len(costs)} epochs, "
           f"lr {lr:g}, batch size {args.batch_size}{', inputs min-max scaled' if scaling else ''}")
     print(f"data: {data.source}, {len(train.X)} training rows, "
           f"{0 if valid is None else len(valid.X)} validation rows")
@@ -510,11 +561,80 @@ def _train(args: argparse.Namespace) -> int:
     return 0
 
 
-def _training_data(args: argparse.Namespace) -> Data:
+def _model_names(args: argparse.Namespace, n_hidden: int) -> tuple[tuple[str, ...], str]:
+    """The activation of each layer and the loss, from --activation,
+    --output-activation and --loss, checked as ``Network`` checks them."""
+    hidden: Any = args.activation
+    if len(hidden) == 1:
+        hidden = hidden[0]  # one name for every hidden layer
+    elif len(hidden) != n_hidden:
+        raise CommandError(
+            f"--activation names {len(hidden)} activations ({','.join(hidden)}) but there are {n_hidden} hidden "
+            "layers: give one name for all of them, or one per hidden layer"
+        )
+    output = args.output_activation
+    loss = args.loss
+    if loss is None:
+        loss = "cross_entropy" if output == "softmax" else "squared_error"
+    if loss == "cross_entropy" and output not in ("sigmoid", "softmax"):
+        raise CommandError(
+            f"--loss cross_entropy needs outputs that are probabilities (--output-activation sigmoid or softmax), "
+            f"not --output-activation {output}"
+        )
+    if output == "softmax" and loss != "cross_entropy":
+        raise CommandError(
+            f"--output-activation softmax is supported with --loss cross_entropy only, not --loss {loss}"
+        )
+    try:  # the library's own check, which the ones above mirror
+        return _model.resolve(hidden, output, loss, n_hidden + 1)
+    except (ValueError, TypeError) as error:
+        raise CommandError(f"--activation/--output-activation/--loss: {error}") from None
+
+
+def _describe(net: Any) -> str:
+    """The model in words: "hidden relu, output softmax, loss cross_entropy"."""
+    hidden = net.activations[:-1]
+    parts = []
+    if hidden:
+        parts.append(f"hidden {hidden[0] if len(set(hidden)) == 1 else ','.join(hidden)}")
+    parts += [f"output {net.activations[-1]}", f"loss {net.loss}"]
+    return ", ".join(parts)
+
+
+def _check_targets(Y: Array, names: Sequence[str], output: str) -> None:
+    """Refuse targets the output activation cannot produce, naming the column."""
+    low_limit, high_limit = OUTPUT_RANGES[output]
+    for j, name in enumerate(names):
+        low, high = Y[:, j].min(), Y[:, j].max()
+        if (low_limit is not None and low < low_limit) or (high_limit is not None and high > high_limit):
+            if high_limit is None:
+                allowed = f"below {low_limit:g}"
+                bounds = f">= {low_limit:g}"
+            else:
+                allowed = f"outside [{low_limit:g}, {high_limit:g}]"
+                bounds = f"[{low_limit:g}, {high_limit:g}]"
+            raise CommandError(
+                f"target column {name!r} has values from {low:g} to {high:g}, {allowed}, the range of {output} "
+                f"outputs: scale the targets into {bounds} first (e.g. (y - min) / (max - min)), or choose "
+                "another --output-activation (identity outputs take any value)"
+            )
+    if output == "softmax":
+        sums = Y.sum(axis=1)
+        bad = np.flatnonzero(np.abs(sums - 1) > 1e-6 * Y.shape[1])
+        if len(bad):
+            raise CommandError(
+                f"a softmax output needs target rows that sum to 1 (e.g. one-hot), but the targets "
+                f"({', '.join(map(repr, names))}) of {len(bad)} rows do not: row {bad[0] + 1} of the data sums to "
+                f"{sums[bad[0]]:g}"
+            )
+
+
+def _training_data(args: argparse.Namespace, output: str) -> Data:
     if args.dataset is not None:
         if args.target is not None:
             raise CommandError("--target applies to a data file, not to a built-in --dataset")
         X, Y = datasets.load(args.dataset, seed=args.seed)
+        _check_targets(Y, datasets.TARGET_NAMES, output)
         return Data(X, Y, f"the {args.dataset} dataset")
     table = read_csv(args.data)
     if len(table.columns) < 2:
@@ -524,14 +644,7 @@ def _training_data(args: argparse.Namespace) -> Data:
     if not inputs:
         raise CommandError("--target names every column: no input columns are left")
     Y = table.values[:, targets]
-    for j, column in enumerate(targets):
-        low, high = Y[:, j].min(), Y[:, j].max()
-        if low < 0 or high > 1:
-            raise CommandError(
-                f"target column {table.columns[column]!r} has values from {low:g} to {high:g}, outside [0, 1], "
-                "the range of sigmoid outputs: scale the targets into [0, 1] first "
-                "(e.g. (y - min) / (max - min))"
-            )
+    _check_targets(Y, [table.columns[column] for column in targets], output)
     return Data(table.values[:, inputs], Y, table.path)
 
 
@@ -573,20 +686,23 @@ def fold_scaling(net: Any, low: Array, span: Array) -> Any:
     biases = [np.array(b, dtype=np.float64) for b in net.biases]
     weights[0] = weights[0] / span
     biases[0] = biases[0] - weights[0] @ low
-    return fastbp.Network.from_weights(weights, biases, dtype=net.dtype, backend=net.backend)
+    return fastbp.Network.from_weights(
+        weights, biases, activation=net.activations[:-1], output_activation=net.activations[-1], loss=net.loss,
+        dtype=net.dtype, backend=net.backend,
+    )
 
 
 def _note_large_inputs(X: Array) -> None:
     largest = float(np.abs(X).max())
     if largest > LARGE_INPUT:
         sys.stderr.write(
-            f"note: inputs reach {largest:g} in magnitude; sigmoid networks learn best with inputs "
+            f"note: inputs reach {largest:g} in magnitude; networks learn best with inputs "
             "roughly in [0, 1] (try --scale)\n"
         )
 
 
 def _metrics(net: Any, data: Data) -> str:
-    """The mean cost J per row, and the accuracy when every target is 0 or 1."""
+    """The mean cost J per row (of the network's loss), and the accuracy when every target is 0 or 1."""
     cost = net.cost(data.X, data.Y)
     text = f"cost {cost:.6g}"
     accuracy = _accuracy(net.forward(data.X), data.Y)

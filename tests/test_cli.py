@@ -164,6 +164,86 @@ def test_fold_scaling_computes_on_raw_inputs_what_the_net_computes_on_scaled_one
     np.testing.assert_allclose(folded.forward(X), net.forward((X - low) / span), rtol=0, atol=tolerance)
 
 
+@pytest.mark.parametrize(
+    "model",
+    [("relu", "identity", "squared_error"), (("tanh", "leaky_relu"), "sigmoid", "cross_entropy")],
+)
+def test_fold_scaling_keeps_the_activations_and_the_loss(model):
+    hidden, output, loss = model
+    net = fastbp.Network([3, 4, 4, 2], activation=hidden, output_activation=output, loss=loss, seed=1)
+    X = np.random.default_rng(0).uniform(-50, 50, size=(10, 3))
+    low, span = X.min(axis=0), X.max(axis=0) - X.min(axis=0)
+    folded = cli.fold_scaling(net, low, span)
+    assert folded.activations == net.activations and folded.loss == loss
+    np.testing.assert_allclose(folded.forward(X), net.forward((X - low) / span), rtol=0, atol=1e-12)
+
+
+def one_hot_csv(path, n=60, seed=3):
+    rng = np.random.default_rng(seed)
+    X = rng.uniform(0, 1, size=(n, 2))
+    Y = np.eye(3)[(X[:, 0] * 3).astype(int)]  # the class is the third of [0, 1] x1 falls in
+    return write_csv(path, ["x1", "x2", "c0", "c1", "c2"], np.column_stack([X, Y])), X, Y
+
+
+def test_relu_hidden_softmax_output_defaults_to_cross_entropy(tmp_path):
+    data, X, Y = one_hot_csv(tmp_path / "d.csv")
+    result = ok("train", data, "--target", "c0,c1,c2", "--activation", "relu", "--output-activation", "softmax",
+                "--epochs", "50", "--lr", "0.1", "--out", "m.fbp", cwd=tmp_path)
+    net = fastbp.load(tmp_path / "m.fbp")
+    assert net.activations == ("relu", "softmax") and net.loss == "cross_entropy"
+    assert result.stdout.startswith("network: 2-8-3 (hidden relu, output softmax, loss cross_entropy; float64, ")
+    cost, hits, rows = metrics(result.stdout, "training")
+    assert_printed_cost(cost, net.cost(X, Y))
+    assert rows == 60 and hits == int((net.forward(X).argmax(axis=1) == Y.argmax(axis=1)).sum())
+    assert hits > 45
+    # predict writes the softmax probabilities.
+    predicted = ok("predict", "m.fbp", data, "--drop", "c0,c1,c2", cwd=tmp_path).stdout.splitlines()
+    assert predicted[0] == "output_0,output_1,output_2"
+    probabilities = np.loadtxt(predicted[1:], delimiter=",", ndmin=2)
+    assert np.array_equal(probabilities, net.forward(X))
+    np.testing.assert_allclose(probabilities.sum(axis=1), 1, rtol=0, atol=1e-12)
+
+
+def test_one_activation_per_hidden_layer_and_an_explicit_loss(circles_csv, tmp_path):
+    result = ok("train", circles_csv, "--target", "label", "--layers", "6,5", "--activation", "tanh,leaky_relu",
+                "--loss", "cross_entropy", "--epochs", "20", "--batch-size", "4", "--scale", "--out", "m.fbp",
+                cwd=tmp_path)
+    net = fastbp.load(tmp_path / "m.fbp")
+    assert net.layer_sizes == (2, 6, 5, 1)
+    assert net.activations == ("tanh", "leaky_relu", "sigmoid") and net.loss == "cross_entropy"
+    assert "(hidden tanh,leaky_relu, output sigmoid, loss cross_entropy; " in result.stdout
+    X, Y = load_columns(circles_csv, ["a", "b"]), load_columns(circles_csv, ["label"])
+    assert_printed_cost(metrics(result.stdout, "training")[0], net.cost(X, Y))  # --scale folded in
+
+
+def test_identity_output_learns_targets_outside_0_1(tmp_path):
+    rng = np.random.default_rng(4)
+    X = rng.uniform(0, 1, size=(50, 2))
+    y = 40 * X[:, 0] - 25 * X[:, 1] + 3  # from -22 to 43: no sigmoid reaches these
+    data = write_csv(tmp_path / "r.csv", ["x1", "x2", "y"], np.column_stack([X, y]))
+    result = ok("train", data, "--layers", "", "--output-activation", "identity", "--lr", "0.05", "--epochs", "300",
+                "--out", "m.fbp", "--quiet", cwd=tmp_path)
+    net = fastbp.load(tmp_path / "m.fbp")
+    assert net.activations == ("identity",) and net.loss == "squared_error"
+    assert "(output identity, loss squared_error; " in result.stdout
+    cost, hits, _ = metrics(result.stdout, "training")
+    assert hits is None  # not 0/1 targets: no accuracy
+    assert_printed_cost(cost, net.cost(X, y[:, None]))
+    assert cost < 1e-3  # a linear model learns a linear function
+
+
+def test_the_default_model_is_the_notes(tmp_path):
+    result = ok("train", "--dataset", "xor", "--epochs", "5", "--out", "m.fbp", cwd=tmp_path)
+    assert result.stdout.startswith("network: 2-3-1 (hidden sigmoid, output sigmoid, loss squared_error; float64, ")
+    net = fastbp.load(tmp_path / "m.fbp")
+    assert net.activations == ("sigmoid", "sigmoid") and net.loss == "squared_error"
+    # The same weights as a network built with no model keywords, trained the same way.
+    same = ok("train", "--dataset", "xor", "--epochs", "5", "--activation", "sigmoid", "--output-activation",
+              "sigmoid", "--loss", "squared_error", "--out", "same.fbp", cwd=tmp_path)
+    assert same.stdout.replace("same.fbp", "m.fbp") == result.stdout
+    assert (tmp_path / "m.fbp").read_bytes() == (tmp_path / "same.fbp").read_bytes()
+
+
 def test_one_hot_targets_get_argmax_accuracy(tmp_path):
     rng = np.random.default_rng(3)
     X = rng.uniform(0, 1, size=(30, 2))
@@ -359,6 +439,9 @@ FILES = {
     "unnamed_column.csv": "x1,,y\n0,0,0\n",
     "one_column.csv": "y\n0\n1\n",
     "target_out_of_range.csv": "x1,x2,y\n0,0,0\n0,1,2.5\n",
+    "negative_target.csv": "x1,x2,y\n0,0,-0.5\n0,1,1\n",
+    "one_hot.csv": "x1,x2,a,b\n0,0,1,0\n0,1,0,1\n1,0,0,1\n1,1,1,0\n",
+    "not_one_hot.csv": "x1,x2,a,b\n0,0,1,0\n0,1,0,1\n1,0,1,1\n1,1,1,0\n",
     "latin1.csv": b"x1,x2,caf\xe9\n0,0,0\n",
     "nul.csv": b"x1,x2,y\n0,\x000,0\n",
     "garbage.fbp": b"not a model at all",
@@ -412,6 +495,26 @@ BAD = [
     ((*TRAIN, "good.csv", "--seed", "-1"), ["--seed", "'-1'"]),
     ((*TRAIN, "good.csv", "--dtype", "float16"), ["--dtype", "'float16'"]),
     ((*TRAIN, "good.csv", "--bogus"), ["unrecognized arguments: --bogus"]),
+    ((*TRAIN, "good.csv", "--activation", "swish"), ["--activation", "unknown activation 'swish'", "relu"]),
+    ((*TRAIN, "good.csv", "--activation", "relu,"), ["--activation", "unknown activation ''"]),
+    ((*TRAIN, "good.csv", "--activation", "logistic"), ["--activation", "'logistic'", "sigmoid, tanh"]),
+    ((*TRAIN, "good.csv", "--activation", "softmax"), ["--activation", "output layer only", "--output-activation"]),
+    ((*TRAIN, "good.csv", "--activation", "relu,tanh"), ["--activation", "2 activations", "1 hidden layers"]),
+    ((*TRAIN, "good.csv", "--layers", "", "--activation", "relu,tanh"), ["--activation", "0 hidden layers"]),
+    ((*TRAIN, "good.csv", "--output-activation", "swish"), ["--output-activation", "'swish'", "softmax"]),
+    ((*TRAIN, "good.csv", "--loss", "hinge"), ["--loss", "'hinge'", "cross_entropy"]),
+    ((*TRAIN, "good.csv", "--loss", "cross_entropy", "--output-activation", "identity"),
+     ["--loss cross_entropy", "probabilities", "--output-activation identity"]),
+    ((*TRAIN, "good.csv", "--loss", "cross_entropy", "--output-activation", "tanh"), ["--output-activation tanh"]),
+    ((*TRAIN, "one_hot.csv", "--target", "a,b", "--output-activation", "softmax", "--loss", "squared_error"),
+     ["--output-activation softmax", "--loss cross_entropy only", "not --loss squared_error"]),
+    ((*TRAIN, "target_out_of_range.csv", "--output-activation", "tanh"), ["'y'", "2.5", "[-1, 1]", "tanh"]),
+    ((*TRAIN, "negative_target.csv", "--output-activation", "relu"), ["'y'", "-0.5", "below 0", "relu"]),
+    ((*TRAIN, "negative_target.csv", "--loss", "cross_entropy"), ["'y'", "-0.5", "[0, 1]", "sigmoid"]),
+    ((*TRAIN, "good.csv", "--output-activation", "softmax"), ["softmax", "sum to 1", "'y'", "row 1", "sums to 0"]),
+    ((*TRAIN, "not_one_hot.csv", "--target", "a,b", "--output-activation", "softmax"),
+     ["softmax", "'a', 'b'", "of 1 rows", "row 3", "sums to 2"]),
+    ((*TRAIN, "--dataset", "xor", "--output-activation", "softmax"), ["softmax", "'label'", "sum to 1"]),
     ((*TRAIN,), ["DATA.csv", "--dataset"]),
     ((*TRAIN, "good.csv", "--dataset", "xor"), ["--dataset", "not allowed"]),
     ((*TRAIN, "--dataset", "xor", "--target", "y"), ["--target", "--dataset"]),
@@ -432,7 +535,8 @@ BAD = [
 # The cases the command is run for in a subprocess; every case of BAD is also
 # run in process (the same code, much faster).
 IN_SUBPROCESS = ("missing.csv", "a_directory", "empty.csv", "ragged.csv", "text.csv", "nan.csv", "--target z",
-                 "target_out_of_range.csv", "--lr 0", "no_such_dir/m.fbp", "garbage.fbp good.csv --out")
+                 "target_out_of_range.csv", "--lr 0", "no_such_dir/m.fbp", "garbage.fbp good.csv --out",
+                 "--activation swish", "--loss cross_entropy --output-activation identity")
 
 
 def run_in_process(args, cwd, monkeypatch, capsys):

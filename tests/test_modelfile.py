@@ -1,7 +1,8 @@
 """Model files: ``Network.save`` and ``fastbp.load`` (format in ``fastbp._modelfile``).
 
-Exact round trips, the byte layout, a corpus of crafted bad files, a mutation
-fuzz of good files, and atomic saving under simulated failures.
+Exact round trips (every activation and loss), the byte layout, files of the
+previous format version, a corpus of crafted bad files, a mutation fuzz of
+good files, and atomic saving under simulated failures.
 
 The fuzz runs ``FASTBP_FUZZ_CASES`` random mutations (default 10000) on top of
 its exhaustive cases; for a longer run:
@@ -9,6 +10,7 @@ its exhaustive cases; for a longer run:
     FASTBP_FUZZ_CASES=200000 pytest tests/test_modelfile.py -k fuzz
 """
 
+import base64
 import errno
 import hashlib
 import json
@@ -37,6 +39,8 @@ def bits(array):
 def assert_identical(loaded, original):
     assert loaded.layer_sizes == original.layer_sizes
     assert loaded.dtype == original.dtype
+    assert loaded.activations == original.activations
+    assert loaded.loss == original.loss
     for a, b in zip(loaded.weights + loaded.biases, original.weights + original.biases, strict=True):
         assert a.shape == b.shape and a.dtype == b.dtype
         assert bits(a) == bits(b)
@@ -97,6 +101,82 @@ def test_loaded_network_computes_the_same_outputs(tmp_path, backend, dtype):
     assert_identical(loaded, net)
 
 
+# (hidden activation(s), output activation, loss): every activation and both
+# losses, in every combination a Network accepts.
+MODELS = [
+    ("sigmoid", "sigmoid", "squared_error"),
+    ("tanh", "identity", "squared_error"),
+    ("relu", "softmax", "cross_entropy"),
+    (("leaky_relu", "identity"), "sigmoid", "cross_entropy"),
+    (("identity", "relu"), "tanh", "squared_error"),
+    ("sigmoid", "leaky_relu", "squared_error"),
+    ("tanh", "relu", "squared_error"),
+]
+
+
+def model_net(model, dtype="float64", backend=None, seed=0):
+    hidden, output, loss = model
+    sizes = [3, 5, 4] if isinstance(hidden, str) else [3, 5, 4, 4]
+    return Network(sizes, activation=hidden, output_activation=output, loss=loss, seed=seed, dtype=dtype,
+                   backend=backend)
+
+
+def model_targets(net, n=12):
+    """Targets the network's loss and output accept: one-hot rows for softmax,
+    values in (0, 1) otherwise."""
+    rng = np.random.default_rng(1)
+    n_out = net.layer_sizes[-1]
+    if net.activations[-1] == "softmax":
+        return np.eye(n_out)[rng.integers(0, n_out, size=n)]
+    return rng.uniform(0.1, 0.9, size=(n, n_out))
+
+
+@pytest.mark.parametrize("model", MODELS, ids=["/".join(map(str, np.ravel(m[0]))) + f"-{m[1]}-{m[2]}" for m in MODELS])
+def test_activations_and_loss_round_trip(tmp_path, backend, dtype, model):
+    net = model_net(model, dtype, backend)
+    X = np.random.default_rng(0).uniform(-2, 2, size=(12, 3))
+    Y = model_targets(net)
+    net.train(X, Y, epochs=3, lr=0.1)  # weights that are not the initial draw
+    net.save(tmp_path / "m.fbp")
+    version, header, _ = split_file((tmp_path / "m.fbp").read_bytes())
+    assert version == 2 and header["activations"] == list(net.activations) and header["loss"] == model[2]
+    loaded = fastbp.load(tmp_path / "m.fbp", backend=backend)
+    assert_identical(loaded, net)
+    assert loaded.activations == ((model[0],) * 1 if isinstance(model[0], str) else tuple(model[0])) + (model[1],)
+    assert bits(loaded.forward(X)) == bits(net.forward(X))
+    assert loaded.cost(X, Y) == net.cost(X, Y)
+    assert [loaded.step(x, y, 0.1) for x, y in zip(X, Y)] == [net.step(x, y, 0.1) for x, y in zip(X, Y)]
+    assert_identical(loaded, net)
+
+
+# A file saved by fastbp 0.1.0 before this format had version 2 (format
+# version 1): Network([2, 3, 1], seed=0) after net.step([0.05, 0.1], [0.9], 0.5).
+VERSION_1_FILE = base64.b64decode(
+    "RkFTVEJQAAHhAAAAeyJmb3JtYXRfdmVyc2lvbiI6MSwiZmFzdGJwX3ZlcnNpb24iOiIwLjEuMCIsImxheWVyX3NpemVzIjpbMiwz"
+    "LDFdLCJkdHlwZSI6ImZsb2F0NjQiLCJhY3RpdmF0aW9ucyI6WyJzaWdtb2lkIiwic2lnbW9pZCJdLCJwYXlsb2FkX2J5dGVzIjox"
+    "MDQsInBheWxvYWRfc2hhMjU2IjoiMDM2NWUxY2QxY2NlMDc3OWRiY2QxNjM5MTczNzI0MTgwYWI1YTFmYjQ4MTBkYTJjOGJkOTQ4"
+    "YzM4MjA3Y2I0NyJ9vxa+h04zxj9e+qD3kpzSvynFqXRXk+K/gtObTn6P478PAGXeoVjZPzSICVxcseA/kx4Wq57EwT+9zaHMkMLS"
+    "PxDLE/zG9Kk/fdG7HFsf5D+FSy/eSX3dP7FHLzlJEea/5Fvs2X7+4D8="
+)
+
+
+def test_a_version_1_file_loads_as_sigmoid_and_squared_error(tmp_path, backend):
+    assert VERSION_1_FILE[7] == 1 and split_file(VERSION_1_FILE)[1]["format_version"] == 1
+    (tmp_path / "old.fbp").write_bytes(VERSION_1_FILE)
+    loaded = fastbp.load(tmp_path / "old.fbp", backend=backend)
+    assert loaded.activations == ("sigmoid", "sigmoid") and loaded.loss == "squared_error"
+    net = Network([2, 3, 1], seed=0, backend=backend)
+    net.step([0.05, 0.1], [0.9], 0.5)
+    assert_identical(loaded, net)
+    assert loaded.forward([[0.3, 0.7]]).tolist() == [[0.6465059560291458]]  # what 0.1.0 computed
+    # Saved again, it is a version 2 file of the same network.
+    loaded.save(tmp_path / "new.fbp")
+    version, header, payload = split_file((tmp_path / "new.fbp").read_bytes())
+    assert version == 2 and header["loss"] == "squared_error"
+    assert payload == split_file(VERSION_1_FILE)[2]
+    assert_identical(fastbp.load(tmp_path / "new.fbp"), net)
+
+
 def test_load_chooses_the_backend(tmp_path):
     net = Network([2, 3, 1], seed=0, backend="python")
     net.save(tmp_path / "n.fbp")
@@ -108,14 +188,15 @@ def test_file_layout_is_the_documented_one(tmp_path, dtype):
     net = Network([3, 4, 2], seed=3, dtype=dtype)
     net.save(tmp_path / "n.fbp")
     data = (tmp_path / "n.fbp").read_bytes()
-    assert data[:7] == MAGIC and data[7] == 1
+    assert data[:7] == MAGIC and data[7] == 2
     version, header, payload = split_file(data)
     assert header == {
-        "format_version": 1,
+        "format_version": 2,
         "fastbp_version": fastbp.__version__,
         "layer_sizes": [3, 4, 2],
         "dtype": dtype.name,
         "activations": ["sigmoid", "sigmoid"],
+        "loss": "squared_error",
         "payload_bytes": dtype.itemsize * (4 * (3 + 1) + 2 * (4 + 1)),
         "payload_sha256": hashlib.sha256(payload).hexdigest(),
     }
@@ -125,6 +206,16 @@ def test_file_layout_is_the_documented_one(tmp_path, dtype):
     values = np.frombuffer(payload, LE[dtype.name])
     assert values[0] == net.weights[0][0, 0] and values[3] == net.weights[0][1, 0]
     assert bits(values[12:16]) == bits(net.biases[0])
+
+
+def test_the_header_records_the_model(tmp_path):
+    net = Network([3, 4, 4, 2], activation=["relu", "tanh"], output_activation="softmax", loss="cross_entropy",
+                  seed=3)
+    net.save(tmp_path / "n.fbp")
+    _, header, _ = split_file((tmp_path / "n.fbp").read_bytes())
+    assert header["activations"] == ["relu", "tanh", "softmax"] and header["loss"] == "cross_entropy"
+    assert list(header) == ["format_version", "fastbp_version", "layer_sizes", "dtype", "activations", "loss",
+                            "payload_bytes", "payload_sha256"]
 
 
 def test_saving_is_deterministic_and_idempotent(tmp_path):
@@ -227,36 +318,41 @@ BASE_NET = Network.from_weights(
 BASE_PAYLOAD = flat_payload(BASE_NET)
 
 
-def base_header(payload=BASE_PAYLOAD):
-    return {
-        "format_version": 1,
+def base_header(payload=BASE_PAYLOAD, version=2):
+    """A good header (format version 2 by default; 1: the previous format, without "loss")."""
+    header = {
+        "format_version": version,
         "fastbp_version": "0.1.0",
         "layer_sizes": [2, 3, 1],
         "dtype": "float64",
         "activations": ["sigmoid", "sigmoid"],
+        "loss": "squared_error",
         "payload_bytes": len(payload),
         "payload_sha256": hashlib.sha256(payload).hexdigest(),
     }
+    if version == 1:
+        del header["loss"]
+    return header
 
 
-def craft(header=None, payload=BASE_PAYLOAD, *, magic=MAGIC, version=1, raw_header=None, header_size=None):
+def craft(header=None, payload=BASE_PAYLOAD, *, magic=MAGIC, version=2, raw_header=None, header_size=None):
     """A model file built by hand: any field can be wrong."""
     if raw_header is None:
-        raw_header = json.dumps(base_header(payload) if header is None else header).encode()
+        raw_header = json.dumps(base_header(payload, version) if header is None else header).encode()
     if header_size is None:
         header_size = len(raw_header)
     return magic + bytes([version]) + struct.pack("<I", header_size) + raw_header + payload
 
 
-def changed(**fields):
-    """The base file with some header fields replaced (None: removed)."""
-    header = base_header()
+def changed(version=2, **fields):
+    """The base file (of format ``version``) with some header fields replaced (None: removed)."""
+    header = base_header(version=version)
     for key, value in fields.items():
         if value is None:
             del header[key]
         else:
             header[key] = value
-    return craft(header)
+    return craft(header, version=version)
 
 
 def nan_file(value, where, dtype="float64"):
@@ -282,9 +378,13 @@ BAD_FILES = {
     "pickle": (b"\x80\x04\x95" + GOOD[3:], "not a fastbp model file"),
     "npz (zip)": (b"PK\x03\x04" + GOOD[4:], "not a fastbp model file"),
     "text": (b"hello world, not a model", "not a fastbp model file: it starts with b'hello w'"),
-    "future version": (craft(version=2), r"format version 2 is newer than this fastbp \(0.1.0\) can read .*upgrade"),
+    "future version": (
+        craft(version=3), r"format version 3 is newer than this fastbp \(0.1.0\) can read \(versions 1, 2\); upgrade"
+    ),
     "version 255": (craft(version=255), "format version 255 is newer"),
-    "version 0": (craft(version=0), "unknown format version 0"),
+    "version 0": (craft(version=0), r"unknown format version 0 \(this fastbp reads versions 1, 2\)"),
+    "version 1 byte, version 2 header": (craft(base_header(), version=1), r"version 1 file must have .*unexpected \['loss'\]"),
+    "version 2 byte, version 1 header": (craft(base_header(version=1)), r"version 2 file must have .*missing \['loss'\]"),
     "header too big": (craft(header_size=64 * 1024 + 1), "says 65537 bytes, more than the 65536 allowed"),
     "header size 2**32-1": (craft(header_size=2**32 - 1), "more than the 65536 allowed"),
     "header beyond the file": (craft(header_size=len(GOOD)), r"truncated: the header is \d+ bytes but only"),
@@ -311,12 +411,14 @@ BAD_FILES = {
     ),
     # The header's keys and types.
     "missing key": (changed(payload_sha256=None), r"exactly the keys .*missing \['payload_sha256'\]"),
+    "missing key, version 1": (changed(1, payload_sha256=None), r"exactly the keys .*missing \['payload_sha256'\]"),
     "extra key": (changed(pickle="cos\nsystem\n"), r"unexpected \['pickle'\]"),
     "empty object": (craft({}), "missing"),
-    "format_version str": (changed(format_version="1"), "'format_version' must be 1"),
-    "format_version bool": (changed(format_version=True), "'format_version' must be 1"),
-    "format_version float": (changed(format_version=1.0), "'format_version' must be 1"),
-    "format_version differs": (changed(format_version=2), "'format_version' must be 1 .*got 2"),
+    "format_version str": (changed(format_version="2"), "'format_version' must be 2"),
+    "format_version bool": (changed(1, format_version=True), "'format_version' must be 1"),
+    "format_version float": (changed(format_version=2.0), "'format_version' must be 2"),
+    "format_version differs": (changed(format_version=1), "'format_version' must be 2 .*got 1"),
+    "format_version differs, version 1": (changed(1, format_version=2), "'format_version' must be 1 .*got 2"),
     "fastbp_version not str": (changed(fastbp_version=1), "'fastbp_version' must be a string"),
     "layer_sizes str": (changed(layer_sizes="2,3,1"), "'layer_sizes' must be a list of at least 2 integers"),
     "layer_sizes dict": (changed(layer_sizes={"2": 3}), "'layer_sizes' must be a list"),
@@ -337,13 +439,61 @@ BAD_FILES = {
     "dtype as a list": (changed(dtype=["float64"]), "'dtype' must be one of"),
     "dtype that does not fit the payload": (changed(dtype="float32"), "payload_bytes=104 but .* in float32 need 52"),
     "unknown activation": (
-        changed(activations=["sigmoid", "relu"]),
-        r"layer 2 uses the activation 'relu', which this fastbp \(0.1.0\) does not implement",
+        changed(activations=["sigmoid", "swish"]),
+        r"layer 2 uses the activation 'swish', which this fastbp \(0.1.0\) does not implement \(it knows \['sigmoid', "
+        r"'tanh', 'relu', 'leaky_relu', 'identity', 'softmax'\]\)",
+    ),
+    "activation in capitals": (changed(activations=["Sigmoid", "sigmoid"]), "layer 1 uses the activation 'Sigmoid'"),
+    "activation with a space": (changed(activations=["sigmoid", "tanh "]), "layer 2 uses the activation 'tanh '"),
+    "scikit-learn's name": (changed(activations=["logistic", "sigmoid"]), "layer 1 uses the activation 'logistic'"),
+    "empty activation": (changed(activations=["sigmoid", ""]), "layer 2 uses the activation ''"),
+    "softmax hidden": (
+        changed(activations=["softmax", "softmax"], loss="cross_entropy"),
+        "layer 1 of 2 uses the activation 'softmax', which is for the output layer only",
+    ),
+    "version 1 with another activation": (
+        changed(1, activations=["relu", "sigmoid"]),
+        r"layer 1 uses the activation 'relu', which format version 1 does not have .*need version 2",
+    ),
+    "version 1 with an unknown activation": (
+        changed(1, activations=["sigmoid", "swish"]), "layer 2 uses the activation 'swish', which format version 1",
+    ),
+    "version 1 with a loss": (changed(1, loss="cross_entropy"), r"unexpected \['loss'\]"),
+    "unknown loss": (
+        changed(loss="hinge"),
+        r"the loss 'hinge' is one this fastbp \(0.1.0\) does not implement \(it knows \['squared_error', "
+        r"'cross_entropy'\]\)",
+    ),
+    "loss in capitals": (changed(loss="Cross_Entropy"), "the loss 'Cross_Entropy' is one this fastbp"),
+    "loss by another name": (changed(loss="mse"), "the loss 'mse'"),
+    "loss empty list": (changed(loss=[]), r"'loss' must be one of \['squared_error', 'cross_entropy'\], got \[\]"),
+    "loss null": (craft({**base_header(), "loss": None}), "'loss' must be one of .*got None"),
+    "loss number": (changed(loss=1), "'loss' must be one of .*got 1"),
+    "loss bool": (changed(loss=False), "'loss' must be one of .*got False"),
+    "loss list": (changed(loss=["squared_error"]), r"'loss' must be one of .*got \['squared_error'\]"),
+    "loss object": (changed(loss={"name": "squared_error"}), "'loss' must be one of"),
+    "missing loss": (changed(loss=None), r"missing \['loss'\]"),
+    "cross-entropy with identity outputs": (
+        changed(activations=["sigmoid", "identity"], loss="cross_entropy"),
+        "the output activation 'identity' and the loss 'cross_entropy' are not a combination fastbp supports: "
+        ".*'sigmoid' or 'softmax'",
+    ),
+    "cross-entropy with tanh outputs": (
+        changed(activations=["relu", "tanh"], loss="cross_entropy"), "'tanh' and the loss 'cross_entropy' are not",
+    ),
+    "cross-entropy with relu outputs": (
+        changed(activations=["relu", "relu"], loss="cross_entropy"), "'relu' and the loss 'cross_entropy' are not",
+    ),
+    "softmax with squared error": (
+        changed(activations=["relu", "softmax"], loss="squared_error"),
+        "the output activation 'softmax' and the loss 'squared_error' are not a combination fastbp supports",
     ),
     "activations str": (changed(activations="sigmoid"), "'activations' must be a list of 2 strings"),
     "too few activations": (changed(activations=["sigmoid"]), "'activations' must be a list of 2 strings"),
     "too many activations": (changed(activations=["sigmoid"] * 3), "'activations' must be a list of 2 strings"),
     "activation not str": (changed(activations=["sigmoid", None]), "'activations' must be"),
+    "activation a list": (changed(activations=[["sigmoid"], "sigmoid"]), "'activations' must be"),
+    "activations null": (changed(activations=[]), "'activations' must be a list of 2 strings"),
     "payload_bytes negative": (changed(payload_bytes=-1), "'payload_bytes' must be an integer >= 0"),
     "payload_bytes str": (changed(payload_bytes="104"), "'payload_bytes' must be an integer"),
     "payload_bytes float": (changed(payload_bytes=104.0), "'payload_bytes' must be an integer"),
@@ -392,11 +542,29 @@ def test_crafted_bad_files_are_refused(tmp_path, name):
 
 
 def test_the_crafting_helper_makes_good_files(tmp_path):
-    # Every bad file above is one change away from this one, which loads.
+    # Every bad file above is one change away from one of these, which load.
     (tmp_path / "good.fbp").write_bytes(GOOD)
     assert_identical(fastbp.load(tmp_path / "good.fbp"), BASE_NET)
+    (tmp_path / "good1.fbp").write_bytes(craft(version=1))
+    assert_identical(fastbp.load(tmp_path / "good1.fbp"), BASE_NET)
+    (tmp_path / "softmax.fbp").write_bytes(changed(activations=["relu", "softmax"], loss="cross_entropy"))
+    loaded = fastbp.load(tmp_path / "softmax.fbp")
+    assert loaded.activations == ("relu", "softmax") and loaded.loss == "cross_entropy"
     (tmp_path / "good32.fbp").write_bytes(nan_file(0.5, 0, "float32"))
     assert fastbp.load(tmp_path / "good32.fbp").dtype == np.float32
+
+
+@pytest.mark.parametrize("hidden", ["sigmoid", "tanh", "relu", "leaky_relu", "identity"])
+@pytest.mark.parametrize("output, loss", [
+    ("sigmoid", "squared_error"), ("sigmoid", "cross_entropy"), ("softmax", "cross_entropy"),
+    ("tanh", "squared_error"), ("relu", "squared_error"), ("leaky_relu", "squared_error"),
+    ("identity", "squared_error"),
+])
+def test_every_model_a_network_accepts_loads(tmp_path, hidden, output, loss):
+    (tmp_path / "n.fbp").write_bytes(changed(activations=[hidden, output], loss=loss))
+    loaded = fastbp.load(tmp_path / "n.fbp")
+    assert loaded.activations == (hidden, output) and loaded.loss == loss
+    assert [bits(w) for w in loaded.weights] == [bits(w) for w in BASE_NET.weights]
 
 
 def test_fastbp_version_is_informative(tmp_path):
@@ -436,7 +604,11 @@ FUZZ_CASES = int(os.environ.get("FASTBP_FUZZ_CASES", "10000"))
 
 
 def fuzz_originals(directory):
-    nets = [Network([2, 3, 1], seed=0, dtype="float32"), Network([1, 2], seed=1), Network([3, 1, 2, 1], seed=2)]
+    nets = [
+        Network([2, 3, 1], seed=0, dtype="float32"), Network([1, 2], seed=1), Network([3, 1, 2, 1], seed=2),
+        Network([2, 3, 2, 3], activation=["relu", "tanh"], output_activation="softmax", loss="cross_entropy", seed=3),
+        Network([2, 2, 1], activation="leaky_relu", output_activation="identity", seed=4, dtype="float32"),
+    ]
     originals = []
     for net in nets:
         net.save(directory / "original.fbp")
