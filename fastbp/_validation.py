@@ -230,6 +230,14 @@ def weights_and_biases(weights, biases, dtype):
     return sizes, dtype, Ws, bs
 
 
+def softmax_row_sums(Y):
+    """``(sums, tolerance)``: each row's sum of ``Y``, added in order in double
+    (as the compiled door adds), and how far from 1 a softmax target row may
+    sum: 2^-12 for float32, 2^-26 for float64 (about sqrt(eps))."""
+    sums = np.cumsum(Y, axis=-1, dtype=np.float64)[..., -1]
+    return sums, (2.0**-12 if Y.dtype == np.float32 else 2.0**-26)
+
+
 def targets(Y, name, loss, output_activation):
     """Targets the loss can use (``Y`` already a finite array of the network's
     dtype, one row per sample or one sample): for the cross-entropy every
@@ -245,8 +253,7 @@ def targets(Y, name, loss, output_activation):
         raise ValueError(f"{name} must lie in [0, 1] for loss='cross_entropy' (probabilities), "
                          f"got a value {float(bad)!r} (shape {Y.shape})")
     if output_activation == "softmax":
-        sums = np.cumsum(Y, axis=-1, dtype=np.float64)[..., -1]  # in order, as the door adds
-        tolerance = 2.0**-12 if Y.dtype == np.float32 else 2.0**-26
+        sums, tolerance = softmax_row_sums(Y)
         off = np.abs(sums - 1.0)
         worst = int(np.argmax(off)) if off.ndim else 0
         if off.max() > tolerance:

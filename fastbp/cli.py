@@ -32,7 +32,7 @@ from typing import Any, NoReturn, TextIO
 import numpy as np
 import numpy.typing as npt
 
-from . import _model, datasets
+from . import _model, _validation, datasets
 
 Array = npt.NDArray[np.float64]
 
@@ -619,8 +619,9 @@ def _check_targets(Y: Array, names: Sequence[str], output: str) -> None:
                 "another --output-activation (identity outputs take any value)"
             )
     if output == "softmax":
-        sums = Y.sum(axis=1)
-        bad = np.flatnonzero(np.abs(sums - 1) > 1e-6 * Y.shape[1])
+        # Network's rule (fastbp._validation.softmax_row_sums), before training starts.
+        sums, tolerance = _validation.softmax_row_sums(np.asarray(Y, dtype=np.float64))
+        bad = np.flatnonzero(np.abs(sums - 1) > tolerance)
         if len(bad):
             raise CommandError(
                 f"a softmax output needs target rows that sum to 1 (e.g. one-hot), but the targets "
