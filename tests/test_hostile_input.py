@@ -139,6 +139,28 @@ BAD_KEYWORDS = {
             ("upper-case", "PYTHON", ValueError, esc("backend='PYTHON' names no backend")),
             ("bytes", b"python", TypeError, esc("backend must be a str") + ".*got bytes"),
         ],
+        "activation": [
+            ("unknown", "swish", ValueError,
+             esc("activation='swish' is not one of 'sigmoid', 'tanh', 'relu', 'leaky_relu', 'identity'")),
+            ("sklearn-name", "logistic", ValueError, esc("activation='logistic' is not one of")),
+            ("softmax-hidden", "softmax", ValueError, esc("activation='softmax': softmax is for the output layer only")),
+            ("too-many", ["relu", "tanh"], ValueError,
+             esc("activation must name 1 hidden layer(s) (one per hidden layer), got 2")),
+            ("int", 3, TypeError, esc("activation must be a str or a sequence of str (one per hidden layer), got int")),
+            ("set", {"relu"}, TypeError, esc("got set (which has no order)")),
+            ("int-in-list", [0], TypeError, esc("activation[0] must be a str") + ".*" + esc("got int 0")),
+        ],
+        "output_activation": [
+            ("unknown", "linear", ValueError, esc("output_activation='linear' is not one of 'sigmoid', 'tanh'")),
+            ("softmax-squared-error", "softmax", ValueError,
+             esc("output_activation='softmax' is supported with loss='cross_entropy' only")),
+            ("none", None, TypeError, esc("output_activation must be a str") + ".*" + esc("got NoneType None")),
+        ],
+        "loss": [
+            ("unknown", "mse", ValueError, esc("loss='mse' is not one of 'squared_error', 'cross_entropy'")),
+            ("capitalised", "Cross_Entropy", ValueError, esc("loss='Cross_Entropy' is not one of")),
+            ("bytes", b"cross_entropy", TypeError, esc("loss must be a str") + ".*got bytes"),
+        ],
     },
     "from_weights": {
         "dtype": [
@@ -148,6 +170,23 @@ BAD_KEYWORDS = {
         "backend": [
             ("unknown", "cuda", ValueError, esc("backend='cuda' names no backend")),
             ("float", 1.0, TypeError, esc("backend must be a str") + ".*got float"),
+        ],
+        "activation": [
+            ("unknown", "gelu", ValueError, esc("activation='gelu' is not one of 'sigmoid', 'tanh'")),
+            ("softmax-hidden", ["softmax"], ValueError,
+             esc("activation[0]='softmax': softmax is for the output layer only")),
+            ("too-few", [], ValueError, esc("activation must name 1 hidden layer(s) (one per hidden layer), got 0")),
+            ("none", None, TypeError, esc("activation must be a str or a sequence of str")),
+        ],
+        "output_activation": [
+            ("unknown", "softplus", ValueError, esc("output_activation='softplus' is not one of")),
+            ("softmax-squared-error", "softmax", ValueError,
+             esc("output_activation='softmax' is supported with loss='cross_entropy' only")),
+            ("int", 5, TypeError, esc("output_activation must be a str") + ".*" + esc("got int 5")),
+        ],
+        "loss": [
+            ("unknown", "hinge", ValueError, esc("loss='hinge' is not one of 'squared_error', 'cross_entropy'")),
+            ("list", ["cross_entropy"], TypeError, esc("loss must be a str") + ".*got list"),
         ],
     },
     "step": {
