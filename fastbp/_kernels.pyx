@@ -366,9 +366,10 @@ cdef double _loss(const floating* o, const floating* z, const floating* y, Py_ss
     # the output layer (activation f: sigmoid or softmax), which stays finite
     # and accurate however far the outputs saturate:
     #   sigmoid: J = sum_k max(z_k, 0) - y_k z_k + ln(1 + e^-|z_k|)
-    #   softmax: J = sum_k y_k (lse - z_k),  lse = m + ln sum_i e^(z_i - m), m = max z
+    #   softmax: J = sum_k y_k (ln sum_i e^(z_i - m) - (z_k - m)),  m = max z
+    #            (= sum_k y_k (lse - z_k), lse = ln sum_i e^z_i, with m cancelled first)
     cdef Py_ssize_t k
-    cdef double J = 0, m, total = 0, lse, v
+    cdef double J = 0, m, total = 0, log_total, v
     if loss == SQUARED_ERROR:
         return _cost(o, y, n)
     if f == SOFTMAX:
@@ -377,9 +378,9 @@ cdef double _loss(const floating* o, const floating* z, const floating* y, Py_ss
             m = <double>z[k] if <double>z[k] > m else m
         for k in range(n):
             total += exp(<double>z[k] - m)
-        lse = m + log(total)
+        log_total = log(total)
         for k in range(n):
-            J += <double>y[k] * (lse - <double>z[k])
+            J += <double>y[k] * (log_total - (<double>z[k] - m))
         return J
     for k in range(n):
         v = <double>z[k]

@@ -66,6 +66,9 @@ def resolve(activation, output_activation, loss, n_layers):
     layer and the combinations refused (cross-entropy needs sigmoid or softmax
     outputs; softmax needs cross-entropy)."""
     n_hidden = n_layers - 1
+    if isinstance(activation, (bytes, bytearray)):
+        raise TypeError(f"activation must be a str or a sequence of str (one per hidden layer), "
+                        f"got {type(activation).__name__} {activation!r}")
     if isinstance(activation, str):
         hidden = (_name(activation, "activation", HIDDEN_ACTIVATIONS),) * n_hidden
     else:

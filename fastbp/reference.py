@@ -269,16 +269,17 @@ def _sigmoid_cross_entropy(z, y):
 
 def _softmax_cross_entropy(z, y):
     """J = -sum_k y_k ln o_k, o = softmax(z), from z: ln o_k = z_k - lse with
-    lse = ln sum_i e^z_i = m + ln sum_i e^(z_i - m), m = max z; each term
-    y_k (lse - z_k) >= 0, and nothing overflows or takes the log of 0."""
+    lse = ln sum_i e^z_i = m + ln sum_i e^(z_i - m), m = max z, so each term
+    is y_k (ln sum_i e^(z_i - m) - (z_k - m)) >= 0: nothing overflows or takes
+    the log of 0, and m cancels before it can round the small terms away."""
     m = max(z)
     total = 0.0
     for v in z:
         total += math.exp(v - m)
-    lse = m + math.log(total)
+    log_total = math.log(total)
     J = 0.0
     for k in range(len(z)):
-        J += y[k] * (lse - z[k])
+        J += y[k] * (log_total - (z[k] - m))
     return J
 
 

@@ -86,7 +86,7 @@ def test_the_copy_is_picked_by_the_network_shape(monkeypatch, sizes, expected):
 
 @pytest.mark.parametrize("dtype", ["float64", "float32"])
 @pytest.mark.parametrize("batch_size", [1, 5])
-def test_every_copy_gives_the_same_bits(dtype, batch_size):
+def test_every_copy_gives_the_same_bits(dtype, batch_size, monkeypatch):
     # All copies are built with -ffp-contract=off and sum in one fixed order, so
     # training, forward passes and gradients are bit-identical on every CPU.
     rng = np.random.default_rng(7)
@@ -94,8 +94,10 @@ def test_every_copy_gives_the_same_bits(dtype, batch_size):
     X, Y = rng.uniform(size=(23, 70)), rng.uniform(size=(23, 4))
     results = {}
     for isa, module in isa_modules().items():
+        # The same network, run by this copy: its kernels and its door.
+        monkeypatch.setenv(ISA_VAR, isa)
         net = fastbp.Network(sizes, seed=1, dtype=dtype)
-        net._kernels = module  # the same network, run by this copy
+        assert net._kernels is module and type(net._door).__module__ == module.__name__
         costs = net.train(X, Y, epochs=3, lr=0.5, batch_size=batch_size, shuffle=True, seed=2)
         dW, _ = net.gradients(X[0], Y[0])
         results[isa] = [costs, net.forward(X), net.forward(X[0]), *net.weights, *net.biases, *dW]
