@@ -53,6 +53,26 @@ WORKLOADS = {  # layer sizes, rows of data, learning rate
     "2-2-2:1000row": ((2, 2, 2), 1000, 0.0625),
     "64-32-10": ((64, 32, 10), 50_000, 0.03125),
     "784-128-10": ((784, 128, 10), 10_000, 0.03125),
+    # Issue 10: other models (MODELS), the same networks.  With ReLU and 784
+    # inputs a step of 2^-5 only stirs the weights; 2^-9 learns (J from ln 10
+    # down to ~1.9 in 3 epochs).
+    "784-128-10:relu-softmax": ((784, 128, 10), 10_000, 0.001953125),
+    "64-32-10:tanh": ((64, 32, 10), 50_000, 0.03125),
+}
+# The model of each issue-10 workload: (hidden activation, output activation,
+# loss, data); every other workload is the note's (sigmoid, squared error,
+# inputs U(0, 1), targets U(0.1, 0.9)).  Data:
+# - "one-hot": inputs U(0, 1) (like pixels), targets the one-hot rows of the
+#   class a fixed random linear teacher gives them (learnable; softmax targets'
+#   rows must sum to 1);
+#   (The teacher and the targets below come from their own seed: fewer rows,
+#   with --rows or --quick, are the first rows of the full data.)
+# - "symmetric": inputs U(-1, 1), targets U(-0.5, 0.5): tanh outputs, and
+#   activations that stay inside [-0.98, 0.98], where FANN's tanh derivative
+#   clips (the FANN row counts the clipped derivatives).
+MODELS = {
+    "784-128-10:relu-softmax": ("relu", "softmax", "cross_entropy", "one-hot"),
+    "64-32-10:tanh": ("tanh", "tanh", "squared_error", "symmetric"),
 }
 MAX_EPOCHS = 10
 # Workloads whose epochs have a fixed number of rows (all of their rows): a
@@ -77,24 +97,51 @@ COST_FLOOR = 1e-3
 
 
 def make_data(workload, dtype, rows=None):
-    """Inputs U(0, 1) and targets U(0.1, 0.9) from a fixed seed."""
+    """Inputs U(0, 1) and targets U(0.1, 0.9) from a fixed seed (the issue-10
+    workloads: the data of their MODELS entry)."""
     import numpy as np
 
     sizes, n, _ = WORKLOADS[workload]
     rng = np.random.default_rng(DATA_SEED)
     n = rows or n
+    data = MODELS[workload][3] if workload in MODELS else None
+    if data == "one-hot":
+        X = rng.random((n, sizes[0]))
+        teacher = np.random.default_rng(DATA_SEED + 1).standard_normal((sizes[0], sizes[-1]))  # not from rows
+        Y = np.eye(sizes[-1])[np.argmax((X - 0.5) @ teacher, axis=1)]
+        return X.astype(dtype), Y.astype(dtype)
+    if data == "symmetric":
+        X = rng.uniform(-1, 1, (n, sizes[0])).astype(dtype)
+        Y = np.random.default_rng(DATA_SEED + 1).uniform(-0.5, 0.5, (n, sizes[-1])).astype(dtype)
+        return X, Y
     X = rng.random((n, sizes[0])).astype(dtype)
     Y = rng.uniform(0.1, 0.9, (n, sizes[-1])).astype(dtype)
     return X, Y
 
 
+def model_of(workload):
+    """(activations per weight layer, loss) of a workload."""
+    sizes = WORKLOADS[workload][0]
+    hidden, output, loss, _ = MODELS.get(workload, ("sigmoid", "sigmoid", "squared_error", None))
+    return (hidden,) * (len(sizes) - 2) + (output,), loss
+
+
 def make_task(workload, dtype, batch_size):
+    """The initial weights of ``fastbp.Network(sizes, seed=1)`` with the
+    workload's model (so each activation gets fastbp's initialisation for it)."""
     import fastbp
     from peers import Task
 
     sizes, _, lr = WORKLOADS[workload]
-    net = fastbp.Network(sizes, seed=NETWORK_SEED, dtype=dtype)
-    return Task(net.weights, net.biases, lr, batch_size, dtype)
+    activations, loss = model_of(workload)
+    model = {}
+    if workload in MODELS:
+        model = dict(activation=activations[:-1], output_activation=activations[-1], loss=loss)
+    try:
+        net = fastbp.Network(sizes, seed=NETWORK_SEED, dtype=dtype, **model)
+    except TypeError:  # a fastbp from before issue 10: its (sigmoid) initialisation, fastbp itself n/a
+        net = fastbp.Network(sizes, seed=NETWORK_SEED, dtype=dtype)
+    return Task(net.weights, net.biases, lr, batch_size, dtype, activations=activations, loss=loss)
 
 
 def say(*parts):
@@ -163,6 +210,8 @@ def run_case(workload, mode, dtype, threads, peer_list, args):
             "threads": threads, "lr": lr, "flops_per_sample": training_flops(sizes), "results": []}
     if fixed:
         case["epoch_rows"] = n_rows
+    if workload in MODELS:
+        case["activations"], case["loss"] = list(task.activations), task.loss
     say(f"\n== {workload}  {mode}{'' if mode == 'online' else ' ' + str(task.batch_size)}  {dtype}  "
         f"{threads} thread{'s' if threads > 1 else ''}" + (f"  (epochs of {n_rows} row{'s' * (n_rows > 1)})" if fixed else ""))
 
@@ -227,8 +276,8 @@ def run_case(workload, mode, dtype, threads, peer_list, args):
             say(f"   !!! COST MISMATCH: {peer.name} computed {_short(result.costs)} but {reference.name} computed "
                 f"{_short(expected)} on the same work (max relative difference {diff:.3g} > rtol {RTOL[dtype]:g})")
             if entry.get("fann_clipped"):
-                say(f"   !!! FANN clipped {entry['fann_clipped']} sigmoid derivatives to a in [0.01, 0.99]: "
-                    "its gradient is not the exact one there. Lower the workload's lr or MAX_EPOCHS.")
+                say(f"   !!! FANN clipped {entry['fann_clipped']} derivatives (sigmoid a to [0.01, 0.99], tanh a "
+                    "to [-0.98, 0.98]): its gradient is not the exact one there. Lower the workload's lr or MAX_EPOCHS.")
     if "roofline" in case:
         roof = case["roofline"]
         roof.update(stream[0].fractions(case))
@@ -416,7 +465,8 @@ def worker(args):
     if threads == 1 and not args.no_percall:
         import percall
 
-        networks = [n for n in percall.NETWORKS if any(w.split(":")[0] == n for w in args.workloads)]
+        networks = [n for n in percall.NETWORKS
+                    if any(w.split(":")[0] == n and w not in MODELS for w in args.workloads)]
         say("\n== per call: fastbp against the same work by hand (NumPy, PyTorch), one sample")
         out["percall"] = percall.run(networks, args.dtypes, repeats=args.repeats,
                                      seconds=0.02 if args.quick else 0.05, say=say)
@@ -434,7 +484,8 @@ def worker(args):
                           and (threads == 1 or p.multithreaded or p.name == "fastbp")]
                 out["cases"].append(run_case(workload, mode, dtype, threads, chosen, args))
     if threads == 1 and not args.no_two_networks:
-        for workload in (w for w in args.workloads if w not in FIXED_EPOCH_ROWS):
+        # the note's model only: the issue-10 workloads have no two-networks target
+        for workload in (w for w in args.workloads if w not in FIXED_EPOCH_ROWS and w not in MODELS):
             for dtype in args.dtypes:
                 out["two_networks"].append(run_two_networks(workload, dtype, args))
     Path(args.worker_out).write_text(json.dumps(out))

@@ -8,6 +8,7 @@ import re
 PEER_ORDER = ["fastbp", "fastbp-ref", "C", "FANN", "numpy", "torch-sgd", "torch-nograd", "torch-script"]
 TORCH_PER_SAMPLE = ("torch-sgd", "torch-nograd", "torch-script")
 NUMPY_AND_TORCH = ("numpy", "torch-sgd", "torch-nograd", "torch-script")
+TORCH_MINIBATCH = ("torch-sgd", "torch-nograd")  # torch-script has no mini-batch loop
 README_START, README_END = "<!-- bench:start -->", "<!-- bench:end -->"
 
 # The issues' targets: fastbp's samples/s divided by the peer's.
@@ -20,9 +21,15 @@ TARGETS = [
     # Tiny networks with many epochs: one-row epochs (the worked example's way) and 1000-row epochs.
     (9, "online", ("FANN",), {"2-2-2:1row": 1.2, "2-2-2:1000row": 1.2}),
     (9, "online", ("C",), {"2-2-2:1row": 0.9, "2-2-2:1000row": 0.9, "64-32-10": 0.9, "784-128-10": 0.9}),
+    # Other models, PyTorch and FANN running the same one from the same weights.
+    (10, "online", TORCH_PER_SAMPLE, {"784-128-10:relu-softmax": 2.5}),
+    (10, "minibatch", TORCH_MINIBATCH, {"784-128-10:relu-softmax": 1.1}),
+    (10, "online", ("FANN",), {"64-32-10:tanh": 3.0}),
 ]
 # Workload names as the tables spell them out.
-WORKLOAD_NOTES = {"2-2-2:1row": "epochs of 1 row", "2-2-2:1000row": "epochs of 1000 rows"}
+WORKLOAD_NOTES = {"2-2-2:1row": "epochs of 1 row", "2-2-2:1000row": "epochs of 1000 rows",
+                  "784-128-10:relu-softmax": "ReLU hidden, softmax output, cross-entropy",
+                  "64-32-10:tanh": "tanh, squared error"}
 TWO_NETWORKS_TARGET = 1.8
 # Memory: "peak memory of a training run = data + weights + buffers
 # proportional to the layer widths (times the batch size); nothing grows with
@@ -268,7 +275,7 @@ def text(results):
     warning = two_cores_warning(results)
     if warning:
         out += ["", warning]
-    out += ["", "Targets (issues 3 and 9; default build, single thread, same run):"]
+    out += ["", "Targets (issues 3, 9 and 10; default build, single thread, same run):"]
     for t in results.get("targets", []):
         dtype = f" [{t['dtype']}]" if t.get("dtype") else ""
         out.append(f"  [{t['status']:>4s}] {t['target']}{dtype}: {_measured(t)}")

@@ -1,10 +1,20 @@
 """Peers: the same training run done by fastbp and by what a user would pick instead.
 
-Every peer trains the same fully connected sigmoid network on the same data
-from the same initial weights, with the semantics of ``fastbp.Network.train``:
+Every peer trains the same fully connected network on the same data from the
+same initial weights, with the semantics of ``fastbp.Network.train``:
 
-* cost ``J = 1/2 sum (y - o)^2`` of each sample, measured before the update it
-  takes part in; a peer returns the mean J of each epoch;
+* the model of the ``Task``: one activation per weight layer (``"sigmoid"``,
+  ``"tanh"``, ``"relu"``, ``"leaky_relu"`` (slope 0.01), ``"identity"``, and
+  ``"softmax"`` on the output layer) and a loss; by default (and in every
+  workload before issue 10) all sigmoid with squared error;
+* cost of each sample measured before the update it takes part in: squared
+  error ``J = 1/2 sum (y - o)^2``, or cross-entropy computed from the output's
+  net input z as fastbp does: with sigmoid outputs ``sum [max(z, 0) - y z +
+  log1p(exp(-|z|))]``, with a softmax output ``sum y_k (logsumexp(z) - z_k)``;
+  a peer returns the mean J of each epoch;
+* output delta ``(o - y) f'(z)`` for squared error, ``o - y`` for
+  cross-entropy; hidden deltas through ``f'`` computed from the activation
+  ``a = f(z)`` (ReLU's is ``a > 0``);
 * ``batch_size=1``: one update per sample (online SGD); ``batch_size=k``: the
   gradient averaged over k consecutive rows (the last, smaller batch over its
   own size), each sample's J measured at the weights its batch started from;
@@ -38,11 +48,40 @@ class Task:
     lr: float
     batch_size: int = 1
     dtype: np.dtype = field(default_factory=lambda: np.dtype(np.float64))
+    activations: tuple = None  # one name per weight layer (the last is the output's); None: all sigmoid
+    loss: str = "squared_error"
 
     def __post_init__(self):
         self.dtype = np.dtype(self.dtype)
         self.weights = [np.ascontiguousarray(W, dtype=self.dtype) for W in self.weights]
         self.biases = [np.ascontiguousarray(b, dtype=self.dtype) for b in self.biases]
+        self.activations = tuple(self.activations or ("sigmoid",) * len(self.weights))
+        if len(self.activations) != len(self.weights):
+            raise ValueError(f"{len(self.activations)} activations for {len(self.weights)} weight layers")
+        unknown = [a for a in self.activations if a not in ACTIVATIONS]
+        output, cross_entropy = self.activations[-1], self.loss == "cross_entropy"
+        # fastbp's rules: softmax on the output only, cross-entropy needs a sigmoid or softmax
+        # output, softmax needs cross-entropy (fastbp refuses softmax with squared error)
+        if (unknown or "softmax" in self.activations[:-1] or self.loss not in LOSSES
+                or (cross_entropy and output not in ("sigmoid", "softmax"))
+                or (output == "softmax" and not cross_entropy)):
+            raise ValueError(f"not a model fastbp trains: {self.activations} {self.loss!r}")
+
+    @property
+    def sigmoid_squared_error(self):
+        """The note's model (every workload before issue 10): peers keep their original code for it."""
+        return self.loss == "squared_error" and all(a == "sigmoid" for a in self.activations)
+
+    def network_keywords(self):
+        """The model as ``fastbp.Network.from_weights`` keywords ({} for the note's model, so that
+        the sigmoid workloads call fastbp exactly as before issue 10)."""
+        if self.sigmoid_squared_error:
+            return {}
+        return {"activation": tuple(self.activations[:-1]), "output_activation": self.activations[-1],
+                "loss": self.loss}
+
+    def describe_model(self):
+        return "/".join(self.activations) + ", " + self.loss.replace("_", " ")
 
     @property
     def layer_sizes(self):
@@ -51,6 +90,12 @@ class Task:
     def flat_params(self):
         """fastbp's flat layout: for each layer W (row-major) then b."""
         return np.concatenate([p for W, b in zip(self.weights, self.biases) for p in (W.ravel(), b)])
+
+
+# fastbp's names (fastbp._model.ACTIVATIONS and LOSSES; the index is the kernels' code).
+ACTIVATIONS = ("sigmoid", "tanh", "relu", "leaky_relu", "identity", "softmax")
+LOSSES = ("squared_error", "cross_entropy")
+LEAKY_SLOPE = 0.01
 
 
 class Unavailable(Exception):

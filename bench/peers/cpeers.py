@@ -113,6 +113,8 @@ class Native(Peer):
 
     def check(self, task):
         super().check(task)
+        if not task.sigmoid_squared_error:
+            raise Unavailable("n/a: native.c trains sigmoid/squared error only")
         self.library(task.dtype)
 
     def trainer(self, task, X, Y):
@@ -126,6 +128,26 @@ class Native(Peer):
 FANN_LIBS = {np.dtype(np.float64): ("FANN_F64", "doublefann"), np.dtype(np.float32): ("FANN_F32", "floatfann")}
 
 
+# fastbp's activations as FANN's (enum fann_activationfunc_enum in fann_data.h) and steepness:
+# FANN_SIGMOID = 1 / (1 + exp(-2 s x)), FANN_SIGMOID_SYMMETRIC = tanh(s x), FANN_LINEAR = s x.
+FANN_LINEAR, FANN_SIGMOID, FANN_SIGMOID_SYMMETRIC = 0, 3, 5
+FANN_ACTIVATIONS = {"sigmoid": (FANN_SIGMOID, 0.5), "tanh": (FANN_SIGMOID_SYMMETRIC, 1.0),
+                    "identity": (FANN_LINEAR, 1.0)}
+
+
+def fann_model(task):
+    """(functions, steepnesses, learning rate) that make FANN train ``task``'s
+    model, or ``Unavailable``.  A symmetric output activation makes FANN halve
+    the output error (fann_update_MSE), hence twice the learning rate."""
+    if task.loss != "squared_error":
+        raise Unavailable(f"n/a: FANN 2.2 has no {task.loss.replace('_', '-')} loss")
+    missing = sorted(set(task.activations) - set(FANN_ACTIVATIONS))
+    if missing:
+        raise Unavailable(f"n/a: FANN 2.2 has no {', '.join(missing)}")
+    functions, steepness = zip(*(FANN_ACTIVATIONS[a] for a in task.activations))
+    return functions, steepness, task.lr * (2 if functions[-1] == FANN_SIGMOID_SYMMETRIC else 1)
+
+
 class _FannTrainer(_CTrainer):
     def __init__(self, task, X, Y, lib):
         super().__init__(task, X, Y)
@@ -134,6 +156,13 @@ class _FannTrainer(_CTrainer):
                                       _ptr(self.initial, self.real), ctypes.c_double(task.lr))
         if not self.handle:
             raise RuntimeError("fann_create_standard_array failed")
+        if not task.sigmoid_squared_error:  # the note's model: peer_create's settings, as before issue 10
+            functions, steepness, lr = fann_model(task)
+            status = lib.peer_set_model(ctypes.c_void_p(self.handle), ctypes.c_int(self.L),
+                                        (ctypes.c_int * self.L)(*functions), (ctypes.c_double * self.L)(*steepness),
+                                        ctypes.c_double(lr))
+            if status != 0:
+                raise RuntimeError("FANN's layer count does not match the layer sizes")
         self.fann_mse = None
         self.reset()
 
@@ -167,7 +196,8 @@ class _FannTrainer(_CTrainer):
 
 class Fann(Peer):
     name = "FANN"
-    about = "FANN 2.2 (Debian libfann-dev) fann_train per sample: incremental, momentum 0, sigmoid, linear error"
+    about = ("FANN 2.2 (Debian libfann-dev) fann_train per sample: incremental, momentum 0, linear error, "
+             "sigmoid (steepness 0.5) or tanh (FANN_SIGMOID_SYMMETRIC, steepness 1)")
     minibatch = False  # FANN's batch training is full-batch only: no mini-batch of k rows
     _libs = {}
 
@@ -182,6 +212,7 @@ class Fann(Peer):
             lib = ctypes.CDLL(str(path))
             lib.peer_create.restype = ctypes.c_void_p
             lib.peer_set_params.restype = ctypes.c_int
+            lib.peer_set_model.restype = ctypes.c_int
             lib.peer_train.restype = None
             lib.peer_destroy.restype = None
             self._libs[dtype] = lib
@@ -189,6 +220,8 @@ class Fann(Peer):
 
     def check(self, task):
         super().check(task)
+        if not task.sigmoid_squared_error:
+            fann_model(task)
         self.library(task.dtype)
 
     def trainer(self, task, X, Y):

@@ -16,6 +16,19 @@
  * - FANN clips a to [0.01, 0.99] inside the derivative: the data keep the outputs
  *   away from those bounds, and the cost check would show it if they did not.
  *
+ * Other models (issue 10; peer_set_model after peer_create, chosen by cpeers.py):
+ * - tanh is FANN_SIGMOID_SYMMETRIC, 2 / (1 + exp(-2 s x)) - 1 = tanh(s x), with
+ *   steepness s = 1 (FANN's default is 0.5); its derivative s (1 - a^2) clips a
+ *   to [-0.98, 0.98] (counted like the sigmoid's clip);
+ * - identity is FANN_LINEAR with steepness 1 (derivative 1, sums clamped to
+ *   +-150, which these workloads never reach);
+ * - with a symmetric output activation FANN halves the output error (y - o) / 2
+ *   before using it (fann_update_MSE), so its gradient is half the exact one:
+ *   cpeers.py gives FANN twice the learning rate (exact in binary: the update is
+ *   linear in the output error);
+ * - FANN has no ReLU (its FANN_LINEAR_PIECE is clipped to [0, 1]), no softmax and
+ *   no cross-entropy: those models are n/a for this peer.
+ *
  * The cost: FANN's MSE accumulates in a float (even in doublefann) and divides by
  * the number of outputs, so the driver measures J = 1/2 sum (y - o)^2 itself in
  * double, from ann->output, which fann_train leaves holding the outputs computed
@@ -49,6 +62,19 @@ void *peer_create(int L, const long *n, const fann_type *params, double lr) {
     return ann;
 }
 
+/* Per-layer activation functions and steepnesses for layers 1..L, and the
+ * learning rate (as FANN must see it).  Returns 0, or -1 if L disagrees. */
+int peer_set_model(void *handle, int L, const int *functions, const double *steepness, double lr) {
+    struct fann *ann = handle;
+    if ((int)fann_get_num_layers(ann) != L + 1) return -1;
+    for (int l = 1; l <= L; l++) {
+        fann_set_activation_function_layer(ann, (enum fann_activationfunc_enum)functions[l - 1], l);
+        fann_set_activation_steepness_layer(ann, (fann_type)steepness[l - 1], l);
+    }
+    fann_set_learning_rate(ann, (float)lr);
+    return 0;
+}
+
 /* Copy fastbp's flat params (W[l] rows then b[l], per layer) into FANN's
  * connection order.  Returns 0, or -1 if the connection count disagrees. */
 int peer_set_params(void *handle, int L, const long *n, const fann_type *params) {
@@ -69,13 +95,19 @@ int peer_set_params(void *handle, int L, const long *n, const fann_type *params)
     return 0;
 }
 
-/* How many neurons of layers 1..L have an output outside [0.01, 0.99], where
- * FANN's derivative clips it (so its gradient is not the exact one). */
+/* How many neurons of layers 1..L have an output where FANN's derivative
+ * clips it (so its gradient is not the exact one): outside [0.01, 0.99] for
+ * FANN_SIGMOID, outside [-0.98, 0.98] for FANN_SIGMOID_SYMMETRIC. */
 static long clipped_neurons(struct fann *ann) {
     long count = 0;
     for (struct fann_layer *layer = ann->first_layer + 1; layer != ann->last_layer; layer++)
-        for (struct fann_neuron *neuron = layer->first_neuron; neuron != layer->last_neuron - 1; neuron++)
-            count += neuron->value < 0.01 || neuron->value > 0.99;  /* last_neuron - 1: the bias */
+        for (struct fann_neuron *neuron = layer->first_neuron; neuron != layer->last_neuron - 1; neuron++) {
+            /* last_neuron - 1: the bias */
+            if (neuron->activation_function == FANN_SIGMOID)
+                count += neuron->value < 0.01 || neuron->value > 0.99;
+            else if (neuron->activation_function == FANN_SIGMOID_SYMMETRIC)
+                count += neuron->value < -0.98 || neuron->value > 0.98;
+        }
     return count;
 }
 

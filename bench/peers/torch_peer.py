@@ -1,7 +1,14 @@
 """PyTorch, three ways: the idiomatic loop (nn.Linear, torch.optim.SGD, a
 squared-error loss, autograd), hand-written no_grad updates on preallocated
 tensors (the fastest eager code we could write), and the same update loop
-compiled with TorchScript.  ``torch.set_num_threads`` is set by the caller."""
+compiled with TorchScript.  ``torch.set_num_threads`` is set by the caller.
+
+The note's model (sigmoid, squared error) keeps its original code; every
+other model (issue 10) runs through the ``*_model`` methods: the idiomatic
+loop with nn.Tanh/nn.ReLU/... and PyTorch's own losses on the logits
+(``cross_entropy`` with probability targets for softmax, and
+``binary_cross_entropy_with_logits`` for sigmoid outputs), the hand-written
+loops with in-place activations and ``log_softmax``."""
 
 from __future__ import annotations
 
@@ -9,7 +16,7 @@ import warnings
 
 import numpy as np
 
-from . import Peer, Unavailable
+from . import ACTIVATIONS, LEAKY_SLOPE, LOSSES, Peer, Unavailable
 
 TORCH_VERSION = "2.13.0"  # the only version to install here: `pip install torch==2.13.0`
 
@@ -36,8 +43,46 @@ class _Trainer:
         pass
 
     def train(self, rows, epochs):
-        step = self.online if self.task.batch_size == 1 else self.batch
+        if self.task.sigmoid_squared_error:
+            step = self.online if self.task.batch_size == 1 else self.batch
+        else:
+            step = self.online_model if self.task.batch_size == 1 else self.batch_model
         return [step(rows) / rows for _ in range(epochs)]
+
+    def online_model(self, rows):
+        raise Unavailable(f"{type(self).__name__}: only sigmoid/squared error")
+
+    batch_model = online_model
+
+
+def _activate_(torch, name, t):
+    """t = f(t) in place (not softmax)."""
+    if name == "sigmoid":
+        t.sigmoid_()
+    elif name == "tanh":
+        t.tanh_()
+    elif name == "relu":
+        t.relu_()
+    elif name == "leaky_relu":
+        torch.nn.functional.leaky_relu_(t, LEAKY_SLOPE)
+    elif name != "identity":
+        raise ValueError(f"no in-place {name}")
+    return t
+
+
+def _times_derivative_(torch, name, d, a, tmp=None):
+    """d *= f'(z), f' computed from a = f(z), in place."""
+    if name == "sigmoid":
+        d.mul_(torch.mul(a, a, out=tmp).neg_().add_(a) if tmp is not None else a - a * a)
+    elif name == "tanh":
+        d.mul_(torch.mul(a, a, out=tmp).neg_().add_(1) if tmp is not None else 1 - a * a)
+    elif name == "relu":
+        d.masked_fill_(a <= 0, 0)
+    elif name == "leaky_relu":
+        d.copy_(torch.where(a > 0, d, d * LEAKY_SLOPE))
+    elif name != "identity":
+        raise ValueError(f"no elementwise derivative for {name}")
+    return d
 
 
 # ---------------------------------------------------------------------------
@@ -49,8 +94,24 @@ class _SGDTrainer(_Trainer):
     def setup(self):
         torch, nn = self.torch, self.torch.nn
         layers = []
-        for W, _ in self.initial:
-            layers += [nn.Linear(W.shape[1], W.shape[0], dtype=W.dtype), nn.Sigmoid()]
+        if self.task.sigmoid_squared_error:
+            for W, _ in self.initial:
+                layers += [nn.Linear(W.shape[1], W.shape[0], dtype=W.dtype), nn.Sigmoid()]
+        else:
+            modules = {"sigmoid": nn.Sigmoid, "tanh": nn.Tanh, "relu": nn.ReLU, "identity": nn.Identity,
+                       "leaky_relu": lambda: nn.LeakyReLU(LEAKY_SLOPE), "softmax": lambda: nn.Softmax(dim=-1)}
+            cross_entropy = self.task.loss == "cross_entropy"
+            for l, ((W, _), name) in enumerate(zip(self.initial, self.task.activations)):
+                layers.append(nn.Linear(W.shape[1], W.shape[0], dtype=W.dtype))
+                if not (cross_entropy and l == len(self.initial) - 1):  # the losses take the logits
+                    layers.append(modules[name]())
+            F = torch.nn.functional
+            if not cross_entropy:
+                pass  # self.loss: squared error, as for the note's model
+            elif self.task.activations[-1] == "softmax":
+                self.loss = lambda z, y: F.cross_entropy(z, y, reduction="sum")  # y: class probabilities
+            else:
+                self.loss = lambda z, y: F.binary_cross_entropy_with_logits(z, y, reduction="sum")
         self.model = nn.Sequential(*layers)
         self.linears = [m for m in self.model if isinstance(m, nn.Linear)]
         self.optimizer = torch.optim.SGD(self.model.parameters(), lr=self.task.lr)
@@ -87,6 +148,8 @@ class _SGDTrainer(_Trainer):
             total += loss.item() * len(x)
         return total
 
+    online_model, batch_model = online, batch  # the model lives in self.model and self.loss
+
 
 class TorchSGD(Peer):
     name = "torch-sgd"
@@ -117,6 +180,7 @@ class _NoGradTrainer(_Trainer):
         self.delta = [new(n) for n in sizes]           # delta[0] unused
         self.tmp = [new(n) for n in sizes]
         self.J = torch.empty(len(self.X), dtype=self.W[0].dtype)
+        self.z_out = new(sizes[-1])  # the output's net input (cross-entropy's cost is computed from it)
         self.X_rows, self.Y_rows = self.X.unbind(0), self.Y.unbind(0)
 
     def reset(self):
@@ -160,6 +224,79 @@ class _NoGradTrainer(_Trainer):
                 step = self.task.lr / len(A[0])
                 for l in range(L, 0, -1):
                     previous = torch.mm(delta, W[l - 1]).mul_(A[l - 1] - A[l - 1] * A[l - 1]) if l > 1 else None
+                    W[l - 1].addmm_(delta.t(), A[l - 1], alpha=-step)
+                    b[l - 1].sub_(delta.sum(0), alpha=step)
+                    delta = previous
+        return total
+
+
+    def online_model(self, rows):
+        torch = self.torch
+        W, b, a, delta, tmp, J, z = self.W, self.b, self.a, self.delta, self.tmp, self.J, self.z_out
+        L, lr, f = len(W), self.task.lr, self.task.activations
+        cross_entropy, output = self.task.loss == "cross_entropy", f[-1]
+        bce = torch.nn.functional.binary_cross_entropy_with_logits
+        sign = 1.0
+        with torch.no_grad():
+            for i in range(rows):
+                a[0], y = self.X_rows[i], self.Y_rows[i]
+                for l in range(L - 1):
+                    _activate_(torch, f[l], torch.addmv(b[l], W[l], a[l], out=a[l + 1]))
+                if not cross_entropy:
+                    _activate_(torch, output, torch.addmv(b[L - 1], W[L - 1], a[L - 1], out=a[L]))
+                    error = torch.sub(a[L], y, out=delta[L])
+                    torch.dot(error, error, out=J[i])
+                    _times_derivative_(torch, output, error, a[L], tmp[L])
+                    sign = 0.5
+                elif output == "softmax":
+                    ls = torch.log_softmax(torch.addmv(b[L - 1], W[L - 1], a[L - 1], out=z), 0)
+                    torch.exp(ls, out=a[L])
+                    torch.dot(y, ls, out=J[i])  # -J: J = -sum y ln o
+                    torch.sub(a[L], y, out=delta[L])
+                    sign = -1.0
+                else:
+                    torch.addmv(b[L - 1], W[L - 1], a[L - 1], out=z)
+                    J[i] = bce(z, y, reduction="sum")
+                    torch.sub(torch.sigmoid(z, out=a[L]), y, out=delta[L])
+                for l in range(L, 0, -1):
+                    if l > 1:  # before W[l-1] (the weights into layer l) changes
+                        torch.mv(W[l - 1].t(), delta[l], out=delta[l - 1])
+                        _times_derivative_(torch, f[l - 2], delta[l - 1], a[l - 1], tmp[l - 1])
+                    W[l - 1].addr_(delta[l], a[l - 1], alpha=-lr)
+                    b[l - 1].add_(delta[l], alpha=-lr)
+        return sign * float(J[:rows].sum(dtype=torch.float64))
+
+    def batch_model(self, rows):
+        torch = self.torch
+        W, b, L, k, f = self.W, self.b, len(self.W), self.task.batch_size, self.task.activations
+        cross_entropy, output = self.task.loss == "cross_entropy", f[-1]
+        total = 0.0
+        with torch.no_grad():
+            for start in range(0, rows, k):
+                A = [self.X[start : min(start + k, rows)]]
+                Y = self.Y[start : start + len(A[0])]
+                for l in range(L - 1):
+                    A.append(_activate_(torch, f[l], torch.addmm(b[l], A[l], W[l].t())))
+                Z = torch.addmm(b[L - 1], A[L - 1], W[L - 1].t())
+                if not cross_entropy:
+                    A.append(_activate_(torch, output, Z))
+                    delta = A[L] - Y
+                    total += 0.5 * float(torch.sum(delta * delta, dtype=torch.float64))
+                    _times_derivative_(torch, output, delta, A[L])
+                elif output == "softmax":
+                    ls = torch.log_softmax(Z, 1)
+                    A.append(ls.exp())
+                    total -= float(torch.sum(Y * ls, dtype=torch.float64))
+                    delta = A[L] - Y
+                else:
+                    total += float(torch.nn.functional.binary_cross_entropy_with_logits(
+                        Z.double(), Y.double(), reduction="sum"))
+                    A.append(torch.sigmoid(Z))
+                    delta = A[L] - Y
+                step = self.task.lr / len(A[0])
+                for l in range(L, 0, -1):
+                    previous = (_times_derivative_(torch, f[l - 2], torch.mm(delta, W[l - 1]), A[l - 1])
+                                if l > 1 else None)
                     W[l - 1].addmm_(delta.t(), A[l - 1], alpha=-step)
                     b[l - 1].sub_(delta.sum(0), alpha=step)
                     delta = previous
@@ -219,10 +356,93 @@ def _scripted_epoch():
     return _SCRIPTED
 
 
+_SCRIPTED_MODEL = None
+
+
+def _scripted_model_epoch():
+    """The online epoch for any model (issue 10), activations and loss as
+    fastbp's codes (their index in ACTIVATIONS and LOSSES), compiled once."""
+    global _SCRIPTED_MODEL
+    if _SCRIPTED_MODEL is None:
+        torch = _torch()
+        from typing import List
+
+        assert ACTIVATIONS.index("softmax") == 5 and LOSSES.index("cross_entropy") == 1  # the codes below
+
+        def epoch(W: List[torch.Tensor], b: List[torch.Tensor], X: torch.Tensor, Y: torch.Tensor, rows: int,
+                  lr: float, f: List[int], loss: int, slope: float) -> float:
+            total = 0.0
+            L = len(W)
+            for i in range(rows):
+                a = [X[i]]
+                z = X[i]
+                for l in range(L):
+                    z = torch.addmv(b[l], W[l], a[l])
+                    code = f[l]
+                    if code == 0:
+                        a.append(torch.sigmoid(z))
+                    elif code == 1:
+                        a.append(torch.tanh(z))
+                    elif code == 2:
+                        a.append(torch.relu(z))
+                    elif code == 3:
+                        a.append(torch.nn.functional.leaky_relu(z, slope))
+                    elif code == 4:
+                        a.append(z)
+                    else:
+                        a.append(torch.softmax(z, 0))
+                y = Y[i]
+                if loss == 1:
+                    if f[L - 1] == 5:
+                        total -= float(torch.dot(y, torch.log_softmax(z, 0)))
+                    else:
+                        total += float(torch.sum(torch.clamp_min(z, 0) - y * z + torch.log1p(torch.exp(-torch.abs(z)))))
+                    delta = a[L] - y
+                else:
+                    delta = a[L] - y
+                    total += 0.5 * float(torch.dot(delta, delta))
+                for l in range(L, 0, -1):
+                    # the derivative of layer l's activation, from its output a[l]
+                    if loss == 0 or l < L:
+                        code, out = f[l - 1], a[l]
+                        if code == 0:
+                            delta = delta * out * (1 - out)
+                        elif code == 1:
+                            delta = delta * (1 - out * out)
+                        elif code == 2:
+                            delta = delta * (out > 0).to(out.dtype)
+                        elif code == 3:
+                            delta = delta * torch.where(out > 0, torch.ones_like(out), torch.full_like(out, slope))
+                    if l > 1:  # before W[l-1] changes
+                        previous = torch.mv(W[l - 1].t(), delta)
+                    else:
+                        previous = delta
+                    W[l - 1].addr_(delta, a[l - 1], alpha=-lr)
+                    b[l - 1].add_(delta, alpha=-lr)
+                    delta = previous
+            return total
+
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            try:
+                _SCRIPTED_MODEL = torch.jit.script(epoch)
+            except Exception as error:  # noqa: BLE001
+                _SCRIPTED_MODEL = Unavailable(f"torch.jit.script failed: {type(error).__name__}: {error}")
+    if isinstance(_SCRIPTED_MODEL, Unavailable):
+        raise _SCRIPTED_MODEL
+    return _SCRIPTED_MODEL
+
+
 class _ScriptTrainer(_NoGradTrainer):
     def online(self, rows):
         with self.torch.no_grad():
             return _scripted_epoch()(self.W, self.b, self.X, self.Y, rows, float(self.task.lr))
+
+    def online_model(self, rows):
+        codes = [ACTIVATIONS.index(name) for name in self.task.activations]
+        with self.torch.no_grad():
+            return _scripted_model_epoch()(self.W, self.b, self.X, self.Y, rows, float(self.task.lr), codes,
+                                           LOSSES.index(self.task.loss), LEAKY_SLOPE)
 
 
 class TorchScript(TorchSGD):
@@ -232,7 +452,7 @@ class TorchScript(TorchSGD):
 
     def check(self, task):
         super().check(task)
-        _scripted_epoch()
+        _scripted_epoch() if task.sigmoid_squared_error else _scripted_model_epoch()
 
     def trainer(self, task, X, Y):
         return _ScriptTrainer(task, X, Y)
