@@ -162,6 +162,14 @@ def test_peers_that_cannot_run_a_model_say_so():
             Task(relu.weights[:2], relu.biases[:2], LR, activations=activations, loss=loss)
 
 
+def test_peers_use_fastbps_names_and_codes():
+    """The peers' copy of the names (their index is the code the TorchScript
+    loop and native.c switch on) is fastbp's."""
+    model = pytest.importorskip("fastbp._model", reason="this fastbp has no fastbp._model (issue 10)")
+    assert peers.ACTIVATIONS == model.ACTIVATIONS and peers.LOSSES == model.LOSSES
+    assert peers.LEAKY_SLOPE == model.LEAKY_SLOPE
+
+
 def test_fann_tanh_clips_no_derivative_on_this_workload():
     """FANN clips a to [-0.98, 0.98] inside its tanh derivative; none here, some
     when a huge learning rate saturates the neurons."""
