@@ -229,14 +229,14 @@ class _NoGradTrainer(_Trainer):
                     delta = previous
         return total
 
-
     def online_model(self, rows):
         torch = self.torch
         W, b, a, delta, tmp, J, z = self.W, self.b, self.a, self.delta, self.tmp, self.J, self.z_out
         L, lr, f = len(W), self.task.lr, self.task.activations
         cross_entropy, output = self.task.loss == "cross_entropy", f[-1]
         bce = torch.nn.functional.binary_cross_entropy_with_logits
-        sign = 1.0
+        # J[i] holds (y - o).(y - o), or y.log_softmax(z) (= -J), or J itself (sigmoid cross-entropy)
+        sign = 0.5 if not cross_entropy else -1.0 if output == "softmax" else 1.0
         with torch.no_grad():
             for i in range(rows):
                 a[0], y = self.X_rows[i], self.Y_rows[i]
@@ -247,13 +247,11 @@ class _NoGradTrainer(_Trainer):
                     error = torch.sub(a[L], y, out=delta[L])
                     torch.dot(error, error, out=J[i])
                     _times_derivative_(torch, output, error, a[L], tmp[L])
-                    sign = 0.5
                 elif output == "softmax":
                     ls = torch.log_softmax(torch.addmv(b[L - 1], W[L - 1], a[L - 1], out=z), 0)
                     torch.exp(ls, out=a[L])
                     torch.dot(y, ls, out=J[i])  # -J: J = -sum y ln o
                     torch.sub(a[L], y, out=delta[L])
-                    sign = -1.0
                 else:
                     torch.addmv(b[L - 1], W[L - 1], a[L - 1], out=z)
                     J[i] = bce(z, y, reduction="sum")
