@@ -62,8 +62,8 @@ class _BaseBP(BaseEstimator):
         self,
         hidden_layer_sizes=(100,),
         *,
-        learning_rate=1.0,
-        learning_rate_schedule="adaptive",
+        learning_rate_init=1.0,
+        learning_rate="adaptive",
         max_iter=200,
         batch_size=1,
         shuffle=True,
@@ -78,8 +78,8 @@ class _BaseBP(BaseEstimator):
         verbose=False,
     ):
         self.hidden_layer_sizes = hidden_layer_sizes
+        self.learning_rate_init = learning_rate_init
         self.learning_rate = learning_rate
-        self.learning_rate_schedule = learning_rate_schedule
         self.max_iter = max_iter
         self.batch_size = batch_size
         self.shuffle = shuffle
@@ -157,17 +157,17 @@ class _BaseBP(BaseEstimator):
         if isinstance(verbose, (bool, np.bool_)):
             verbose = int(verbose)
         check.integer(verbose, "verbose", minimum=0)
-        if self.learning_rate_schedule not in SCHEDULES:
+        if self.learning_rate not in SCHEDULES:
             raise ValueError(
-                f"learning_rate_schedule must be one of {', '.join(map(repr, SCHEDULES))}, "
-                f"got {self.learning_rate_schedule!r}"
+                f"learning_rate must be one of {', '.join(map(repr, SCHEDULES))}, "
+                f"got {self.learning_rate!r}"
             )
         if self.backend is not None and not isinstance(self.backend, str):
             raise TypeError(f"backend must be None or a backend name like 'cython', got {self.backend!r}")
         return dict(
             hidden=hidden,
-            lr=check.learning_rate(self.learning_rate, "learning_rate"),
-            adaptive=self.learning_rate_schedule == "adaptive",
+            lr=check.learning_rate(self.learning_rate_init, "learning_rate_init"),
+            adaptive=self.learning_rate == "adaptive",
             max_iter=check.integer(self.max_iter, "max_iter", minimum=1),
             batch_size=check.integer(self.batch_size, "batch_size", minimum=1),
             shuffle=check.flag(self.shuffle, "shuffle"),
@@ -227,10 +227,10 @@ class _BaseBP(BaseEstimator):
         epoch.  A *stall* is ``n_iter_no_change`` consecutive epochs in which
         the training loss (or, with ``early_stopping``, the validation score)
         did not improve on its best by at least ``tol``.  With
-        ``learning_rate_schedule="constant"`` the first stall ends training;
+        ``learning_rate="constant"`` the first stall ends training;
         with ``"adaptive"`` (the default) each of the first three stalls
         divides the learning rate by 5 and the fourth ends training.  Each
-        ``fit`` starts from ``learning_rate``.
+        ``fit`` starts from ``learning_rate_init``.
         """
         return self._atomically(lambda: self._fit(X, y))
 
@@ -390,17 +390,17 @@ class BPClassifier(ClassifierMixin, _BaseBP):
     hidden_layer_sizes : tuple of int, default=(100,)
         Widths of the hidden layers; ``()`` for none (inputs wired straight to
         the outputs).
-    learning_rate : float, default=1.0
+    learning_rate_init : float, default=1.0
         Gradient-descent step size ``lr`` of ``Network.train`` at the start of
         each fit.  With ``batch_size > 1`` the gradient is averaged over the
         batch, so larger batches usually want a larger rate.
-    learning_rate_schedule : {"adaptive", "constant"}, default="adaptive"
+    learning_rate : {"adaptive", "constant"}, default="adaptive"
         ``"adaptive"``: when training stalls (see ``n_iter_no_change``) the
         learning rate is divided by 5, at most three times; the next stall
         ends training.  Large steps escape the sigmoid's plateaus early on,
         smaller ones then average out the noise of online updates.
         ``"constant"``: the first stall ends training.  ``partial_fit``
-        always uses ``learning_rate``.
+        always uses ``learning_rate_init``.
     max_iter : int, default=200
         Maximum number of epochs (passes over the training data).
     batch_size : int, default=1
@@ -423,7 +423,7 @@ class BPClassifier(ClassifierMixin, _BaseBP):
     n_iter_no_change : int, default=20
         This many consecutive epochs without progress (see ``tol``) is a
         stall: it divides the learning rate or ends training (see
-        ``learning_rate_schedule``).
+        ``learning_rate``).
     warm_start : bool, default=False
         When fitted already, continue training the current network instead of
         starting afresh (the classes must be the same).

@@ -215,7 +215,7 @@ def test_stalls_divide_the_learning_rate_then_stop(iris, schedule, epochs, capsy
     X, y = iris
     # With tol this large only the first epoch counts as progress: every
     # n_iter_no_change=3 epochs after it are a stall.
-    clf = BPClassifier(hidden_layer_sizes=(5,), tol=1e9, n_iter_no_change=3, learning_rate_schedule=schedule,
+    clf = BPClassifier(hidden_layer_sizes=(5,), tol=1e9, n_iter_no_change=3, learning_rate=schedule,
                        verbose=True, random_state=0).fit(X, y)
     assert clf.n_iter_ == len(clf.loss_curve_) == epochs
     assert clf.best_loss_ == min(clf.loss_curve_)
@@ -237,7 +237,7 @@ def test_converges_before_max_iter_or_warns(iris):
 
 def test_early_stopping_keeps_the_network_of_the_best_validation_score(iris):
     X, y = iris
-    params = dict(hidden_layer_sizes=(5,), learning_rate=2.0, early_stopping=True, validation_fraction=0.2,
+    params = dict(hidden_layer_sizes=(5,), learning_rate_init=2.0, early_stopping=True, validation_fraction=0.2,
                   n_iter_no_change=4, tol=0.0, random_state=3)
     clf = BPClassifier(**params).fit(X, y)
     scores = clf.validation_scores_
@@ -317,7 +317,7 @@ def test_partial_fit_sees_classes_before_they_appear(iris):
 @pytest.mark.parametrize("batch_size", [4, 1000])
 def test_mini_batches(iris, batch_size):
     X, y = iris
-    clf = BPClassifier(hidden_layer_sizes=(10,), batch_size=batch_size, learning_rate=2.0, max_iter=300,
+    clf = BPClassifier(hidden_layer_sizes=(10,), batch_size=batch_size, learning_rate_init=2.0, max_iter=300,
                        random_state=0)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
@@ -377,9 +377,9 @@ def test_a_failed_fit_leaves_the_estimator_as_it_was(iris, monkeypatch):
 @pytest.mark.parametrize(
     "params, error, message",
     [
-        (dict(learning_rate=0), ValueError, "learning_rate must be > 0"),
-        (dict(learning_rate="fast"), TypeError, "learning_rate must be a real number"),
-        (dict(learning_rate_schedule="invscaling"), ValueError, "learning_rate_schedule must be one of"),
+        (dict(learning_rate_init=0), ValueError, "learning_rate_init must be > 0"),
+        (dict(learning_rate_init="fast"), TypeError, "learning_rate_init must be a real number"),
+        (dict(learning_rate="invscaling"), ValueError, "learning_rate must be one of"),
         (dict(max_iter=1.5), TypeError, "max_iter must be an integer"),
         (dict(max_iter=0), ValueError, "max_iter must be >= 1"),
         (dict(batch_size=0), ValueError, "batch_size must be >= 1"),
@@ -439,7 +439,7 @@ def test_pipeline(iris):
 
 def test_grid_search_in_parallel_matches_serial(iris):
     X, y = iris
-    grid = {"hidden_layer_sizes": [(4,), (8,)], "learning_rate": [0.5, 2.0]}
+    grid = {"hidden_layer_sizes": [(4,), (8,)], "learning_rate_init": [0.5, 2.0]}
     estimator = BPClassifier(max_iter=50, random_state=0)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
@@ -455,7 +455,7 @@ def test_grid_search_in_parallel_matches_serial(iris):
 
 def test_clone_keeps_parameters_not_the_fit(blobs):
     X, y = blobs
-    clf = BPClassifier(hidden_layer_sizes=(3,), learning_rate=0.7, random_state=5).fit(X, y)
+    clf = BPClassifier(hidden_layer_sizes=(3,), learning_rate_init=0.7, random_state=5).fit(X, y)
     copy = clone(clf)
     assert copy.get_params() == clf.get_params()
     assert not hasattr(copy, "network_")
