@@ -36,7 +36,7 @@ from sklearn.preprocessing import StandardScaler  # noqa: E402
 
 from fastbp.sklearn import BPClassifier  # noqa: E402
 
-GRID = {"hidden_layer_sizes": [(32,), (64,)], "learning_rate_init": [0.25, 1.0]}
+GRID = {"hidden_layer_sizes": [(32,), (64,)], "learning_rate_init": [0.03, 0.1]}
 
 
 def search(X, y, epochs, n_jobs):
