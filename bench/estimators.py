@@ -1,7 +1,8 @@
 """BPClassifier/BPRegressor against MLPClassifier/MLPRegressor on scikit-learn's bundled datasets.
 
-    python bench/estimators.py              # the defaults table (~2 minutes)
-    python bench/estimators.py --grid       # also the search the defaults were chosen by (~15 minutes)
+    python bench/estimators.py              # the defaults table (~3 minutes)
+    python bench/estimators.py --grid       # also the search the defaults were chosen by (~10-15 minutes)
+    python bench/estimators.py --grid-only  # only the search
     python bench/estimators.py --markdown   # the tables as Markdown, for the README
 
 Every score is the mean over the test folds of a 5-fold cross-validation
