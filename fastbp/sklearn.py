@@ -77,7 +77,7 @@ REGRESSOR_OUTPUTS = ("identity", "logistic")
 SCHEDULES = ("adaptive", "constant")
 # "adaptive": each stall (n_iter_no_change epochs without progress) divides
 # the learning rate by LR_DIVISOR, up to MAX_LR_DIVISIONS times; the next stall
-# ends training.  Large steps escape the sigmoid's plateaus early on, small
+# ends training.  Large steps make fast progress early on, small
 # ones then average out the noise of online updates.
 LR_DIVISOR, MAX_LR_DIVISIONS = 5, 3
 
@@ -124,7 +124,7 @@ class _BaseBP(BaseEstimator):
         self.verbose = verbose
 
     # ------------------------------------------------------------------
-    # Hooks of the subclasses: targets <-> sigmoid outputs
+    # Hooks of the subclasses: targets <-> network outputs
     # ------------------------------------------------------------------
 
     def _validate_y(self, y):
@@ -144,7 +144,7 @@ class _BaseBP(BaseEstimator):
         raise NotImplementedError
 
     def _encode(self, y, encoding):
-        """Targets -> (n, n_outputs) sigmoid targets."""
+        """Targets -> (n, n_outputs) training targets."""
         raise NotImplementedError
 
     def _decode(self, outputs, encoding):
