@@ -36,14 +36,14 @@ from sklearn.preprocessing import StandardScaler  # noqa: E402
 
 from fastbp.sklearn import BPClassifier  # noqa: E402
 
-GRID = {"hidden_layer_sizes": [(32,), (64,)], "learning_rate": [0.25, 1.0]}
+GRID = {"hidden_layer_sizes": [(32,), (64,)], "learning_rate_init": [0.03, 0.1]}
 
 
 def search(X, y, epochs, n_jobs):
     """One grid search on joblib's threading backend; returns (wall seconds,
     CPU seconds of the process, search)."""
     estimator = BPClassifier(
-        max_iter=epochs, learning_rate_schedule="constant", tol=0.0, n_iter_no_change=epochs + 1, random_state=0
+        max_iter=epochs, learning_rate="constant", tol=0.0, n_iter_no_change=epochs + 1, random_state=0
     )
     grid = GridSearchCV(estimator, GRID, cv=3, n_jobs=n_jobs, refit=False)
     with joblib.parallel_backend("threading", n_jobs=n_jobs), warnings.catch_warnings():
@@ -66,7 +66,7 @@ def main(argv=None):
 
     X, y = make_classification(n_samples=args.samples, n_features=20, n_informative=10, n_classes=3, random_state=0)
     X = StandardScaler().fit_transform(X)
-    n_fits = 3 * len(GRID["hidden_layer_sizes"]) * len(GRID["learning_rate"])
+    n_fits = 3 * len(GRID["hidden_layer_sizes"]) * len(GRID["learning_rate_init"])
     print(f"GridSearchCV over BPClassifier: {n_fits} fits (4 candidates x 3 folds) of {args.epochs} epochs "
           f"on {args.samples} x 20 rows, joblib threading backend, {os.cpu_count()} CPUs visible")
 

@@ -5,17 +5,27 @@ Import this module explicitly (``from fastbp.sklearn import BPClassifier``);
 (``pip install fastbp[sklearn]``): the estimators use its developer API of
 that version (``validate_data``, ``__sklearn_tags__``).
 
-Both estimators are thin: the model is a ``fastbp.Network`` of sigmoid neurons
-(``network_``), trained by ``Network.train`` one epoch per iteration so that
-``tol``, ``n_iter_no_change`` and ``early_stopping`` can act between epochs.
-What the wrappers add is the mapping between scikit-learn's targets and the
-sigmoid outputs, which live in (0, 1):
+Both estimators are thin: the model is a ``fastbp.Network`` (``network_``),
+trained by ``Network.train`` one epoch per iteration so that ``tol``,
+``n_iter_no_change`` and ``early_stopping`` can act between epochs.  The hidden
+layers' activation is the ``activation`` parameter, in scikit-learn's names
+(``"logistic"`` is fastbp's ``"sigmoid"``).  What the wrappers add is the
+output layer and the loss that suit the targets, and the mapping between
+scikit-learn's targets and the outputs:
 
-* ``BPClassifier``: one sigmoid output for two classes (target 0 or 1), one
-  output per class (one-hot targets) for more, one output per label for a
-  multilabel indicator ``y``.
-* ``BPRegressor``: each target column is mapped linearly so that its training
-  range ``[min, max]`` becomes ``[0.1, 0.9]``; ``predict`` inverts the map.
+* ``BPClassifier``, ``loss="log_loss"`` (the default, cross-entropy): a
+  softmax output over one-hot targets for more than two classes; one sigmoid
+  output (target 0 or 1) for two classes; one sigmoid per label for a
+  multilabel indicator ``y``.  ``loss="squared_error"`` is the note's model:
+  sigmoid outputs everywhere (one per class for more than two), squared error.
+* ``BPRegressor``: identity outputs and the squared error, on the targets as
+  they are (``out_activation="identity"``, the default); with
+  ``out_activation="logistic"`` sigmoid outputs, and then each target column
+  is mapped linearly so that its training range ``[min, max]`` becomes
+  ``[0.1, 0.9]``, inside the sigmoid's (0, 1); ``predict`` inverts the map.
+
+The defaults were chosen by measurement on scikit-learn's bundled datasets
+(``bench/estimators.py``; the table is in the README).
 
 A ``fit`` that raises (bad input, ``TrainingDivergedError``, Ctrl-C) leaves
 the estimator as it was before the call.
@@ -42,15 +52,32 @@ from .network import Network
 
 __all__ = ["BPClassifier", "BPRegressor"]
 
-# The regressor maps each target's training range [min, max] onto this
-# interval of the sigmoid's (0, 1): inside it, away from the flat tails where
-# the sigmoid's derivative (and so learning) vanishes.
+# The regressor with sigmoid outputs (out_activation="logistic") maps each
+# target's training range [min, max] onto this interval of the sigmoid's
+# (0, 1): inside it, away from the flat tails where the sigmoid's derivative
+# (and so learning) vanishes.  Identity outputs need no scaling.
 TARGET_LOW, TARGET_HIGH = 0.1, 0.9
+
+# scikit-learn's activation names (MLPClassifier's, plus fastbp's leaky_relu)
+# -> fastbp's (fastbp._model.ACTIVATIONS).
+ACTIVATIONS = {
+    "identity": "identity",
+    "logistic": "sigmoid",
+    "tanh": "tanh",
+    "relu": "relu",
+    "leaky_relu": "leaky_relu",
+}
+SKLEARN_NAMES = {fastbp: sklearn for sklearn, fastbp in ACTIVATIONS.items()}
+SKLEARN_NAMES["softmax"] = "softmax"
+# The classifier's losses: scikit-learn's name for the cross-entropy
+# (SGDClassifier, HistGradientBoostingClassifier) and the note's.
+CLASSIFIER_LOSSES = {"log_loss": "cross_entropy", "squared_error": "squared_error"}
+REGRESSOR_OUTPUTS = ("identity", "logistic")
 
 SCHEDULES = ("adaptive", "constant")
 # "adaptive": each stall (n_iter_no_change epochs without progress) divides
 # the learning rate by LR_DIVISOR, up to MAX_LR_DIVISIONS times; the next stall
-# ends training.  Large steps escape the sigmoid's plateaus early on, small
+# ends training.  Large steps make fast progress early on, small
 # ones then average out the noise of online updates.
 LR_DIVISOR, MAX_LR_DIVISIONS = 5, 3
 
@@ -58,28 +85,31 @@ LR_DIVISOR, MAX_LR_DIVISIONS = 5, 3
 class _BaseBP(BaseEstimator):
     """Parameters, training loop and fitted state shared by both estimators."""
 
+    # The subclasses' __init__ list every parameter (scikit-learn reads them
+    # from the signature) and pass the shared ones here.
     def __init__(
         self,
-        hidden_layer_sizes=(100,),
-        *,
-        learning_rate=1.0,
-        learning_rate_schedule="adaptive",
-        max_iter=200,
-        batch_size=1,
-        shuffle=True,
-        random_state=None,
-        tol=1e-4,
-        early_stopping=False,
-        validation_fraction=0.1,
-        n_iter_no_change=20,
-        warm_start=False,
-        dtype="float64",
-        backend=None,
-        verbose=False,
+        hidden_layer_sizes,
+        activation,
+        learning_rate_init,
+        learning_rate,
+        max_iter,
+        batch_size,
+        shuffle,
+        random_state,
+        tol,
+        early_stopping,
+        validation_fraction,
+        n_iter_no_change,
+        warm_start,
+        dtype,
+        backend,
+        verbose,
     ):
         self.hidden_layer_sizes = hidden_layer_sizes
+        self.activation = activation
+        self.learning_rate_init = learning_rate_init
         self.learning_rate = learning_rate
-        self.learning_rate_schedule = learning_rate_schedule
         self.max_iter = max_iter
         self.batch_size = batch_size
         self.shuffle = shuffle
@@ -94,19 +124,27 @@ class _BaseBP(BaseEstimator):
         self.verbose = verbose
 
     # ------------------------------------------------------------------
-    # Hooks of the subclasses: targets <-> sigmoid outputs
+    # Hooks of the subclasses: targets <-> network outputs
     # ------------------------------------------------------------------
 
     def _validate_y(self, y):
         """The target after ``validate_data`` -> the array to encode."""
         raise NotImplementedError
 
-    def _fit_encoding(self, y, classes=None):
+    def _checked_model_params(self):
+        """The subclass's own parameters, validated: a dict merged into ``params``."""
+        raise NotImplementedError
+
+    def _fit_encoding(self, y, params, classes=None):
         """Fit the target encoding on the first fit; returns its attributes."""
         raise NotImplementedError
 
+    def _output_model(self, encoding, params):
+        """``(output_activation, loss)`` in fastbp's names for these targets and parameters."""
+        raise NotImplementedError
+
     def _encode(self, y, encoding):
-        """Targets -> (n, n_outputs) sigmoid targets."""
+        """Targets -> (n, n_outputs) training targets."""
         raise NotImplementedError
 
     def _decode(self, outputs, encoding):
@@ -137,6 +175,40 @@ class _BaseBP(BaseEstimator):
         check_is_fitted(self)
         return self.network_.biases
 
+    @property
+    def out_activation_(self):
+        """The output layer's activation in scikit-learn's names: ``"logistic"``,
+        ``"softmax"`` or ``"identity"`` (as ``MLPClassifier.out_activation_``)."""
+        check_is_fitted(self)
+        return SKLEARN_NAMES[self.network_.activations[-1]]
+
+    def _checked_activations(self, hidden):
+        """``activation`` -> one fastbp name per hidden layer."""
+        activation = self.activation
+        valid = ", ".join(map(repr, ACTIVATIONS))
+        if isinstance(activation, str):
+            given, where = [activation] * len(hidden), [""] * len(hidden)
+            if activation not in ACTIVATIONS:
+                raise ValueError(f"activation={activation!r} is not one of {valid}")
+        elif isinstance(activation, (list, tuple)):
+            given, where = list(activation), [f"[{i}]" for i in range(len(activation))]
+            if len(given) != len(hidden):
+                raise ValueError(
+                    f"activation must be one name or a sequence of one name per hidden layer: "
+                    f"{len(given)} names for hidden_layer_sizes={hidden!r}"
+                )
+        else:
+            raise TypeError(
+                f"activation must be a str (one of {valid}) or a list/tuple of them, one per hidden layer; "
+                f"got {type(activation).__name__} {activation!r}"
+            )
+        for name, at in zip(given, where):
+            if not isinstance(name, str):
+                raise TypeError(f"activation{at} must be a str, one of {valid}; got {type(name).__name__} {name!r}")
+            if name not in ACTIVATIONS:
+                raise ValueError(f"activation{at}={name!r} is not one of {valid}")
+        return tuple(ACTIVATIONS[name] for name in given)
+
     def _checked_params(self):
         """The hyper-parameters, validated (scikit-learn validates in fit, not __init__)."""
         hidden = self.hidden_layer_sizes
@@ -157,17 +229,19 @@ class _BaseBP(BaseEstimator):
         if isinstance(verbose, (bool, np.bool_)):
             verbose = int(verbose)
         check.integer(verbose, "verbose", minimum=0)
-        if self.learning_rate_schedule not in SCHEDULES:
+        if self.learning_rate not in SCHEDULES:
             raise ValueError(
-                f"learning_rate_schedule must be one of {', '.join(map(repr, SCHEDULES))}, "
-                f"got {self.learning_rate_schedule!r}"
+                f"learning_rate must be one of {', '.join(map(repr, SCHEDULES))}, "
+                f"got {self.learning_rate!r}"
             )
         if self.backend is not None and not isinstance(self.backend, str):
             raise TypeError(f"backend must be None or a backend name like 'cython', got {self.backend!r}")
         return dict(
             hidden=hidden,
-            lr=check.learning_rate(self.learning_rate, "learning_rate"),
-            adaptive=self.learning_rate_schedule == "adaptive",
+            activations=self._checked_activations(hidden),
+            **self._checked_model_params(),
+            lr=check.learning_rate(self.learning_rate_init, "learning_rate_init"),
+            adaptive=self.learning_rate == "adaptive",
             max_iter=check.integer(self.max_iter, "max_iter", minimum=1),
             batch_size=check.integer(self.batch_size, "batch_size", minimum=1),
             shuffle=check.flag(self.shuffle, "shuffle"),
@@ -199,10 +273,28 @@ class _BaseBP(BaseEstimator):
         )
         return X, self._validate_y(y)
 
-    def _new_network(self, n_features, n_outputs, params, rng):
+    def _new_network(self, n_features, n_outputs, params, encoding, rng):
+        output_activation, loss = self._output_model(encoding, params)
         return Network(
-            [n_features, *params["hidden"], n_outputs], seed=rng, dtype=params["dtype"], backend=self.backend
+            [n_features, *params["hidden"], n_outputs], activation=params["activations"],
+            output_activation=output_activation, loss=loss, seed=rng, dtype=params["dtype"], backend=self.backend,
         )
+
+    def _check_same_model(self, net, params, encoding):
+        """A warm start or a later partial_fit continues ``net``: the parameters
+        must still describe it (scikit-learn's MLP would silently ignore a change)."""
+        output_activation, loss = self._output_model(encoding, params)
+        asked = (params["hidden"], params["activations"] + (output_activation,), loss)
+        has = (tuple(net.layer_sizes[1:-1]), net.activations, net.loss)
+        if asked != has:
+            def describe(hidden, names, loss):
+                return (f"hidden_layer_sizes={hidden}, activations "
+                        f"{tuple(SKLEARN_NAMES[n] for n in names)}, loss {loss!r}")
+            raise ValueError(
+                f"the fitted network has {describe(*has)} but the parameters now ask for {describe(*asked)}: "
+                "a warm start or partial_fit continues the fitted network; fit with warm_start=False to change "
+                "the model"
+            )
 
     def _atomically(self, fit_function):
         """Run ``fit_function``; if it raises, put the estimator back as it was."""
@@ -227,10 +319,10 @@ class _BaseBP(BaseEstimator):
         epoch.  A *stall* is ``n_iter_no_change`` consecutive epochs in which
         the training loss (or, with ``early_stopping``, the validation score)
         did not improve on its best by at least ``tol``.  With
-        ``learning_rate_schedule="constant"`` the first stall ends training;
+        ``learning_rate="constant"`` the first stall ends training;
         with ``"adaptive"`` (the default) each of the first three stalls
         divides the learning rate by 5 and the fourth ends training.  Each
-        ``fit`` starts from ``learning_rate``.
+        ``fit`` starts from ``learning_rate_init``.
         """
         return self._atomically(lambda: self._fit(X, y))
 
@@ -241,16 +333,17 @@ class _BaseBP(BaseEstimator):
         X, y = self._validate(X, y, params, reset=not warm)
         if warm:
             encoding = self._encoding_
+            self._check_same_model(self.network_, params, encoding)
             self._check_warm_targets(y, encoding)
             net = copy.deepcopy(self.network_)  # trained on the side: see _atomically
             loss_curve = list(self.loss_curve_)
         else:
-            encoding = self._fit_encoding(y)
+            encoding = self._fit_encoding(y, params)
             net = None
             loss_curve = []
         Y = self._encode(y, encoding)
         if net is None:
-            net = self._new_network(X.shape[1], Y.shape[1], params, rng)
+            net = self._new_network(X.shape[1], Y.shape[1], params, encoding, rng)
 
         if params["early_stopping"]:
             X, X_val, Y, y_val = self._split(X, Y, y, params, rng)
@@ -293,11 +386,10 @@ class _BaseBP(BaseEstimator):
 
         self.network_ = best_net if params["early_stopping"] else net
         self._rng = rng  # a later partial_fit shuffles on from here
-        self._encoding_ = encoding
-        for name, value in encoding.items():
-            setattr(self, name, value)
+        self._set_encoding(encoding)
         self.n_outputs_ = Y.shape[1]
         self.loss_curve_ = loss_curve
+        self.loss_ = loss_curve[-1]
         self.n_iter_ = len(loss_curve)
         self.best_loss_ = None if params["early_stopping"] else best_loss
         self.validation_scores_ = validation_scores if params["early_stopping"] else None
@@ -331,12 +423,13 @@ class _BaseBP(BaseEstimator):
         X, y = self._validate(X, y, params, reset=first)
         if first:
             self._rng = self._generator()
-            encoding = self._fit_encoding(y, classes)
+            encoding = self._fit_encoding(y, params, classes)
             Y = self._encode(y, encoding)
-            net = self._new_network(X.shape[1], Y.shape[1], params, self._rng)
+            net = self._new_network(X.shape[1], Y.shape[1], params, encoding, self._rng)
             loss_curve = []
         else:
             encoding = self._encoding_
+            self._check_same_model(self.network_, params, encoding)
             self._check_warm_targets(y, encoding)
             Y = self._encode(y, encoding)
             net = copy.deepcopy(self.network_)  # trained on the side: see _atomically
@@ -345,11 +438,10 @@ class _BaseBP(BaseEstimator):
         if params["verbose"]:
             print(f"Iteration {len(loss_curve) + 1}, loss = {loss:.8f}")
         self.network_ = net
-        self._encoding_ = encoding
-        for name, value in encoding.items():
-            setattr(self, name, value)
+        self._set_encoding(encoding)
         self.n_outputs_ = Y.shape[1]
         self.loss_curve_ = loss_curve + [loss]
+        self.loss_ = loss
         self.n_iter_ = len(self.loss_curve_)
         self.best_loss_ = min(self.loss_curve_)
         self.validation_scores_ = self.best_validation_score_ = None
@@ -358,6 +450,16 @@ class _BaseBP(BaseEstimator):
     def _check_warm_targets(self, y, encoding):
         """Targets of a warm start or a later partial_fit must fit the encoding."""
 
+    def _set_encoding(self, encoding):
+        """The encoding's attributes (``classes_``, ``y_center_``, ...); a
+        previous fit's that this one lacks are removed."""
+        for name in getattr(self, "_encoding_", {}):
+            if name not in encoding:
+                delattr(self, name)
+        self._encoding_ = encoding
+        for name, value in encoding.items():
+            setattr(self, name, value)
+
     def _outputs(self, X):
         check_is_fitted(self)
         X = validate_data(self, X, reset=False, dtype=self.network_.dtype, order="C")
@@ -365,45 +467,60 @@ class _BaseBP(BaseEstimator):
 
 
 class BPClassifier(ClassifierMixin, _BaseBP):
-    """A classifier: a fully connected sigmoid network trained by backpropagation.
+    """A classifier: a fully connected network trained by backpropagation.
 
-    Wraps ``fastbp.Network`` (squared-error cost, gradient descent; online
-    learning with the default ``batch_size=1``).  Standardise the features
-    first (e.g. ``StandardScaler`` in a ``Pipeline``): sigmoid units learn
-    slowly from large inputs.
+    Wraps ``fastbp.Network`` (gradient descent on mini-batches of
+    ``batch_size`` samples; online learning with ``batch_size=1``).  The
+    defaults were chosen by measurement (``bench/estimators.py``).  Standardise the features first (e.g.
+    ``StandardScaler`` in a ``Pipeline``).
 
-    **Class encoding.** Two classes: one sigmoid output ``o``, trained towards
-    0 for ``classes_[0]`` and 1 for ``classes_[1]``; ``predict_proba`` is
-    ``[1 - o, o]`` and ``predict`` picks ``classes_[1]`` when ``o > 0.5``.
-    More classes: one output per class, trained towards one-hot targets; the
-    outputs are independent sigmoids (no softmax), so ``predict_proba``
-    divides each row by its sum to make it sum to 1 (a row that is all zeros,
-    possible only after underflow, becomes uniform), and ``predict`` picks the
-    largest output.  A **multilabel** indicator ``y`` (n_samples, n_labels) of
-    0/1 is supported: one sigmoid per label, ``predict`` thresholds each at
-    0.5, ``predict_proba`` returns the raw outputs (n_samples, n_labels), one
-    probability per label, like ``MLPClassifier``.  Multiclass-multioutput
-    targets are refused.
+    **Outputs and loss.** With ``loss="log_loss"`` (the default; fastbp's
+    ``"cross_entropy"``): more than two classes get a softmax output, one unit
+    per class, trained towards one-hot targets, and ``predict_proba`` is the
+    softmax itself; two classes get one sigmoid output ``o``, trained towards
+    0 for ``classes_[0]`` and 1 for ``classes_[1]``, with ``predict_proba``
+    ``[1 - o, o]``; a **multilabel** indicator ``y`` (n_samples, n_labels) of
+    0/1 gets one sigmoid per label, and ``predict_proba`` returns the raw
+    outputs (n_samples, n_labels), one probability per label, like
+    ``MLPClassifier``.  With ``loss="squared_error"`` every output is a sigmoid
+    and the cost ``J = 1/2 sum (t - o)^2`` (the note's model): two classes and
+    multilabel as above, more classes one independent sigmoid per class
+    trained towards one-hot targets, whose ``predict_proba`` divides each row
+    by its sum (a row that is all zeros, possible only after underflow,
+    becomes uniform).  ``predict`` picks the largest output (two classes:
+    ``classes_[1]`` when ``o > 0.5``; multilabel: each output thresholded at
+    0.5).  Multiclass-multioutput targets are refused.
+    ``out_activation_`` names the output layer's activation.
 
     Parameters
     ----------
     hidden_layer_sizes : tuple of int, default=(100,)
         Widths of the hidden layers; ``()`` for none (inputs wired straight to
         the outputs).
-    learning_rate : float, default=1.0
+    activation : {"relu", "tanh", "logistic", "identity", "leaky_relu"} or \
+            sequence of them, default="tanh"
+        The hidden layers' activation, in scikit-learn's names
+        (``"logistic"`` is fastbp's ``"sigmoid"``; ``"leaky_relu"``, slope
+        0.01, is fastbp's addition), or one name per hidden layer.  Each
+        layer's initial weights suit its activation (``fastbp.Network``).
+    loss : {"log_loss", "squared_error"}, default="log_loss"
+        ``"log_loss"``: the cross-entropy with softmax or sigmoid outputs
+        (see above).  ``"squared_error"``: sigmoid outputs with the squared
+        error, the note's model.
+    learning_rate_init : float, default=0.3
         Gradient-descent step size ``lr`` of ``Network.train`` at the start of
         each fit.  With ``batch_size > 1`` the gradient is averaged over the
         batch, so larger batches usually want a larger rate.
-    learning_rate_schedule : {"adaptive", "constant"}, default="adaptive"
-        ``"adaptive"``: when training stalls (see ``n_iter_no_change``) the
-        learning rate is divided by 5, at most three times; the next stall
-        ends training.  Large steps escape the sigmoid's plateaus early on,
-        smaller ones then average out the noise of online updates.
-        ``"constant"``: the first stall ends training.  ``partial_fit``
-        always uses ``learning_rate``.
+    learning_rate : {"adaptive", "constant"}, default="adaptive"
+        The schedule (MLPClassifier's name).  ``"adaptive"``: when training
+        stalls (see ``n_iter_no_change``) the learning rate is divided by 5, at
+        most three times; the next stall ends training.  Large steps make
+        fast progress early on, smaller ones then average out the noise of
+        online updates.  ``"constant"``: the first stall ends training.
+        ``partial_fit`` always uses ``learning_rate_init``.
     max_iter : int, default=200
         Maximum number of epochs (passes over the training data).
-    batch_size : int, default=1
+    batch_size : int, default=16
         Samples per update: 1 is online learning, larger values average the
         gradient over mini-batches (clipped to the number of samples).
     shuffle : bool, default=True
@@ -420,13 +537,14 @@ class BPClassifier(ClassifierMixin, _BaseBP):
         and keep the network of the best validation score.
     validation_fraction : float, default=0.1
         Fraction held out for early stopping.
-    n_iter_no_change : int, default=20
+    n_iter_no_change : int, default=10
         This many consecutive epochs without progress (see ``tol``) is a
         stall: it divides the learning rate or ends training (see
-        ``learning_rate_schedule``).
+        ``learning_rate``).
     warm_start : bool, default=False
         When fitted already, continue training the current network instead of
-        starting afresh (the classes must be the same).
+        starting afresh (the classes and the model, i.e. hidden_layer_sizes,
+        activation and loss, must be the same).
     dtype : {"float64", "float32"}, default="float64"
         Floating-point type of the network.
     backend : None or str, default=None
@@ -440,6 +558,8 @@ class BPClassifier(ClassifierMixin, _BaseBP):
         The trained network (``network_.save(path)`` writes a model file).
     classes_ : ndarray
         The class labels (for multilabel ``y``, the label indices).
+    out_activation_ : str
+        The output layer's activation: ``"softmax"`` or ``"logistic"``.
     coefs_ : list of ndarray
         ``coefs_[l]`` of shape ``(n_in, n_out)``, as in ``MLPClassifier``: the
         transpose of fastbp's ``network_.weights[l]`` ``(n_out, n_in)``.
@@ -447,13 +567,16 @@ class BPClassifier(ClassifierMixin, _BaseBP):
     intercepts_ : list of ndarray
         ``intercepts_[l]`` of shape ``(n_out,)``.  Read-only live views.
     loss_curve_ : list of float
-        fastbp's mean per-sample cost ``J = 1/2 sum (t - o)^2`` of each epoch,
-        on the encoded targets ``t``, measured during the epoch (each sample's
-        J before its update).
+        fastbp's mean per-sample cost ``J`` (``network_.loss``: the
+        cross-entropy or the squared error) of each epoch, on the encoded
+        targets, measured during the epoch (each sample's J before its
+        update).
+    loss_ : float
+        The last entry of ``loss_curve_``.
     n_iter_ : int
         Epochs run (all calls, with warm start or partial_fit).
     n_outputs_ : int
-        Sigmoid outputs of the network.
+        Outputs of the network.
     n_features_in_ : int
     feature_names_in_ : ndarray of str
         Only when ``X`` had string column names (e.g. a pandas DataFrame).
@@ -466,10 +589,51 @@ class BPClassifier(ClassifierMixin, _BaseBP):
         The best of ``validation_scores_`` (early stopping only).
     """
 
+    def __init__(
+        self,
+        hidden_layer_sizes=(100,),
+        *,
+        activation="tanh",
+        loss="log_loss",
+        learning_rate_init=0.3,
+        learning_rate="adaptive",
+        max_iter=200,
+        batch_size=16,
+        shuffle=True,
+        random_state=None,
+        tol=1e-4,
+        early_stopping=False,
+        validation_fraction=0.1,
+        n_iter_no_change=10,
+        warm_start=False,
+        dtype="float64",
+        backend=None,
+        verbose=False,
+    ):
+        super().__init__(
+            hidden_layer_sizes, activation, learning_rate_init, learning_rate, max_iter, batch_size, shuffle,
+            random_state, tol, early_stopping, validation_fraction, n_iter_no_change, warm_start, dtype, backend,
+            verbose,
+        )
+        self.loss = loss
+
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
         tags.classifier_tags.multi_label = True
         return tags
+
+    def _checked_model_params(self):
+        if not isinstance(self.loss, str) or self.loss not in CLASSIFIER_LOSSES:
+            raise ValueError(
+                f"loss must be one of {', '.join(map(repr, CLASSIFIER_LOSSES))}, got {self.loss!r}"
+            )
+        return {"loss": CLASSIFIER_LOSSES[self.loss]}
+
+    def _output_model(self, encoding, params):
+        loss = params["loss"]
+        if loss == "cross_entropy" and encoding["_label_binarizer"].y_type_ == "multiclass":
+            return "softmax", loss
+        return "sigmoid", loss
 
     def _validate_y(self, y):
         if y.ndim == 2 and y.shape[1] == 1:
@@ -485,7 +649,7 @@ class BPClassifier(ClassifierMixin, _BaseBP):
             y = y.toarray()
         return y
 
-    def _fit_encoding(self, y, classes=None):
+    def _fit_encoding(self, y, params, classes=None):
         binarizer = LabelBinarizer()
         if y.ndim == 2:
             binarizer.fit(y)
@@ -547,13 +711,14 @@ class BPClassifier(ClassifierMixin, _BaseBP):
 
     def predict_proba(self, X):
         """Class probabilities, (n_samples, n_classes): ``[1 - o, o]`` for two
-        classes, the outputs divided by their row sum for more; for a
-        multilabel ``y``, the raw outputs (one probability per label)."""
+        classes, the softmax outputs for more (with ``loss="squared_error"``:
+        the sigmoid outputs divided by their row sum); for a multilabel ``y``,
+        the raw outputs (one probability per label)."""
         outputs = self._outputs(X).astype(np.float64)
         kind = self._label_binarizer.y_type_
         if kind == "binary":
             return np.hstack([1.0 - outputs, outputs])
-        if kind.startswith("multilabel"):
+        if kind.startswith("multilabel") or self.network_.activations[-1] == "softmax":
             return outputs
         sums = outputs.sum(axis=1, keepdims=True)
         uniform = np.full_like(outputs, 1.0 / outputs.shape[1])
@@ -566,35 +731,54 @@ class BPClassifier(ClassifierMixin, _BaseBP):
 
 
 class BPRegressor(RegressorMixin, _BaseBP):
-    """A regressor: a fully connected sigmoid network trained by backpropagation.
+    """A regressor: a fully connected network trained by backpropagation.
 
     Wraps ``fastbp.Network`` (squared-error cost, gradient descent; online
-    learning with the default ``batch_size=1``).  Standardise the features
-    first (e.g. ``StandardScaler`` in a ``Pipeline``).
+    learning with the default ``batch_size=1``).  Standardise the features first (e.g.
+    ``StandardScaler`` in a ``Pipeline``); targets far from unit scale (the
+    diabetes target is about 150 +- 77) want either a much smaller
+    ``learning_rate_init`` or ``TransformedTargetRegressor(regressor,
+    transformer=StandardScaler())``: with identity outputs the gradient grows
+    with the target.
 
-    **Target scaling.** Sigmoid outputs live in (0, 1), so each target column
-    ``y_j`` is mapped, during training, by ``t = 0.5 + (y_j - y_center_[j]) /
-    y_scale_[j]``, where ``y_center_`` is the midpoint of the column's
-    training range and ``y_scale_ = (max - min) / 0.8``: the training range
-    ``[min, max]`` becomes ``[0.1, 0.9]``.  ``predict`` inverts the map:
-    ``y = y_center_ + (o - 0.5) * y_scale_``.  Predictions are therefore
-    bounded to ``[min - span/8, max + span/8]`` (the image of (0, 1)), with
-    ``span = max - min``.  A constant column gets ``y_scale_ = 1`` (t = 0.5).
-    The map is fixed by the first fit: a later ``partial_fit`` or warm-start
-    ``fit`` with a target outside the representable interval raises
-    ``ValueError`` (the sigmoid could never reach it).
+    **Outputs.** ``out_activation="identity"`` (the default): linear outputs
+    trained on the targets as they are, no scaling; ``predict`` returns the
+    outputs.  ``out_activation="logistic"``: sigmoid outputs, which live in
+    (0, 1), so each target column ``y_j`` is mapped, during training, by ``t =
+    0.5 + (y_j - y_center_[j]) / y_scale_[j]``, where ``y_center_`` is the
+    midpoint of the column's training range and ``y_scale_ = (max - min) /
+    0.8``: the training range ``[min, max]`` becomes ``[0.1, 0.9]``.
+    ``predict`` inverts the map: ``y = y_center_ + (o - 0.5) * y_scale_``.
+    Predictions are therefore bounded to ``[min - span/8, max + span/8]`` (the
+    image of (0, 1)), with ``span = max - min``.  A constant column gets
+    ``y_scale_ = 1`` (t = 0.5).  The map is fixed by the first fit: a later
+    ``partial_fit`` or warm-start ``fit`` with a target outside the
+    representable interval raises ``ValueError`` (the sigmoid could never
+    reach it).  With ``activation="logistic"`` this is the note's model, as
+    fastbp's regressor was before it had other activations.
 
     Parameters
     ----------
-    Same as ``BPClassifier``; with ``early_stopping``, the validation score
-    is R^2 (split not stratified).
+    out_activation : {"identity", "logistic"}, default="identity"
+        The output layer's activation (see above).  The loss is always the
+        squared error ``J = 1/2 sum (t - o)^2``.
+    activation : default="logistic"
+    learning_rate_init : float, default=0.0001
+    batch_size : int, default=1
+        As in ``BPClassifier``, but these defaults, chosen by measurement on
+        the diabetes data (``bench/estimators.py``).
+    Others
+        As ``BPClassifier`` (but no ``loss``); with ``early_stopping``, the
+        validation score is R^2 (split not stratified).
 
     Attributes
     ----------
     network_ : fastbp.Network
         The trained network (``network_.save(path)`` writes a model file).
+    out_activation_ : str
+        ``"identity"`` or ``"logistic"``: ``out_activation``.
     y_center_, y_scale_ : ndarray of shape (n_outputs_,)
-        The target scaling above.
+        The target scaling above (only with ``out_activation="logistic"``).
     coefs_ : list of ndarray
         ``coefs_[l]`` of shape ``(n_in, n_out)``, as in ``MLPRegressor``: the
         transpose of fastbp's ``network_.weights[l]`` ``(n_out, n_in)``.
@@ -602,9 +786,10 @@ class BPRegressor(RegressorMixin, _BaseBP):
     intercepts_ : list of ndarray
         ``intercepts_[l]`` of shape ``(n_out,)``.  Read-only live views.
     loss_curve_ : list of float
-        fastbp's mean per-sample cost ``J`` of each epoch on the *scaled*
-        targets, measured during the epoch.
-    n_iter_, n_outputs_, n_features_in_, feature_names_in_, best_loss_,
+        fastbp's mean per-sample cost ``J`` of each epoch on the training
+        targets (the *scaled* targets with ``out_activation="logistic"``),
+        measured during the epoch.
+    loss_, n_iter_, n_outputs_, n_features_in_, feature_names_in_, best_loss_,
     validation_scores_, best_validation_score_
         As in ``BPClassifier`` (validation scores are R^2).
 
@@ -612,16 +797,58 @@ class BPRegressor(RegressorMixin, _BaseBP):
     n_outputs) when it was 2-D.
     """
 
+    def __init__(
+        self,
+        hidden_layer_sizes=(100,),
+        *,
+        activation="logistic",
+        out_activation="identity",
+        learning_rate_init=0.0001,
+        learning_rate="adaptive",
+        max_iter=200,
+        batch_size=1,
+        shuffle=True,
+        random_state=None,
+        tol=1e-4,
+        early_stopping=False,
+        validation_fraction=0.1,
+        n_iter_no_change=10,
+        warm_start=False,
+        dtype="float64",
+        backend=None,
+        verbose=False,
+    ):
+        super().__init__(
+            hidden_layer_sizes, activation, learning_rate_init, learning_rate, max_iter, batch_size, shuffle,
+            random_state, tol, early_stopping, validation_fraction, n_iter_no_change, warm_start, dtype, backend,
+            verbose,
+        )
+        self.out_activation = out_activation
+
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
         tags.target_tags.multi_output = True
         return tags
 
+    def _checked_model_params(self):
+        if not isinstance(self.out_activation, str) or self.out_activation not in REGRESSOR_OUTPUTS:
+            raise ValueError(
+                f"out_activation must be one of {', '.join(map(repr, REGRESSOR_OUTPUTS))}, "
+                f"got {self.out_activation!r}"
+            )
+        return {"out_activation": ACTIVATIONS[self.out_activation]}
+
+    def _output_model(self, encoding, params):
+        return params["out_activation"], "squared_error"
+
     def _validate_y(self, y):
         return y
 
-    def _fit_encoding(self, y, classes=None):
+    def _fit_encoding(self, y, params, classes=None):
         Y = y.reshape(len(y), -1).astype(np.float64)
+        encoding = {"_y_ndim": y.ndim, "_n_targets": Y.shape[1]}
+        if params["out_activation"] != "sigmoid":
+            return encoding
         low, high = Y.min(axis=0), Y.max(axis=0)
         with np.errstate(over="ignore"):
             span = high - low
@@ -631,14 +858,16 @@ class BPRegressor(RegressorMixin, _BaseBP):
                 f"y spans too wide a range to scale in float64 (min {low.tolist()}, max {high.tolist()}); rescale it"
             )
         scale = np.where(span > 0, span / (TARGET_HIGH - TARGET_LOW), 1.0)
-        return {"y_center_": center, "y_scale_": scale, "_y_ndim": y.ndim}
+        return {**encoding, "y_center_": center, "y_scale_": scale}
 
     def _encode(self, y, encoding):
         Y = y.reshape(len(y), -1).astype(np.float64)
-        if Y.shape[1] != len(encoding["y_center_"]):
+        if Y.shape[1] != encoding["_n_targets"]:
             raise ValueError(
-                f"y has {Y.shape[1]} target columns but the model was fitted on {len(encoding['y_center_'])}"
+                f"y has {Y.shape[1]} target columns but the model was fitted on {encoding['_n_targets']}"
             )
+        if "y_center_" not in encoding:
+            return Y
         T = 0.5 + (Y - encoding["y_center_"]) / encoding["y_scale_"]
         outside = (T <= 0) | (T >= 1)
         if outside.any():
@@ -653,7 +882,9 @@ class BPRegressor(RegressorMixin, _BaseBP):
         return T
 
     def _decode(self, outputs, encoding):
-        y = encoding["y_center_"] + (outputs.astype(np.float64) - 0.5) * encoding["y_scale_"]
+        y = outputs.astype(np.float64)
+        if "y_center_" in encoding:
+            y = encoding["y_center_"] + (y - 0.5) * encoding["y_scale_"]
         return y.ravel() if encoding["_y_ndim"] == 1 else y
 
     def _validation_score(self, y_true, y_pred):
@@ -661,10 +892,11 @@ class BPRegressor(RegressorMixin, _BaseBP):
 
     def partial_fit(self, X, y):
         """One epoch over ``X``, ``y`` (no early stopping, no convergence
-        check); returns ``self``.  The first call fixes the target scaling."""
+        check); returns ``self``.  With ``out_activation="logistic"`` the first
+        call fixes the target scaling."""
         return self._atomically(lambda: self._partial_fit(X, y))
 
     def predict(self, X):
-        """Predicted targets, mapped back from the sigmoid outputs (see the
-        class docstring)."""
+        """Predicted targets: the outputs (with ``out_activation="logistic"``,
+        mapped back from the sigmoid outputs; see the class docstring)."""
         return self._decode(self._outputs(X), self._encoding_)

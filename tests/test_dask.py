@@ -22,7 +22,7 @@ from fastbp.sklearn import BPClassifier  # noqa: E402
 def grid_search():
     return GridSearchCV(
         BPClassifier(max_iter=30, random_state=0),
-        {"hidden_layer_sizes": [(4,), (16,)], "learning_rate": [0.5, 2.0]},
+        {"hidden_layer_sizes": [(4,), (16,)], "learning_rate_init": [0.01, 0.1]},
         cv=3,
     )
 

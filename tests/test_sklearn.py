@@ -1,5 +1,5 @@
-"""fastbp.sklearn: scikit-learn's estimator checks, the target encodings, the
-training loop (tol, n_iter_no_change, early stopping, warm start, partial_fit)
+"""fastbp.sklearn: scikit-learn's estimator checks, the activations, outputs
+and losses, the target encodings, the training loop (tol, n_iter_no_change, early stopping, warm start, partial_fit)
 and the estimators inside scikit-learn's tools (Pipeline, GridSearchCV, clone,
 pickle/joblib)."""
 
@@ -24,7 +24,7 @@ from sklearn.preprocessing import StandardScaler  # noqa: E402
 from sklearn.utils.estimator_checks import parametrize_with_checks  # noqa: E402
 
 import fastbp  # noqa: E402
-from fastbp.sklearn import BPClassifier, BPRegressor  # noqa: E402
+from fastbp.sklearn import ACTIVATIONS, BPClassifier, BPRegressor  # noqa: E402
 
 
 @pytest.fixture(scope="module")
@@ -75,11 +75,15 @@ def test_import_fastbp_does_not_import_sklearn(tmp_path):
 # ----------------------------------------------------------------------
 
 
-def test_binary_one_output_and_proba(blobs):
+@pytest.mark.parametrize("loss", ["log_loss", "squared_error"])
+def test_binary_one_output_and_proba(blobs, loss):
     X, y = blobs
     labels = np.array(["no", "yes"])[y]
-    clf = BPClassifier(hidden_layer_sizes=(8,), random_state=0).fit(X, labels)
+    clf = BPClassifier(hidden_layer_sizes=(8,), loss=loss, random_state=0).fit(X, labels)
     assert clf.n_outputs_ == 1
+    assert clf.out_activation_ == "logistic"
+    assert clf.network_.activations == (ACTIVATIONS[clf.activation], "sigmoid")
+    assert clf.network_.loss == {"log_loss": "cross_entropy", "squared_error": "squared_error"}[loss]
     assert list(clf.classes_) == ["no", "yes"]
     o = clf.network_.forward(X)[:, 0]
     np.testing.assert_array_equal(clf.predict_proba(X), np.column_stack([1 - o, o]))
@@ -87,10 +91,30 @@ def test_binary_one_output_and_proba(blobs):
     assert clf.score(X, labels) > 0.95
 
 
-def test_multiclass_one_hot_and_normalised_proba(iris):
+def test_multiclass_softmax_is_the_proba(iris):
     X, y = iris
     clf = BPClassifier(hidden_layer_sizes=(10,), random_state=0).fit(X, y)
     assert clf.n_outputs_ == 3
+    assert clf.out_activation_ == "softmax"
+    assert clf.network_.activations == (ACTIVATIONS[clf.activation], "softmax")
+    assert clf.network_.loss == "cross_entropy"
+    outputs = clf.network_.forward(X)
+    proba = clf.predict_proba(X)
+    np.testing.assert_array_equal(proba, outputs)
+    np.testing.assert_allclose(proba.sum(axis=1), 1.0)
+    np.testing.assert_array_equal(clf.predict(X), clf.classes_[outputs.argmax(axis=1)])
+    np.testing.assert_allclose(clf.predict_log_proba(X), np.log(proba))
+    assert clf.loss_ == clf.loss_curve_[-1]
+    assert clf.score(X, y) > 0.9
+
+
+def test_squared_error_multiclass_one_hot_sigmoids_and_normalised_proba(iris):
+    X, y = iris
+    clf = BPClassifier(hidden_layer_sizes=(10,), loss="squared_error", activation="logistic",
+                       learning_rate_init=1.0, random_state=0).fit(X, y)
+    assert clf.n_outputs_ == 3
+    assert clf.out_activation_ == "logistic"
+    assert clf.network_.activations == ("sigmoid", "sigmoid") and clf.network_.loss == "squared_error"
     outputs = clf.network_.forward(X)
     proba = clf.predict_proba(X)
     np.testing.assert_allclose(proba.sum(axis=1), 1.0)
@@ -105,6 +129,7 @@ def test_multilabel_one_sigmoid_per_label():
     X = rng.uniform(-1, 1, size=(200, 2))
     Y = np.column_stack([X[:, 0] > 0, X[:, 1] > 0, X.sum(axis=1) > 0]).astype(int)
     clf = BPClassifier(hidden_layer_sizes=(8,), random_state=0).fit(X, Y)
+    assert clf.out_activation_ == "logistic" and clf.network_.loss == "cross_entropy"
     outputs = clf.network_.forward(X)
     assert outputs.shape == (200, 3)
     np.testing.assert_array_equal(clf.predict_proba(X), outputs)
@@ -153,20 +178,46 @@ def test_unfitted_estimator_raises_not_fitted(iris):
 # ----------------------------------------------------------------------
 
 
-def test_regressor_maps_the_training_range_to_0_1_0_9_and_back():
+def test_regressor_identity_outputs_are_the_predictions_unscaled():
     X, y = sine()
     y = 3 * y + 10
-    reg = BPRegressor(hidden_layer_sizes=(20,), random_state=0).fit(X, y)
+    reg = BPRegressor(hidden_layer_sizes=(20,), activation="tanh", learning_rate_init=0.01, random_state=0).fit(X, y)
+    assert reg.out_activation_ == "identity"
+    assert reg.network_.activations == (ACTIVATIONS[reg.activation], "identity")
+    assert reg.network_.loss == "squared_error"
+    assert not hasattr(reg, "y_center_") and not hasattr(reg, "y_scale_")
+    np.testing.assert_array_equal(reg.predict(X), reg.network_.forward(X)[:, 0])
+    assert reg.score(X, y) > 0.9
+
+
+def test_regressor_identity_outputs_extrapolate():
+    # A linear network on a line: nothing bounds the predictions to the training range.
+    rng = np.random.default_rng(0)
+    X = rng.uniform(-1, 1, size=(100, 1))
+    reg = BPRegressor(hidden_layer_sizes=(4,), activation="identity", learning_rate_init=0.01,
+                      random_state=0).fit(X, 3 * X[:, 0] + 1)
+    np.testing.assert_allclose(reg.predict([[3.0]]), [10.0], rtol=0.02)
+
+
+def test_regressor_logistic_maps_the_training_range_to_0_1_0_9_and_back():
+    X, y = sine()
+    y = 3 * y + 10
+    reg = BPRegressor(hidden_layer_sizes=(20,), activation="logistic", out_activation="logistic",
+                      learning_rate_init=1.0, random_state=0).fit(X, y)
+    assert reg.out_activation_ == "logistic"
     np.testing.assert_allclose(0.5 + (np.array([y.min(), y.max()]) - reg.y_center_) / reg.y_scale_, [0.1, 0.9])
     outputs = reg.network_.forward(X)[:, 0]
     np.testing.assert_allclose(reg.predict(X), reg.y_center_ + (outputs - 0.5) * reg.y_scale_)
     assert reg.score(X, y) > 0.9
+    # Refitting with identity outputs drops the scaling.
+    reg.set_params(out_activation="identity", learning_rate_init=0.01).fit(X, y)
+    assert not hasattr(reg, "y_center_") and reg.out_activation_ == "identity"
 
 
-def test_regressor_predictions_follow_an_affine_change_of_target(iris):
+def test_regressor_logistic_predictions_follow_an_affine_change_of_target(iris):
     X, _ = iris
     y = X[:, 0] * X[:, 1]
-    base = BPRegressor(hidden_layer_sizes=(10,), max_iter=20, random_state=0)
+    base = BPRegressor(hidden_layer_sizes=(10,), out_activation="logistic", max_iter=20, random_state=0)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
         p = clone(base).fit(X, y).predict(X)
@@ -175,22 +226,31 @@ def test_regressor_predictions_follow_an_affine_change_of_target(iris):
     np.testing.assert_allclose(p_shifted, 1e4 * p - 5e5, rtol=1e-9, atol=1e-6)
 
 
-def test_regressor_multioutput_and_shapes():
+@pytest.mark.parametrize("out_activation", ["identity", "logistic"])
+def test_regressor_multioutput_and_shapes(out_activation):
     X, y = sine()
     Y = np.column_stack([y, -2 * y, np.full_like(y, 7.0)])
-    reg = BPRegressor(hidden_layer_sizes=(20,), max_iter=400, random_state=0).fit(X, Y)
+    # logistic: the note's model, as the regressor was before it had other activations.
+    notes = (dict(activation="logistic", learning_rate_init=1.0) if out_activation == "logistic"
+             else dict(activation="tanh", learning_rate_init=0.01))
+    reg = BPRegressor(hidden_layer_sizes=(20,), out_activation=out_activation, max_iter=400, random_state=0,
+                      **notes).fit(X, Y)
     assert reg.predict(X).shape == (len(X), 3)
-    assert reg.y_scale_[2] == 1.0  # a constant column is centred at 0.5
-    np.testing.assert_allclose(reg.predict(X)[:, 2], 7.0, atol=0.05)
+    if out_activation == "logistic":
+        assert reg.y_scale_[2] == 1.0  # a constant column is centred at 0.5
+    # Raw targets of 7 are harder for online steps than a scaled 0.5: looser there.
+    np.testing.assert_allclose(reg.predict(X)[:, 2], 7.0, atol=0.05 if out_activation == "logistic" else 0.1)
     assert reg.score(X, Y) > 0.6  # mean R^2 over the columns, the constant one scoring 0 or less
     with pytest.warns(ConvergenceWarning):
-        column = BPRegressor(max_iter=2, random_state=0).fit(X, y[:, None])
+        column = BPRegressor(out_activation=out_activation, max_iter=2, random_state=0).fit(X, y[:, None])
     assert column.predict(X).shape == (len(X), 1)
+    with pytest.raises(ValueError, match="y has 1 target columns but the model was fitted on 3"):
+        reg.partial_fit(X, y)
 
 
 def test_regressor_refuses_targets_its_fixed_scaling_cannot_reach():
     X, y = sine()
-    reg = BPRegressor(hidden_layer_sizes=(4,), random_state=0).partial_fit(X, y)
+    reg = BPRegressor(hidden_layer_sizes=(4,), out_activation="logistic", random_state=0).partial_fit(X, y)
     # The first call fixed [min, max] -> [0.1, 0.9]: (0, 1) is [min - span/8, max + span/8].
     span = y.max() - y.min()
     reg.partial_fit(X[:1], [y.max() + span / 10])
@@ -202,7 +262,72 @@ def test_regressor_refuses_targets_its_fixed_scaling_cannot_reach():
         reg.fit(X, y - span)
     assert all(np.array_equal(a, b) for a, b in zip(before, reg.coefs_))
     with pytest.raises(ValueError, match="too wide a range"):
-        BPRegressor().fit(X[:2], [-1e308, 1e308])
+        BPRegressor(out_activation="logistic").fit(X[:2], [-1e308, 1e308])
+    # Identity outputs have no range to leave.
+    identity = BPRegressor(hidden_layer_sizes=(4,), random_state=0).partial_fit(X, y)
+    identity.partial_fit(X[:1], [y.max() + span])
+
+
+# ----------------------------------------------------------------------
+# Activations, outputs and losses: scikit-learn's names -> fastbp's model
+# ----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("activation, fastbp_name", [("logistic", "sigmoid"), ("tanh", "tanh"), ("relu", "relu"),
+                                                     ("identity", "identity"), ("leaky_relu", "leaky_relu")])
+def test_activation_names_map_to_fastbp(iris, activation, fastbp_name):
+    X, y = iris
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        clf = BPClassifier(hidden_layer_sizes=(6, 5), activation=activation, max_iter=3, random_state=0).fit(X, y)
+        reg = BPRegressor(hidden_layer_sizes=(6,), activation=activation, max_iter=3, random_state=0).fit(X, y)
+    assert clf.network_.activations == (fastbp_name, fastbp_name, "softmax")
+    assert reg.network_.activations == (fastbp_name, "identity")
+
+
+def test_one_activation_per_hidden_layer(iris):
+    X, y = iris
+    clf = BPClassifier(hidden_layer_sizes=(8, 6), activation=("tanh", "logistic"), random_state=0).fit(X, y)
+    assert clf.network_.activations == ("tanh", "sigmoid", "softmax")
+    assert clf.score(X, y) > 0.9
+    no_hidden = BPClassifier(hidden_layer_sizes=(), activation=(), random_state=0).fit(X, y)
+    assert no_hidden.network_.activations == ("softmax",)
+
+
+def test_the_notes_model_is_reachable_and_unchanged(iris):
+    """activation="logistic", loss="squared_error" is the estimator as it was:
+    an all-sigmoid squared-error Network, trained exactly like one built by hand."""
+    X, y = iris
+    clf = BPClassifier(hidden_layer_sizes=(5,), activation="logistic", loss="squared_error", learning_rate_init=1.0,
+                       batch_size=1, learning_rate="constant", max_iter=2, tol=0.0, n_iter_no_change=3,
+                       random_state=0)
+    with pytest.warns(ConvergenceWarning):
+        clf.fit(X, y)
+    rng = np.random.default_rng(np.random.RandomState(0).randint(np.iinfo(np.int32).max))
+    net = fastbp.Network([4, 5, 3], seed=rng)
+    costs = [net.train(X, np.eye(3)[y], epochs=1, lr=1.0, shuffle=True, seed=rng)[0] for _ in range(2)]
+    assert net.activations == clf.network_.activations == ("sigmoid", "sigmoid")
+    assert clf.loss_curve_ == costs
+    for W, W_hand in zip(clf.network_.weights, net.weights):
+        np.testing.assert_array_equal(W, W_hand)
+
+
+@pytest.mark.parametrize("change", [dict(activation="relu"), dict(loss="squared_error"),
+                                    dict(hidden_layer_sizes=(7,))])
+def test_warm_start_and_partial_fit_refuse_a_changed_model(iris, change):
+    X, y = iris
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        clf = BPClassifier(hidden_layer_sizes=(6,), max_iter=2, warm_start=True, random_state=0).fit(X, y)
+    weights = [W.copy() for W in clf.coefs_]
+    clf.set_params(**change)
+    for fit in (lambda: clf.fit(X, y), lambda: clf.partial_fit(X, y)):
+        with pytest.raises(ValueError, match="the fitted network has .* but the parameters now ask for"):
+            fit()
+    assert all(np.array_equal(a, b) for a, b in zip(weights, clf.coefs_))
+    reg = BPRegressor(hidden_layer_sizes=(6,), activation="relu", random_state=0).partial_fit(X, y)
+    with pytest.raises(ValueError, match="activations \\('relu', 'logistic'\\)"):
+        reg.set_params(out_activation="logistic").partial_fit(X, y)
 
 
 # ----------------------------------------------------------------------
@@ -215,8 +340,8 @@ def test_stalls_divide_the_learning_rate_then_stop(iris, schedule, epochs, capsy
     X, y = iris
     # With tol this large only the first epoch counts as progress: every
     # n_iter_no_change=3 epochs after it are a stall.
-    clf = BPClassifier(hidden_layer_sizes=(5,), tol=1e9, n_iter_no_change=3, learning_rate_schedule=schedule,
-                       verbose=True, random_state=0).fit(X, y)
+    clf = BPClassifier(hidden_layer_sizes=(5,), tol=1e9, n_iter_no_change=3, learning_rate=schedule,
+                       learning_rate_init=1.0, verbose=True, random_state=0).fit(X, y)
     assert clf.n_iter_ == len(clf.loss_curve_) == epochs
     assert clf.best_loss_ == min(clf.loss_curve_)
     assert clf.validation_scores_ is None
@@ -237,7 +362,7 @@ def test_converges_before_max_iter_or_warns(iris):
 
 def test_early_stopping_keeps_the_network_of_the_best_validation_score(iris):
     X, y = iris
-    params = dict(hidden_layer_sizes=(5,), learning_rate=2.0, early_stopping=True, validation_fraction=0.2,
+    params = dict(hidden_layer_sizes=(5,), learning_rate_init=2.0, early_stopping=True, validation_fraction=0.2,
                   n_iter_no_change=4, tol=0.0, random_state=3)
     clf = BPClassifier(**params).fit(X, y)
     scores = clf.validation_scores_
@@ -317,7 +442,7 @@ def test_partial_fit_sees_classes_before_they_appear(iris):
 @pytest.mark.parametrize("batch_size", [4, 1000])
 def test_mini_batches(iris, batch_size):
     X, y = iris
-    clf = BPClassifier(hidden_layer_sizes=(10,), batch_size=batch_size, learning_rate=2.0, max_iter=300,
+    clf = BPClassifier(hidden_layer_sizes=(10,), batch_size=batch_size, learning_rate_init=0.1, max_iter=300,
                        random_state=0)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
@@ -377,9 +502,18 @@ def test_a_failed_fit_leaves_the_estimator_as_it_was(iris, monkeypatch):
 @pytest.mark.parametrize(
     "params, error, message",
     [
-        (dict(learning_rate=0), ValueError, "learning_rate must be > 0"),
-        (dict(learning_rate="fast"), TypeError, "learning_rate must be a real number"),
-        (dict(learning_rate_schedule="invscaling"), ValueError, "learning_rate_schedule must be one of"),
+        (dict(learning_rate_init=0), ValueError, "learning_rate_init must be > 0"),
+        (dict(learning_rate_init="fast"), TypeError, "learning_rate_init must be a real number"),
+        (dict(learning_rate="invscaling"), ValueError, "learning_rate must be one of"),
+        (dict(activation="softmax"), ValueError, "activation='softmax' is not one of 'identity', 'logistic'"),
+        (dict(activation="sigmoid"), ValueError, "activation='sigmoid' is not one of"),
+        (dict(activation=None), TypeError, "activation must be a str .* or a list/tuple of them"),
+        (dict(hidden_layer_sizes=(4, 4), activation=("relu", 3)), TypeError, r"activation\[1\] must be a str"),
+        (dict(hidden_layer_sizes=(4, 4), activation=("relu", "swish")), ValueError,
+         r"activation\[1\]='swish' is not one of"),
+        (dict(activation=("relu",) * 2), ValueError, r"2 names for hidden_layer_sizes=\(100,\)"),
+        (dict(loss="cross_entropy"), ValueError, "loss must be one of 'log_loss', 'squared_error'"),
+        (dict(loss=None), ValueError, "loss must be one of"),
         (dict(max_iter=1.5), TypeError, "max_iter must be an integer"),
         (dict(max_iter=0), ValueError, "max_iter must be >= 1"),
         (dict(batch_size=0), ValueError, "batch_size must be >= 1"),
@@ -399,6 +533,13 @@ def test_bad_parameters_are_named_in_the_error(blobs, params, error, message):
     X, y = blobs
     with pytest.raises(error, match=message):
         BPClassifier(**params).fit(X, y)
+
+
+@pytest.mark.parametrize("value", ["softmax", "relu", None])
+def test_bad_out_activation_is_named_in_the_error(value):
+    X, y = sine()
+    with pytest.raises(ValueError, match="out_activation must be one of 'identity', 'logistic'"):
+        BPRegressor(out_activation=value).fit(X, y)
 
 
 def test_dtype_and_backend_reach_the_network(blobs):
@@ -439,7 +580,7 @@ def test_pipeline(iris):
 
 def test_grid_search_in_parallel_matches_serial(iris):
     X, y = iris
-    grid = {"hidden_layer_sizes": [(4,), (8,)], "learning_rate": [0.5, 2.0]}
+    grid = {"hidden_layer_sizes": [(4,), (8,)], "learning_rate_init": [0.01, 0.1]}
     estimator = BPClassifier(max_iter=50, random_state=0)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
@@ -455,7 +596,7 @@ def test_grid_search_in_parallel_matches_serial(iris):
 
 def test_clone_keeps_parameters_not_the_fit(blobs):
     X, y = blobs
-    clf = BPClassifier(hidden_layer_sizes=(3,), learning_rate=0.7, random_state=5).fit(X, y)
+    clf = BPClassifier(hidden_layer_sizes=(3,), learning_rate_init=0.7, random_state=5).fit(X, y)
     copy = clone(clf)
     assert copy.get_params() == clf.get_params()
     assert not hasattr(copy, "network_")
