@@ -20,7 +20,15 @@ settings.register_profile("default", deadline=None, suppress_health_check=[Healt
 settings.register_profile(
     "ci", deadline=None, derandomize=True, suppress_health_check=[HealthCheck.too_slow], print_blob=True
 )
-settings.load_profile("ci" if os.environ.get("CI") else "default")
+# The nested runs of the packaging and debug-build tests (FASTBP_NESTED_RUN=1):
+# the same tests and assertions against another build, on fewer examples each
+# (this run's own examples already cover the inputs; those runs are about the
+# build), so that the whole suite stays well under 15 minutes on 2 cores.
+settings.register_profile(
+    "nested", deadline=None, derandomize=True, max_examples=8, suppress_health_check=[HealthCheck.too_slow],
+    print_blob=True,
+)
+settings.load_profile("nested" if os.environ.get("FASTBP_NESTED_RUN") else "ci" if os.environ.get("CI") else "default")
 
 if os.path.dirname(os.path.abspath(__file__)) not in map(os.path.abspath, sys.path):
     sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))  # tests/support.py

@@ -95,7 +95,7 @@ def test_the_kernel_tests_pass_against_the_debug_build(debug_build):
          "-p", "no:cacheprovider", "--rootdir", str(src)],
         cwd=work / "run",
         # FASTBP_EXPECT_INSTALLED_IN: test_backends.py checks fastbp was imported from the debug copy.
-        env=clean_env(PYTHONPATH=str(src), FASTBP_EXPECT_INSTALLED_IN=str(src)),
+        env=clean_env(PYTHONPATH=str(src), FASTBP_EXPECT_INSTALLED_IN=str(src), FASTBP_NESTED_RUN="1"),
         timeout=1800,
     )
     summary = result.stdout.strip().splitlines()[-1]

@@ -21,6 +21,7 @@ from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 import fastbp
+from support import examples
 import fastbp._model
 from fastbp import reference
 from fastbp._layout import activation_width, train_buffer_lengths, layer_views, n_params, split
@@ -258,7 +259,7 @@ def test_every_kernel_is_covered():
 # --------------------------------------------------------------------------
 
 
-@settings(max_examples=40)
+@settings(max_examples=examples(40))
 @given(n=widths, seed=seeds, dtype=dtypes)
 def test_sigmoid(n, seed, dtype):
     rng = np.random.default_rng(seed)
@@ -269,7 +270,7 @@ def test_sigmoid(n, seed, dtype):
     assert_close(runs["cython"][1][1], runs["python"][1][1], rtol_for(dtype), what="sigmoid")
 
 
-@settings(max_examples=20)
+@settings(max_examples=examples(20))
 @given(n=widths, seed=seeds, dtype=dtypes)
 def test_sigmoid_in_place(n, seed, dtype):
     # Documented: out may be z itself.
@@ -282,7 +283,7 @@ def test_sigmoid_in_place(n, seed, dtype):
         assert_close(buf, expected, rtol_for(dtype), what=f"{module.BACKEND_NAME}.sigmoid in place")
 
 
-@settings(max_examples=30)
+@settings(max_examples=examples(30))
 @given(n=widths, seed=seeds, dtype=dtypes)
 def test_sigmoid_derivative(n, seed, dtype):
     a = np.random.default_rng(seed).uniform(0, 1, n).astype(dtype)
@@ -293,7 +294,7 @@ def test_sigmoid_derivative(n, seed, dtype):
 ACTIVATION_CODES = st.integers(0, len(fastbp._model.ACTIVATIONS) - 1)
 
 
-@settings(max_examples=60)
+@settings(max_examples=examples(60))
 @given(n=widths, seed=seeds, dtype=dtypes, activation=ACTIVATION_CODES)
 def test_activate(n, seed, dtype, activation):
     # Every activation over values spread across its interesting range
@@ -305,7 +306,7 @@ def test_activate(n, seed, dtype, activation):
                  else np.abs(z).max(), what=f"activate {fastbp._model.ACTIVATIONS[activation]}")
 
 
-@settings(max_examples=40)
+@settings(max_examples=examples(40))
 @given(n=widths, seed=seeds, dtype=dtypes, activation=st.integers(0, len(fastbp._model.ACTIVATIONS) - 2))
 def test_activation_derivative(n, seed, dtype, activation):
     z = np.random.default_rng(seed).uniform(-3, 3, n).astype(dtype)
@@ -316,7 +317,7 @@ def test_activation_derivative(n, seed, dtype, activation):
                  what=f"activation_derivative {fastbp._model.ACTIVATIONS[activation]}")
 
 
-@settings(max_examples=40)
+@settings(max_examples=examples(40))
 @given(n_out=widths, n_in=widths, seed=seeds, dtype=dtypes)
 def test_forward_layer(n_out, n_in, seed, dtype):
     rng = np.random.default_rng(seed)
@@ -332,7 +333,7 @@ def test_forward_layer(n_out, n_in, seed, dtype):
     assert_close(runs["cython"][1][3], runs["python"][1][3], rtol_for(dtype), scale=scale, what="forward_layer")
 
 
-@settings(max_examples=30)
+@settings(max_examples=examples(30))
 @given(n_out=widths, n_in=st.integers(2, 50), seed=seeds)
 def test_forward_layer_float32_sums_that_overflow(n_out, n_in, seed):
     # Finite float32 weights and inputs whose products (up to ~1e50) overflow
@@ -353,7 +354,7 @@ def test_forward_layer_float32_sums_that_overflow(n_out, n_in, seed):
         assert_close(a_c[l], a_p[l], RTOL32, scale=1.0, what=f"a[{l}]")
 
 
-@settings(max_examples=30)
+@settings(max_examples=examples(30))
 @given(n_next=st.integers(2, 50), n=widths, seed=seeds)
 def test_hidden_delta_float32_sums_that_overflow(n_next, n, seed):
     # sum_k W[k, j] delta_k with products up to ~1e50: a float32 running sum
@@ -369,7 +370,7 @@ def test_hidden_delta_float32_sums_that_overflow(n_next, n, seed):
     np.testing.assert_allclose(d_c, d_p, rtol=RTOL32)
 
 
-@settings(max_examples=30)
+@settings(max_examples=examples(30))
 @given(n=widths, seed=seeds, dtype=dtypes)
 def test_cost(n, seed, dtype):
     rng = np.random.default_rng(seed)
@@ -382,7 +383,7 @@ def test_cost(n, seed, dtype):
     assert_close(J_c, J_p, rtol_for(dtype), what="cost")
 
 
-@settings(max_examples=30)
+@settings(max_examples=examples(30))
 @given(n=widths, seed=seeds, dtype=dtypes)
 def test_output_delta(n, seed, dtype):
     rng = np.random.default_rng(seed)
@@ -392,7 +393,7 @@ def test_output_delta(n, seed, dtype):
     assert_close(runs["cython"][1][2], runs["python"][1][2], rtol_for(dtype), what="output_delta")
 
 
-@settings(max_examples=40)
+@settings(max_examples=examples(40))
 @given(n_next=widths, n=widths, seed=seeds, dtype=dtypes)
 def test_hidden_delta(n_next, n, seed, dtype):
     rng = np.random.default_rng(seed)
@@ -407,7 +408,7 @@ def test_hidden_delta(n_next, n, seed, dtype):
 
 
 @pytest.mark.parametrize("update_biases", [False, True])
-@settings(max_examples=30)
+@settings(max_examples=examples(30))
 @given(n_out=widths, n_in=widths, seed=seeds, dtype=dtypes)
 def test_update(update_biases, n_out, n_in, seed, dtype):
     rng = np.random.default_rng(seed)
@@ -431,7 +432,7 @@ def test_update(update_biases, n_out, n_in, seed, dtype):
 # --------------------------------------------------------------------------
 
 
-@settings(max_examples=40)
+@settings(max_examples=examples(40))
 @given(sizes=network_sizes, seed=seeds, dtype=dtypes)
 def test_forward(sizes, seed, dtype):
     c = Case(sizes, seed, dtype)
@@ -441,7 +442,7 @@ def test_forward(sizes, seed, dtype):
     assert_close(act_c, act_p, rtol_for(dtype), what="activations")
 
 
-@settings(max_examples=25)
+@settings(max_examples=examples(25))
 @given(sizes=network_sizes, n_rows=st.integers(1, 20), seed=seeds, dtype=dtypes)
 def test_forward_batch(sizes, n_rows, seed, dtype):
     c = Case(sizes, seed, dtype, n_rows=n_rows)
@@ -454,7 +455,7 @@ def test_forward_batch(sizes, n_rows, seed, dtype):
     assert np.array_equal(split(act_p, c.sizes)[-1], out_p[-1])
 
 
-@settings(max_examples=25)
+@settings(max_examples=examples(25))
 @given(sizes=network_sizes, n_rows=st.integers(1, 20), seed=seeds, dtype=dtypes)
 def test_mean_cost(sizes, n_rows, seed, dtype):
     c = Case(sizes, seed, dtype, n_rows=n_rows)
@@ -465,7 +466,7 @@ def test_mean_cost(sizes, n_rows, seed, dtype):
     assert_close(runs["cython"][1][4], runs["python"][1][4], rtol_for(dtype), what="activations")
 
 
-@settings(max_examples=40)
+@settings(max_examples=examples(40))
 @given(sizes=network_sizes, seed=seeds, dtype=dtypes)
 @example(sizes=[50] * 6, seed=0, dtype=np.dtype(np.float32))
 @example(sizes=[50] * 6, seed=1, dtype=np.dtype(np.float64))
@@ -483,7 +484,7 @@ def test_gradients(sizes, seed, dtype):
 
 
 @pytest.mark.parametrize("update_biases", [False, True])
-@settings(max_examples=40)
+@settings(max_examples=examples(40))
 @given(sizes=network_sizes, seed=seeds, dtype=dtypes)
 @example(sizes=[50] * 6, seed=0, dtype=np.dtype(np.float32))
 @example(sizes=[50] * 6, seed=1, dtype=np.dtype(np.float64))
@@ -505,7 +506,7 @@ def test_train_step(update_biases, sizes, seed, dtype):
     compare_deltas(d_c, d_p, c.params, c.sizes, act_p, c.y, rtol)
 
 
-@settings(max_examples=30)
+@settings(max_examples=examples(30))
 @given(n=st.integers(0, 60), state=st.integers(0, 2**64 - 1))
 def test_shuffle(n, state):
     # Both backends draw the same permutation from the same state, and leave
@@ -547,7 +548,7 @@ def _train_args(c, n_rows, epochs, batch_size, shuffle, update_biases, state, in
 
 @pytest.mark.parametrize("update_biases", [False, True])
 @pytest.mark.parametrize("shuffle", ["in order", False, True])
-@settings(max_examples=25)
+@settings(max_examples=examples(25))
 @given(sizes=network_sizes, n_rows=st.integers(1, 40), batch=st.integers(1, 45), epochs=st.integers(1, 3),
        seed=seeds, dtype=dtypes)
 @example(sizes=[50] * 6, n_rows=40, batch=1, epochs=2, seed=0, dtype=np.dtype(np.float32))
@@ -579,7 +580,7 @@ def test_train(shuffle, update_biases, sizes, n_rows, batch, epochs, seed, dtype
             assert np.array_equal(b_c, b0) and np.array_equal(b_p, b0)
 
 
-@settings(max_examples=10)
+@settings(max_examples=examples(10))
 @given(sizes=network_sizes, seed=seeds, dtype=dtypes)
 def test_train_online_is_a_loop_of_train_steps(sizes, seed, dtype):
     # In the compiled backend itself: online training (whose loop runs each
@@ -700,7 +701,7 @@ def _compare_networks(net_c, net_p, before, rtol):
     compare_params(_flat(net_c), _flat(net_p), before, rtol, what="weights and biases")
 
 
-@settings(max_examples=20)
+@settings(max_examples=examples(20))
 @given(sizes=network_sizes, seed=seeds, dtype=dtypes, lr=st.floats(0.05, 1.0))
 @example(sizes=[50] * 6, seed=0, dtype=np.dtype(np.float32), lr=1.0)
 @example(sizes=[50] * 6, seed=1, dtype=np.dtype(np.float64), lr=1.0)
@@ -719,7 +720,7 @@ def test_network_train_100_steps(sizes, seed, dtype, lr):
     _compare_networks(net_c, net_p, before, rtol)
 
 
-@settings(max_examples=20)
+@settings(max_examples=examples(20))
 @given(sizes=network_sizes, seed=seeds, dtype=dtypes, update_biases=st.booleans())
 def test_network_train_shuffled_epochs(sizes, seed, dtype, update_biases):
     # 3 shuffled epochs of 33 rows: 99 steps, the order drawn from the same seed.
@@ -739,7 +740,7 @@ def test_network_train_shuffled_epochs(sizes, seed, dtype, update_biases):
             assert np.array_equal(b_c, b0) and np.array_equal(b_p, b0)
 
 
-@settings(max_examples=30)
+@settings(max_examples=examples(30))
 @given(sizes=network_sizes, seed=seeds, dtype=dtypes, n_rows=st.integers(1, 10))
 def test_network_forward_cost_gradients(sizes, seed, dtype, n_rows):
     net_c, net_p = _network_pair(sizes, seed, dtype)
@@ -824,7 +825,7 @@ def test_sigmoid_extremes(backend, dtype):
 
 
 @pytest.mark.parametrize("backend", list(BACKENDS))
-@settings(max_examples=30)
+@settings(max_examples=examples(30))
 @given(data=st.data(), dtype=dtypes)
 def test_sigmoid_any_float(backend, data, dtype):
     # Every float of the dtype, including +-inf, subnormals and -0.0.

@@ -38,6 +38,7 @@ from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
 import fastbp
+from support import examples
 from fastbp import Network, TrainingDivergedError
 
 SIZES = [3, 4, 2]
@@ -812,7 +813,7 @@ def _outcome(call, net, value):
 
 @pytest.mark.parametrize("backend", fastbp.backends())  # not the fixture: hypothesis reruns the body
 @pytest.mark.parametrize("dtype", ["float64", "float32"])
-@settings(max_examples=120)
+@settings(max_examples=examples(120))
 @given(data=st.data())
 def test_any_array_is_refused_as_documented_or_agrees_with_the_reference(backend, dtype, data):
     dtype = np.dtype(dtype)
@@ -895,7 +896,7 @@ def _plain(value):
     return value.item() if isinstance(value, np.generic) else value
 
 
-@settings(max_examples=150)
+@settings(max_examples=examples(150))
 @given(keyword=st.sampled_from(list(BAD_KEYWORDS["train"])), value=ANY_VALUE)
 def test_any_train_keyword_value_is_refused_or_means_its_plain_value(keyword, value):
     expected_error = _predicted_keyword_error(keyword, value)

@@ -81,7 +81,7 @@ def test_wheel_passes_the_core_suite_in_a_fresh_venv(artefacts):
         [str(python), "-m", "pytest", *(str(tests / name) for name in WHEEL_TESTS), "-q",
          "-p", "no:cacheprovider", "--rootdir", str(work / "src")],
         cwd=run_dir,
-        env=clean_env(FASTBP_EXPECT_INSTALLED_IN=str(venv)),
+        env=clean_env(FASTBP_EXPECT_INSTALLED_IN=str(venv), FASTBP_NESTED_RUN="1"),
         timeout=1800,
     )
     summary = result.stdout.strip().splitlines()[-1]
