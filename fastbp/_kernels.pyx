@@ -247,7 +247,7 @@ cdef inline floating _activation_derivative(floating a, int f) noexcept nogil:
     # f'(z) written in terms of the activation a = f(z) (fastbp._model's table;
     # softmax has none: it comes with the cross-entropy, whose delta is o - y).
     if f == SIGMOID:
-        return a * (1 - a)
+        return _sigmoid_derivative(a)
     if f == TANH:
         return 1 - a * a
     if f == RELU:
@@ -265,7 +265,7 @@ cdef void _times_derivative(floating* d, const floating* a, Py_ssize_t n, int f)
     cdef floating slope = <floating>LEAKY_SLOPE
     if f == SIGMOID:
         for j in range(n):
-            d[j] = d[j] * (a[j] * (1 - a[j]))
+            d[j] = d[j] * _sigmoid_derivative(a[j])
     elif f == TANH:
         for j in range(n):
             d[j] = d[j] * (1 - a[j] * a[j])

@@ -32,6 +32,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from . import _model
+
 
 def n_params(sizes) -> int:
     """Number of weights and biases: sum over layers of n_out * (n_in + 1)."""
@@ -175,8 +177,6 @@ def check_model(sizes, model):
     can run: an activation per layer (softmax on the output layer only) and a
     loss, in the combinations ``fastbp._model.resolve`` allows.  Returns the
     activation codes and the loss code."""
-    from . import _model
-
     L = len(sizes) - 1
     if model is None:
         return [_model.SIGMOID] * L, _model.SQUARED_ERROR
