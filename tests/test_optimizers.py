@@ -232,12 +232,18 @@ def compare_with_torch(net, X, Y, name, kwargs, epochs, batch_size, what, update
 
 
 def trajectory_cases(config, mode):
-    """The models of one optimizer and mode: half of model_cases (4 or 3 of
-    the 7), the other half with the optimizer's other mode (RPROP: its other
-    configuration), so that each optimizer meets every (output, loss) pair
-    and every hidden activation while the torch side stays affordable."""
-    parity = (config + (mode == "mini-batch")) % 2
-    return [case for i, case in enumerate(model_cases(offset=config)) if i % 2 == parity]
+    """The models of one optimizer configuration and mode: a share of the
+    seven of model_cases, the shares of one rule's configurations and modes
+    (RPROP: 4 + 3; SGD, Adam: 2 each, in turn) together covering every
+    (output, loss) pair and every hidden activation, so that each rule meets
+    all of them while the torch side (a few ms an update) stays affordable."""
+    name = CONFIGS[config][0]
+    family = [(c, m) for c, (n, _, _) in enumerate(CONFIGS) if n == name for m in modes_of(n)]
+    j = family.index((config, mode))
+    cases = list(model_cases(offset=config))
+    if name == "RPROP":
+        return cases[j % 2::2]
+    return [cases[(2 * j) % 7], cases[(2 * j + 1) % 7]]
 
 
 @functools.lru_cache(maxsize=None)
