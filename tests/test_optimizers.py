@@ -375,7 +375,8 @@ def test_every_compiled_copy_agrees_with_the_reference(config, dtype):
                                  name, kwargs, mode, X, Y)
             results = {}
             for isa in COPIES:
-                got = _copy_run(lambda: make(sizes, hidden, out, loss, dtype, isa=isa, seed=1), name, kwargs, mode, X, Y)
+                got = _copy_run(lambda: make(sizes, hidden, out, loss, dtype, isa=isa, seed=1),
+                                name, kwargs, mode, X, Y)
                 assert got["steps"] == expected["steps"], f"{what} {isa}: steps"
                 for key in ("costs", "shuffled costs", "step J"):
                     assert_close(got[key], expected[key], rtol, scale=np.abs(expected["costs"]).max(),
