@@ -104,7 +104,44 @@ DEFAULT_CONFIG = {
     "adam": dict(model="sig", lr=0.001, batch_size=1, shuffle=False),
     "rprop": dict(model="sig", lr=0.01),
 }
-CONFIGS: dict = {}
+CONFIGS = {
+    'building': {
+        'sgd': dict(model='sig', lr=1.0, shuffle=True),
+    },
+    'diabetes': {
+        'sgd': dict(model='sig', lr=0.3, shuffle=True),
+    },
+    'gene': {
+        'sgd': dict(model='sig', lr=0.03, shuffle=True),
+    },
+    'mushroom': {
+        'sgd': dict(model='tanh-softmax', lr=0.1, shuffle=True),
+    },
+    'thyroid': {
+        'sgd': dict(model='tanh', lr=0.03, shuffle=True),
+    },
+    'soybean': {
+        'sgd': dict(model='sig', lr=0.3, shuffle=True),
+    },
+    'two-spiral': {
+        'sgd': dict(model='tanh', lr=0.1, shuffle=True),
+    },
+    'kin32fm': {
+        'sgd': dict(model='tanh', lr=0.1, shuffle=True),
+    },
+    'robot': {
+        'sgd': dict(model='tanh', lr=1.0, shuffle=True),
+    },
+    'parity8': {
+        'sgd': dict(model='tanh-ce', lr=0.3, shuffle=True),
+    },
+    'census-house': {
+        'sgd': dict(model='tanh', lr=1.0, shuffle=True),
+    },
+    'pumadyn-32fm': {
+        'sgd': dict(model='sig', lr=0.3, shuffle=True),
+    },
+}
 
 
 def config(dataset, optimizer):
@@ -120,12 +157,11 @@ def candidates(dataset, optimizer):
         if optimizer == "sgd":
             out += [dict(model=model, lr=lr, shuffle=True) for lr in (0.03, 0.1, 0.3, 1.0)]
         elif optimizer == "momentum":
-            out += [dict(model=model, lr=lr, momentum=0.9, shuffle=True) for lr in (0.003, 0.01, 0.03, 0.1)]
+            out += [dict(model=model, lr=lr, momentum=0.9, shuffle=True) for lr in (0.01, 0.05)]
         elif optimizer == "adam":
-            out += [dict(model=model, lr=lr, batch_size=bs, shuffle=True) for lr, bs in
-                    ((0.001, 1), (0.003, 1), (0.003, 16), (0.01, 16))]
+            out += [dict(model=model, lr=lr, batch_size=bs, shuffle=True) for lr, bs in ((0.003, 1), (0.01, 16))]
         else:
-            out += [dict(model=model, lr=lr) for lr in (0.01, 0.1)]
+            out += [dict(model=model, lr=0.01)]  # iRPROP- adapts its steps: the initial one matters little
     return out
 
 
@@ -185,7 +221,7 @@ class FastbpTrainer:
         self.shuffle = cfg.get("shuffle", False)
         self.seed, self.calls = seed, 0
         self.lr = None
-        if optimizer == "sgd" and not hasattr(fastbp, "SGD"):  # before the optimizers: plain SGD, lr=
+        if optimizer == "sgd" and not _compiled_optimizers():  # plain SGD as lr= (the same bits)
             self.opt, self.lr = None, cfg["lr"]
         elif optimizer == "rprop":
             self.opt = fastbp.RPROP(lr=cfg["lr"])
@@ -316,7 +352,29 @@ def available(side, name):
     needed = {"sgd": None, "momentum": "SGD", "adam": "Adam", "rprop": "RPROP"}[name]
     if needed and not hasattr(fastbp, needed):
         return f"this fastbp has no fastbp.{needed}"
+    if needed and not _compiled_optimizers():
+        return "this fastbp's compiled kernels have no optimizers (the python backend is too slow)"
     return None
+
+
+_PROBED = {}
+
+
+def _compiled_optimizers():
+    """Whether this fastbp trains with an optimizer object on its default
+    backend (the compiled kernels); before issue 11's kernels it cannot."""
+    if "ok" not in _PROBED:
+        import fastbp
+
+        if not hasattr(fastbp, "SGD"):
+            _PROBED["ok"] = False
+        else:
+            try:
+                fastbp.Network([1, 1], seed=0).train([[0.5]], [[0.5]], optimizer=fastbp.SGD(lr=0.1, momentum=0.5))
+                _PROBED["ok"] = True
+            except NotImplementedError:
+                _PROBED["ok"] = False
+    return _PROBED["ok"]
 
 
 def benchmark(folder, datasets, budget, seeds, clock, log=print, only=None):
@@ -465,14 +523,22 @@ def main(argv=None):
     parser.add_argument("--markdown", action="store_true", help="Markdown tables")
     parser.add_argument("--output", help="also write the report to this file (and the raw results to F.json)")
     parser.add_argument("--tune", action="store_true", help="run the search CONFIGS was chosen by")
+    parser.add_argument("--optimizers", nargs="+", default=list(FASTBP), choices=FASTBP,
+                        help="with --tune: only these fastbp optimizers")
     args = parser.parse_args(argv)
     if args.budget <= 0 or args.seeds < 1:
         parser.error("--budget must be > 0 and --seeds >= 1")
     clock = time.perf_counter if args.clock == "wall" else time.process_time
     log = lambda line: print(line, file=sys.stderr, flush=True)  # noqa: E731
     if args.tune:
-        chosen = tune(args.folder, args.datasets, args.budget, clock, log)
-        print("CONFIGS = " + json.dumps(chosen, indent=1).replace("true", "True").replace("false", "False"))
+        chosen = tune(args.folder, args.datasets, args.budget, clock, log, args.optimizers)
+        print("CONFIGS = {")
+        for dataset, chosen_for in chosen.items():
+            print(f"    {dataset!r}: {{")
+            for name, cfg in chosen_for.items():
+                print(f"        {name!r}: dict({', '.join(f'{k}={v!r}' for k, v in cfg.items())}),")
+            print("    },")
+        print("}")
         return 0
     from machine import cpu_model
 

@@ -59,16 +59,20 @@ def test_reader_refuses_bad_files(tmp_path, text):
 def test_reader_ignores_the_numeric_locale(tmp_path):
     path = tmp_path / "d.data"
     path.write_text("1 1 1\n0.5\n0.25\n")
+    tried = 0
     for name in ("da_DK.UTF-8", "de_DE.UTF-8"):
         try:
             old = locale.setlocale(locale.LC_NUMERIC, name)
         except locale.Error:
             continue
+        tried += 1
         try:
             X, Y = quality.read_fann(path)
         finally:
             locale.setlocale(locale.LC_NUMERIC, old)
         assert X[0, 0] == 0.5 and Y[0, 0] == 0.25
+    if not tried:
+        pytest.skip("no locale with a ',' decimal point is installed")
 
 
 class _Fake:
