@@ -107,39 +107,75 @@ DEFAULT_CONFIG = {
 CONFIGS = {
     'building': {
         'sgd': dict(model='sig', lr=1.0, shuffle=True),
+        'momentum': dict(model='sig', lr=0.05, momentum=0.9, shuffle=True),
+        'adam': dict(model='sig', lr=0.01, batch_size=16, shuffle=True),
+        'rprop': dict(model='sig', lr=0.01),
     },
     'diabetes': {
         'sgd': dict(model='sig', lr=0.3, shuffle=True),
+        'momentum': dict(model='tanh-softmax', lr=0.05, momentum=0.9, shuffle=True),
+        'adam': dict(model='sig', lr=0.003, batch_size=1, shuffle=True),
+        'rprop': dict(model='sig', lr=0.01),
     },
     'gene': {
         'sgd': dict(model='sig', lr=0.03, shuffle=True),
+        'momentum': dict(model='tanh-softmax', lr=0.01, momentum=0.9, shuffle=True),
+        'adam': dict(model='tanh', lr=0.01, batch_size=16, shuffle=True),
+        'rprop': dict(model='sig', lr=0.01),
     },
     'mushroom': {
         'sgd': dict(model='tanh-softmax', lr=0.1, shuffle=True),
+        'momentum': dict(model='tanh-softmax', lr=0.01, momentum=0.9, shuffle=True),
+        'adam': dict(model='tanh-softmax', lr=0.01, batch_size=16, shuffle=True),
+        'rprop': dict(model='tanh-softmax', lr=0.01),
     },
     'thyroid': {
         'sgd': dict(model='tanh', lr=0.03, shuffle=True),
+        'momentum': dict(model='tanh', lr=0.01, momentum=0.9, shuffle=True),
+        'adam': dict(model='tanh', lr=0.01, batch_size=16, shuffle=True),
+        'rprop': dict(model='tanh', lr=0.01),
     },
     'soybean': {
         'sgd': dict(model='sig', lr=0.3, shuffle=True),
+        'momentum': dict(model='tanh', lr=0.01, momentum=0.9, shuffle=True),
+        'adam': dict(model='sig', lr=0.01, batch_size=16, shuffle=True),
+        'rprop': dict(model='sig', lr=0.01),
     },
     'two-spiral': {
         'sgd': dict(model='tanh', lr=0.1, shuffle=True),
+        'momentum': dict(model='tanh', lr=0.01, momentum=0.9, shuffle=True),
+        'adam': dict(model='sig', lr=0.01, batch_size=16, shuffle=True),
+        'rprop': dict(model='tanh-ce', lr=0.01),
     },
     'kin32fm': {
         'sgd': dict(model='tanh', lr=0.1, shuffle=True),
+        'momentum': dict(model='sig', lr=0.01, momentum=0.9, shuffle=True),
+        'adam': dict(model='tanh', lr=0.01, batch_size=16, shuffle=True),
+        'rprop': dict(model='tanh', lr=0.01),
     },
     'robot': {
         'sgd': dict(model='tanh', lr=1.0, shuffle=True),
+        'momentum': dict(model='tanh', lr=0.05, momentum=0.9, shuffle=True),
+        'adam': dict(model='tanh', lr=0.003, batch_size=1, shuffle=True),
+        'rprop': dict(model='sig', lr=0.01),
     },
     'parity8': {
         'sgd': dict(model='tanh-ce', lr=0.3, shuffle=True),
+        'momentum': dict(model='tanh-ce', lr=0.05, momentum=0.9, shuffle=True),
+        'adam': dict(model='sig', lr=0.01, batch_size=16, shuffle=True),
+        'rprop': dict(model='tanh-ce', lr=0.01),
     },
     'census-house': {
         'sgd': dict(model='tanh', lr=1.0, shuffle=True),
+        'momentum': dict(model='tanh', lr=0.05, momentum=0.9, shuffle=True),
+        'adam': dict(model='tanh', lr=0.01, batch_size=16, shuffle=True),
+        'rprop': dict(model='tanh', lr=0.01),
     },
     'pumadyn-32fm': {
         'sgd': dict(model='sig', lr=0.3, shuffle=True),
+        'momentum': dict(model='tanh', lr=0.01, momentum=0.9, shuffle=True),
+        'adam': dict(model='sig', lr=0.003, batch_size=1, shuffle=True),
+        'rprop': dict(model='sig', lr=0.01),
     },
 }
 
