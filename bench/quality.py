@@ -22,8 +22,9 @@ fastbp contender's median best test MSE is below the best FANN contender's.
 
 Contenders:
 
-* fastbp ``sgd``, ``momentum``, ``adam``, ``rprop``: ``fastbp.SGD`` (momentum
-  0), ``fastbp.SGD(momentum=...)``, ``fastbp.Adam``, ``fastbp.RPROP`` through
+* fastbp ``sgd``, ``momentum``, ``adam``, ``rprop``: plain SGD (``lr=``, the
+  same run as ``fastbp.SGD(lr)`` to rounding, and faster), and
+  ``fastbp.SGD(momentum=...)``, ``fastbp.Adam``, ``fastbp.RPROP`` through
   ``net.train(X, Y, optimizer=opt, epochs=k)``, one optimizer object per run
   (its state carries over from chunk to chunk).  Their settings (model and
   hyper-parameters) are fixed per dataset in ``CONFIGS``; how they were
@@ -257,7 +258,10 @@ class FastbpTrainer:
         self.shuffle = cfg.get("shuffle", False)
         self.seed, self.calls = seed, 0
         self.lr = None
-        if optimizer == "sgd" and not _compiled_optimizers():  # plain SGD as lr= (the same bits)
+        if optimizer == "sgd":
+            # Plain SGD through lr=: the same run as optimizer=fastbp.SGD(lr) to rounding
+            # (checked by tests/test_quality_bench.py), and in this build about 7x faster
+            # than the optimizer path with momentum 0.
             self.opt, self.lr = None, cfg["lr"]
         elif optimizer == "rprop":
             self.opt = fastbp.RPROP(lr=cfg["lr"])
@@ -472,6 +476,10 @@ def describe_config(cfg):
     return ", ".join(parts)
 
 
+def fmt(mse):
+    return f"{mse:.5f}" if mse >= 1e-4 or mse == 0 else f"{mse:.1e}"
+
+
 def report(results, markdown, header):
     lines = list(header)
     labels = [LABELS[c] for c in contenders()]
@@ -496,19 +504,33 @@ def report(results, markdown, header):
                 cells = ("n/a", "n/a", "n/a", e["unavailable"])
             else:
                 mark = " (diverged %d)" % e["diverged"] if e["diverged"] else ""
-                cells = (f"{e['best']:.5f}", f"{e['final']:.5f}", f"{e['epochs']:.0f}",
+                cells = (fmt(e["best"]), fmt(e["final"]), f"{e['epochs']:.0f}",
                          describe_config(e.get("config")) + mark)
             name = f"**{label}**" if markdown and label in (fb, fa) else label
             if markdown:
                 lines.append(f"| {name} | " + " | ".join(cells) + " |")
             else:
                 lines.append(f"  {label:20s} {cells[0]:>9s} {cells[1]:>9s} {cells[2]:>8s}  {cells[3]}")
+    lines += ["", "All datasets: median best test MSE / median final test MSE (median epochs) per contender:", ""]
+    short = [label.replace("fastbp ", "").replace("FANN ", "FANN ") for label in labels]
+    if markdown:
+        lines += ["| dataset | " + " | ".join(short) + " |", "|---|" + "---|" * len(labels)]
+    for dataset, data in results.items():
+        cells = []
+        for label in labels:
+            e = data["contenders"].get(label)
+            cells.append("n/a" if e is None or "best" not in e else
+                         f"{fmt(e['best'])} / {fmt(e['final'])} ({e['epochs']:.0f})")
+        if markdown:
+            lines.append(f"| {dataset} | " + " | ".join(cells) + " |")
+        else:
+            lines.append(f"  {dataset:13s} " + "  ".join(f"{label}: {cell}" for label, cell in zip(short, cells)))
     lines += ["", "Summary (median best test MSE: fastbp's best contender vs FANN's best):", ""]
     if markdown:
         lines += ["| dataset | fastbp best | MSE | FANN best | MSE | fastbp lower |", "|---|---|---|---|---|---|"]
     for dataset, won, fb, fb_best, fa, fa_best in wins:
         if markdown:
-            lines.append(f"| {dataset} | {fb} | {fb_best:.5f} | {fa} | {fa_best:.5f} | {'yes' if won else '**no**'} |")
+            lines.append(f"| {dataset} | {fb} | {fmt(fb_best)} | {fa} | {fmt(fa_best)} | {'yes' if won else '**no**'} |")
         else:
             lines.append(f"  {dataset:13s} {fb:18s} {fb_best:.5f}  {fa:20s} {fa_best:.5f}  {'yes' if won else 'NO'}")
     lines += ["", f"fastbp lower on {sum(w[1] for w in wins)} of {len(wins)} datasets"]
@@ -558,6 +580,7 @@ def main(argv=None):
                         help="the budget's clock: wall time (default) or process CPU time")
     parser.add_argument("--markdown", action="store_true", help="Markdown tables")
     parser.add_argument("--output", help="also write the report to this file (and the raw results to F.json)")
+    parser.add_argument("--render", metavar="F.json", help="only print the report of an earlier run's F.json")
     parser.add_argument("--tune", action="store_true", help="run the search CONFIGS was chosen by")
     parser.add_argument("--optimizers", nargs="+", default=list(FASTBP), choices=FASTBP,
                         help="with --tune: only these fastbp optimizers")
@@ -576,6 +599,10 @@ def main(argv=None):
             print("    },")
         print("}")
         return 0
+    if args.render:
+        saved = json.loads(Path(args.render).read_text())
+        print(report(saved["results"], args.markdown, saved["header"]), end="")
+        return 0
     from machine import cpu_model
 
     import fastbp
@@ -593,7 +620,8 @@ def main(argv=None):
     print(text, end="")
     if args.output:
         Path(args.output).write_text(text)
-        Path(args.output + ".json").write_text(json.dumps(results, indent=1, default=float))
+        Path(args.output + ".json").write_text(json.dumps({"header": header, "results": results}, indent=1,
+                                                          default=float))
     return 0
 
 

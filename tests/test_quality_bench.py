@@ -173,3 +173,21 @@ def test_tiny_benchmark_and_report():
         assert len(e["runs"]) == 2 and 0 < e["best"] <= e["final"] < 1
     text = quality.report(results, True, ["header"])
     assert "| diabetes |" in text and "fastbp lower on" in text
+
+
+def test_plain_sgd_through_lr_is_fastbp_sgd():
+    """The benchmark's plain-SGD contender trains with lr=; that is the same
+    run as optimizer=fastbp.SGD(lr) (momentum 0), to rounding (the fused
+    online kernel and the optimizer's update round differently)."""
+    import fastbp
+
+    X, Y = _tiny()
+    a, b = fastbp.Network((3, 4, 1), seed=0), fastbp.Network((3, 4, 1), seed=0)
+    costs_a = a.train(X, Y, epochs=3, lr=0.3, shuffle=True, seed=5)
+    costs_b = b.train(X, Y, epochs=3, optimizer=fastbp.SGD(lr=0.3), shuffle=True, seed=5)
+    np.testing.assert_allclose(costs_a, costs_b, rtol=1e-12)
+    for Wa, Wb in zip(a.weights + a.biases, b.weights + b.biases):
+        np.testing.assert_allclose(Wa, Wb, rtol=1e-12, atol=1e-15)
+    c = fastbp.Network((3, 4, 1), seed=0)
+    c.train(X, Y, epochs=3, lr=0.31, shuffle=True, seed=5)  # the test can fail: another lr is another run
+    assert not np.allclose(c.weights[0], a.weights[0], rtol=1e-12, atol=1e-15)
