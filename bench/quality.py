@@ -1,6 +1,6 @@
 """Quality on FANN's own benchmark datasets: fastbp's optimizers against FANN 2.2.
 
-    python bench/quality.py /path/to/fann-datasets                # the table (~12 minutes)
+    python bench/quality.py /path/to/fann-datasets                # the table (~15 minutes)
     python bench/quality.py DIR --budget 1 --seeds 3 --datasets parity8 gene
     python bench/quality.py DIR --markdown --output quality.md    # Markdown, for the README
     python bench/quality.py DIR --tune                            # the search the configs came from
@@ -44,7 +44,9 @@ file), and every candidate of ``candidates()`` trains on the fit rows with
 one seed (seed 100, not one of the reported seeds) for ``--budget``; it prints
 the candidate with the lowest best validation MSE per dataset and optimizer,
 as a ``CONFIGS`` literal.  The reported runs use the whole training file and
-seeds 0, 1, 2, ...
+seeds 0, 1, 2, ...  ``CONFIGS`` came from ``--tune --clock cpu`` with
+``--budget 1.5`` for SGD and ``--budget 1 --optimizers momentum adam rprop``
+for the others (the grid of ``candidates()``; ~25 minutes of CPU in all).
 
 ``--clock cpu`` measures the budget in process CPU time instead of wall
 time: on a machine shared with other work it is what an idle machine's wall
