@@ -67,6 +67,13 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
+# Every contender single-threaded, fastbp's BLAS calls too (set before NumPy
+# and SciPy load OpenBLAS): FANN is single-threaded, and OpenBLAS's threads on
+# these small GEMMs cost far more than they give on a shared machine (robot,
+# 48-96-3: 31 ms per RPROP epoch with 2 threads under load, 1.4 ms with 1).
+for _variable in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS"):
+    os.environ.setdefault(_variable, "1")
+
 import numpy as np  # noqa: E402
 
 # FANN's benchmark network sizes (benchmarks/benchmark.sh, FANN 2.1 beta): hidden widths.
