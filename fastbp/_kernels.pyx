@@ -948,7 +948,7 @@ def train(floating[::1] params, const Py_ssize_t[::1] sizes, const floating[:, :
           const floating[:, ::1] Y, Py_ssize_t[::1] order, uint64_t[::1] rng_state,
           bint shuffle, double lr, Py_ssize_t batch_size, bint update_biases,
           double[::1] costs, floating[::1] activations, floating[::1] deltas,
-          floating[::1] backup, model=None):
+          floating[::1] backup, model=None, optimizer=None):
     """A whole training run: ``len(costs)`` epochs of gradient descent in one
     call without the GIL; returns the number of epochs completed.
 
@@ -965,6 +965,8 @@ def train(floating[::1] params, const Py_ssize_t[::1] sizes, const floating[:, :
     """
     check_train(params, sizes, X, Y, order, rng_state, shuffle, batch_size, costs, activations, deltas, backup)
     codes = _model_codes(sizes, model)
+    if optimizer is not None:
+        raise NotImplementedError("the compiled optimizers are not written yet")
     cdef Run run
     cdef bint interrupted = False
     cdef Py_ssize_t done
