@@ -7,7 +7,10 @@ that version (``validate_data``, ``__sklearn_tags__``).
 
 Both estimators are thin: the model is a ``fastbp.Network`` (``network_``),
 trained by ``Network.train`` one epoch per iteration so that ``tol``,
-``n_iter_no_change`` and ``early_stopping`` can act between epochs.  The hidden
+``n_iter_no_change`` and ``early_stopping`` can act between epochs, with a
+fastbp optimizer (``optimizer_``: ``SGD``, ``Adam`` or ``RPROP``, from
+``solver``) that a warm start or a later ``partial_fit`` continues, state
+included.  The hidden
 layers' activation is the ``activation`` parameter, in scikit-learn's names
 (``"logistic"`` is fastbp's ``"sigmoid"``).  What the wrappers add is the
 output layer and the loss that suit the targets, and the mapping between
@@ -612,17 +615,42 @@ class BPClassifier(ClassifierMixin, _BaseBP):
         ``"log_loss"``: the cross-entropy with softmax or sigmoid outputs
         (see above).  ``"squared_error"``: sigmoid outputs with the squared
         error, the note's model.
-    learning_rate_init : float, default=0.3
-        Gradient-descent step size ``lr`` of ``Network.train`` at the start of
-        each fit.  With ``batch_size > 1`` the gradient is averaged over the
-        batch, so larger batches usually want a larger rate.
+    solver : {"sgd", "adam", "rprop"}, default="sgd"
+        The optimizer: ``fastbp.SGD`` (with ``momentum``,
+        ``nesterovs_momentum``, ``alpha``), ``fastbp.Adam`` (``beta_1``,
+        ``beta_2``, ``epsilon``, ``alpha``) or ``fastbp.RPROP`` (iRPROP-,
+        full-batch: one update per epoch over all training rows; ignores
+        ``batch_size``, ``shuffle`` and ``alpha``).  PyTorch's update rules.
+    learning_rate_init : float or "auto", default="auto"
+        The step size at the start of each fit (for ``"rprop"``, each
+        weight's initial step size).  ``"auto"``: 0.3 for ``"sgd"``, 0.001
+        for ``"adam"``, 0.01 for ``"rprop"`` (``AUTO_LEARNING_RATES``, chosen
+        by measurement).  With ``batch_size > 1`` the gradient is averaged
+        over the batch, so larger batches usually want a larger rate.
+    momentum : float in [0, 1), default=0.0
+        ``"sgd"``'s momentum (torch's: ``buf = momentum * buf + g``, ``w -=
+        lr * buf``).
+    nesterovs_momentum : bool, default=True
+        ``"sgd"``: Nesterov's momentum (no effect with ``momentum=0``).
+    alpha : float >= 0, default=0.0
+        L2 penalty, as ``MLPClassifier``'s: ``"sgd"`` and ``"adam"`` get
+        ``weight_decay = alpha / min(batch_size, n)`` (``n`` the training
+        rows when the optimizer is made), which adds ``alpha * w / b`` to the
+        gradient as ``MLPClassifier`` does for the weights, and also decays
+        the biases (torch's weight decay, which ``MLPClassifier`` does not
+        apply to the intercepts).  Not used by ``"rprop"``.
+    beta_1, beta_2 : float in [0, 1), default=0.9, 0.999
+        ``"adam"``'s decay rates of the first and second moments.
+    epsilon : float > 0, default=1e-8
+        ``"adam"``'s term added to the denominator.
     learning_rate : {"adaptive", "constant"}, default="adaptive"
         The schedule (MLPClassifier's name).  ``"adaptive"``: when training
         stalls (see ``n_iter_no_change``) the learning rate is divided by 5, at
         most three times; the next stall ends training.  Large steps make
         fast progress early on, smaller ones then average out the noise of
         online updates.  ``"constant"``: the first stall ends training.
-        ``partial_fit`` always uses ``learning_rate_init``.
+        ``partial_fit`` always uses ``learning_rate_init``.  RPROP's steps
+        are not divided: with it the first stall ends training.
     max_iter : int, default=200
         Maximum number of epochs (passes over the training data).
     batch_size : int, default=16
@@ -649,7 +677,10 @@ class BPClassifier(ClassifierMixin, _BaseBP):
     warm_start : bool, default=False
         When fitted already, continue training the current network instead of
         starting afresh (the classes and the model, i.e. hidden_layer_sizes,
-        activation and loss, must be the same).
+        activation and loss, must be the same), and the optimizer with its
+        state unless ``solver``, ``momentum``, ``nesterovs_momentum``,
+        ``alpha``, ``beta_1``, ``beta_2``, ``epsilon`` or ``batch_size``
+        changed (then a new optimizer starts).
     dtype : {"float64", "float32"}, default="float64"
         Floating-point type of the network.
     backend : None or str, default=None
@@ -660,7 +691,11 @@ class BPClassifier(ClassifierMixin, _BaseBP):
     Attributes
     ----------
     network_ : fastbp.Network
-        The trained network (``network_.save(path)`` writes a model file).
+        The trained network (``network_.save(path)`` writes a model file,
+        without the optimizer).
+    optimizer_ : fastbp.SGD, fastbp.Adam or fastbp.RPROP
+        The optimizer with its state (``optimizer_.steps`` updates so far);
+        pickling the estimator keeps it.
     classes_ : ndarray
         The class labels (for multilabel ``y``, the label indices).
     out_activation_ : str
@@ -877,10 +912,11 @@ class BPRegressor(RegressorMixin, _BaseBP):
         The output layer's activation (see above).  The loss is always the
         squared error ``J = 1/2 sum (t - o)^2``.
     activation : default="logistic"
-    learning_rate_init : float, default=0.0001
+    learning_rate_init : float or "auto", default="auto"
     batch_size : int, default=1
         As in ``BPClassifier``, but these defaults, chosen by measurement on
-        the diabetes data (``bench/estimators.py``).
+        the diabetes data (``bench/estimators.py``).  ``learning_rate_init="auto"``
+        is 0.0001 for ``"sgd"``, 0.001 for ``"adam"``, 0.01 for ``"rprop"``.
     Others
         As ``BPClassifier`` (but no ``loss``); with ``early_stopping``, the
         validation score is R^2 (split not stratified).
@@ -889,6 +925,8 @@ class BPRegressor(RegressorMixin, _BaseBP):
     ----------
     network_ : fastbp.Network
         The trained network (``network_.save(path)`` writes a model file).
+    optimizer_ : fastbp.SGD, fastbp.Adam or fastbp.RPROP
+        As in ``BPClassifier``.
     out_activation_ : str
         ``"identity"`` or ``"logistic"``: ``out_activation``.
     y_center_, y_scale_ : ndarray of shape (n_outputs_,)
