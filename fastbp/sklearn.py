@@ -81,10 +81,13 @@ REGRESSOR_OUTPUTS = ("identity", "logistic")
 SCHEDULES = ("adaptive", "constant")
 SOLVERS = ("sgd", "adam", "rprop")
 # learning_rate_init="auto": the step size of each solver, chosen by
-# measurement (bench/estimators.py; the README's estimator section).  For
-# "rprop" it is each weight's initial step size (torch.optim.Rprop's default).
+# measurement (bench/estimators.py --solvers; the README's estimator section).
+# For "sgd" it is the rate without momentum: with momentum mu the steps grow
+# to about lr / (1 - mu), so "auto" is AUTO_LEARNING_RATES[...]["sgd"] * (1 - mu)
+# (measured at mu = 0 and 0.9).  For "rprop" it is each weight's initial step
+# size (torch.optim.Rprop's default).
 AUTO_LEARNING_RATES = {
-    "classifier": {"sgd": 0.3, "adam": 0.001, "rprop": 0.01},
+    "classifier": {"sgd": 0.3, "adam": 0.01, "rprop": 0.01},
     "regressor": {"sgd": 0.0001, "adam": 0.001, "rprop": 0.01},
 }
 # "adaptive": each stall (n_iter_no_change epochs without progress) divides
@@ -307,6 +310,8 @@ class _BaseBP(BaseEstimator):
             raise ValueError(f"solver must be one of {', '.join(map(repr, SOLVERS))}, got {self.solver!r}")
         if isinstance(self.learning_rate_init, str) and self.learning_rate_init == "auto":
             lr = AUTO_LEARNING_RATES[self._kind][self.solver]
+            if self.solver == "sgd":
+                lr *= 1 - _fraction(self.momentum, "momentum")
         elif isinstance(self.learning_rate_init, str):
             raise ValueError(f"learning_rate_init must be 'auto' or a number > 0, got {self.learning_rate_init!r}")
         else:
@@ -513,9 +518,14 @@ class _BaseBP(BaseEstimator):
             costs = net.train(X, Y, epochs=1, optimizer=optimizer, seed=rng)
         else:
             optimizer.lr = lr
+            # SGD without momentum or weight decay is the note's plain gradient
+            # descent: the same bits through Network.train(lr=...), whose
+            # kernel is the fastest (SGD(lr) through the optimizer kernels
+            # measured ~15x slower online); it has no state to keep.
+            plain = isinstance(optimizer, SGD) and optimizer.momentum == 0 and optimizer.weight_decay == 0
+            rule = {"lr": lr} if plain else {"optimizer": optimizer}
             costs = net.train(
-                X, Y, epochs=1, optimizer=optimizer, batch_size=params["batch_size"], shuffle=params["shuffle"],
-                seed=rng,
+                X, Y, epochs=1, **rule, batch_size=params["batch_size"], shuffle=params["shuffle"], seed=rng,
             )
         return float(costs[0])
 
@@ -694,7 +704,9 @@ class BPClassifier(ClassifierMixin, _BaseBP):
         The trained network (``network_.save(path)`` writes a model file,
         without the optimizer).
     optimizer_ : fastbp.SGD, fastbp.Adam or fastbp.RPROP
-        The optimizer with its state (``optimizer_.steps`` updates so far);
+        The optimizer with its state (``optimizer_.steps`` updates so far;
+        0 for ``"sgd"`` without momentum and alpha, plain gradient descent,
+        which has no state and trains through ``Network.train(lr=...)``);
         pickling the estimator keeps it.
     classes_ : ndarray
         The class labels (for multilabel ``y``, the label indices).
@@ -735,10 +747,10 @@ class BPClassifier(ClassifierMixin, _BaseBP):
         *,
         activation="tanh",
         loss="log_loss",
-        solver="sgd",
+        solver="rprop",
         learning_rate_init="auto",
         learning_rate="adaptive",
-        momentum=0.0,
+        momentum=0.9,
         nesterovs_momentum=True,
         alpha=0.0,
         beta_1=0.9,
@@ -955,12 +967,12 @@ class BPRegressor(RegressorMixin, _BaseBP):
         *,
         activation="logistic",
         out_activation="identity",
-        solver="sgd",
+        solver="adam",
         learning_rate_init="auto",
         learning_rate="adaptive",
-        momentum=0.0,
+        momentum=0.9,
         nesterovs_momentum=True,
-        alpha=0.0,
+        alpha=0.001,
         beta_1=0.9,
         beta_2=0.999,
         epsilon=1e-8,

@@ -27,6 +27,7 @@ import fastbp  # noqa: E402
 from fastbp.sklearn import ACTIVATIONS, AUTO_LEARNING_RATES, BPClassifier, BPRegressor  # noqa: E402
 
 AUTO = AUTO_LEARNING_RATES["classifier"]
+PLAIN_SGD = dict(solver="sgd", momentum=0.0, alpha=0.0)  # the note's gradient descent
 
 
 @pytest.fixture(scope="module")
@@ -205,7 +206,7 @@ def test_regressor_logistic_maps_the_training_range_to_0_1_0_9_and_back():
     X, y = sine()
     y = 3 * y + 10
     reg = BPRegressor(hidden_layer_sizes=(20,), activation="logistic", out_activation="logistic",
-                      learning_rate_init=1.0, random_state=0).fit(X, y)
+                      learning_rate_init=1.0, **PLAIN_SGD, random_state=0).fit(X, y)
     assert reg.out_activation_ == "logistic"
     np.testing.assert_allclose(0.5 + (np.array([y.min(), y.max()]) - reg.y_center_) / reg.y_scale_, [0.1, 0.9])
     outputs = reg.network_.forward(X)[:, 0]
@@ -233,8 +234,8 @@ def test_regressor_multioutput_and_shapes(out_activation):
     X, y = sine()
     Y = np.column_stack([y, -2 * y, np.full_like(y, 7.0)])
     # logistic: the note's model, as the regressor was before it had other activations.
-    notes = (dict(activation="logistic", learning_rate_init=1.0) if out_activation == "logistic"
-             else dict(activation="tanh", learning_rate_init=0.01))
+    notes = (dict(activation="logistic", learning_rate_init=1.0, **PLAIN_SGD) if out_activation == "logistic"
+             else dict(activation="tanh", learning_rate_init=0.01, **PLAIN_SGD))
     reg = BPRegressor(hidden_layer_sizes=(20,), out_activation=out_activation, max_iter=400, random_state=0,
                       **notes).fit(X, Y)
     assert reg.predict(X).shape == (len(X), 3)
@@ -301,7 +302,7 @@ def test_the_notes_model_is_reachable_and_unchanged(iris):
     an all-sigmoid squared-error Network, trained exactly like one built by hand."""
     X, y = iris
     clf = BPClassifier(hidden_layer_sizes=(5,), activation="logistic", loss="squared_error", learning_rate_init=1.0,
-                       batch_size=1, learning_rate="constant", max_iter=2, tol=0.0, n_iter_no_change=3,
+                       **PLAIN_SGD, batch_size=1, learning_rate="constant", max_iter=2, tol=0.0, n_iter_no_change=3,
                        random_state=0)
     with pytest.warns(ConvergenceWarning):
         clf.fit(X, y)
@@ -343,7 +344,7 @@ def test_stalls_divide_the_learning_rate_then_stop(iris, schedule, epochs, capsy
     # With tol this large only the first epoch counts as progress: every
     # n_iter_no_change=3 epochs after it are a stall.
     clf = BPClassifier(hidden_layer_sizes=(5,), tol=1e9, n_iter_no_change=3, learning_rate=schedule,
-                       learning_rate_init=1.0, verbose=True, random_state=0).fit(X, y)
+                       learning_rate_init=1.0, **PLAIN_SGD, verbose=True, random_state=0).fit(X, y)
     assert clf.n_iter_ == len(clf.loss_curve_) == epochs
     assert clf.best_loss_ == min(clf.loss_curve_)
     assert clf.validation_scores_ is None
@@ -673,7 +674,10 @@ def test_learning_rate_init_auto_is_per_solver(iris, solver):
     for Estimator, kind in ((BPClassifier, "classifier"), (BPRegressor, "regressor")):
         model = Estimator(hidden_layer_sizes=(3,), solver=solver, random_state=0).partial_fit(X, y, *(
             [[0, 1, 2]] if kind == "classifier" else []))
-        assert model.optimizer_.lr == AUTO_LEARNING_RATES[kind][solver] > 0
+        # sgd's rate is for no momentum, scaled by 1 - momentum (0.9 by default).
+        assert model.optimizer_.lr == AUTO_LEARNING_RATES[kind][solver] * ((1 - 0.9) if solver == "sgd" else 1) > 0
+    sgd = BPClassifier(hidden_layer_sizes=(3,), solver="sgd", momentum=0.5).partial_fit(X, y, classes=[0, 1, 2])
+    assert sgd.optimizer_.lr == AUTO["sgd"] * 0.5
 
 
 @pytest.mark.parametrize("momentum", [0.0, 0.9])
@@ -711,7 +715,7 @@ def test_a_solver_trains_as_the_library_does(iris, solver):
     rng = np.random.default_rng(np.random.RandomState(0).randint(np.iinfo(np.int32).max))
     net = fastbp.Network([4, 6, 3], activation="tanh", output_activation="softmax", loss="cross_entropy", seed=rng)
     optimizer = {"adam": fastbp.Adam(lr=AUTO["adam"]), "rprop": fastbp.RPROP(lr=AUTO["rprop"]),
-                 "sgd": fastbp.SGD(lr=AUTO["sgd"], momentum=0.5, nesterov=True)}[solver]
+                 "sgd": fastbp.SGD(lr=AUTO["sgd"] * 0.5, momentum=0.5, nesterov=True)}[solver]
     batch = {} if solver == "rprop" else dict(batch_size=8)
     costs = [net.train(X, np.eye(3)[y], epochs=1, optimizer=optimizer, seed=rng, **batch)[0] for _ in range(3)]
     assert clf.loss_curve_ == costs
