@@ -635,11 +635,8 @@ def _optimizer_options(args: argparse.Namespace, default_lr: float) -> tuple[Any
     momentum = 0.0 if args.momentum is None else args.momentum
     if args.nesterov and momentum == 0:
         raise CommandError("--nesterov needs --momentum > 0 (e.g. --momentum 0.9)")
-    lr = default_lr
-    if args.lr is not None:
-        lr = args.lr
-    elif name is not None and OPTIMIZER_LR[name] is not None:
-        lr = OPTIMIZER_LR[name]
+    own_lr = None if name is None else OPTIMIZER_LR[name]
+    lr: float = args.lr if args.lr is not None else (own_lr if own_lr is not None else default_lr)
     batch_size = None if name == "rprop" else (1 if args.batch_size is None else args.batch_size)
     weight_decay = 0.0 if args.weight_decay is None else args.weight_decay
     makers = {

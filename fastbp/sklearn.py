@@ -625,7 +625,7 @@ class BPClassifier(ClassifierMixin, _BaseBP):
         ``"log_loss"``: the cross-entropy with softmax or sigmoid outputs
         (see above).  ``"squared_error"``: sigmoid outputs with the squared
         error, the note's model.
-    solver : {"sgd", "adam", "rprop"}, default="sgd"
+    solver : {"sgd", "adam", "rprop"}, default="rprop"
         The optimizer: ``fastbp.SGD`` (with ``momentum``,
         ``nesterovs_momentum``, ``alpha``), ``fastbp.Adam`` (``beta_1``,
         ``beta_2``, ``epsilon``, ``alpha``) or ``fastbp.RPROP`` (iRPROP-,
@@ -633,11 +633,11 @@ class BPClassifier(ClassifierMixin, _BaseBP):
         ``batch_size``, ``shuffle`` and ``alpha``).  PyTorch's update rules.
     learning_rate_init : float or "auto", default="auto"
         The step size at the start of each fit (for ``"rprop"``, each
-        weight's initial step size).  ``"auto"``: 0.3 for ``"sgd"``, 0.001
-        for ``"adam"``, 0.01 for ``"rprop"`` (``AUTO_LEARNING_RATES``, chosen
+        weight's initial step size).  ``"auto"``: ``0.3 * (1 - momentum)``
+        for ``"sgd"``, 0.01 for ``"adam"``, 0.01 for ``"rprop"`` (``AUTO_LEARNING_RATES``, chosen
         by measurement).  With ``batch_size > 1`` the gradient is averaged
         over the batch, so larger batches usually want a larger rate.
-    momentum : float in [0, 1), default=0.0
+    momentum : float in [0, 1), default=0.9
         ``"sgd"``'s momentum (torch's: ``buf = momentum * buf + g``, ``w -=
         lr * buf``).
     nesterovs_momentum : bool, default=True
@@ -928,7 +928,9 @@ class BPRegressor(RegressorMixin, _BaseBP):
     batch_size : int, default=1
         As in ``BPClassifier``, but these defaults, chosen by measurement on
         the diabetes data (``bench/estimators.py``).  ``learning_rate_init="auto"``
-        is 0.0001 for ``"sgd"``, 0.001 for ``"adam"``, 0.01 for ``"rprop"``.
+        is ``0.0001 * (1 - momentum)`` for ``"sgd"``, 0.001 for ``"adam"``, 0.01
+        for ``"rprop"``.  ``solver="adam"`` and ``alpha=0.001`` by default
+        (measured, as the classifier's ``"rprop"``).
     Others
         As ``BPClassifier`` (but no ``loss``); with ``early_stopping``, the
         validation score is R^2 (split not stratified).
