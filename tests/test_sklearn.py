@@ -53,7 +53,9 @@ def sine(n=80, seed=0):
 # ----------------------------------------------------------------------
 
 
-@parametrize_with_checks([BPClassifier(), BPRegressor()])
+# The defaults (classifier "rprop", regressor "adam") and the other solvers.
+@parametrize_with_checks([BPClassifier(), BPRegressor(), BPClassifier(solver="sgd"), BPClassifier(solver="adam"),
+                          BPRegressor(solver="sgd"), BPRegressor(solver="rprop")])
 def test_sklearn_estimator_checks(estimator, check):
     with warnings.catch_warnings():
         # A few checks fit on tiny or random data on purpose; not reaching
