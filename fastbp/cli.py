@@ -3,6 +3,8 @@
     fastbp train DATA.csv --target y --layers 16,8 --epochs 200 --val 0.2 --out model.fbp --plot loss.png
     fastbp train DATA.csv --target c0,c1,c2 --activation relu --output-activation softmax --out model.fbp
     fastbp train --dataset spirals --out spirals.fbp --plot loss.png
+    fastbp train DATA.csv --optimizer sgd --momentum 0.9 --nesterov --weight-decay 1e-4 --lr 0.05
+    fastbp train DATA.csv --optimizer rprop --epochs 500
     fastbp predict model.fbp DATA.csv --drop y --out predictions.csv
     fastbp dataset spirals --out spirals.csv
     fastbp example
@@ -45,6 +47,12 @@ DATASET_DEFAULTS: dict[str, dict[str, Any]] = {
     "circles": {"layers": (8,), "epochs": 200, "lr": 0.5, "val": 0.2},
     "spirals": {"layers": (16, 16), "epochs": 2000, "lr": 0.5, "val": 0.2},
 }
+
+# --optimizer: the learning rate (for rprop, the initial step size) when --lr
+# is not given.  Plain gradient descent and sgd use the file's or the dataset's
+# default above; adam and rprop the optimizers' own (torch's) defaults.
+OPTIMIZERS = ("sgd", "adam", "rprop")
+OPTIMIZER_LR: dict[str, float | None] = {"sgd": None, "adam": 0.001, "rprop": 0.01}
 
 # Inputs beyond this magnitude saturate sigmoid neurons with weights near 1.
 LARGE_INPUT = 10.0
@@ -171,10 +179,33 @@ def _parser(prog: str) -> argparse.ArgumentParser:
     train.add_argument(
         "--epochs", type=_positive_int, help=f"passes over the data (default for a file: {DEFAULTS['epochs']})"
     )
-    train.add_argument("--lr", type=_positive_float, help=f"learning rate (default for a file: {DEFAULTS['lr']})")
     train.add_argument(
-        "--batch-size", type=_positive_int, default=1,
-        help="samples per gradient step; 1 is online learning (default: 1)",
+        "--lr", type=_positive_float,
+        help=f"learning rate; with --optimizer rprop, the initial step size (default: for a file {DEFAULTS['lr']} "
+        f"without --optimizer and with sgd, {OPTIMIZER_LR['adam']:g} with adam, {OPTIMIZER_LR['rprop']:g} with rprop)",
+    )
+    train.add_argument(
+        "--optimizer", choices=OPTIMIZERS, metavar="NAME",
+        help="sgd (fastbp.SGD: momentum, Nesterov, weight decay), adam (fastbp.Adam) or rprop (fastbp.RPROP, "
+        "full-batch: one update per epoch over all training rows); default: plain gradient descent, or sgd when "
+        "--momentum, --nesterov or --weight-decay is given",
+    )
+    train.add_argument(
+        "--momentum", type=_momentum, metavar="MU",
+        help="momentum in [0, 1), with --optimizer sgd (default: 0)",
+    )
+    train.add_argument(
+        "--nesterov", action="store_true", help="Nesterov momentum, with --optimizer sgd and --momentum > 0",
+    )
+    train.add_argument(
+        "--weight-decay", type=_non_negative_float, metavar="WD",
+        help="L2 weight decay added to the gradient (torch's weight_decay; on the biases too), with --optimizer "
+        "sgd or adam (default: 0)",
+    )
+    train.add_argument(
+        "--batch-size", type=_positive_int,
+        help="samples per gradient step; 1 is online learning (default: 1; with --optimizer rprop, every training "
+        "row, and no other value)",
     )
     train.add_argument(
         "--val", type=_fraction, metavar="FRACTION",
@@ -273,6 +304,20 @@ def _positive_float(text: str) -> float:
     value = _finite_float(text)
     if value <= 0:
         raise argparse.ArgumentTypeError(f"expected a number > 0, got {text!r}")
+    return value
+
+
+def _non_negative_float(text: str) -> float:
+    value = _finite_float(text)
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"expected a number >= 0, got {text!r}")
+    return value
+
+
+def _momentum(text: str) -> float:
+    value = _finite_float(text)
+    if not 0 <= value < 1:
+        raise argparse.ArgumentTypeError(f"expected a momentum in [0, 1), got {text!r}")
     return value
 
 
@@ -493,6 +538,7 @@ def _train(args: argparse.Namespace) -> int:
         for name in ("layers", "epochs", "lr", "val")
     )
     activations, loss = _model_names(args, len(layers))
+    make_optimizer, lr, batch_size = _optimizer_options(args, lr)
     _check_output(args.out, "--out")
     _check_output(args.plot, "--plot")
     if args.plot is not None:
@@ -518,6 +564,8 @@ def _train(args: argparse.Namespace) -> int:
     except (ValueError, TypeError, MemoryError) as error:
         raise CommandError(f"cannot make a {_show(sizes, '-')} network: {error}") from None
 
+    optimizer = None if make_optimizer is None else make_optimizer()
+    rule = {"lr": lr} if optimizer is None else {"optimizer": optimizer}
     progress = _Progress(epochs, quiet=args.quiet)
     val_costs: list[float] = []
 
@@ -529,7 +577,7 @@ def _train(args: argparse.Namespace) -> int:
     try:
         with progress:
             costs = net.train(
-                fit_train.X, fit_train.Y, epochs=epochs, lr=lr, batch_size=args.batch_size, shuffle=args.shuffle,
+                fit_train.X, fit_train.Y, epochs=epochs, **rule, batch_size=batch_size, shuffle=args.shuffle,
                 seed=np.random.default_rng([args.seed, 2]), callback=after_epoch,
             )
     except fastbp.TrainingDivergedError as error:
@@ -540,9 +588,10 @@ def _train(args: argparse.Namespace) -> int:
     if scaling is not None:
         net = fold_scaling(net, *scaling)  # from here on, the network takes raw inputs
 
+    how = f"lr {lr:g}" if optimizer is None else f"optimizer {optimizer!r}"
+    batches = f"batch size {batch_size}" if batch_size is not None else f"full batch ({len(fit_train.X)} rows)"
     print(f"network: {_show(net.layer_sizes, '-')} ({_describe(net)}; {net.dtype}, backend {net.backend}), "
-          f"{len(costs)} epochs, "
-          f"lr {lr:g}, batch size {args.batch_size}{', inputs min-max scaled' if scaling else ''}")
+          f"{len(costs)} epochs, {how}, {batches}{', inputs min-max scaled' if scaling else ''}")
     print(f"data: {data.source}, {len(train.X)} training rows, "
           f"{0 if valid is None else len(valid.X)} validation rows")
     print(f"training:   {_metrics(net, train)}")
@@ -559,6 +608,44 @@ def _train(args: argparse.Namespace) -> int:
         _plot(args.plot, title, costs, val_costs)
         print(f"drew the loss curves to {args.plot}")
     return 0
+
+
+def _optimizer_options(args: argparse.Namespace, default_lr: float) -> tuple[Any, float, int | None]:
+    """(a function making the optimizer, or None for plain gradient descent;
+    the learning rate; the batch size, None for RPROP's full batch), from
+    --optimizer, --lr, --momentum, --nesterov, --weight-decay and
+    --batch-size; a combination that means nothing is an error."""
+    import fastbp
+
+    name = args.optimizer
+    sgd_options = [option for option, given in (("--momentum", args.momentum is not None),
+                                                ("--nesterov", args.nesterov)) if given]
+    if name is None and (sgd_options or args.weight_decay is not None):
+        name = "sgd"  # --momentum etc. alone mean SGD with them
+    if name is not None and name != "sgd" and sgd_options:
+        verb = "apply" if len(sgd_options) > 1 else "applies"
+        raise CommandError(f"{' and '.join(sgd_options)} {verb} to --optimizer sgd, not --optimizer {name}")
+    if name == "rprop" and args.weight_decay is not None:
+        raise CommandError("--weight-decay applies to --optimizer sgd or adam: RPROP has no weight decay")
+    if name == "rprop" and args.batch_size is not None:
+        raise CommandError(
+            f"--optimizer rprop is full-batch (one update per epoch over all training rows): leave out "
+            f"--batch-size {args.batch_size}"
+        )
+    momentum = 0.0 if args.momentum is None else args.momentum
+    if args.nesterov and momentum == 0:
+        raise CommandError("--nesterov needs --momentum > 0 (e.g. --momentum 0.9)")
+    own_lr = None if name is None else OPTIMIZER_LR[name]
+    lr: float = args.lr if args.lr is not None else (own_lr if own_lr is not None else default_lr)
+    batch_size = None if name == "rprop" else (1 if args.batch_size is None else args.batch_size)
+    weight_decay = 0.0 if args.weight_decay is None else args.weight_decay
+    makers = {
+        None: None,
+        "sgd": lambda: fastbp.SGD(lr=lr, momentum=momentum, nesterov=args.nesterov, weight_decay=weight_decay),
+        "adam": lambda: fastbp.Adam(lr=lr, weight_decay=weight_decay),
+        "rprop": lambda: fastbp.RPROP(lr=lr),
+    }
+    return makers[name], lr, batch_size
 
 
 def _model_names(args: argparse.Namespace, n_hidden: int) -> tuple[tuple[str, ...], str]:

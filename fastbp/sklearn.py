@@ -7,7 +7,10 @@ that version (``validate_data``, ``__sklearn_tags__``).
 
 Both estimators are thin: the model is a ``fastbp.Network`` (``network_``),
 trained by ``Network.train`` one epoch per iteration so that ``tol``,
-``n_iter_no_change`` and ``early_stopping`` can act between epochs.  The hidden
+``n_iter_no_change`` and ``early_stopping`` can act between epochs, with a
+fastbp optimizer (``optimizer_``: ``SGD``, ``Adam`` or ``RPROP``, from
+``solver``) that a warm start or a later ``partial_fit`` continues, state
+included.  The hidden
 layers' activation is the ``activation`` parameter, in scikit-learn's names
 (``"logistic"`` is fastbp's ``"sigmoid"``).  What the wrappers add is the
 output layer and the loss that suit the targets, and the mapping between
@@ -49,6 +52,7 @@ from sklearn.utils.validation import check_is_fitted, column_or_1d, validate_dat
 
 from . import _validation as check
 from .network import Network
+from .optimizers import RPROP, SGD, Adam
 
 __all__ = ["BPClassifier", "BPRegressor"]
 
@@ -75,11 +79,63 @@ CLASSIFIER_LOSSES = {"log_loss": "cross_entropy", "squared_error": "squared_erro
 REGRESSOR_OUTPUTS = ("identity", "logistic")
 
 SCHEDULES = ("adaptive", "constant")
+SOLVERS = ("sgd", "adam", "rprop")
+# learning_rate_init="auto": the step size of each solver, chosen by
+# measurement (bench/estimators.py --solvers; the README's estimator section).
+# For "sgd" it is the rate without momentum: with momentum mu the steps grow
+# to about lr / (1 - mu), so "auto" is AUTO_LEARNING_RATES[...]["sgd"] * (1 - mu)
+# (measured at mu = 0 and 0.9).  For "rprop" it is each weight's initial step
+# size (torch.optim.Rprop's default).
+AUTO_LEARNING_RATES = {
+    "classifier": {"sgd": 0.3, "adam": 0.01, "rprop": 0.01},
+    "regressor": {"sgd": 0.0001, "adam": 0.001, "rprop": 0.01},
+}
 # "adaptive": each stall (n_iter_no_change epochs without progress) divides
 # the learning rate by LR_DIVISOR, up to MAX_LR_DIVISIONS times; the next stall
 # ends training.  Large steps make fast progress early on, small
 # ones then average out the noise of online updates.
 LR_DIVISOR, MAX_LR_DIVISIONS = 5, 3
+
+
+def _fraction(value, name):
+    value = check.real(value, name)
+    if not 0 <= value < 1:
+        raise ValueError(f"{name} must be in [0, 1), got {value}")
+    return value
+
+
+def _non_negative(value, name):
+    value = check.real(value, name)
+    if value < 0:
+        raise ValueError(f"{name} must be >= 0, got {value}")
+    return value
+
+
+def _optimizer_key(params):
+    """What the estimator's optimizer is made from: a warm start or a later
+    partial_fit continues the kept optimizer (and its state) while this is unchanged."""
+    return tuple(params[name] for name in ("solver", "momentum", "nesterov", "alpha", "beta_1", "beta_2",
+                                          "epsilon", "batch_size"))
+
+
+def _new_optimizer(params, n_rows):
+    """The fastbp optimizer of ``params`` for training on ``n_rows`` rows.
+
+    ``alpha`` is scikit-learn's L2 penalty: ``MLPClassifier`` adds
+    ``alpha * W / b`` to the gradient of the weights, ``b`` the rows of the
+    batch.  fastbp's ``weight_decay`` (torch's) adds ``weight_decay * w`` to
+    the gradient of the mean loss, so ``weight_decay = alpha / b`` with ``b =
+    min(batch_size, n_rows)``; it applies to the biases too.  RPROP has no
+    weight decay: ``alpha`` is not used with it."""
+    lr = params["lr"]
+    if params["solver"] == "rprop":
+        return RPROP(lr=lr)
+    weight_decay = params["alpha"] / min(params["batch_size"], n_rows)
+    if params["solver"] == "adam":
+        return Adam(lr=lr, betas=(params["beta_1"], params["beta_2"]), eps=params["epsilon"],
+                    weight_decay=weight_decay)
+    momentum = params["momentum"]
+    return SGD(lr=lr, momentum=momentum, nesterov=params["nesterov"] and momentum > 0, weight_decay=weight_decay)
 
 
 class _BaseBP(BaseEstimator):
@@ -91,8 +147,15 @@ class _BaseBP(BaseEstimator):
         self,
         hidden_layer_sizes,
         activation,
+        solver,
         learning_rate_init,
         learning_rate,
+        momentum,
+        nesterovs_momentum,
+        alpha,
+        beta_1,
+        beta_2,
+        epsilon,
         max_iter,
         batch_size,
         shuffle,
@@ -108,8 +171,15 @@ class _BaseBP(BaseEstimator):
     ):
         self.hidden_layer_sizes = hidden_layer_sizes
         self.activation = activation
+        self.solver = solver
         self.learning_rate_init = learning_rate_init
         self.learning_rate = learning_rate
+        self.momentum = momentum
+        self.nesterovs_momentum = nesterovs_momentum
+        self.alpha = alpha
+        self.beta_1 = beta_1
+        self.beta_2 = beta_2
+        self.epsilon = epsilon
         self.max_iter = max_iter
         self.batch_size = batch_size
         self.shuffle = shuffle
@@ -236,12 +306,31 @@ class _BaseBP(BaseEstimator):
             )
         if self.backend is not None and not isinstance(self.backend, str):
             raise TypeError(f"backend must be None or a backend name like 'cython', got {self.backend!r}")
+        if not isinstance(self.solver, str) or self.solver not in SOLVERS:
+            raise ValueError(f"solver must be one of {', '.join(map(repr, SOLVERS))}, got {self.solver!r}")
+        if isinstance(self.learning_rate_init, str) and self.learning_rate_init == "auto":
+            lr = AUTO_LEARNING_RATES[self._kind][self.solver]
+            if self.solver == "sgd":
+                lr *= 1 - _fraction(self.momentum, "momentum")
+        elif isinstance(self.learning_rate_init, str):
+            raise ValueError(f"learning_rate_init must be 'auto' or a number > 0, got {self.learning_rate_init!r}")
+        else:
+            lr = check.learning_rate(self.learning_rate_init, "learning_rate_init")
         return dict(
             hidden=hidden,
             activations=self._checked_activations(hidden),
             **self._checked_model_params(),
-            lr=check.learning_rate(self.learning_rate_init, "learning_rate_init"),
-            adaptive=self.learning_rate == "adaptive",
+            solver=self.solver,
+            lr=lr,
+            # The schedule divides the step size of sgd and adam; RPROP adapts
+            # its own steps (its lr is only the initial one).
+            adaptive=self.learning_rate == "adaptive" and self.solver != "rprop",
+            momentum=_fraction(self.momentum, "momentum"),
+            nesterov=check.flag(self.nesterovs_momentum, "nesterovs_momentum"),
+            alpha=_non_negative(self.alpha, "alpha"),
+            beta_1=_fraction(self.beta_1, "beta_1"),
+            beta_2=_fraction(self.beta_2, "beta_2"),
+            epsilon=check.learning_rate(self.epsilon, "epsilon"),
             max_iter=check.integer(self.max_iter, "max_iter", minimum=1),
             batch_size=check.integer(self.batch_size, "batch_size", minimum=1),
             shuffle=check.flag(self.shuffle, "shuffle"),
@@ -336,10 +425,11 @@ class _BaseBP(BaseEstimator):
             self._check_same_model(self.network_, params, encoding)
             self._check_warm_targets(y, encoding)
             net = copy.deepcopy(self.network_)  # trained on the side: see _atomically
+            optimizer = self._kept_optimizer(params)
             loss_curve = list(self.loss_curve_)
         else:
             encoding = self._fit_encoding(y, params)
-            net = None
+            net = optimizer = None
             loss_curve = []
         Y = self._encode(y, encoding)
         if net is None:
@@ -347,19 +437,22 @@ class _BaseBP(BaseEstimator):
 
         if params["early_stopping"]:
             X, X_val, Y, y_val = self._split(X, Y, y, params, rng)
+        if optimizer is None:
+            optimizer = _new_optimizer(params, X.shape[0])
         validation_scores = []
-        best_score, best_loss, best_net = -np.inf, np.inf, None
+        best_score, best_loss, best_net, best_optimizer = -np.inf, np.inf, None, None
         lr, divisions, since_best = params["lr"], 0, 0
         converged = False
         for epoch in range(1, params["max_iter"] + 1):
-            loss = self._one_epoch(net, X, Y, lr, params, rng)
+            loss = self._one_epoch(net, optimizer, X, Y, lr, params, rng)
             loss_curve.append(loss)
             if params["early_stopping"]:
                 score = self._validation_score(y_val, self._decode(net.forward(X_val), encoding))
                 validation_scores.append(score)
                 improved = score > best_score + params["tol"]
                 if best_net is None or score > best_score:
-                    best_score, best_net = score, copy.deepcopy(net)
+                    # The optimizer's state goes with the network it trained.
+                    best_score, best_net, best_optimizer = score, copy.deepcopy(net), copy.deepcopy(optimizer)
             else:
                 improved = loss < best_loss - params["tol"]
                 best_loss = min(best_loss, loss)
@@ -385,6 +478,8 @@ class _BaseBP(BaseEstimator):
             )
 
         self.network_ = best_net if params["early_stopping"] else net
+        self.optimizer_ = best_optimizer if params["early_stopping"] else optimizer
+        self._optimizer_key = _optimizer_key(params)
         self._rng = rng  # a later partial_fit shuffles on from here
         self._set_encoding(encoding)
         self.n_outputs_ = Y.shape[1]
@@ -411,10 +506,28 @@ class _BaseBP(BaseEstimator):
         )
         return np.ascontiguousarray(X_train), X_val, np.ascontiguousarray(Y_train), y_val
 
-    def _one_epoch(self, net, X, Y, lr, params, rng):
-        costs = net.train(
-            X, Y, epochs=1, lr=lr, batch_size=params["batch_size"], shuffle=params["shuffle"], seed=rng
-        )
+    def _kept_optimizer(self, params):
+        """A copy of the fitted optimizer (its state included) to continue
+        with, or None when its parameters changed (then a new one starts)."""
+        if getattr(self, "_optimizer_key", None) != _optimizer_key(params):
+            return None
+        return copy.deepcopy(self.optimizer_)  # trained on the side: see _atomically
+
+    def _one_epoch(self, net, optimizer, X, Y, lr, params, rng):
+        if isinstance(optimizer, RPROP):  # full batch: one update per epoch, the order does not matter
+            costs = net.train(X, Y, epochs=1, optimizer=optimizer, seed=rng)
+        else:
+            optimizer.lr = lr
+            # SGD without momentum or weight decay is the note's plain gradient
+            # descent: the same bits through Network.train(lr=...), whose
+            # kernel is the fastest (SGD(lr) through the optimizer kernels
+            # measured 1.5x slower online at 3bad4ee, 15x at 7b4a9e8); it has
+            # no state to keep.
+            plain = isinstance(optimizer, SGD) and optimizer.momentum == 0 and optimizer.weight_decay == 0
+            rule = {"lr": lr} if plain else {"optimizer": optimizer}
+            costs = net.train(
+                X, Y, epochs=1, **rule, batch_size=params["batch_size"], shuffle=params["shuffle"], seed=rng,
+            )
         return float(costs[0])
 
     def _partial_fit(self, X, y, classes=None):
@@ -426,6 +539,7 @@ class _BaseBP(BaseEstimator):
             encoding = self._fit_encoding(y, params, classes)
             Y = self._encode(y, encoding)
             net = self._new_network(X.shape[1], Y.shape[1], params, encoding, self._rng)
+            optimizer = None
             loss_curve = []
         else:
             encoding = self._encoding_
@@ -433,11 +547,16 @@ class _BaseBP(BaseEstimator):
             self._check_warm_targets(y, encoding)
             Y = self._encode(y, encoding)
             net = copy.deepcopy(self.network_)  # trained on the side: see _atomically
+            optimizer = self._kept_optimizer(params)
             loss_curve = list(self.loss_curve_)
-        loss = self._one_epoch(net, X, Y, params["lr"], params, self._rng)
+        if optimizer is None:
+            optimizer = _new_optimizer(params, X.shape[0])
+        loss = self._one_epoch(net, optimizer, X, Y, params["lr"], params, self._rng)
         if params["verbose"]:
             print(f"Iteration {len(loss_curve) + 1}, loss = {loss:.8f}")
         self.network_ = net
+        self.optimizer_ = optimizer
+        self._optimizer_key = _optimizer_key(params)
         self._set_encoding(encoding)
         self.n_outputs_ = Y.shape[1]
         self.loss_curve_ = loss_curve + [loss]
@@ -507,17 +626,42 @@ class BPClassifier(ClassifierMixin, _BaseBP):
         ``"log_loss"``: the cross-entropy with softmax or sigmoid outputs
         (see above).  ``"squared_error"``: sigmoid outputs with the squared
         error, the note's model.
-    learning_rate_init : float, default=0.3
-        Gradient-descent step size ``lr`` of ``Network.train`` at the start of
-        each fit.  With ``batch_size > 1`` the gradient is averaged over the
-        batch, so larger batches usually want a larger rate.
+    solver : {"sgd", "adam", "rprop"}, default="rprop"
+        The optimizer: ``fastbp.SGD`` (with ``momentum``,
+        ``nesterovs_momentum``, ``alpha``), ``fastbp.Adam`` (``beta_1``,
+        ``beta_2``, ``epsilon``, ``alpha``) or ``fastbp.RPROP`` (iRPROP-,
+        full-batch: one update per epoch over all training rows; ignores
+        ``batch_size``, ``shuffle`` and ``alpha``).  PyTorch's update rules.
+    learning_rate_init : float or "auto", default="auto"
+        The step size at the start of each fit (for ``"rprop"``, each
+        weight's initial step size).  ``"auto"``: ``0.3 * (1 - momentum)``
+        for ``"sgd"``, 0.01 for ``"adam"``, 0.01 for ``"rprop"`` (``AUTO_LEARNING_RATES``, chosen
+        by measurement).  With ``batch_size > 1`` the gradient is averaged
+        over the batch, so larger batches usually want a larger rate.
+    momentum : float in [0, 1), default=0.9
+        ``"sgd"``'s momentum (torch's: ``buf = momentum * buf + g``, ``w -=
+        lr * buf``).
+    nesterovs_momentum : bool, default=True
+        ``"sgd"``: Nesterov's momentum (no effect with ``momentum=0``).
+    alpha : float >= 0, default=0.0
+        L2 penalty, as ``MLPClassifier``'s: ``"sgd"`` and ``"adam"`` get
+        ``weight_decay = alpha / min(batch_size, n)`` (``n`` the training
+        rows when the optimizer is made), which adds ``alpha * w / b`` to the
+        gradient as ``MLPClassifier`` does for the weights, and also decays
+        the biases (torch's weight decay, which ``MLPClassifier`` does not
+        apply to the intercepts).  Not used by ``"rprop"``.
+    beta_1, beta_2 : float in [0, 1), default=0.9, 0.999
+        ``"adam"``'s decay rates of the first and second moments.
+    epsilon : float > 0, default=1e-8
+        ``"adam"``'s term added to the denominator.
     learning_rate : {"adaptive", "constant"}, default="adaptive"
         The schedule (MLPClassifier's name).  ``"adaptive"``: when training
         stalls (see ``n_iter_no_change``) the learning rate is divided by 5, at
         most three times; the next stall ends training.  Large steps make
         fast progress early on, smaller ones then average out the noise of
         online updates.  ``"constant"``: the first stall ends training.
-        ``partial_fit`` always uses ``learning_rate_init``.
+        ``partial_fit`` always uses ``learning_rate_init``.  RPROP's steps
+        are not divided: with it the first stall ends training.
     max_iter : int, default=200
         Maximum number of epochs (passes over the training data).
     batch_size : int, default=16
@@ -544,7 +688,10 @@ class BPClassifier(ClassifierMixin, _BaseBP):
     warm_start : bool, default=False
         When fitted already, continue training the current network instead of
         starting afresh (the classes and the model, i.e. hidden_layer_sizes,
-        activation and loss, must be the same).
+        activation and loss, must be the same), and the optimizer with its
+        state unless ``solver``, ``momentum``, ``nesterovs_momentum``,
+        ``alpha``, ``beta_1``, ``beta_2``, ``epsilon`` or ``batch_size``
+        changed (then a new optimizer starts).
     dtype : {"float64", "float32"}, default="float64"
         Floating-point type of the network.
     backend : None or str, default=None
@@ -555,7 +702,13 @@ class BPClassifier(ClassifierMixin, _BaseBP):
     Attributes
     ----------
     network_ : fastbp.Network
-        The trained network (``network_.save(path)`` writes a model file).
+        The trained network (``network_.save(path)`` writes a model file,
+        without the optimizer).
+    optimizer_ : fastbp.SGD, fastbp.Adam or fastbp.RPROP
+        The optimizer with its state (``optimizer_.steps`` updates so far;
+        0 for ``"sgd"`` without momentum and alpha, plain gradient descent,
+        which has no state and trains through ``Network.train(lr=...)``);
+        pickling the estimator keeps it.
     classes_ : ndarray
         The class labels (for multilabel ``y``, the label indices).
     out_activation_ : str
@@ -595,8 +748,15 @@ class BPClassifier(ClassifierMixin, _BaseBP):
         *,
         activation="tanh",
         loss="log_loss",
-        learning_rate_init=0.3,
+        solver="rprop",
+        learning_rate_init="auto",
         learning_rate="adaptive",
+        momentum=0.9,
+        nesterovs_momentum=True,
+        alpha=0.0,
+        beta_1=0.9,
+        beta_2=0.999,
+        epsilon=1e-8,
         max_iter=200,
         batch_size=16,
         shuffle=True,
@@ -611,11 +771,13 @@ class BPClassifier(ClassifierMixin, _BaseBP):
         verbose=False,
     ):
         super().__init__(
-            hidden_layer_sizes, activation, learning_rate_init, learning_rate, max_iter, batch_size, shuffle,
-            random_state, tol, early_stopping, validation_fraction, n_iter_no_change, warm_start, dtype, backend,
-            verbose,
+            hidden_layer_sizes, activation, solver, learning_rate_init, learning_rate, momentum, nesterovs_momentum,
+            alpha, beta_1, beta_2, epsilon, max_iter, batch_size, shuffle, random_state, tol, early_stopping,
+            validation_fraction, n_iter_no_change, warm_start, dtype, backend, verbose,
         )
         self.loss = loss
+
+    _kind = "classifier"
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
@@ -763,10 +925,13 @@ class BPRegressor(RegressorMixin, _BaseBP):
         The output layer's activation (see above).  The loss is always the
         squared error ``J = 1/2 sum (t - o)^2``.
     activation : default="logistic"
-    learning_rate_init : float, default=0.0001
+    learning_rate_init : float or "auto", default="auto"
     batch_size : int, default=1
         As in ``BPClassifier``, but these defaults, chosen by measurement on
-        the diabetes data (``bench/estimators.py``).
+        the diabetes data (``bench/estimators.py``).  ``learning_rate_init="auto"``
+        is ``0.0001 * (1 - momentum)`` for ``"sgd"``, 0.001 for ``"adam"``, 0.01
+        for ``"rprop"``.  ``solver="adam"`` and ``alpha=0.001`` by default
+        (measured, as the classifier's ``"rprop"``).
     Others
         As ``BPClassifier`` (but no ``loss``); with ``early_stopping``, the
         validation score is R^2 (split not stratified).
@@ -775,6 +940,8 @@ class BPRegressor(RegressorMixin, _BaseBP):
     ----------
     network_ : fastbp.Network
         The trained network (``network_.save(path)`` writes a model file).
+    optimizer_ : fastbp.SGD, fastbp.Adam or fastbp.RPROP
+        As in ``BPClassifier``.
     out_activation_ : str
         ``"identity"`` or ``"logistic"``: ``out_activation``.
     y_center_, y_scale_ : ndarray of shape (n_outputs_,)
@@ -803,8 +970,15 @@ class BPRegressor(RegressorMixin, _BaseBP):
         *,
         activation="logistic",
         out_activation="identity",
-        learning_rate_init=0.0001,
+        solver="adam",
+        learning_rate_init="auto",
         learning_rate="adaptive",
+        momentum=0.9,
+        nesterovs_momentum=True,
+        alpha=0.001,
+        beta_1=0.9,
+        beta_2=0.999,
+        epsilon=1e-8,
         max_iter=200,
         batch_size=1,
         shuffle=True,
@@ -819,11 +993,13 @@ class BPRegressor(RegressorMixin, _BaseBP):
         verbose=False,
     ):
         super().__init__(
-            hidden_layer_sizes, activation, learning_rate_init, learning_rate, max_iter, batch_size, shuffle,
-            random_state, tol, early_stopping, validation_fraction, n_iter_no_change, warm_start, dtype, backend,
-            verbose,
+            hidden_layer_sizes, activation, solver, learning_rate_init, learning_rate, momentum, nesterovs_momentum,
+            alpha, beta_1, beta_2, epsilon, max_iter, batch_size, shuffle, random_state, tol, early_stopping,
+            validation_fraction, n_iter_no_change, warm_start, dtype, backend, verbose,
         )
         self.out_activation = out_activation
+
+    _kind = "regressor"
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()

@@ -266,6 +266,55 @@ def test_minibatches_and_float32(circles_csv, tmp_path):
     assert_printed_cost(metrics(result.stdout, "training")[0], net.cost(X, Y))
 
 
+# --optimizer and its options -> (the optimizer the library is given, the batch size).
+OPTIMIZER_RUNS = [
+    (("--optimizer", "sgd", "--momentum", "0.9", "--nesterov", "--weight-decay", "0.001", "--lr", "0.05"),
+     lambda: fastbp.SGD(lr=0.05, momentum=0.9, nesterov=True, weight_decay=0.001), 1),
+    (("--momentum", "0.5", "--batch-size", "4"), lambda: fastbp.SGD(lr=0.5, momentum=0.5), 4),  # sgd implied
+    (("--weight-decay", "0.01"), lambda: fastbp.SGD(lr=0.5, weight_decay=0.01), 1),  # sgd implied
+    (("--optimizer", "adam", "--weight-decay", "0.0001", "--batch-size", "8"),
+     lambda: fastbp.Adam(lr=0.001, weight_decay=0.0001), 8),  # Adam's own default lr
+    (("--optimizer", "adam", "--lr", "0.01"), lambda: fastbp.Adam(lr=0.01), 1),
+    (("--optimizer", "rprop",), lambda: fastbp.RPROP(lr=0.01), None),  # full batch, RPROP's default first step
+    (("--optimizer", "rprop", "--lr", "0.1"), lambda: fastbp.RPROP(lr=0.1), None),
+]
+
+
+@pytest.mark.parametrize("options, optimizer, batch_size", OPTIMIZER_RUNS,
+                         ids=[" ".join(options) for options, _, _ in OPTIMIZER_RUNS])
+def test_optimizers_train_the_model_the_library_trains(circles_csv, tmp_path, monkeypatch, capsys, options,
+                                                       optimizer, batch_size):
+    """The command's model is exactly the library's with that optimizer (in
+    process: the same backend as the library here)."""
+    status, out, err = run_in_process(("train", str(circles_csv), "--target", "label", "--layers", "5", "--epochs", "6",
+                                       "--out", "m.fbp", "--quiet", *options), tmp_path, monkeypatch, capsys)
+    assert status == 0, err
+    expected = optimizer()
+    assert f"6 epochs, optimizer {expected!r}, " in out
+    assert ("full batch (120 rows)" if batch_size is None else f"batch size {batch_size}") in out
+    X, Y = load_columns(circles_csv, ["a", "b"]), load_columns(circles_csv, ["label"])
+    net = fastbp.Network([2, 5, 1], seed=0)
+    net.train(X, Y, epochs=6, optimizer=expected, batch_size=batch_size, shuffle=True,
+              seed=np.random.default_rng([0, 2]))
+    saved = fastbp.load(tmp_path / "m.fbp")
+    for W, W_saved in zip(net.weights + net.biases, saved.weights + saved.biases):
+        np.testing.assert_array_equal(W, W_saved)
+    assert expected.steps == (6 if batch_size is None else 6 * -(-120 // batch_size))
+
+
+def test_without_an_optimizer_training_is_plain_gradient_descent(circles_csv, tmp_path, monkeypatch, capsys):
+    status, out, err = run_in_process(("train", str(circles_csv), "--target", "label", "--layers", "5", "--epochs", "3",
+                                       "--lr", "0.7", "--out", "m.fbp", "--quiet"), tmp_path, monkeypatch, capsys)
+    assert status == 0, err
+    network_line = out.splitlines()[0]
+    assert network_line.endswith("3 epochs, lr 0.7, batch size 1") and "optimizer" not in network_line
+    X, Y = load_columns(circles_csv, ["a", "b"]), load_columns(circles_csv, ["label"])
+    net = fastbp.Network([2, 5, 1], seed=0)
+    net.train(X, Y, epochs=3, lr=0.7, shuffle=True, seed=np.random.default_rng([0, 2]))
+    saved = fastbp.load(tmp_path / "m.fbp")
+    np.testing.assert_array_equal(net.weights[0], saved.weights[0])
+
+
 def test_same_seed_same_model_other_seed_other_model(circles_csv, tmp_path):
     for name, seed in (("a.fbp", 4), ("b.fbp", 4), ("c.fbp", 5)):
         ok("train", circles_csv, "--target", "label", "--epochs", "3", "--val", "0.2", "--seed", seed,
@@ -488,6 +537,22 @@ BAD = [
     ((*TRAIN, "good.csv", "--epochs", "0"), ["--epochs", "'0'"]),
     ((*TRAIN, "good.csv", "--epochs", "2.5"), ["--epochs", "'2.5'"]),
     ((*TRAIN, "good.csv", "--batch-size", "-1"), ["--batch-size", "'-1'"]),
+    ((*TRAIN, "good.csv", "--optimizer", "lbfgs"), ["--optimizer", "'lbfgs'", "sgd", "adam", "rprop"]),
+    ((*TRAIN, "good.csv", "--optimizer", "rprop", "--batch-size", "4"), ["rprop", "full-batch", "--batch-size 4"]),
+    ((*TRAIN, "good.csv", "--optimizer", "rprop", "--batch-size", "1"), ["rprop", "full-batch", "--batch-size 1"]),
+    ((*TRAIN, "good.csv", "--optimizer", "adam", "--momentum", "0.5"),
+     ["--momentum applies to --optimizer sgd", "not --optimizer adam"]),
+    ((*TRAIN, "good.csv", "--optimizer", "rprop", "--momentum", "0.9", "--nesterov"),
+     ["--momentum and --nesterov apply to --optimizer sgd", "not --optimizer rprop"]),
+    ((*TRAIN, "good.csv", "--nesterov"), ["--nesterov needs --momentum > 0"]),
+    ((*TRAIN, "good.csv", "--optimizer", "sgd", "--momentum", "0", "--nesterov"), ["--nesterov needs --momentum > 0"]),
+    ((*TRAIN, "good.csv", "--optimizer", "rprop", "--weight-decay", "0.1"),
+     ["--weight-decay", "sgd or adam", "RPROP has no weight decay"]),
+    ((*TRAIN, "good.csv", "--momentum", "1"), ["--momentum", "[0, 1)", "'1'"]),
+    ((*TRAIN, "good.csv", "--momentum", "-0.1"), ["--momentum", "'-0.1'"]),
+    ((*TRAIN, "good.csv", "--momentum", "nan"), ["--momentum", "'nan'"]),
+    ((*TRAIN, "good.csv", "--weight-decay", "-1"), ["--weight-decay", ">= 0", "'-1'"]),
+    ((*TRAIN, "good.csv", "--weight-decay", "inf"), ["--weight-decay", "finite", "'inf'"]),
     ((*TRAIN, "good.csv", "--layers", "3,x"), ["--layers", "'3,x'"]),
     ((*TRAIN, "good.csv", "--layers", "0"), ["--layers", "'0'"]),
     ((*TRAIN, "good.csv", "--val", "1"), ["--val", "'1'"]),
@@ -536,7 +601,8 @@ BAD = [
 # run in process (the same code, much faster).
 IN_SUBPROCESS = ("missing.csv", "a_directory", "empty.csv", "ragged.csv", "text.csv", "nan.csv", "--target z",
                  "target_out_of_range.csv", "--lr 0", "no_such_dir/m.fbp", "garbage.fbp good.csv --out",
-                 "--activation swish", "--loss cross_entropy --output-activation identity")
+                 "--activation swish", "--loss cross_entropy --output-activation identity",
+                 "--optimizer rprop --batch-size 4", "--optimizer adam --momentum")
 
 
 def run_in_process(args, cwd, monkeypatch, capsys):

@@ -24,7 +24,10 @@ from sklearn.preprocessing import StandardScaler  # noqa: E402
 from sklearn.utils.estimator_checks import parametrize_with_checks  # noqa: E402
 
 import fastbp  # noqa: E402
-from fastbp.sklearn import ACTIVATIONS, BPClassifier, BPRegressor  # noqa: E402
+from fastbp.sklearn import ACTIVATIONS, AUTO_LEARNING_RATES, BPClassifier, BPRegressor  # noqa: E402
+
+AUTO = AUTO_LEARNING_RATES["classifier"]
+PLAIN_SGD = dict(solver="sgd", momentum=0.0, alpha=0.0)  # the note's gradient descent
 
 
 @pytest.fixture(scope="module")
@@ -50,7 +53,9 @@ def sine(n=80, seed=0):
 # ----------------------------------------------------------------------
 
 
-@parametrize_with_checks([BPClassifier(), BPRegressor()])
+# The defaults (classifier "rprop", regressor "adam") and the other solvers.
+@parametrize_with_checks([BPClassifier(), BPRegressor(), BPClassifier(solver="sgd"), BPClassifier(solver="adam"),
+                          BPRegressor(solver="sgd"), BPRegressor(solver="rprop")])
 def test_sklearn_estimator_checks(estimator, check):
     with warnings.catch_warnings():
         # A few checks fit on tiny or random data on purpose; not reaching
@@ -203,7 +208,7 @@ def test_regressor_logistic_maps_the_training_range_to_0_1_0_9_and_back():
     X, y = sine()
     y = 3 * y + 10
     reg = BPRegressor(hidden_layer_sizes=(20,), activation="logistic", out_activation="logistic",
-                      learning_rate_init=1.0, random_state=0).fit(X, y)
+                      learning_rate_init=1.0, **PLAIN_SGD, random_state=0).fit(X, y)
     assert reg.out_activation_ == "logistic"
     np.testing.assert_allclose(0.5 + (np.array([y.min(), y.max()]) - reg.y_center_) / reg.y_scale_, [0.1, 0.9])
     outputs = reg.network_.forward(X)[:, 0]
@@ -231,8 +236,8 @@ def test_regressor_multioutput_and_shapes(out_activation):
     X, y = sine()
     Y = np.column_stack([y, -2 * y, np.full_like(y, 7.0)])
     # logistic: the note's model, as the regressor was before it had other activations.
-    notes = (dict(activation="logistic", learning_rate_init=1.0) if out_activation == "logistic"
-             else dict(activation="tanh", learning_rate_init=0.01))
+    notes = (dict(activation="logistic", learning_rate_init=1.0, **PLAIN_SGD) if out_activation == "logistic"
+             else dict(activation="tanh", learning_rate_init=0.01, **PLAIN_SGD))
     reg = BPRegressor(hidden_layer_sizes=(20,), out_activation=out_activation, max_iter=400, random_state=0,
                       **notes).fit(X, Y)
     assert reg.predict(X).shape == (len(X), 3)
@@ -299,7 +304,7 @@ def test_the_notes_model_is_reachable_and_unchanged(iris):
     an all-sigmoid squared-error Network, trained exactly like one built by hand."""
     X, y = iris
     clf = BPClassifier(hidden_layer_sizes=(5,), activation="logistic", loss="squared_error", learning_rate_init=1.0,
-                       batch_size=1, learning_rate="constant", max_iter=2, tol=0.0, n_iter_no_change=3,
+                       **PLAIN_SGD, batch_size=1, learning_rate="constant", max_iter=2, tol=0.0, n_iter_no_change=3,
                        random_state=0)
     with pytest.warns(ConvergenceWarning):
         clf.fit(X, y)
@@ -341,7 +346,7 @@ def test_stalls_divide_the_learning_rate_then_stop(iris, schedule, epochs, capsy
     # With tol this large only the first epoch counts as progress: every
     # n_iter_no_change=3 epochs after it are a stall.
     clf = BPClassifier(hidden_layer_sizes=(5,), tol=1e9, n_iter_no_change=3, learning_rate=schedule,
-                       learning_rate_init=1.0, verbose=True, random_state=0).fit(X, y)
+                       learning_rate_init=1.0, **PLAIN_SGD, verbose=True, random_state=0).fit(X, y)
     assert clf.n_iter_ == len(clf.loss_curve_) == epochs
     assert clf.best_loss_ == min(clf.loss_curve_)
     assert clf.validation_scores_ is None
@@ -503,7 +508,20 @@ def test_a_failed_fit_leaves_the_estimator_as_it_was(iris, monkeypatch):
     "params, error, message",
     [
         (dict(learning_rate_init=0), ValueError, "learning_rate_init must be > 0"),
-        (dict(learning_rate_init="fast"), TypeError, "learning_rate_init must be a real number"),
+        (dict(learning_rate_init="fast"), ValueError, "learning_rate_init must be 'auto' or a number > 0"),
+        (dict(learning_rate_init=None), TypeError, "learning_rate_init must be a real number"),
+        (dict(solver="lbfgs"), ValueError, "solver must be one of 'sgd', 'adam', 'rprop'"),
+        (dict(solver=None), ValueError, "solver must be one of"),
+        (dict(momentum=1.0), ValueError, r"momentum must be in \[0, 1\)"),
+        (dict(momentum=-0.1), ValueError, r"momentum must be in \[0, 1\)"),
+        (dict(momentum="high"), TypeError, "momentum must be a real number"),
+        (dict(nesterovs_momentum=1), TypeError, "nesterovs_momentum must be True or False"),
+        (dict(alpha=-1e-4), ValueError, "alpha must be >= 0"),
+        (dict(alpha=float("nan")), ValueError, "alpha must be finite"),
+        (dict(beta_1=1.0), ValueError, r"beta_1 must be in \[0, 1\)"),
+        (dict(beta_2=-0.5), ValueError, r"beta_2 must be in \[0, 1\)"),
+        (dict(epsilon=0.0), ValueError, "epsilon must be > 0"),
+        (dict(solver="adam", beta_1=True), TypeError, "beta_1 must be a real number"),
         (dict(learning_rate="invscaling"), ValueError, "learning_rate must be one of"),
         (dict(activation="softmax"), ValueError, "activation='softmax' is not one of 'identity', 'logistic'"),
         (dict(activation="sigmoid"), ValueError, "activation='sigmoid' is not one of"),
@@ -619,3 +637,165 @@ def test_pickle_and_joblib_round_trips(tmp_path, iris, Estimator):
         loaded.partial_fit(X, y)
         for W, W_model in zip(loaded.coefs_, model.coefs_):
             np.testing.assert_array_equal(W, W_model)
+
+
+# ----------------------------------------------------------------------
+# Solvers: the optimizer objects, alpha, and the state kept between calls
+# ----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "params, expected",
+    [
+        (dict(solver="sgd", learning_rate_init=0.2, momentum=0.9, alpha=0.8, batch_size=16),
+         fastbp.SGD(lr=0.2, momentum=0.9, nesterov=True, weight_decay=0.8 / 16)),
+        (dict(solver="sgd", learning_rate_init=0.2, momentum=0.9, nesterovs_momentum=False, batch_size=1000),
+         fastbp.SGD(lr=0.2, momentum=0.9)),  # batch_size clipped to the 150 rows
+        (dict(solver="sgd", momentum=0.0, nesterovs_momentum=True, alpha=0.3, batch_size=1000),
+         fastbp.SGD(lr=AUTO["sgd"], weight_decay=0.3 / 150)),  # Nesterov needs momentum: as scikit-learn, no effect
+        (dict(solver="adam", beta_1=0.8, beta_2=0.99, epsilon=1e-6, alpha=0.01, batch_size=10),
+         fastbp.Adam(lr=AUTO["adam"], betas=(0.8, 0.99), eps=1e-6, weight_decay=0.01 / 10)),
+        (dict(solver="rprop", learning_rate_init=0.05, alpha=0.5, momentum=0.5), fastbp.RPROP(lr=0.05)),
+    ],
+)
+def test_solvers_make_the_optimizer_asked_for(iris, params, expected):
+    X, y = iris
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        clf = BPClassifier(hidden_layer_sizes=(4,), max_iter=2, random_state=0, **params).fit(X, y)
+    assert repr(clf.optimizer_) == repr(expected)
+    assert clf.optimizer_.layer_sizes == clf.network_.layer_sizes
+    updates = 1 if params["solver"] == "rprop" else -(-150 // min(params.get("batch_size", 16), 150))
+    assert clf.optimizer_.steps == 2 * updates
+
+
+@pytest.mark.parametrize("solver", ["sgd", "adam", "rprop"])
+def test_learning_rate_init_auto_is_per_solver(iris, solver):
+    X, y = iris
+    assert BPClassifier().learning_rate_init == BPRegressor().learning_rate_init == "auto"
+    for Estimator, kind in ((BPClassifier, "classifier"), (BPRegressor, "regressor")):
+        model = Estimator(hidden_layer_sizes=(3,), solver=solver, random_state=0).partial_fit(X, y, *(
+            [[0, 1, 2]] if kind == "classifier" else []))
+        # sgd's rate is for no momentum, scaled by 1 - momentum (0.9 by default).
+        assert model.optimizer_.lr == AUTO_LEARNING_RATES[kind][solver] * ((1 - 0.9) if solver == "sgd" else 1) > 0
+    sgd = BPClassifier(hidden_layer_sizes=(3,), solver="sgd", momentum=0.5).partial_fit(X, y, classes=[0, 1, 2])
+    assert sgd.optimizer_.lr == AUTO["sgd"] * 0.5
+
+
+@pytest.mark.parametrize("momentum", [0.0, 0.9])
+def test_alpha_is_mlpclassifiers_penalty_on_the_weights_and_also_decays_the_biases(iris, momentum):
+    """One full-batch update from the same weights: the weights move exactly
+    as MLPClassifier's (gradient + alpha * W / n_batch), the biases by
+    lr * alpha / n_batch * b more (fastbp's weight decay applies to them too)."""
+    from sklearn.neural_network import MLPClassifier
+
+    X, y = iris
+    common = dict(hidden_layer_sizes=(3,), activation="tanh", solver="sgd", learning_rate_init=0.1, momentum=momentum,
+                  nesterovs_momentum=False, alpha=0.5, batch_size=150, shuffle=False, random_state=0)
+    bp = BPClassifier(**common).partial_fit(X, y, classes=[0, 1, 2])
+    assert bp.optimizer_.weight_decay == 0.5 / 150
+    weights, biases = [W.copy() for W in bp.coefs_], [b.copy() for b in bp.intercepts_]
+    bp.optimizer_.reset()  # a first step from these weights, as the MLP's below
+    bp.partial_fit(X, y)
+    mlp = MLPClassifier(**common).partial_fit(X, y, classes=[0, 1, 2])
+    mlp.coefs_, mlp.intercepts_ = [W.copy() for W in weights], [b.copy() for b in biases]
+    del mlp._optimizer  # a fresh optimizer (no velocity), as fastbp's
+    mlp.partial_fit(X, y)
+    for W_mlp, W in zip(mlp.coefs_, bp.coefs_):
+        np.testing.assert_allclose(W, W_mlp, rtol=1e-12, atol=1e-15)
+    for b_mlp, b, b_start in zip(mlp.intercepts_, bp.intercepts_, biases):
+        np.testing.assert_allclose(b, b_mlp - 0.1 * 0.5 / 150 * b_start, rtol=1e-12, atol=1e-15)
+        assert not np.allclose(b, b_mlp, rtol=1e-12, atol=1e-15)
+
+
+@pytest.mark.parametrize("solver", ["adam", "rprop", "sgd"])
+def test_a_solver_trains_as_the_library_does(iris, solver):
+    X, y = iris
+    clf = BPClassifier(**_no_stop(3), solver=solver, momentum=0.5, learning_rate="constant", batch_size=8)
+    with pytest.warns(ConvergenceWarning):
+        clf.fit(X, y)
+    rng = np.random.default_rng(np.random.RandomState(0).randint(np.iinfo(np.int32).max))
+    net = fastbp.Network([4, 6, 3], activation="tanh", output_activation="softmax", loss="cross_entropy", seed=rng)
+    optimizer = {"adam": fastbp.Adam(lr=AUTO["adam"]), "rprop": fastbp.RPROP(lr=AUTO["rprop"]),
+                 "sgd": fastbp.SGD(lr=AUTO["sgd"] * 0.5, momentum=0.5, nesterov=True)}[solver]
+    batch = {} if solver == "rprop" else dict(batch_size=8)
+    costs = [net.train(X, np.eye(3)[y], epochs=1, optimizer=optimizer, seed=rng, **batch)[0] for _ in range(3)]
+    assert clf.loss_curve_ == costs
+    for W, W_hand in zip(clf.network_.weights + clf.network_.biases, net.weights + net.biases):
+        np.testing.assert_array_equal(W, W_hand)
+
+
+@pytest.mark.parametrize("solver", ["adam", "sgd", "rprop"])
+def test_partial_fit_and_warm_start_keep_the_optimizer_state(iris, solver):
+    """k partial_fit calls, or warm-started fits of a + b epochs, are one fit
+    of k (a + b) epochs: the optimizer's state (Adam's moments and step count,
+    the velocity, RPROP's step sizes) carries over.  Without it they differ."""
+    X, y = iris
+    params = dict(_no_stop(6), solver=solver, momentum=0.9, learning_rate="constant")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        straight = BPClassifier(**params).fit(X, y)
+        warm = BPClassifier(**params, warm_start=True).set_params(max_iter=2).fit(X, y)
+        warm.set_params(max_iter=4).fit(X, y)
+        forgetful = BPClassifier(**params, warm_start=True).set_params(max_iter=2).fit(X, y)
+        forgetful.optimizer_.reset()
+        forgetful.set_params(max_iter=4).fit(X, y)
+    incremental = BPClassifier(**params)
+    for _ in range(6):
+        incremental.partial_fit(X, y, classes=[0, 1, 2])
+    assert straight.optimizer_.steps == warm.optimizer_.steps == incremental.optimizer_.steps
+    for W, W_warm, W_inc, W_forgetful in zip(straight.coefs_, warm.coefs_, incremental.coefs_, forgetful.coefs_):
+        np.testing.assert_array_equal(W_warm, W)
+        np.testing.assert_array_equal(W_inc, W)
+    assert not all(np.array_equal(W, W_f) for W, W_f in zip(straight.coefs_, forgetful.coefs_))
+
+
+def test_a_changed_solver_or_parameter_starts_a_new_optimizer(iris):
+    X, y = iris
+    clf = BPClassifier(**_no_stop(2), solver="adam", warm_start=True)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        clf.fit(X, y)
+        kept = clf.optimizer_
+        clf.fit(X, y)
+        assert clf.optimizer_.steps == 2 * kept.steps  # continued (a copy: the fit trains on the side)
+        clf.set_params(beta_1=0.5).fit(X, y)
+        assert clf.optimizer_.betas == (0.5, 0.999) and clf.optimizer_.steps == kept.steps
+        clf.set_params(solver="rprop").partial_fit(X, y)
+        assert isinstance(clf.optimizer_, fastbp.RPROP) and clf.optimizer_.steps == 1
+        clf.set_params(learning_rate_init=0.02).partial_fit(X, y)  # the step size is not the optimizer's identity
+        assert isinstance(clf.optimizer_, fastbp.RPROP) and clf.optimizer_.steps == 2
+
+
+def test_rprop_is_full_batch_and_its_steps_are_not_divided(iris, capsys):
+    X, y = iris
+    clf = BPClassifier(hidden_layer_sizes=(5,), solver="rprop", batch_size=4, tol=1e9, n_iter_no_change=3,
+                       verbose=True, random_state=0).fit(X, y)  # learning_rate="adaptive": no effect on RPROP
+    assert clf.n_iter_ == 1 + 3 and clf.optimizer_.steps == clf.n_iter_  # one update per epoch
+    assert "learning rate now" not in capsys.readouterr().out
+
+
+def test_early_stopping_keeps_the_optimizer_of_the_best_network(iris):
+    X, y = iris
+    clf = BPClassifier(hidden_layer_sizes=(5,), solver="adam", learning_rate_init=0.05, batch_size=135,
+                       early_stopping=True, validation_fraction=0.1, n_iter_no_change=4, tol=0.0,
+                       random_state=3).fit(X, y)
+    best_epoch = int(np.argmax(clf.validation_scores_)) + 1
+    assert clf.n_iter_ > best_epoch
+    assert clf.optimizer_.steps == best_epoch  # one batch of the 135 training rows per epoch
+
+
+@pytest.mark.parametrize("Estimator", [BPClassifier, BPRegressor])
+def test_pickle_keeps_the_optimizer_state(iris, Estimator):
+    X, y = iris
+    model = Estimator(hidden_layer_sizes=(5,), solver="adam", max_iter=3, random_state=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        model.fit(X, y)
+    loaded = pickle.loads(pickle.dumps(model))
+    assert loaded.optimizer_.steps == model.optimizer_.steps > 0
+    np.testing.assert_array_equal(loaded.optimizer_.state["exp_avg"], model.optimizer_.state["exp_avg"])
+    model.partial_fit(X, y)
+    loaded.partial_fit(X, y)
+    for W, W_loaded in zip(model.coefs_, loaded.coefs_):
+        np.testing.assert_array_equal(W, W_loaded)
