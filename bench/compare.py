@@ -294,6 +294,9 @@ def run_case(workload, mode, dtype, threads, peer_list, args):
             entry.update(status="error", reason=f"{type(error).__name__}: {error}")
             say(f"   !!! {peer.name} FAILED: {entry['reason']}")
             continue
+        if isinstance(getattr(trainer, "about", None), dict):  # fastbp-base: which fastbp its child imported
+            entry["imported"] = trainer.about
+            say(f"   {peer.name:13s} runs {trainer.about}")
         ready.append((peer, entry, trainer, rows, epochs))
     stream = _roofline_probe(workload, mode, dtype, threads, sizes, len(X), args)
     runs = [(t, rows, epochs) for _, _, t, rows, epochs in ready] + ([stream] if stream else [])

@@ -247,7 +247,7 @@ def text(results):
     peaks = results.get("peak_gflops", {})
     for case in results["cases"]:
         peak = (peaks.get(str(case["threads"])) or peaks.get(case["threads"]) or {}).get(case["dtype"])
-        mode = case["mode"] + ("" if case["mode"] == "online" else f" {case['batch_size']}")
+        mode = case["mode"] + ("" if case["mode"] in ("online", "fullbatch") else f" {case['batch_size']}")
         out.append("")
         out.append(f"{_workload(case['workload'])}  {mode}  {case['dtype']}  {case['threads']} thread(s)   "
                    f"cost reference: {case['reference']}" + (f"   matmul peak {peak:.0f} GFLOP/s" if peak else ""))
