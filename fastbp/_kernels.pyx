@@ -662,17 +662,25 @@ cdef void _rule_row(floating* row, floating* s, floating delta_k, const floating
                     const Rule* r) noexcept nogil:
     # One online update of a row of W: g_j = delta_k a_prev_j (the dtype's
     # product, as the reference stores it).  A loop per rule, free of the
-    # dispatch, for the compiler to vectorise.
+    # dispatch, for the compiler to vectorise; the rule is copied to a local
+    # so that the stores to row cannot alias it (its fields stay in registers).
     cdef Py_ssize_t j, N = r.n_params
-    if r.code == RULE_SGD:
+    cdef Rule q = r[0]
+    if q.code == RULE_SGD and q.momentum == 0:
+        # No state to touch: a loop without it (a vectorised "if momentum"
+        # would load the absent buffer under a mask, which costs a microcode
+        # assist per vector on some CPUs).
         for j in range(n):
-            row[j] = _sgd_one(row[j], s + j, delta_k * a_prev[j], r)
-    elif r.code == RULE_ADAM:
+            row[j] = _sgd_one(row[j], <floating*>NULL, delta_k * a_prev[j], &q)
+    elif q.code == RULE_SGD:
         for j in range(n):
-            row[j] = _adam_one(row[j], s + j, s + N + j, delta_k * a_prev[j], r)
+            row[j] = _sgd_one(row[j], s + j, delta_k * a_prev[j], &q)
+    elif q.code == RULE_ADAM:
+        for j in range(n):
+            row[j] = _adam_one(row[j], s + j, s + N + j, delta_k * a_prev[j], &q)
     else:
         for j in range(n):
-            row[j] = _rprop_one(row[j], s + j, s + N + j, delta_k * a_prev[j], r)
+            row[j] = _rprop_one(row[j], s + j, s + N + j, delta_k * a_prev[j], &q)
 
 
 cdef void _rule_update_forward(floating* params, const Py_ssize_t* sizes, Py_ssize_t L,
@@ -713,21 +721,26 @@ cdef void _rule_update_forward(floating* params, const Py_ssize_t* sizes, Py_ssi
 
 cdef void _rule_apply(floating* params, const Py_ssize_t* sizes, Py_ssize_t L, const Rule* r,
                       bint update_biases) noexcept nogil:
-    # One update of every parameter from the gradient in r.grad (a batch's mean).
+    # One update of every parameter from the gradient in r.grad (a batch's
+    # mean); the loops as in _rule_row.
     cdef Py_ssize_t l, i, n, N = r.n_params, p = 0
-    cdef floating* state = <floating*>r.state
-    cdef const floating* G = <const floating*>r.grad
+    cdef Rule q = r[0]
+    cdef floating* state = <floating*>q.state
+    cdef const floating* G = <const floating*>q.grad
     for l in range(1, L + 1):
         n = sizes[l] * (sizes[l - 1] + (1 if update_biases else 0))
-        if r.code == RULE_SGD:
+        if q.code == RULE_SGD and q.momentum == 0:
             for i in range(p, p + n):
-                params[i] = _sgd_one(params[i], state + i, G[i], r)
-        elif r.code == RULE_ADAM:
+                params[i] = _sgd_one(params[i], <floating*>NULL, G[i], &q)
+        elif q.code == RULE_SGD:
             for i in range(p, p + n):
-                params[i] = _adam_one(params[i], state + i, state + N + i, G[i], r)
+                params[i] = _sgd_one(params[i], state + i, G[i], &q)
+        elif q.code == RULE_ADAM:
+            for i in range(p, p + n):
+                params[i] = _adam_one(params[i], state + i, state + N + i, G[i], &q)
         else:
             for i in range(p, p + n):
-                params[i] = _rprop_one(params[i], state + i, state + N + i, G[i], r)
+                params[i] = _rprop_one(params[i], state + i, state + N + i, G[i], &q)
         p += sizes[l] * (sizes[l - 1] + 1)
 
 

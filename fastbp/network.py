@@ -144,6 +144,8 @@ class Network:
         # a[0..L], z[L] and delta[1..L].
         self._activations = np.zeros(_layout.activation_width(sizes), dtype=params.dtype)
         self._deltas = np.zeros(sum(sizes[1:]), dtype=params.dtype)
+        # ... and for an online run on the Python path (two samples' activations).
+        self._online_scratch = tuple(np.zeros(n, dtype=params.dtype) for n in _layout.train_buffer_lengths(sizes, 1))
         # The parameters before the current step/epoch, restored if it
         # diverges (the door's own, when there is a door).
         self._backup = self._door.backup if self._door is not None else np.empty_like(params)
@@ -444,11 +446,19 @@ class Network:
         # least; RPROP's full batch goes through the kernels a block at a time).
         # Shuffling needs the row order (one index per row); in order, none.
         order = np.arange(X.shape[0] if shuffle else 0, dtype=np.intp)
-        rng_state = np.random.default_rng(seed).integers(0, 2**64, size=1, dtype=np.uint64)
+        # (No shuffle, nothing draws from it: a seed is then not drawn from,
+        # as the door does, unless it is a Generator, whose stream advances.)
+        if shuffle or isinstance(seed, np.random.Generator):
+            rng_state = np.random.default_rng(seed).integers(0, 2**64, size=1, dtype=np.uint64)
+        else:
+            rng_state = np.zeros(1, dtype=np.uint64)
         rows = min(batch_size, _BLOCK_ROWS) if isinstance(optimizer, RPROP) else batch_size
-        n_activations, n_deltas = _layout.train_buffer_lengths(self.layer_sizes, rows)
-        activations = np.empty(n_activations, dtype=self.dtype)
-        deltas = np.empty(n_deltas, dtype=self.dtype)
+        if rows == 1:  # the common online case: scratch kept from call to call (used under the lock)
+            activations, deltas = self._online_scratch
+        else:
+            n_activations, n_deltas = _layout.train_buffer_lengths(self.layer_sizes, rows)
+            activations = np.empty(n_activations, dtype=self.dtype)
+            deltas = np.empty(n_deltas, dtype=self.dtype)
         # Without a callback or a progress bar, the whole run is one compiled
         # call; otherwise one call per epoch, returning to Python in between.
         chunk = 1 if (callback is not None or tqdm is not None) else epochs
