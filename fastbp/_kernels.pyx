@@ -601,14 +601,24 @@ cdef inline void _rule_begin(Rule* r) noexcept nogil:
 # double, every stored value rounded once: the same arithmetic, in the same
 # order, as fastbp.reference's _sgd, _adam and _rprop.
 
-cdef inline floating _sgd_one(floating w, floating* buf, floating g_stored, const Rule* r) noexcept nogil:
-    # g += wd w;  buf = mu buf + g;  g = g + mu buf (Nesterov) or buf;  w - lr g
+cdef inline floating _sgd_one(floating w, floating g_stored, const Rule* r) noexcept nogil:
+    # Without momentum (no state): g += wd w;  w - lr g
     cdef double g = g_stored
     if r.weight_decay != 0:
         g = g + r.weight_decay * w
-    if r.momentum != 0:
-        buf[0] = <floating>(r.momentum * buf[0] + g)
-        g = g + r.momentum * buf[0] if r.nesterov else <double>buf[0]
+    return <floating>(w - r.lr * g)
+
+
+cdef inline floating _momentum_one(floating w, floating* buf, floating g_stored, const Rule* r) noexcept nogil:
+    # g += wd w;  buf = mu buf + g;  g = g + mu buf (Nesterov) or buf;  w - lr g.
+    # The buffer is stored unconditionally (a conditional store in a loop
+    # becomes a masked store, microcoded on some CPUs); the tests on the
+    # hyper-parameters are selects between values.
+    cdef double g = g_stored
+    if r.weight_decay != 0:
+        g = g + r.weight_decay * w
+    buf[0] = <floating>(r.momentum * buf[0] + g)
+    g = g + r.momentum * buf[0] if r.nesterov else <double>buf[0]
     return <floating>(w - r.lr * g)
 
 
@@ -634,7 +644,11 @@ cdef inline floating _rprop_one(floating w, floating* prev, floating* step, floa
                                 const Rule* r) noexcept nogil:
     # iRPROP-: the step grows while g keeps its sign, shrinks (and this update
     # skips w, remembering g = 0) when it flips; w - sign(g) step.
-    cdef double g = g_stored, same = g * prev[0], size = step[0]
+    # The product is rounded to the dtype before its sign is taken, as torch's
+    # grad.mul(prev).sign() does (in float32 a product of two tiny values
+    # underflows to 0 there: the step is kept, not shrunk).
+    cdef double g = g_stored, size = step[0]
+    cdef double same = <floating>(g * prev[0])
     if same > 0:
         size = size * r.eta_plus
     elif same < 0:
@@ -652,7 +666,7 @@ cdef inline floating _rprop_one(floating w, floating* prev, floating* step, floa
 cdef inline floating _rule_one(floating w, floating* s, floating g, const Rule* r) noexcept nogil:
     # One parameter whose state is at s (one slot apart: n_params).
     if r.code == RULE_SGD:
-        return _sgd_one(w, s, g, r)
+        return _sgd_one(w, g, r) if r.momentum == 0 else _momentum_one(w, s, g, r)
     if r.code == RULE_ADAM:
         return _adam_one(w, s, s + r.n_params, g, r)
     return _rprop_one(w, s, s + r.n_params, g, r)
@@ -671,10 +685,10 @@ cdef void _rule_row(floating* row, floating* s, floating delta_k, const floating
         # would load the absent buffer under a mask, which costs a microcode
         # assist per vector on some CPUs).
         for j in range(n):
-            row[j] = _sgd_one(row[j], <floating*>NULL, delta_k * a_prev[j], &q)
+            row[j] = _sgd_one(row[j], delta_k * a_prev[j], &q)
     elif q.code == RULE_SGD:
         for j in range(n):
-            row[j] = _sgd_one(row[j], s + j, delta_k * a_prev[j], &q)
+            row[j] = _momentum_one(row[j], s + j, delta_k * a_prev[j], &q)
     elif q.code == RULE_ADAM:
         for j in range(n):
             row[j] = _adam_one(row[j], s + j, s + N + j, delta_k * a_prev[j], &q)
@@ -731,10 +745,10 @@ cdef void _rule_apply(floating* params, const Py_ssize_t* sizes, Py_ssize_t L, c
         n = sizes[l] * (sizes[l - 1] + (1 if update_biases else 0))
         if q.code == RULE_SGD and q.momentum == 0:
             for i in range(p, p + n):
-                params[i] = _sgd_one(params[i], <floating*>NULL, G[i], &q)
+                params[i] = _sgd_one(params[i], G[i], &q)
         elif q.code == RULE_SGD:
             for i in range(p, p + n):
-                params[i] = _sgd_one(params[i], state + i, G[i], &q)
+                params[i] = _momentum_one(params[i], state + i, G[i], &q)
         elif q.code == RULE_ADAM:
             for i in range(p, p + n):
                 params[i] = _adam_one(params[i], state + i, state + N + i, G[i], &q)

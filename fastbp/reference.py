@@ -61,6 +61,7 @@ Nothing here uses NumPy for arithmetic; NumPy only lends views on the buffers.
 from __future__ import annotations
 
 import math
+from array import array
 
 from ._model import (
     CROSS_ENTROPY,
@@ -609,7 +610,10 @@ def _rprop(params, grad, state, hyper, indices):
     n = len(params)
     for i in indices:
         g = grad[i]
-        same = g * state[i]  # state[i]: the previous g
+        # state[i]: the previous g.  Their product rounded to the dtype before
+        # its sign is taken, as torch's grad.mul(prev).sign() (in float32 a
+        # product of two tiny values underflows to 0: the step is kept).
+        same = _stored(g * state[i], params.format)
         factor = eta_plus if same > 0 else eta_minus if same < 0 else 1.0
         state[n + i] = min(max(state[n + i] * factor, step_min), step_max)
         if same < 0:
@@ -617,6 +621,11 @@ def _rprop(params, grad, state, hyper, indices):
         if g != 0:
             params[i] = params[i] - math.copysign(state[n + i], g)
         state[i] = g
+
+
+def _stored(value, format):
+    """``value`` rounded as an array of this memoryview ``format`` stores it."""
+    return array(format, [value])[0] if format == "f" else value
 
 
 def _optimizer_update(params, sizes, gradient, optimizer, update_biases):
