@@ -28,6 +28,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import struct
 import subprocess
 import sys
 import tempfile
@@ -38,6 +39,12 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 RESULTS = HERE / "results"
 sys.path.insert(0, str(HERE))
+
+
+def _f32(x):
+    """x rounded to a float (FANN keeps its parameters as floats)."""
+    return struct.unpack("f", struct.pack("f", x))[0]
+
 
 WORKLOADS = {  # layer sizes, rows of data, learning rate
     # The learning rates are powers of two (FANN keeps lr as a float) and small
@@ -58,6 +65,18 @@ WORKLOADS = {  # layer sizes, rows of data, learning rate
     # down to ~1.9 in 3 epochs).
     "784-128-10:relu-softmax": ((784, 128, 10), 10_000, 0.001953125),
     "64-32-10:tanh": ((64, 32, 10), 50_000, 0.03125),
+    # Issue 11: optimizers (OPTIMIZER_TASKS), the note's model.  Momentum 0.875 and lr 2^-8
+    # (both exact in FANN's floats) make an effective step of lr / (1 - momentum) = 2^-5, the
+    # plain workloads' lr: no sigmoid reaches FANN's clip.
+    "64-32-10:momentum": ((64, 32, 10), 50_000, 0.00390625),
+    "784-128-10:momentum": ((784, 128, 10), 10_000, 0.00390625),
+    "784-128-10:adam": ((784, 128, 10), 10_000, 0.001),
+    # RPROP on networks and row counts of FANN's thyroid and mushroom benchmarks (SOURCE.md of
+    # the FANN data sets: 3600 and 4062 training rows), synthetic data of those shapes.  The lr
+    # (the initial step) is FANN's delta_zero 0.1 times its increase factor 1.2, as floats: FANN's
+    # first step (see cpeers.torch_rprop_like_fann).
+    "21-16-8-3:rprop": ((21, 16, 8, 3), 3600, _f32(0.1) * _f32(1.2)),
+    "125-32-2:rprop": ((125, 32, 2), 4062, _f32(0.1) * _f32(1.2)),
 }
 # The model of each issue-10 workload: (hidden activation, output activation,
 # loss, data); every other workload is the note's (sigmoid, squared error,
@@ -77,6 +96,16 @@ MODELS = {
     "784-128-10:relu-softmax": ("relu", "softmax", "cross_entropy", "one-hot"),
     "64-32-10:tanh": ("tanh", "tanh", "squared_error", "symmetric"),
 }
+# The optimizer (peers.Task's optimizer) and the modes of each issue-11 workload.  RPROP's
+# factors and largest step are FANN's floats (1.2 as a float is 1.2000000476837158).
+_F32_1_2 = _f32(1.2)
+OPTIMIZER_TASKS = {
+    "64-32-10:momentum": (("sgd", {"momentum": 0.875}), ("online",)),
+    "784-128-10:momentum": (("sgd", {"momentum": 0.875}), ("online",)),
+    "784-128-10:adam": (("adam", {"betas": (0.9, 0.999), "eps": 1e-8}), ("minibatch",)),
+    "21-16-8-3:rprop": (("rprop", {"etas": (0.5, _F32_1_2), "step_sizes": (1e-6, 50.0)}), ("fullbatch",)),
+    "125-32-2:rprop": (("rprop", {"etas": (0.5, _F32_1_2), "step_sizes": (1e-6, 50.0)}), ("fullbatch",)),
+}
 MAX_EPOCHS = 10
 # Workloads whose epochs have a fixed number of rows (all of their rows): a
 # run is as many epochs as last about --seconds, a cost per epoch; online only.
@@ -85,7 +114,7 @@ MAX_FIXED_EPOCHS = 10**8
 # How many per-epoch costs the JSON keeps of a run (the first and the last
 # half); the check always compares all of them.
 STORED_COSTS = 20
-MODES = {"online": 1, "minibatch": 64}
+MODES = {"online": 1, "minibatch": 64, "fullbatch": 0}  # fullbatch: one batch of all rows (RPROP's workloads only)
 DTYPES = ("float64", "float32")
 DATA_SEED, NETWORK_SEED = 0, 1
 # Costs are means of many per-sample costs accumulated in double; peers differ
@@ -146,7 +175,17 @@ def make_task(workload, dtype, batch_size):
         if "keyword" not in str(error):
             raise
         net = fastbp.Network(sizes, seed=NETWORK_SEED, dtype=dtype)
-    return Task(net.weights, net.biases, lr, batch_size, dtype, activations=activations, loss=loss)
+    optimizer = OPTIMIZER_TASKS[workload][0] if workload in OPTIMIZER_TASKS else None
+    return Task(net.weights, net.biases, lr, batch_size, dtype, activations=activations, loss=loss,
+                optimizer=optimizer)
+
+
+def runs_in(workload, mode):
+    """Whether the workload has this mode: an issue-11 workload its own modes,
+    the others online and mini-batch (a 1-row epoch online only)."""
+    if workload in OPTIMIZER_TASKS:
+        return mode in OPTIMIZER_TASKS[workload][1]
+    return mode == "online" or (mode == "minibatch" and workload not in FIXED_EPOCH_ROWS)
 
 
 def say(*parts):
@@ -208,8 +247,8 @@ def run_case(workload, mode, dtype, threads, peer_list, args):
     from peers import Unavailable, measure_interleaved, plan, plan_epochs
 
     sizes, n_rows, lr = WORKLOADS[workload]
-    fixed = workload in FIXED_EPOCH_ROWS
     task = make_task(workload, dtype, MODES[mode])
+    fixed = workload in FIXED_EPOCH_ROWS or task.full_batch  # RPROP: every epoch all rows
     X, Y = make_data(workload, dtype, n_rows if fixed else args.rows and min(args.rows, n_rows))
     case = {"workload": workload, "mode": mode, "batch_size": task.batch_size, "dtype": dtype,
             "threads": threads, "lr": lr, "flops_per_sample": training_flops(sizes), "results": []}
@@ -217,11 +256,14 @@ def run_case(workload, mode, dtype, threads, peer_list, args):
         case["epoch_rows"] = n_rows
     if workload in MODELS:
         case["activations"], case["loss"] = list(task.activations), task.loss
-    say(f"\n== {workload}  {mode}{'' if mode == 'online' else ' ' + str(task.batch_size)}  {dtype}  "
+    if task.optimizer:
+        case["optimizer"] = [task.rule, task.optimizer[1]]
+    say(f"\n== {workload}  {mode}{'' if mode != 'minibatch' else ' ' + str(task.batch_size)}  {dtype}  "
         f"{threads} thread{'s' if threads > 1 else ''}" + (f"  (epochs of {n_rows} row{'s' * (n_rows > 1)})" if fixed else ""))
 
     reference = None
-    for name in ("fastbp", "numpy"):
+    # the fallback when fastbp cannot run the case: NumPy (plain SGD) or torch.optim (optimizers)
+    for name in ("fastbp", "torch-sgd" if task.optimizer else "numpy"):
         peer = next(p for p in all_peer_objects() if p.name == name)
         try:
             peer.check(task)
@@ -252,6 +294,9 @@ def run_case(workload, mode, dtype, threads, peer_list, args):
             entry.update(status="error", reason=f"{type(error).__name__}: {error}")
             say(f"   !!! {peer.name} FAILED: {entry['reason']}")
             continue
+        if isinstance(getattr(trainer, "about", None), dict):  # fastbp-base: which fastbp its child imported
+            entry["imported"] = trainer.about
+            say(f"   {peer.name:13s} runs {trainer.about}")
         ready.append((peer, entry, trainer, rows, epochs))
     stream = _roofline_probe(workload, mode, dtype, threads, sizes, len(X), args)
     runs = [(t, rows, epochs) for _, _, t, rows, epochs in ready] + ([stream] if stream else [])
@@ -267,16 +312,32 @@ def run_case(workload, mode, dtype, threads, peer_list, args):
             # FANN's own MSE: mean over samples and outputs of (y - o)^2 = 2 J / n_out
             entry["fann_mse_as_J"] = _stored((np.asarray(trainer.fann_mse) * sizes[-1] / 2).tolist())
             entry["fann_clipped"] = trainer.clipped_derivatives(rows, epochs)
+        own = trainer.rule_costs(rows, epochs) if hasattr(trainer, "rule_costs") else None
+        if own is not None:
+            # A peer whose rule is not torch's (FANN's iRPROP-): all its costs against its own rule
+            # (emulated), and the first epochs, where the rules agree, against the reference.
+            rule_expected, agree, rule_name = own
+            rule_ok, rule_diff = check_costs(result.costs, rule_expected, dtype)
+            entry.update(check_rule=rule_name, rule_check="ok" if rule_ok else "MISMATCH", rule_rel_diff=rule_diff,
+                         rule_expected=_stored(rule_expected.tolist()), agree_epochs=min(agree, epochs))
+            if not rule_ok:
+                say(f"   !!! {peer.name} does not compute {rule_name}: {_short(result.costs)} vs "
+                    f"{_short(rule_expected)} (max relative difference {rule_diff:.3g})")
         if reference is not None:
             expected = reference.costs(rows, epochs)
-            ok, diff = check_costs(result.costs, expected, dtype)
+            n = epochs if own is None else min(own[1], epochs)
+            ok, diff = check_costs(result.costs[:n], expected[:n], dtype)
+            ok = ok and entry.get("rule_check", "ok") == "ok"
             entry.update(check="ok" if ok else "MISMATCH", max_rel_diff=diff, expected=_stored(expected.tolist()))
         else:
-            entry.update(check="unchecked")
+            entry.update(check="unchecked" if own is None else entry["rule_check"])
         spread = (max(result.rates) - min(result.rates)) / 2 / result.median
         say(f"   {peer.name:13s} {result.median:12,.0f} samples/s  ±{100 * spread:4.1f}%  "
             f"({rows} rows x {epochs} epochs)  cost {result.costs[-1]:.9g}  check {entry['check']}"
-            + (f" (rel diff {entry['max_rel_diff']:.1e})" if "max_rel_diff" in entry else ""))
+            + (f" (rel diff {entry['max_rel_diff']:.1e}" + (f" over the first {entry['agree_epochs']} epochs; "
+               f"{entry['check_rule']}: {entry['rule_check']}, {entry['rule_rel_diff']:.1e}"
+               if "check_rule" in entry else "") + ")" if "max_rel_diff" in entry else "")
+            + (f"  = {result.median / rows:,.1f} epochs/s" if task.full_batch else ""))
         if entry["check"] == "MISMATCH":
             say(f"   !!! COST MISMATCH: {peer.name} computed {_short(result.costs)} but {reference.name} computed "
                 f"{_short(expected)} on the same work (max relative difference {diff:.3g} > rtol {RTOL[dtype]:g})")
@@ -481,8 +542,8 @@ def worker(args):
     modes = [m for m in args.modes if threads == 1 or m == "minibatch"]
     for workload in args.workloads:
         for mode in modes:
-            if mode != "online" and workload in FIXED_EPOCH_ROWS:
-                continue  # a mini-batch of 64 rows has nothing to do in a 1-row epoch
+            if not runs_in(workload, mode):
+                continue  # e.g. a mini-batch of 64 rows has nothing to do in a 1-row epoch
             for dtype in args.dtypes:
                 chosen = [p for p in all_peer_objects()
                           if (not args.only or p.name in args.only)
@@ -490,7 +551,8 @@ def worker(args):
                 out["cases"].append(run_case(workload, mode, dtype, threads, chosen, args))
     if threads == 1 and not args.no_two_networks:
         # the note's model only: the issue-10 workloads have no two-networks target
-        for workload in (w for w in args.workloads if w not in FIXED_EPOCH_ROWS and w not in MODELS):
+        for workload in (w for w in args.workloads if w not in FIXED_EPOCH_ROWS and w not in MODELS
+                         and w not in OPTIMIZER_TASKS):
             for dtype in args.dtypes:
                 out["two_networks"].append(run_two_networks(workload, dtype, args))
     Path(args.worker_out).write_text(json.dumps(out))
@@ -539,6 +601,9 @@ def main(argv=None):
                         help="seconds (untimed) before each run with several threads, so that the previous peer's "
                              "idle BLAS/OpenMP workers stop spinning (default 0.3; 0 to compare)")
     parser.add_argument("--no-chart", action="store_true", help="do not draw bench/results/latest.png")
+    parser.add_argument("--baseline", metavar="CHECKOUT",
+                        help="also time the fastbp of this checkout (built in place: e.g. the commit before an issue) "
+                             "as the peer fastbp-base, on the plain-SGD workloads")
     parser.add_argument("--output", default=str(RESULTS / "latest.json"), help="where to write the JSON")
     parser.add_argument("--markdown", action="store_true", help="print the README table from --output and exit")
     parser.add_argument("--update-readme", action="store_true",
@@ -575,6 +640,12 @@ def main(argv=None):
     if args.repeats < 1 or args.seconds <= 0:
         parser.error("--repeats must be >= 1 and --seconds > 0")
 
+    if args.baseline:
+        from peers.fastbp_peer import BASELINE_ENV
+
+        if not (Path(args.baseline) / "fastbp" / "__init__.py").exists():
+            parser.error(f"--baseline: {args.baseline} is not a fastbp checkout")
+        os.environ[BASELINE_ENV] = str(Path(args.baseline).resolve())  # the workers inherit it
     if args.worker_threads:
         return worker(args)
 
@@ -583,7 +654,7 @@ def main(argv=None):
     if args.percall_only:
         args.no_memory, thread_counts = True, [1]
     runs = [spawn_worker(t, args, [a for a in argv]) for t in thread_counts
-            if t == 1 or ("minibatch" in args.modes and any(w not in FIXED_EPOCH_ROWS for w in args.workloads))]
+            if t == 1 or ("minibatch" in args.modes and any(runs_in(w, "minibatch") for w in args.workloads))]
     results = {"date": time.strftime("%Y-%m-%d %H:%M:%S"), "argv": argv, "rtol": RTOL,
                "workloads": {k: {"sizes": v[0], "rows": v[1], "lr": v[2]} for k, v in WORKLOADS.items()},
                "machine": runs[0]["machine"] if runs else {},

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import re
 
-PEER_ORDER = ["fastbp", "fastbp-ref", "C", "FANN", "numpy", "torch-sgd", "torch-nograd", "torch-script"]
+PEER_ORDER = ["fastbp", "fastbp-ref", "fastbp-base", "C", "FANN", "numpy", "torch-sgd", "torch-nograd", "torch-script"]
 TORCH_PER_SAMPLE = ("torch-sgd", "torch-nograd", "torch-script")
 NUMPY_AND_TORCH = ("numpy", "torch-sgd", "torch-nograd", "torch-script")
 TORCH_MINIBATCH = ("torch-sgd", "torch-nograd")  # torch-script has no mini-batch loop
@@ -25,11 +25,24 @@ TARGETS = [
     (10, "online", TORCH_PER_SAMPLE, {"784-128-10:relu-softmax": 2.5}),
     (10, "minibatch", TORCH_MINIBATCH, {"784-128-10:relu-softmax": 1.1}),
     (10, "online", ("FANN",), {"64-32-10:tanh": 3.0}),
+    # Optimizers: FANN and torch.optim running the same rule from the same weights (FANN's RPROP
+    # is its own iRPROP-: the same work per epoch, see bench/README.md).
+    (11, "online", ("FANN",), {"64-32-10:momentum": 3.0}),
+    (11, "online", TORCH_PER_SAMPLE, {"784-128-10:momentum": 2.5}),
+    (11, "minibatch", TORCH_MINIBATCH, {"784-128-10:adam": 1.1}),
+    (11, "fullbatch", ("FANN",), {"21-16-8-3:rprop": 2.0, "125-32-2:rprop": 2.0}),
+    # The plain-SGD paths against the commit before issue 11 (compare.py --baseline): "as fast as
+    # before", within 5% (about the noise of one run's medians on this machine).
+    (11, "online", ("fastbp-base",), {"2-2-2": 0.95, "64-32-10": 0.95, "784-128-10": 0.95}),
+    (11, "minibatch", ("fastbp-base",), {"2-2-2": 0.95, "64-32-10": 0.95, "784-128-10": 0.95}),
 ]
 # Workload names as the tables spell them out.
 WORKLOAD_NOTES = {"2-2-2:1row": "epochs of 1 row", "2-2-2:1000row": "epochs of 1000 rows",
                   "784-128-10:relu-softmax": "ReLU hidden, softmax output, cross-entropy",
-                  "64-32-10:tanh": "tanh, squared error"}
+                  "64-32-10:tanh": "tanh, squared error",
+                  "64-32-10:momentum": "SGD, momentum 0.875", "784-128-10:momentum": "SGD, momentum 0.875",
+                  "784-128-10:adam": "Adam", "21-16-8-3:rprop": "RPROP, 3600 rows",
+                  "125-32-2:rprop": "RPROP, 4062 rows"}
 TWO_NETWORKS_TARGET = 1.8
 # Memory: "peak memory of a training run = data + weights + buffers
 # proportional to the layer widths (times the batch size); nothing grows with
@@ -72,7 +85,8 @@ def targets(results):
                     continue
                 ok = _ok_results(case)
                 rivals = {p: ok[p]["median"] for p in group if p in ok}
-                name = (f"issue {issue}: {'online' if mode == 'online' else 'mini-batch 64'} {_workload(workload)}: "
+                how = {"online": "online", "minibatch": "mini-batch 64", "fullbatch": "full batch"}[mode]
+                name = (f"issue {issue}: {how} {_workload(workload)}: "
                         f"fastbp >= {bar:g}x " + (group[0] if len(group) == 1 else "the best of " + "/".join(group)))
                 if "fastbp" not in ok or not rivals:
                     missing = "fastbp" if "fastbp" not in ok else "/".join(group)
@@ -233,7 +247,7 @@ def text(results):
     peaks = results.get("peak_gflops", {})
     for case in results["cases"]:
         peak = (peaks.get(str(case["threads"])) or peaks.get(case["threads"]) or {}).get(case["dtype"])
-        mode = case["mode"] + ("" if case["mode"] == "online" else f" {case['batch_size']}")
+        mode = case["mode"] + ("" if case["mode"] in ("online", "fullbatch") else f" {case['batch_size']}")
         out.append("")
         out.append(f"{_workload(case['workload'])}  {mode}  {case['dtype']}  {case['threads']} thread(s)   "
                    f"cost reference: {case['reference']}" + (f"   matmul peak {peak:.0f} GFLOP/s" if peak else ""))
@@ -321,7 +335,7 @@ def markdown(results):
     for case in results["cases"]:
         ok = {r["peer"]: r for r in case["results"] if r.get("status") == "ok"}
         fastbp = ok.get("fastbp", {}).get("median")
-        mode = "online" if case["mode"] == "online" else f"mini-batch {case['batch_size']}"
+        mode = {"online": "online", "fullbatch": "full batch"}.get(case["mode"], f"mini-batch {case['batch_size']}")
         if case["threads"] > 1:
             mode += f", {case['threads']} threads"
         cells = []
@@ -339,6 +353,12 @@ def markdown(results):
             else:
                 cells.append(f"{_fmt_rate(r['median'])} ({_fmt_ratio(fastbp / r['median'])})")
         lines.append(f"| {_workload(case['workload'])} | {mode} | {case['dtype']} | " + " | ".join(cells) + " |")
+    epochs = [f"{_workload(c['workload'])} {c['dtype']}: " + ", ".join(
+        f"{p} {_fmt_rate(r['median'] / c['epoch_rows'])}" for p in peers for r in [_ok_results(c).get(p)] if r)
+        for c in results["cases"] if c["mode"] == "fullbatch"]
+    if epochs:
+        lines += ["", "Full-batch (RPROP) rows in epochs per second (samples/s over the rows of an epoch): "
+                  + "; ".join(epochs) + "."]
     twos = []
     for t in results.get("two_networks", []):
         ratios = {e["peer"]: e["ratio"] for e in t["results"]}

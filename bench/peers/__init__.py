@@ -18,7 +18,17 @@ same initial weights, with the semantics of ``fastbp.Network.train``:
 * ``batch_size=1``: one update per sample (online SGD); ``batch_size=k``: the
   gradient averaged over k consecutive rows (the last, smaller batch over its
   own size), each sample's J measured at the weights its batch started from;
-* ``W -= lr * gradient`` and the same for the biases; rows in order, no shuffle.
+* ``W -= lr * gradient`` and the same for the biases; rows in order, no shuffle;
+* or, with the ``Task``'s ``optimizer`` (issue 11), torch.optim's update rule
+  of that name from the same gradient: ``("sgd", {"momentum": m})`` (velocity
+  ``buf = m buf + g`` from 0, ``W -= lr buf``), ``("adam", {"betas": ...,
+  "eps": ...})`` with bias correction, ``("rprop", {"etas": ..., "step_sizes":
+  ...})`` (iRPROP-, ``lr`` the initial step); ``batch_size=0`` means one batch
+  of all the rows (RPROP's full batch: one update per epoch).  A peer that
+  cannot run the rule raises ``Unavailable``.  FANN's iRPROP- is not exactly
+  torch's (see ``cpeers.fann_irpropm_costs``): its costs are checked against
+  an emulation of FANN's own rule, and against fastbp's for the epochs where
+  the two rules agree.
 
 So every peer's per-epoch costs can be compared with fastbp's, and nobody is
 timed doing different work.
@@ -50,6 +60,10 @@ class Task:
     dtype: np.dtype = field(default_factory=lambda: np.dtype(np.float64))
     activations: tuple = None  # one name per weight layer (the last is the output's); None: all sigmoid
     loss: str = "squared_error"
+    # None: plain SGD (W -= lr * gradient); else (rule, hyper-parameters) in torch.optim's names:
+    # ("sgd", {"momentum": 0.875}), ("adam", {"betas": (0.9, 0.999), "eps": 1e-8}),
+    # ("rprop", {"etas": (0.5, 1.2), "step_sizes": (1e-6, 50.0)}); lr is the Task's lr.
+    optimizer: tuple = None
 
     def __post_init__(self):
         self.dtype = np.dtype(self.dtype)
@@ -66,6 +80,32 @@ class Task:
                 or (cross_entropy and output not in ("sigmoid", "softmax"))
                 or (output == "softmax" and not cross_entropy)):
             raise ValueError(f"not a model fastbp trains: {self.activations} {self.loss!r}")
+        if self.optimizer is not None:
+            rule, hyper = self.optimizer
+            if rule not in OPTIMIZERS or not set(hyper) <= set(OPTIMIZERS[rule]):
+                raise ValueError(f"not an optimizer of the benchmarks: {self.optimizer}")
+            self.optimizer = (rule, dict(hyper))
+        if self.batch_size == 0 and (self.optimizer or ("",))[0] != "rprop":
+            raise ValueError("batch_size=0 (all rows in one batch) is RPROP's")
+
+    @property
+    def full_batch(self):
+        """One batch of all the rows per epoch (RPROP)."""
+        return self.batch_size == 0
+
+    @property
+    def rule(self):
+        """The optimizer's name, or None for plain SGD."""
+        return self.optimizer[0] if self.optimizer else None
+
+    def hyper(self, name):
+        """A hyper-parameter of the optimizer (torch.optim's default if not given)."""
+        return self.optimizer[1].get(name, OPTIMIZERS[self.rule][name])
+
+    def describe_optimizer(self):
+        if not self.optimizer:
+            return "plain SGD"
+        return f"{self.rule} " + ", ".join(f"{k}={v}" for k, v in self.optimizer[1].items())
 
     @property
     def sigmoid_squared_error(self):
@@ -96,6 +136,12 @@ class Task:
 ACTIVATIONS = ("sigmoid", "tanh", "relu", "leaky_relu", "identity", "softmax")
 LOSSES = ("squared_error", "cross_entropy")
 LEAKY_SLOPE = 0.01
+# The optimizers' hyper-parameters a Task may give, with torch.optim's (and fastbp's) defaults.
+OPTIMIZERS = {
+    "sgd": {"momentum": 0.0},
+    "adam": {"betas": (0.9, 0.999), "eps": 1e-8},
+    "rprop": {"etas": (0.5, 1.2), "step_sizes": (1e-6, 50.0)},
+}
 
 
 class Unavailable(Exception):
@@ -111,9 +157,12 @@ class Peer:
     online = True       # can do batch_size=1
     minibatch = True    # can do batch_size>1
     multithreaded = False  # uses more than one thread when allowed to
+    optimizers = ()     # the Task optimizers (issue 11) it runs besides plain SGD
 
     def check(self, task):
         """Raise ``Unavailable`` with the reason if this peer cannot run ``task``."""
+        if task.optimizer is not None and task.rule not in self.optimizers:
+            raise Unavailable(f"n/a: no {task.rule} here" if self.optimizers else "n/a: plain SGD only")
         if task.batch_size == 1 and not self.online:
             raise Unavailable("no online training")
         if task.batch_size > 1 and not self.minibatch:
@@ -239,6 +288,7 @@ def all_peers():
     return [
         fastbp_peer.Fastbp(),
         fastbp_peer.FastbpReference(),
+        fastbp_peer.FastbpBaseline(),
         cpeers.Native(),
         cpeers.Fann(),
         numpy_peer.NumpyLoop(),
