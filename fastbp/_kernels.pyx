@@ -85,6 +85,8 @@ cdef extern from "_kernels.h":
                                Py_ssize_t n) nogil
     float fastbp_update_dot_f(float* w, float step, const float* x_prev, const float* x,
                               Py_ssize_t n) nogil
+    double fastbp_momentum_dot_d(double* w, double* buf, double delta, const double* x_prev,
+                                 const double* x, Py_ssize_t n, double mu, double lr) nogil
     bint fastbp_finite_amax_d(const double* v, Py_ssize_t n, double* amax) nogil
     bint fastbp_finite_amax_f(const float* v, Py_ssize_t n, double* amax) nogil
 
@@ -709,7 +711,10 @@ cdef void _rule_update_forward(floating* params, const Py_ssize_t* sizes, Py_ssi
     cdef floating* W
     cdef floating* b
     cdef floating* out_next
+    cdef floating net
     cdef int f
+    cdef bint plain_momentum = (r.code == RULE_SGD and r.momentum != 0 and r.weight_decay == 0
+                                and not r.nesterov)
     for l in range(1, L + 1):
         n_in = sizes[l - 1]
         n_out = sizes[l]
@@ -719,6 +724,14 @@ cdef void _rule_update_forward(floating* params, const Py_ssize_t* sizes, Py_ssi
         out_next = act_next + a + n_in if act_next != NULL else NULL
         for i in range(n_out):
             k = n_out - 1 - i if backwards else i
+            if floating is double and plain_momentum and out_next != NULL:
+                # The common case in one pass over the row and its velocity.
+                net = fastbp_momentum_dot_d(W + k * n_in, state + p + k * n_in, deltas[d + k], act + a,
+                                            act_next + a, n_in, r.momentum, r.lr)
+                if update_biases:
+                    b[k] = _rule_one(b[k], state + p + n_out * n_in + k, deltas[d + k], r)
+                out_next[k] = _add_bias(net, W + k * n_in, act_next + a, b[k], n_in, f)
+                continue
             _rule_row(W + k * n_in, state + p + k * n_in, deltas[d + k], act + a, n_in, r)
             if update_biases:
                 b[k] = _rule_one(b[k], state + p + n_out * n_in + k, deltas[d + k], r)
