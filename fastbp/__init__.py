@@ -13,10 +13,11 @@ from .backends import backends, get_backend, require_default_backend
 from ._modelfile import load
 from ._errors import TrainingDivergedError
 from .network import Network
+from .optimizers import SGD, Adam, RPROP
 
 __version__ = "0.1.0"
 
-__all__ = ["Network", "TrainingDivergedError", "backends", "get_backend", "load", "__version__"]
+__all__ = ["Network", "SGD", "Adam", "RPROP", "TrainingDivergedError", "backends", "get_backend", "load", "__version__"]
 
 # Fail loudly at import when the compiled kernels are missing, unless the
 # reference backend was chosen on purpose (FASTBP_BACKEND=python).

@@ -610,6 +610,7 @@ cdef class Door:
             run.watch_signals = PyThread_get_thread_ident() == _MAIN_THREAD
             run.lr = rate
             run.costs = <double*>cnp.PyArray_DATA(<cnp.ndarray>costs)
+            run.rule = NULL   # optimizers take Network's Python path
             released = _release_gil(n_epochs * n * self.n_params > GIL_FREE_WORK)
             if self.is_float:
                 done = _run_epochs(&run, <float*>self.P, <const float*>xd, <const float*>yd,

@@ -77,6 +77,7 @@ def train(
     deltas: _Array[_F],
     backup: _Array[_F],
     model: _Index | None = None,
+    optimizer: tuple[int, npt.NDArray[np.float64], _Array[_F], npt.NDArray[np.float64], _Array[_F]] | None = None,
 ) -> int: ...
 def forward_batch(
     params: _Array[_F], sizes: _Index, X: _Array[_F], out: _Array[_F], activations: _Array[_F],

@@ -46,7 +46,7 @@ Compiler directives (bounds checks off, ...) are set once in ``setup.py``;
 """
 
 from cython cimport floating
-from libc.math cimport exp, fabs, isfinite, log, log1p, tanh
+from libc.math cimport exp, fabs, fmax, fmin, isfinite, log, log1p, pow, sqrt, tanh
 from libc.stdint cimport uint64_t
 from libc.string cimport memcpy
 from scipy.linalg.cython_blas cimport dgemm, sgemm
@@ -58,7 +58,7 @@ import threading
 
 import numpy as np
 
-from fastbp import _model
+from fastbp import _model, _rules
 from fastbp._layout import (
     activation_width,
     block_rows,
@@ -68,6 +68,7 @@ from fastbp._layout import (
     check_rows,
     check_same_length,
     check_sample,
+    check_optimizer,
     check_train,
 )
 
@@ -102,6 +103,9 @@ cdef enum:
     N_ACTIVATIONS = 6
     SQUARED_ERROR = 0
     CROSS_ENTROPY = 1
+    RULE_SGD = 0           # optimizer rules: fastbp._rules (checked below)
+    RULE_ADAM = 1
+    RULE_RPROP = 2
     SIGNAL_WORK = 1 << 23  # multiply-adds between checks for Ctrl-C (a few ms)
     SNAPSHOT_ROWS = 64     # rows at least between two saves of a run's state (see _run_epochs)
 
@@ -127,6 +131,8 @@ if (_model.ACTIVATIONS.index("sigmoid"), _model.ACTIVATIONS.index("tanh"), _mode
         _model.LOSSES.index("cross_entropy")) != (SIGMOID, TANH, RELU, LEAKY_RELU, IDENTITY, SOFTMAX,
                                                   N_ACTIVATIONS, SQUARED_ERROR, CROSS_ENTROPY):
     raise ImportError("fastbp._kernels: its activation and loss codes disagree with fastbp._model")
+if (_rules.SGD, _rules.ADAM, _rules.RPROP) != (RULE_SGD, RULE_ADAM, RULE_RPROP):
+    raise ImportError("fastbp._kernels: its optimizer codes disagree with fastbp._rules")
 cdef double LEAKY_SLOPE = _model.LEAKY_SLOPE
 
 
@@ -566,6 +572,193 @@ cdef void _update_all(floating* params, const Py_ssize_t* sizes, Py_ssize_t L,
 
 
 # --------------------------------------------------------------------------
+# Optimizers: the rules of fastbp.optimizers, one parameter at a time
+# --------------------------------------------------------------------------
+
+
+cdef struct Rule:
+    # An optimizer for a run (fastbp.optimizers: the rules; fastbp._rules: the
+    # codes and the order of ``hyper``).  Pointers into the optimizer's arrays.
+    int code
+    double lr, momentum, weight_decay, beta1, beta2, eps, eta_minus, eta_plus, step_min, step_max
+    bint nesterov
+    void* state                     # slots of n_params values (the dtype), laid out like params
+    void* grad                      # one gradient (the dtype), laid out like params
+    Py_ssize_t n_params, n_state
+    double steps                    # updates made (Adam's t)
+    double step_size, correction2   # Adam's lr / (1 - b1^t) and sqrt(1 - b2^t), per update
+
+
+cdef inline void _rule_begin(Rule* r) noexcept nogil:
+    # Count the update about to be made; Adam's bias corrections for it.
+    r.steps += 1
+    if r.code == RULE_ADAM:
+        r.step_size = r.lr / (1 - pow(r.beta1, r.steps))
+        r.correction2 = sqrt(1 - pow(r.beta2, r.steps))
+
+
+# Each rule on one parameter w with gradient g (the dtype, as stored), in
+# double, every stored value rounded once: the same arithmetic, in the same
+# order, as fastbp.reference's _sgd, _adam and _rprop.
+
+cdef inline floating _sgd_one(floating w, floating g_stored, const Rule* r) noexcept nogil:
+    # Without momentum (no state): g += wd w;  w - lr g
+    cdef double g = g_stored
+    if r.weight_decay != 0:
+        g = g + r.weight_decay * w
+    return <floating>(w - r.lr * g)
+
+
+cdef inline floating _momentum_one(floating w, floating* buf, floating g_stored, const Rule* r) noexcept nogil:
+    # g += wd w;  buf = mu buf + g;  g = g + mu buf (Nesterov) or buf;  w - lr g.
+    # The buffer is stored unconditionally (a conditional store in a loop
+    # becomes a masked store, microcoded on some CPUs); the tests on the
+    # hyper-parameters are selects between values.
+    cdef double g = g_stored
+    if r.weight_decay != 0:
+        g = g + r.weight_decay * w
+    buf[0] = <floating>(r.momentum * buf[0] + g)
+    g = g + r.momentum * buf[0] if r.nesterov else <double>buf[0]
+    return <floating>(w - r.lr * g)
+
+
+cdef inline double _lerp(double start, double end, double weight) noexcept nogil:
+    # start + weight (end - start), as torch.lerp evaluates it.
+    if fabs(weight) < 0.5:
+        return start + weight * (end - start)
+    return end - (end - start) * (1 - weight)
+
+
+cdef inline floating _adam_one(floating w, floating* m, floating* v, floating g_stored,
+                               const Rule* r) noexcept nogil:
+    # m += (1 - b1)(g - m);  v = b2 v + (1 - b2) g^2;  w - lr/(1 - b1^t) m / (sqrt(v)/sqrt(1 - b2^t) + eps)
+    cdef double g = g_stored
+    if r.weight_decay != 0:
+        g = g + r.weight_decay * w
+    m[0] = <floating>_lerp(m[0], g, 1 - r.beta1)
+    v[0] = <floating>(r.beta2 * v[0] + (1 - r.beta2) * g * g)
+    return <floating>(w - r.step_size * (m[0] / (sqrt(<double>v[0]) / r.correction2 + r.eps)))
+
+
+cdef inline floating _rprop_one(floating w, floating* prev, floating* step, floating g_stored,
+                                const Rule* r) noexcept nogil:
+    # iRPROP-: the step grows while g keeps its sign, shrinks (and this update
+    # skips w, remembering g = 0) when it flips; w - sign(g) step.
+    # The product is rounded to the dtype before its sign is taken, as torch's
+    # grad.mul(prev).sign() does (in float32 a product of two tiny values
+    # underflows to 0 there: the step is kept, not shrunk).
+    cdef double g = g_stored, size = step[0]
+    cdef double same = <floating>(g * prev[0])
+    if same > 0:
+        size = size * r.eta_plus
+    elif same < 0:
+        size = size * r.eta_minus
+        g = 0
+    step[0] = <floating>fmin(fmax(size, r.step_min), r.step_max)
+    prev[0] = <floating>g
+    if g > 0:
+        return <floating>(w - step[0])
+    if g < 0:
+        return <floating>(w + step[0])
+    return w
+
+
+cdef inline floating _rule_one(floating w, floating* s, floating g, const Rule* r) noexcept nogil:
+    # One parameter whose state is at s (one slot apart: n_params).
+    if r.code == RULE_SGD:
+        return _sgd_one(w, g, r) if r.momentum == 0 else _momentum_one(w, s, g, r)
+    if r.code == RULE_ADAM:
+        return _adam_one(w, s, s + r.n_params, g, r)
+    return _rprop_one(w, s, s + r.n_params, g, r)
+
+
+cdef void _rule_row(floating* row, floating* s, floating delta_k, const floating* a_prev, Py_ssize_t n,
+                    const Rule* r) noexcept nogil:
+    # One online update of a row of W: g_j = delta_k a_prev_j (the dtype's
+    # product, as the reference stores it).  A loop per rule, free of the
+    # dispatch, for the compiler to vectorise; the rule is copied to a local
+    # so that the stores to row cannot alias it (its fields stay in registers).
+    cdef Py_ssize_t j, N = r.n_params
+    cdef Rule q = r[0]
+    if q.code == RULE_SGD and q.momentum == 0:
+        # No state to touch: a loop without it (a vectorised "if momentum"
+        # would load the absent buffer under a mask, which costs a microcode
+        # assist per vector on some CPUs).
+        for j in range(n):
+            row[j] = _sgd_one(row[j], delta_k * a_prev[j], &q)
+    elif q.code == RULE_SGD:
+        for j in range(n):
+            row[j] = _momentum_one(row[j], s + j, delta_k * a_prev[j], &q)
+    elif q.code == RULE_ADAM:
+        for j in range(n):
+            row[j] = _adam_one(row[j], s + j, s + N + j, delta_k * a_prev[j], &q)
+    else:
+        for j in range(n):
+            row[j] = _rprop_one(row[j], s + j, s + N + j, delta_k * a_prev[j], &q)
+
+
+cdef void _rule_update_forward(floating* params, const Py_ssize_t* sizes, Py_ssize_t L,
+                               const floating* act, const floating* deltas, const Rule* r,
+                               bint update_biases, floating* act_next, bint backwards,
+                               const Py_ssize_t* model) noexcept nogil:
+    # _update_all with an optimizer's rule: one sample's update of every layer
+    # and, with act_next, the next sample's forward pass behind it, each row of
+    # W[l] updated and then (while in L1) multiplied by the next input.
+    cdef Py_ssize_t l, i, k, n_in, n_out, p = 0, a = 0, d = 0
+    cdef floating* state = <floating*>r.state
+    cdef floating* W
+    cdef floating* b
+    cdef floating* out_next
+    cdef int f
+    for l in range(1, L + 1):
+        n_in = sizes[l - 1]
+        n_out = sizes[l]
+        W = params + p
+        b = W + n_out * n_in
+        f = <int>model[l - 1]
+        out_next = act_next + a + n_in if act_next != NULL else NULL
+        for i in range(n_out):
+            k = n_out - 1 - i if backwards else i
+            _rule_row(W + k * n_in, state + p + k * n_in, deltas[d + k], act + a, n_in, r)
+            if update_biases:
+                b[k] = _rule_one(b[k], state + p + n_out * n_in + k, deltas[d + k], r)
+            if out_next != NULL:
+                out_next[k] = _net_input(W + k * n_in, act_next + a, b[k], n_in, f)
+        if out_next != NULL:
+            if l == L:
+                memcpy(out_next + n_out, out_next, n_out * sizeof(floating))
+            _activate_all(out_next, n_out, f)
+        p += n_out * (n_in + 1)
+        a += n_in
+        d += n_out
+
+
+cdef void _rule_apply(floating* params, const Py_ssize_t* sizes, Py_ssize_t L, const Rule* r,
+                      bint update_biases) noexcept nogil:
+    # One update of every parameter from the gradient in r.grad (a batch's
+    # mean); the loops as in _rule_row.
+    cdef Py_ssize_t l, i, n, N = r.n_params, p = 0
+    cdef Rule q = r[0]
+    cdef floating* state = <floating*>q.state
+    cdef const floating* G = <const floating*>q.grad
+    for l in range(1, L + 1):
+        n = sizes[l] * (sizes[l - 1] + (1 if update_biases else 0))
+        if q.code == RULE_SGD and q.momentum == 0:
+            for i in range(p, p + n):
+                params[i] = _sgd_one(params[i], G[i], &q)
+        elif q.code == RULE_SGD:
+            for i in range(p, p + n):
+                params[i] = _momentum_one(params[i], state + i, G[i], &q)
+        elif q.code == RULE_ADAM:
+            for i in range(p, p + n):
+                params[i] = _adam_one(params[i], state + i, state + N + i, G[i], &q)
+        else:
+            for i in range(p, p + n):
+                params[i] = _rprop_one(params[i], state + i, state + N + i, G[i], &q)
+        p += sizes[l] * (sizes[l - 1] + 1)
+
+
+# --------------------------------------------------------------------------
 # Blocks of samples: BLAS
 # --------------------------------------------------------------------------
 
@@ -632,13 +825,17 @@ cdef inline Py_ssize_t _row(const Py_ssize_t* order, Py_ssize_t t) noexcept nogi
 cdef double _train_block(floating* params, const Py_ssize_t* sizes, Py_ssize_t L, Py_ssize_t m,
                          const floating* Y, const Py_ssize_t* order, Py_ssize_t start, double lr,
                          bint update_biases, floating* act, floating* deltas,
-                         const Py_ssize_t* model) noexcept nogil:
+                         const Py_ssize_t* model, floating* G, double alpha, double beta) noexcept nogil:
     # One mini-batch step on the m samples whose inputs are in A[0] and whose
     # targets are rows _row(order, start + r) of Y; returns the sum of their J (measured
     # before the step).  The gradient is averaged over the m samples:
     #   W[l] -= lr/m sum_r delta_r[l] a_r[l-1]^T = lr/m D[l]^T A[l-1]   (one GEMM)
     #   b[l] -= lr/m sum_r delta_r[l]
     # and D[l-1] = (D[l] W[l]) * f'(A[l-1]) is taken before W[l] changes.
+    # With G (laid out like params) the weights stay as they are and the
+    # gradient sums go to G instead, G = beta G + alpha sum_r (an optimizer's
+    # rule makes the update: alpha = 1/m for a batch's mean; beta = 1 adds
+    # this block to the blocks before it, for RPROP's full batch).
     cdef Py_ssize_t l, r, k, j, n_in, n_out, p = 0, a = 0, d = 0
     cdef Py_ssize_t n_L = sizes[L]
     cdef double J = 0, scale = lr / m
@@ -674,6 +871,17 @@ cdef double _train_block(floating* params, const Py_ssize_t* sizes, Py_ssize_t L
             _gemm(c'N', c'N', n_in, m, n_out, 1.0, W, n_in, D, n_out, 0.0, D_prev, n_in)
             _times_derivative(D_prev, A_prev, m * n_in, <int>model[l - 2])
             d -= m * n_in
+        if G != NULL:
+            # G[l]^T = beta G[l]^T + alpha A[l-1]^T D[l], and the biases' sums.
+            _gemm(c'N', c'T', n_in, n_out, m, alpha, A_prev, n_in, D, n_out, beta, G + p, n_in)
+            for k in range(n_out):
+                col = 0
+                for r in range(m):
+                    col += D[r * n_out + k]
+                # (beta = 0 reads nothing: G may hold anything, as BLAS allows.)
+                G[p + n_out * n_in + k] = <floating>(alpha * col if beta == 0 else
+                                                     beta * G[p + n_out * n_in + k] + alpha * col)
+            continue
         # W[l]^T (n_in x n_out, column-major) -= lr/m A[l-1]^T D[l].
         _gemm(c'N', c'T', n_in, n_out, m, -scale, A_prev, n_in, D, n_out, 1.0, W, n_in)
         if update_biases:
@@ -739,8 +947,9 @@ cdef double _online_epoch(floating* P, const Py_ssize_t* S, Py_ssize_t L, const 
                           const floating* Y, Py_ssize_t n, const Py_ssize_t* O, double lr,
                           bint update_biases, floating** act_pair, floating* dl, bint ready,
                           bint prefetch, bint* backwards, Py_ssize_t* work, bint watch_signals,
-                          bint* interrupted, const Py_ssize_t* M) noexcept nogil:
-    # One epoch of online updates; returns the sum of the samples' J.
+                          bint* interrupted, const Py_ssize_t* M, Rule* R) noexcept nogil:
+    # One epoch of online updates (plain, or by the rule R unless NULL);
+    # returns the sum of the samples' J.
     # act_pair = (this sample's activations, the next one's): each update of
     # layer l is fused with the next sample's forward pass through layer l
     # (_update_all with act_next), and the two swap.  ``ready``: the first
@@ -765,12 +974,16 @@ cdef double _online_epoch(floating* P, const Py_ssize_t* S, Py_ssize_t L, const 
         nxt = _row(O, t + 1) if t + 1 < n else (_row(O, 0) if prefetch else -1)
         if nxt >= 0:
             memcpy(act_next, X + nxt * n_in, n_in * sizeof(floating))
-            _update_all(P, S, L, act, dl, lr, update_biases, act_next, backwards[0], M)
+        if R != NULL:
+            _rule_begin(R)
+            _rule_update_forward(P, S, L, act, dl, R, update_biases, act_next if nxt >= 0 else NULL,
+                                 backwards[0], M)
+        else:
+            _update_all(P, S, L, act, dl, lr, update_biases, act_next if nxt >= 0 else NULL, backwards[0], M)
+        if nxt >= 0:
             tmp = act
             act = act_next
             act_next = tmp
-        else:
-            _update_all(P, S, L, act, dl, lr, update_biases, NULL, backwards[0], M)
         backwards[0] = not backwards[0]
         work[0] += work_per_sample
         if watch_signals and work[0] >= SIGNAL_WORK:
@@ -787,24 +1000,39 @@ cdef double _batch_epoch(floating* P, const Py_ssize_t* S, Py_ssize_t L, const f
                          const floating* Y, Py_ssize_t n, const Py_ssize_t* O, double lr,
                          Py_ssize_t batch_size, bint update_biases, floating* act, floating* dl,
                          Py_ssize_t* work, bint watch_signals, bint* interrupted,
-                         const Py_ssize_t* M) noexcept nogil:
-    # One epoch of mini-batch updates (_train_block); returns the sum of the samples' J.
+                         const Py_ssize_t* M, Rule* R) noexcept nogil:
+    # One epoch of mini-batch updates (_train_block: plain, or by the rule R
+    # unless NULL); returns the sum of the samples' J.  RPROP is full-batch:
+    # its gradient sums every block of batch_size rows into one mean over
+    # the epoch, and the update comes after the last block.
     cdef Py_ssize_t start = 0, m, r, n_in = S[0], work_per_sample = 0, l
     cdef double total = 0
+    cdef bint full_batch = R != NULL and R.code == RULE_RPROP
+    cdef floating* G = <floating*>R.grad if R != NULL else NULL
     for l in range(1, L + 1):
         work_per_sample += S[l] * (S[l - 1] + 1)
     while start < n:
         m = batch_size if start + batch_size <= n else n - start
         for r in range(m):
             memcpy(act + r * n_in, X + _row(O, start + r) * n_in, n_in * sizeof(floating))
-        total += _train_block(P, S, L, m, Y, O, start, lr, update_biases, act, dl, M)
+        if full_batch:
+            total += _train_block(P, S, L, m, Y, O, start, lr, update_biases, act, dl, M, G,
+                                  1.0 / n, 0.0 if start == 0 else 1.0)
+        else:
+            total += _train_block(P, S, L, m, Y, O, start, lr, update_biases, act, dl, M, G, 1.0 / m, 0.0)
+            if R != NULL:
+                _rule_begin(R)
+                _rule_apply(P, S, L, R, update_biases)
         start += m
         work[0] += m * work_per_sample
         if watch_signals and work[0] >= SIGNAL_WORK:
             work[0] = 0
             interrupted[0] = _signal_pending()
             if interrupted[0]:
-                break
+                return total
+    if full_batch:
+        _rule_begin(R)
+        _rule_apply(P, S, L, R, update_biases)
     return total
 
 
@@ -819,6 +1047,36 @@ cdef struct Run:
     bint shuffle, update_biases, watch_signals
     double lr
     double* costs
+    Rule* rule                 # NULL: plain gradient descent with lr
+
+
+cdef inline void _save(const Run* run, const floating* P, floating* backup, double* steps) noexcept nogil:
+    # What an undo puts back: the parameters, then the optimizer's state and count.
+    memcpy(backup, P, run.n_params * sizeof(floating))
+    if run.rule != NULL:
+        memcpy(backup + run.n_params, run.rule.state, run.rule.n_state * sizeof(floating))
+        steps[0] = run.rule.steps
+
+
+cdef inline void _restore(const Run* run, floating* P, const floating* backup, double steps) noexcept nogil:
+    memcpy(P, backup, run.n_params * sizeof(floating))
+    if run.rule != NULL:
+        memcpy(run.rule.state, backup + run.n_params, run.rule.n_state * sizeof(floating))
+        run.rule.steps = steps
+
+
+cdef double _epoch(Run* run, floating* P, const floating* X, const floating* Y, floating** act_pair,
+                   floating* dl, bint ready, bint prefetch, bint* backwards, Py_ssize_t* work,
+                   bint watch_signals, bint* interrupted) noexcept nogil:
+    # One epoch of the run; returns the sum of the samples' J.  Online when
+    # batches are of one sample, except RPROP's full batch (as in _run_epochs).
+    if run.batch_size == 1 and (run.rule == NULL or run.rule.code != RULE_RPROP):
+        return _online_epoch(P, run.sizes, run.L, X, Y, run.n, run.order, run.lr, run.update_biases,
+                             act_pair, dl, ready, prefetch, backwards, work, watch_signals,
+                             interrupted, run.model, run.rule)
+    return _batch_epoch(P, run.sizes, run.L, X, Y, run.n, run.order, run.lr, run.batch_size,
+                        run.update_biases, act_pair[0], dl, work, watch_signals, interrupted, run.model,
+                        run.rule)
 
 
 cdef Py_ssize_t _run_epochs(Run* run, floating* P, const floating* X, const floating* Y,
@@ -829,7 +1087,8 @@ cdef Py_ssize_t _run_epochs(Run* run, floating* P, const floating* X, const floa
     # is returned), and so does Ctrl-C (``interrupted``; that epoch undone).
     #
     # Undo without a copy per epoch: the state at the start of an epoch
-    # (params, the row order, the RNG state) is saved every ``k`` epochs, with
+    # (params, the optimizer's state, the row order, the RNG state) is saved
+    # every ``k`` epochs, with
     # k * n >= SNAPSHOT_ROWS rows between saves, so the copy costs a few
     # percent of one sample's work per sample however small the epochs.  The
     # cost is checked every epoch (free); the weights at each save and at the
@@ -845,11 +1104,12 @@ cdef Py_ssize_t _run_epochs(Run* run, floating* P, const floating* X, const floa
     cdef uint64_t rng_copy
     cdef floating* act_pair[2]
     cdef bint ready = False, prefetch, no_signals = False, backwards = True
-    cdef double total
+    cdef double total, steps_copy = 0, steps_before = 0
+    cdef bint online = run.batch_size == 1 and (run.rule == NULL or run.rule.code != RULE_RPROP)
     act_pair[0] = act
     act_pair[1] = act + _width(run.sizes, run.L)
     # Snapshot of the start of epoch 0.
-    memcpy(backup, P, n_params * sizeof(floating))
+    _save(run, P, backup, &steps_copy)
     if n_order:
         memcpy(order_copy, run.order, n_order * sizeof(Py_ssize_t))
     rng_copy = run.rng_state[0]
@@ -858,24 +1118,20 @@ cdef Py_ssize_t _run_epochs(Run* run, floating* P, const floating* X, const floa
             if not _all_finite(P, n_params):
                 failed = epoch
                 break
-            memcpy(backup, P, n_params * sizeof(floating))
+            _save(run, P, backup, &steps_copy)
             if n_order:
                 memcpy(order_copy, run.order, n_order * sizeof(Py_ssize_t))
             rng_copy = run.rng_state[0]
             snap = epoch
         if run.shuffle and run.order != NULL:
             _shuffle(run.order, n, run.rng_state)
-        if run.batch_size == 1:
-            # The next epoch's first row is known when the rows are in order
-            # (or there is one): its forward pass rides on this epoch's last update.
-            prefetch = epoch + 1 < epochs and (not run.shuffle or n == 1)
-            total = _online_epoch(P, run.sizes, run.L, X, Y, n, run.order, run.lr, run.update_biases,
-                                  act_pair, dl, ready, prefetch, &backwards, &work, run.watch_signals,
-                                  interrupted, run.model)
-            ready = prefetch
-        else:
-            total = _batch_epoch(P, run.sizes, run.L, X, Y, n, run.order, run.lr, run.batch_size,
-                                 run.update_biases, act, dl, &work, run.watch_signals, interrupted, run.model)
+        # The next epoch's first row is known when the rows are in order
+        # (or there is one): its forward pass rides on this epoch's last
+        # online update.
+        prefetch = epoch + 1 < epochs and (not run.shuffle or n == 1)
+        total = _epoch(run, P, X, Y, act_pair, dl, ready, prefetch, &backwards, &work, run.watch_signals,
+                       interrupted)
+        ready = prefetch and online
         if interrupted[0]:
             failed = epoch
             break
@@ -896,7 +1152,7 @@ cdef Py_ssize_t _run_epochs(Run* run, floating* P, const floating* X, const floa
     # where the run ended.  As in the reference, the run ends with the
     # weights from before epoch e and the order and RNG state from after its
     # shuffle.
-    memcpy(P, backup, n_params * sizeof(floating))
+    _restore(run, P, backup, steps_copy)
     if k > 1:
         if n_order:
             memcpy(run.order, order_copy, n_order * sizeof(Py_ssize_t))
@@ -907,19 +1163,13 @@ cdef Py_ssize_t _run_epochs(Run* run, floating* P, const floating* X, const floa
         for e in range(snap, failed + 1):
             if e == failed:
                 break  # Ctrl-C: at the start of the interrupted epoch
-            memcpy(backup, P, n_params * sizeof(floating))
+            _save(run, P, backup, &steps_before)
             if run.shuffle and run.order != NULL:
                 _shuffle(run.order, n, run.rng_state)
-            if run.batch_size == 1:
-                total = _online_epoch(P, run.sizes, run.L, X, Y, n, run.order, run.lr, run.update_biases,
-                                      act_pair, dl, False, False, &backwards, &work, False, &no_signals,
-                                      run.model)
-            else:
-                total = _batch_epoch(P, run.sizes, run.L, X, Y, n, run.order, run.lr, run.batch_size,
-                                     run.update_biases, act, dl, &work, False, &no_signals, run.model)
+            total = _epoch(run, P, X, Y, act_pair, dl, False, False, &backwards, &work, False, &no_signals)
             run.costs[e] = total / n
             if not isfinite(run.costs[e]) or not _all_finite(P, n_params):
-                memcpy(P, backup, n_params * sizeof(floating))
+                _restore(run, P, backup, steps_before)
                 return e
     if k > 1 and run.shuffle and run.order != NULL:
         _shuffle(run.order, n, run.rng_state)   # the order epoch e was (or was being) run in
@@ -948,7 +1198,7 @@ def train(floating[::1] params, const Py_ssize_t[::1] sizes, const floating[:, :
           const floating[:, ::1] Y, Py_ssize_t[::1] order, uint64_t[::1] rng_state,
           bint shuffle, double lr, Py_ssize_t batch_size, bint update_biases,
           double[::1] costs, floating[::1] activations, floating[::1] deltas,
-          floating[::1] backup, model=None):
+          floating[::1] backup, model=None, optimizer=None):
     """A whole training run: ``len(costs)`` epochs of gradient descent in one
     call without the GIL; returns the number of epochs completed.
 
@@ -965,9 +1215,25 @@ def train(floating[::1] params, const Py_ssize_t[::1] sizes, const floating[:, :
     """
     check_train(params, sizes, X, Y, order, rng_state, shuffle, batch_size, costs, activations, deltas, backup)
     codes = _model_codes(sizes, model)
+    check_optimizer(params, sizes, optimizer, backup)
     cdef Run run
+    cdef Rule rule
     cdef bint interrupted = False
     cdef Py_ssize_t done
+    cdef floating[::1] state
+    cdef floating[::1] grad
+    cdef double[::1] counters
+    cdef const double[::1] hyper
+    run.rule = NULL
+    if optimizer is not None:
+        rule.code, hyper, state, counters, grad = optimizer
+        _rule_from(&rule, hyper)
+        rule.state = &state[0] if state.shape[0] > 0 else NULL
+        rule.grad = &grad[0]
+        rule.n_params = params.shape[0]
+        rule.n_state = state.shape[0]
+        rule.steps = counters[0]
+        run.rule = &rule
     run.L = sizes.shape[0] - 1
     run.n = X.shape[0]
     run.n_params = params.shape[0]
@@ -987,9 +1253,22 @@ def train(floating[::1] params, const Py_ssize_t[::1] sizes, const floating[:, :
     with nogil:
         done = _run_epochs(&run, &params[0], &X[0, 0], &Y[0, 0], &activations[0], &deltas[0],
                            &backup[0], costs.shape[0], &interrupted)
+    if optimizer is not None:
+        counters[0] = rule.steps
     if interrupted:
         _reraise()
     return done
+
+
+cdef void _rule_from(Rule* rule, const double[::1] hyper) noexcept:
+    # The hyper-parameters of rule.code, in the order of fastbp._rules.HYPER.
+    if rule.code == RULE_SGD:
+        rule.lr, rule.momentum, rule.weight_decay, rule.nesterov = hyper[0], hyper[1], hyper[2], hyper[3] != 0
+    elif rule.code == RULE_ADAM:
+        rule.lr, rule.beta1, rule.beta2, rule.eps, rule.weight_decay = hyper[0], hyper[1], hyper[2], hyper[3], hyper[4]
+    else:
+        rule.lr, rule.eta_minus, rule.eta_plus, rule.step_min, rule.step_max = (hyper[0], hyper[1], hyper[2],
+                                                                                 hyper[3], hyper[4])
 
 
 def shuffle(Py_ssize_t[::1] order, uint64_t[::1] rng_state):

@@ -32,7 +32,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from . import _model
+from . import _model, _rules
 
 
 def n_params(sizes) -> int:
@@ -193,6 +193,30 @@ def check_model(sizes, model):
     except ValueError as e:
         _fail(f"model {codes}: {e}")
     return activations, loss
+
+
+def check_optimizer(params, sizes, optimizer, backup):
+    """``optimizer`` is None (plain gradient descent) or the tuple ``(rule,
+    hyper, state, counters, grad)`` of ``fastbp.optimizers``: a known rule,
+    its hyper-parameters, state of ``state_slots`` times ``len(params)``
+    values, one counter, a gradient as long as ``params``; ``backup`` then
+    holds the parameters and the state."""
+    if optimizer is None:
+        return
+    if not isinstance(optimizer, tuple) or len(optimizer) != 5:
+        _fail("optimizer must be None or the tuple (rule, hyper, state, counters, grad) of fastbp.optimizers")
+    rule, hyper, state, counters, grad = optimizer
+    if rule not in _rules.HYPER:
+        _fail(f"optimizer rule {rule!r} is not one of fastbp._rules' codes {sorted(_rules.HYPER)}")
+    if _length("hyper", hyper) != len(_rules.HYPER[rule]):
+        _fail(f"len(hyper)={_length('hyper', hyper)} but rule {rule} takes {len(_rules.HYPER[rule])} values")
+    n = _length("params", params)
+    need = _rules.state_slots(rule, hyper) * n
+    for name, a, length in (("state", state, need), ("counters", counters, 1), ("grad", grad, n)):
+        if _length(name, a) != length:
+            _fail(f"len({name})={_length(name, a)} but {len(params)} parameters with rule {rule} need {length}")
+    if _length("backup", backup) < n + need:
+        _fail(f"len(backup)={_length('backup', backup)} but the parameters and the optimizer's state need {n + need}")
 
 
 def check_sample(sizes, x=None, y=None):

@@ -29,6 +29,7 @@ from . import _errors, _layout, _model
 from . import _validation as check
 from ._errors import TrainingDivergedError
 from .backends import get_backend
+from .optimizers import RPROP, Optimizer
 
 __all__ = ["Network", "TrainingDivergedError"]
 
@@ -143,6 +144,8 @@ class Network:
         # a[0..L], z[L] and delta[1..L].
         self._activations = np.zeros(_layout.activation_width(sizes), dtype=params.dtype)
         self._deltas = np.zeros(sum(sizes[1:]), dtype=params.dtype)
+        # ... and for an online run on the Python path (two samples' activations).
+        self._online_scratch = tuple(np.zeros(n, dtype=params.dtype) for n in _layout.train_buffer_lengths(sizes, 1))
         # The parameters before the current step/epoch, restored if it
         # diverges (the door's own, when there is a door).
         self._backup = self._door.backup if self._door is not None else np.empty_like(params)
@@ -303,18 +306,30 @@ class Network:
     # Learning
     # ------------------------------------------------------------------
 
-    def step(self, x, y, lr, *, update_biases=True):
-        """One online gradient-descent update on one sample, in place; returns
-        J measured before the update."""
+    def step(self, x, y, lr=None, *, optimizer=None, update_biases=True):
+        """One online update on one sample, in place; returns J measured
+        before the update.  ``lr`` is the note's plain gradient descent,
+        ``w -= lr * dJ/dw``; ``optimizer`` (a ``fastbp.optimizers`` object)
+        applies its rule instead (give one of the two)."""
         door = self._door
-        if door is not None:
+        if door is not None and optimizer is None:
             J = door.step(x, y, lr, update_biases)
             if J is not None:
                 return J
         x = self._data(x, "x", self._sizes[0], (1,))
         y = self._targets(y, "y", (1,))
-        lr = check.learning_rate(lr)
+        if optimizer is None:
+            if lr is None:
+                raise TypeError("lr must be a real number, got None of type NoneType: "
+                                "step() needs lr (plain gradient descent) or optimizer")
+            lr = check.learning_rate(lr)
         update_biases = check.flag(update_biases, "update_biases")
+        if optimizer is not None:
+            optimizer = self._optimizer(optimizer, lr)
+            # One update on one sample: a one-row, one-epoch run (for RPROP, a full batch of that row).
+            costs = self._train_with(optimizer, x.reshape(1, -1), y.reshape(1, -1), np.empty(1), 1, False, 0,
+                                     update_biases, None, None, "step")
+            return float(costs[0])
         if door is not None:
             return _accepted(door.step(x, y, lr, update_biases))
         with self._writing("step"):
@@ -325,17 +340,36 @@ class Network:
             self._require_finite(J, f"the step with lr={lr}")
         return float(J)
 
-    def train(self, X, Y, *, epochs=1, lr=0.5, batch_size=1, shuffle=False, seed=None,
+    def _optimizer(self, optimizer, lr):
+        """The optimizer given, checked and bound to this network's shape and dtype."""
+        if not isinstance(optimizer, Optimizer):
+            raise TypeError(f"optimizer must be a fastbp optimizer (fastbp.SGD, fastbp.Adam, fastbp.RPROP), "
+                            f"got {optimizer!r} of type {type(optimizer).__name__}")
+        if lr is not None:
+            raise ValueError(f"give lr (plain gradient descent) or optimizer, not both: got lr={lr!r} and "
+                             f"optimizer={optimizer!r}")
+        optimizer._bind(self._sizes, self.dtype)
+        return optimizer
+
+    def train(self, X, Y, *, epochs=1, lr=None, optimizer=None, batch_size=None, shuffle=False, seed=None,
               update_biases=True, callback=None, progress=False):
-        """Gradient descent over the rows of ``X`` (``(n, n_in)``) and ``Y``
+        """Training over the rows of ``X`` (``(n, n_in)``) and ``Y``
         (``(n, n_out)``) for ``epochs`` passes; returns a new 1-D float64 array
         with the mean per-sample J of each epoch (each J measured with the
         weights its update started from).
 
+        ``lr`` (0.5 unless given) is the note's plain gradient descent,
+        ``w -= lr * dJ/dw``.  ``optimizer`` (``fastbp.SGD``, ``fastbp.Adam``,
+        ``fastbp.RPROP``: ``fastbp.optimizers``) applies its rule and keeps its
+        state from call to call instead: give ``lr`` or ``optimizer``, not
+        both.
+
         ``batch_size=1`` (the default) is the note's online learning: one
         update per sample.  ``batch_size=k`` averages the gradient over k
         samples per update; a last, smaller batch averages over its own size;
-        k larger than n is clipped to n (full-batch gradient descent).
+        k larger than n is clipped to n (full-batch gradient descent).  RPROP
+        is full-batch (one update per epoch over all rows): with it,
+        ``batch_size`` is all rows and a smaller one is refused.
 
         With ``shuffle`` the rows are visited in a fresh random order each
         epoch: the kernels' own Fisher-Yates shuffle (``shuffle`` in
@@ -345,29 +379,41 @@ class Network:
 
         Without ``callback`` or ``progress`` the whole run is one compiled call
         without the GIL (Ctrl-C is still seen within milliseconds).  On Ctrl-C
-        the interrupted epoch is undone: the network keeps the weights of the
-        last completed epoch, and ``KeyboardInterrupt`` propagates.  ``callback(epoch, cost)`` is called after each epoch
+        the interrupted epoch is undone: the network (and the optimizer) keep
+        the state of the last completed epoch, and ``KeyboardInterrupt``
+        propagates.  ``callback(epoch, cost)`` is called after each epoch
         (``epoch`` counts from 1); returning ``False`` stops training cleanly
         after that epoch (the returned array then holds the completed epochs).
         The callback may read the network (``forward``, ``cost``, ``save``);
         calling ``step`` or ``train`` on it from there raises ``RuntimeError``.
         ``progress=True`` shows a tqdm progress bar (needs ``tqdm``).
 
-        If an epoch ends with a non-finite cost or weight, the network is
-        restored to its weights before that epoch and ``TrainingDivergedError``
-        is raised (its ``costs`` attribute holds the completed epochs).
+        If an epoch ends with a non-finite cost or weight, the network and the
+        optimizer are restored to their state before that epoch and
+        ``TrainingDivergedError`` is raised (its ``costs`` attribute holds the
+        completed epochs).
         """
         door = self._door
-        if door is not None and callback is None and progress is False:
-            costs = door.train(X, Y, epochs, lr, batch_size, shuffle, seed, update_biases)
-            if costs is not None:
-                return costs
+        if optimizer is None:
+            lr = 0.5 if lr is None else lr
+            batch_size = 1 if batch_size is None else batch_size
+            if door is not None and callback is None and progress is False:
+                costs = door.train(X, Y, epochs, lr, batch_size, shuffle, seed, update_biases)
+                if costs is not None:
+                    return costs
         X = self._data(X, "X", self._sizes[0], (2,))
         Y = self._targets(Y, "Y", (2,))
         check.same_rows(X, Y)
         epochs = check.integer(epochs, "epochs", minimum=1)
-        lr = check.learning_rate(lr)
+        if optimizer is None:
+            lr = check.learning_rate(lr)
+        full_batch = isinstance(optimizer, RPROP)
+        if batch_size is None:
+            batch_size = X.shape[0] if full_batch else 1
         batch_size = min(check.integer(batch_size, "batch_size", minimum=1), X.shape[0])
+        if full_batch and batch_size < X.shape[0]:
+            raise ValueError(f"RPROP is full-batch (one update per epoch over all {X.shape[0]} rows): "
+                             f"batch_size={batch_size} is refused; leave batch_size out")
         shuffle = check.flag(shuffle, "shuffle")
         seed = check.seed(seed)
         update_biases = check.flag(update_biases, "update_biases")
@@ -381,35 +427,61 @@ class Network:
             costs = np.empty(epochs)
         except (MemoryError, ValueError):
             raise ValueError(f"epochs={epochs} is too many: the cost of each epoch cannot be stored") from None
-        if door is not None and callback is None and not progress:
+        if optimizer is not None:
+            optimizer = self._optimizer(optimizer, lr)
+        elif door is not None and callback is None and not progress:
             return _accepted(door.train(X, Y, epochs, lr, batch_size, shuffle, seed, update_biases))
+        return self._train_with(optimizer if optimizer is not None else lr, X, Y, costs, batch_size, shuffle,
+                                seed, update_biases, callback, tqdm, "train")
 
+    def _train_with(self, rule, X, Y, costs, batch_size, shuffle, seed, update_biases, callback, tqdm, what):
+        """The run of validated arguments, one epoch per value of ``costs``
+        (filled in): ``rule`` is the plain lr or a bound optimizer."""
+        epochs = len(costs)
+        optimizer = rule if isinstance(rule, Optimizer) else None
+        lr = optimizer.lr if optimizer is not None else rule
+        described = f"{optimizer!r}" if optimizer is not None else f"lr={lr}"
         # Buffers for the whole run, allocated once: the row order, the RNG
-        # state that shuffles it, and scratch for one batch (two samples at least).
+        # state that shuffles it, and scratch for one batch (two samples at
+        # least; RPROP's full batch goes through the kernels a block at a time).
         # Shuffling needs the row order (one index per row); in order, none.
         order = np.arange(X.shape[0] if shuffle else 0, dtype=np.intp)
-        rng_state = np.random.default_rng(seed).integers(0, 2**64, size=1, dtype=np.uint64)
-        n_activations, n_deltas = _layout.train_buffer_lengths(self.layer_sizes, batch_size)
-        activations = np.empty(n_activations, dtype=self.dtype)
-        deltas = np.empty(n_deltas, dtype=self.dtype)
+        # (No shuffle, nothing draws from it: a seed is then not drawn from,
+        # as the door does, unless it is a Generator, whose stream advances.)
+        if shuffle or isinstance(seed, np.random.Generator):
+            rng_state = np.random.default_rng(seed).integers(0, 2**64, size=1, dtype=np.uint64)
+        else:
+            rng_state = np.zeros(1, dtype=np.uint64)
+        rows = min(batch_size, _BLOCK_ROWS) if isinstance(optimizer, RPROP) else batch_size
+        if rows == 1:  # the common online case: scratch kept from call to call (used under the lock)
+            activations, deltas = self._online_scratch
+        else:
+            n_activations, n_deltas = _layout.train_buffer_lengths(self.layer_sizes, rows)
+            activations = np.empty(n_activations, dtype=self.dtype)
+            deltas = np.empty(n_deltas, dtype=self.dtype)
         # Without a callback or a progress bar, the whole run is one compiled
         # call; otherwise one call per epoch, returning to Python in between.
-        chunk = 1 if (callback is not None or progress) else epochs
+        chunk = 1 if (callback is not None or tqdm is not None) else epochs
         done = 0
         # The bar opens only once every argument has been accepted.
-        bar = tqdm(total=epochs, unit="epoch", desc="training") if progress else None
+        bar = tqdm(total=epochs, unit="epoch", desc="training") if tqdm is not None else None
+        using = optimizer._lock if optimizer is not None else contextlib.nullcontext()
         try:
-            with self._writing("train"):
+            with self._writing(what), using:
+                args = optimizer._kernel_args() if optimizer is not None else None
+                backup = optimizer._backup if optimizer is not None else self._backup
                 while done < epochs:
                     todo = costs[done : done + chunk]
                     completed = self._kernels.train(
-                        self._params, self._sizes, X, Y, order, rng_state, shuffle, lr, batch_size,
-                        update_biases, todo, activations, deltas, self._backup, self._model,
+                        self._params, self._sizes, X, Y, order, rng_state, shuffle, lr, rows,
+                        update_biases, todo, activations, deltas, backup, self._model, args,
                     )
                     done += completed
                     if completed < len(todo):
+                        if what == "step":
+                            raise _errors.diverged(f"the step with {described}")
                         raise _errors.diverged(
-                            f"epoch {done + 1} of {epochs} with lr={lr} (batch_size={batch_size})",
+                            f"epoch {done + 1} of {epochs} with {described} (batch_size={batch_size})",
                             costs=costs[:done].copy(),
                         )
                     if bar is not None:

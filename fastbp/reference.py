@@ -61,6 +61,7 @@ Nothing here uses NumPy for arithmetic; NumPy only lends views on the buffers.
 from __future__ import annotations
 
 import math
+from array import array
 
 from ._model import (
     CROSS_ENTROPY,
@@ -73,6 +74,7 @@ from ._model import (
     SQUARED_ERROR,
     TANH,
 )
+from ._rules import ADAM as ADAM_RULE, RPROP as RPROP_RULE, SGD as SGD_RULE
 
 from ._layout import (
     activation_width,
@@ -80,6 +82,7 @@ from ._layout import (
     check_matrix,
     check_model,
     check_network,
+    check_optimizer,
     check_rows,
     check_same_length,
     check_sample,
@@ -506,37 +509,142 @@ def shuffle(order, rng_state):
 _shuffle_order = shuffle  # train's argument ``shuffle`` (a flag) hides the function
 
 
-def _train_batch(params, sizes, X, Y, rows, lr, update_biases, activations, deltas, functions, loss):
-    """One mini-batch step: the gradient averaged over the samples ``rows``,
+def _batch_gradient(params, sizes, X, Y, rows, activations, deltas, functions, loss):
+    """The gradient of the mean J over the samples ``rows``, with the weights
+    as they are, laid out like ``params`` (a list of doubles):
 
-        W[l][k, j] -= lr * (1/m) * sum_r delta_r[l]_k * a_r[l-1]_j
-        b[l][k]    -= lr * (1/m) * sum_r delta_r[l]_k
+        dJ/dW[l][k, j] = (1/m) * sum_r delta_r[l]_k * a_r[l-1]_j
+        dJ/db[l][k]    = (1/m) * sum_r delta_r[l]_k
 
-    with every sample's deltas taken from the weights before the step.
-    Returns the sum of the samples' J (before the step)."""
+    summed in the order of ``rows``.  Returns ``(sum of the samples' J, gradient)``."""
     m = len(rows)
-    width_a, width_d = activation_width(sizes), sum(sizes[1:])
     layers = layer_views(params, sizes)
     total = 0.0
-    per_sample = []  # (a[0..L], delta[1..L]) of each sample
-    for r, i in enumerate(rows):
-        sample_activations = activations[r * width_a : (r + 1) * width_a]
-        a, _ = _split_activations(sample_activations, sizes)
-        d = [None] + split(deltas[r * width_d : (r + 1) * width_d], sizes[1:])
-        _forward(params, sizes, X[i], sample_activations, functions)
-        total += _cost(sample_activations, sizes, Y[i], functions, loss)
+    sums = [0.0] * len(params)
+    a, _ = _split_activations(activations, sizes)
+    d = [None] + split(deltas, sizes[1:])
+    for i in rows:
+        _forward(params, sizes, X[i], activations, functions)
+        total += _cost(activations, sizes, Y[i], functions, loss)
         _backward(layers, a, d, Y[i], functions, loss)
-        per_sample.append(([memoryview(v) for v in a], [None] + [memoryview(v) for v in d[1:]]))
-    for l, (W, b) in enumerate(layers, start=1):
-        n_out, n_in = W.shape
-        W, b = memoryview(W), memoryview(b)
-        for k in range(n_out):
-            for j in range(n_in):
-                gradient = sum(d[l][k] * a[l - 1][j] for a, d in per_sample) / m
-                W[k, j] = W[k, j] - lr * gradient
-            if update_biases:
-                b[k] = b[k] - lr * (sum(d[l][k] for _, d in per_sample) / m)
+        p = 0
+        for l, (W, _) in enumerate(layers, start=1):
+            n_out, n_in = W.shape
+            delta, a_prev = memoryview(d[l]), memoryview(a[l - 1])
+            for k in range(n_out):
+                for j in range(n_in):
+                    sums[p + k * n_in + j] += delta[k] * a_prev[j]
+                sums[p + n_out * n_in + k] += delta[k]
+            p += n_out * (n_in + 1)
+    return total, [s / m for s in sums]
+
+
+def _train_batch(params, sizes, X, Y, rows, lr, update_biases, activations, deltas, functions, loss):
+    """One mini-batch step of plain gradient descent: ``w -= lr * g`` with g
+    the gradient averaged over the samples ``rows`` (``_batch_gradient``),
+    every sample's deltas taken from the weights before the step.  Returns
+    the sum of the samples' J (before the step)."""
+    total, gradient = _batch_gradient(params, sizes, X, Y, rows, activations, deltas, functions, loss)
+    params_ = memoryview(params)
+    for i in _updated(sizes, update_biases):
+        params_[i] = params_[i] - lr * gradient[i]
     return total
+
+
+def _updated(sizes, update_biases):
+    """The indices of the parameters an update changes: all, or the weights only."""
+    p = 0
+    for n_in, n_out in zip(sizes[:-1], sizes[1:]):
+        n_in, n_out = int(n_in), int(n_out)
+        yield from range(p, p + n_out * (n_in + int(update_biases)))
+        p += n_out * (n_in + 1)
+
+
+# --------------------------------------------------------------------------
+# Optimizers (fastbp.optimizers: the rules, the codes, the state's layout)
+# --------------------------------------------------------------------------
+
+
+def _sgd(params, grad, state, hyper, indices):
+    """g += wd w;  buf = mu buf + g;  g = g + mu buf (Nesterov) or buf;  w -= lr g."""
+    lr, momentum, weight_decay, nesterov = hyper[0], hyper[1], hyper[2], hyper[3] != 0
+    for i in indices:
+        g = grad[i]
+        if weight_decay != 0:
+            g = g + weight_decay * params[i]
+        if momentum != 0:
+            state[i] = momentum * state[i] + g
+            g = g + momentum * state[i] if nesterov else state[i]
+        params[i] = params[i] - lr * g
+
+
+def _lerp(start, end, weight):
+    """start + weight (end - start), evaluated as torch.lerp does."""
+    if abs(weight) < 0.5:
+        return start + weight * (end - start)
+    return end - (end - start) * (1 - weight)
+
+
+def _adam(params, grad, state, hyper, indices, t):
+    """m += (1 - b1)(g - m);  v = b2 v + (1 - b2) g^2;
+    w -= lr / (1 - b1^t) * m / (sqrt(v) / sqrt(1 - b2^t) + eps)."""
+    lr, beta1, beta2, eps, weight_decay = (hyper[i] for i in range(5))
+    n = len(params)
+    step_size = lr / (1 - beta1**t)
+    correction2 = math.sqrt(1 - beta2**t)
+    for i in indices:
+        g = grad[i]
+        if weight_decay != 0:
+            g = g + weight_decay * params[i]
+        state[i] = _lerp(state[i], g, 1 - beta1)
+        state[n + i] = beta2 * state[n + i] + (1 - beta2) * g * g
+        denominator = math.sqrt(state[n + i]) / correction2 + eps
+        params[i] = params[i] - step_size * (state[i] / denominator)
+
+
+def _rprop(params, grad, state, hyper, indices):
+    """iRPROP-: each step grows by eta_plus while g keeps its sign, shrinks by
+    eta_minus (and skips this update, remembering g = 0) when it flips, within
+    [step_min, step_max];  w -= sign(g) * step."""
+    eta_minus, eta_plus, step_min, step_max = hyper[1], hyper[2], hyper[3], hyper[4]
+    n = len(params)
+    for i in indices:
+        g = grad[i]
+        # state[i]: the previous g.  Their product rounded to the dtype before
+        # its sign is taken, as torch's grad.mul(prev).sign() (in float32 a
+        # product of two tiny values underflows to 0: the step is kept).
+        same = _stored(g * state[i], params.format)
+        factor = eta_plus if same > 0 else eta_minus if same < 0 else 1.0
+        state[n + i] = min(max(state[n + i] * factor, step_min), step_max)
+        if same < 0:
+            g = 0.0
+        if g != 0:
+            params[i] = params[i] - math.copysign(state[n + i], g)
+        state[i] = g
+
+
+def _stored(value, format):
+    """``value`` rounded as an array of this memoryview ``format`` stores it."""
+    return array(format, [value])[0] if format == "f" else value
+
+
+def _optimizer_update(params, sizes, gradient, optimizer, update_biases):
+    """One update of the parameters by the optimizer's rule from ``gradient``
+    (laid out like params), which is first stored in the optimizer's ``grad``
+    (rounded to the dtype, as the kernels keep it); counts the update."""
+    rule, hyper, state, counters, grad = optimizer
+    grad_ = memoryview(grad)
+    for i, g in enumerate(gradient):
+        grad_[i] = g
+    counters[0] += 1
+    params_, state_, hyper = memoryview(params), memoryview(state), [float(h) for h in hyper]
+    indices = _updated(sizes, update_biases)
+    if rule == SGD_RULE:
+        _sgd(params_, grad_, state_, hyper, indices)
+    elif rule == ADAM_RULE:
+        _adam(params_, grad_, state_, hyper, indices, float(counters[0]))
+    else:
+        _rprop(params_, grad_, state_, hyper, indices)
 
 
 def _all_finite(values):
@@ -544,49 +652,85 @@ def _all_finite(values):
 
 
 def train(params, sizes, X, Y, order, rng_state, shuffle, lr, batch_size, update_biases,
-          costs, activations, deltas, backup, model=None):
+          costs, activations, deltas, backup, model=None, optimizer=None):
     """A whole training run: ``len(costs)`` epochs; returns how many completed.
 
     ``order`` holds the row indices in the order they are visited, or is
     empty for rows in order.  Each epoch: shuffle ``order`` in place (if
-    ``shuffle``), save ``params``
-    in ``backup`` (room to undo the epoch; what it holds after the call is
-    unspecified: the compiled run saves only every few epochs), then one step per batch of ``batch_size`` consecutive
-    entries of ``order`` (the last batch may be smaller): a ``train_step`` for
-    a batch of one, the averaged gradient of ``_train_batch`` otherwise.
+    ``shuffle``), save ``params`` (and the optimizer's state) in ``backup``
+    (room to undo the epoch; what it holds after the call is unspecified:
+    the compiled run saves only every few epochs), then one update per batch
+    of ``batch_size`` consecutive entries of ``order`` (the last batch may be
+    smaller).  Without ``optimizer``, the update is plain gradient descent
+    with ``lr``: a ``train_step`` for a batch of one, the averaged gradient of
+    ``_train_batch`` otherwise.  With ``optimizer`` (the tuple of
+    ``fastbp.optimizers``; ``lr`` is then unused) the optimizer's rule turns
+    each batch's mean gradient into the update; RPROP makes one update per
+    epoch from the gradient over every row (``batch_size`` is then only how
+    many rows the compiled kernels take at a time).  ``backup`` holds
+    ``len(params) + len(state)`` values.
     ``costs[e]`` = the mean over the epoch of each sample's J, measured with
-    the weights its step started from.  An epoch that ends with a non-finite
-    cost or weight is undone (``params`` restored from ``backup``) and ends
-    the run: the return value is then its index.  An exception during an epoch
-    (Ctrl-C) undoes that epoch and propagates.
+    the weights its update started from.  An epoch that ends with a non-finite
+    cost or weight is undone (``params`` and the optimizer's state restored
+    from ``backup``) and ends the run: the return value is then its index.
+    An exception during an epoch (Ctrl-C) undoes that epoch and propagates.
     """
     check_train(params, sizes, X, Y, order, rng_state, shuffle, batch_size, costs, activations, deltas, backup)
     functions, loss = check_model(sizes, model)
+    check_optimizer(params, sizes, optimizer, backup)
     n = len(X)
     batch_size = min(batch_size, n)
     if len(order) == 0:  # rows in order
         order = range(n)
     one_sample = activations[: activation_width(sizes)], deltas[: sum(sizes[1:])]
-    params_, backup_, costs_ = memoryview(params), memoryview(backup)[: len(params)], memoryview(costs)
+    saved = [memoryview(params)]  # what an undo puts back: the parameters, the optimizer's state
+    if optimizer is not None:
+        saved.append(memoryview(optimizer[2]))
+        counters = optimizer[3]
+    copies = split(backup, [len(v) for v in saved])
+    costs_ = memoryview(costs)
     for epoch in range(len(costs)):
         if shuffle:
             _shuffle_order(order, rng_state)
-        backup_[:] = params_
+        for live, copy in zip(saved, copies):
+            memoryview(copy)[:] = live
+        count = counters[0] if optimizer is not None else 0
         try:
-            total = 0.0
-            for start in range(0, n, batch_size):
-                rows = order[start : start + batch_size]
-                if len(rows) == 1:
-                    total += _train_step(params, sizes, X[rows[0]], Y[rows[0]], lr, update_biases, *one_sample,
-                                         functions, loss)
-                else:
-                    total += _train_batch(params, sizes, X, Y, rows, lr, update_biases, activations, deltas,
-                                          functions, loss)
+            total = _epoch(params, sizes, X, Y, order, lr, batch_size, update_biases, activations, deltas,
+                           one_sample, functions, loss, optimizer)
         except BaseException:
-            params_[:] = backup_
+            _restore(saved, copies, optimizer, count)
             raise
         costs_[epoch] = total / n
         if not math.isfinite(costs_[epoch]) or not _all_finite(params):
-            params_[:] = backup_
+            _restore(saved, copies, optimizer, count)
             return epoch
     return len(costs)
+
+
+def _restore(saved, copies, optimizer, count):
+    for live, copy in zip(saved, copies):
+        live[:] = memoryview(copy)
+    if optimizer is not None:
+        optimizer[3][0] = count
+
+
+def _epoch(params, sizes, X, Y, order, lr, batch_size, update_biases, activations, deltas, one_sample,
+           functions, loss, optimizer):
+    """One epoch of updates over the rows in ``order``; returns the sum of the samples' J."""
+    n = len(order)
+    if optimizer is not None and optimizer[0] == RPROP_RULE:
+        batch_size = n  # full-batch: one update per epoch
+    total = 0.0
+    for start in range(0, n, batch_size):
+        rows = order[start : start + batch_size]
+        if optimizer is not None:
+            J, gradient = _batch_gradient(params, sizes, X, Y, rows, *one_sample, functions, loss)
+            _optimizer_update(params, sizes, gradient, optimizer, update_biases)
+            total += J
+        elif len(rows) == 1:
+            total += _train_step(params, sizes, X[rows[0]], Y[rows[0]], lr, update_biases, *one_sample,
+                                 functions, loss)
+        else:
+            total += _train_batch(params, sizes, X, Y, rows, lr, update_biases, *one_sample, functions, loss)
+    return total

@@ -29,6 +29,7 @@ import inspect
 import math
 import re
 import threading
+import types
 import warnings
 
 import numpy as np
@@ -197,6 +198,10 @@ BAD_KEYWORDS = {
             ("longdouble-overflow", np.longdouble("1e308") * np.longdouble(10), ValueError, esc("lr must be finite")),
             ("negative-subnormal", -5e-324, ValueError, esc("lr must be > 0, got -5e-324")),
         ],
+        "optimizer": [
+            ("str", "adam", TypeError, esc("optimizer must be a fastbp optimizer") + ".*of type str"),
+            ("class", fastbp.Adam, TypeError, esc("optimizer must be a fastbp optimizer") + ".*of type type"),
+        ],
         "update_biases": [
             ("0-d-array", np.array(True), TypeError, esc("update_biases must be True or False, got array(True) of type ndarray")),
             ("str", "True", TypeError, esc("update_biases must be True or False, got 'True' of type str")),
@@ -219,8 +224,13 @@ BAD_KEYWORDS = {
             ("numpy-float", np.float32(2), TypeError, esc("batch_size must be an integer") + ".*of type float32"),
             ("bool", True, TypeError, esc("batch_size must be an integer, got True of type bool")),
             ("str", "32", TypeError, esc("batch_size must be an integer, got '32' of type str")),
-            ("none", None, TypeError, esc("batch_size must be an integer, got None of type NoneType")),
             ("list", [2], TypeError, esc("batch_size must be an integer, got [2] of type list")),
+        ],
+        "optimizer": [
+            ("int", 1, TypeError, esc("optimizer must be a fastbp optimizer (fastbp.SGD, fastbp.Adam, fastbp.RPROP), "
+                                      "got 1 of type int")),
+            ("torch-like", types.SimpleNamespace(step=lambda: None), TypeError,
+             esc("optimizer must be a fastbp optimizer") + ".*of type SimpleNamespace"),
         ],
         "shuffle": [
             ("0-d-array", np.array(False), TypeError, esc("shuffle must be True or False, got array(False) of type ndarray")),
@@ -871,6 +881,10 @@ def _predicted_keyword_error(keyword, value):
     is_bool = isinstance(value, (bool, np.bool_))
     is_int = isinstance(value, (int, np.integer)) and not is_bool
     is_real = isinstance(value, (int, float, np.integer, np.floating)) and not is_bool
+    if keyword in ("lr", "batch_size", "optimizer") and value is None:
+        return None  # the default: plain gradient descent with lr 0.5, online
+    if keyword == "optimizer":
+        return None if isinstance(value, fastbp.optimizers.Optimizer) else TypeError
     if keyword in ("epochs", "batch_size"):
         if not is_int:
             return TypeError
@@ -900,7 +914,7 @@ def _plain(value):
 @given(keyword=st.sampled_from(list(BAD_KEYWORDS["train"])), value=ANY_VALUE)
 def test_any_train_keyword_value_is_refused_or_means_its_plain_value(keyword, value):
     expected_error = _predicted_keyword_error(keyword, value)
-    if expected_error is None and (keyword == "progress" and value or keyword == "lr" and value > 10):
+    if expected_error is None and (keyword == "progress" and value or keyword == "lr" and value is not None and value > 10):
         return  # a progress bar (optional tqdm) and divergence have tests of their own
     net, twin = make_net("cython"), make_net("cython")
     before = params_of(net)
