@@ -14,9 +14,12 @@ x86-64-v3 (AVX2, FMA) and x86-64-v4 (AVX-512) as ``fastbp._kernels_v3`` and
 copy is built with ``-ffp-contract=off`` (no fused multiply-add contraction),
 so all of them round every operation the same way and give the same bits.
 ``FASTBP_NATIVE=1`` adds ``-march=native`` to the baseline copy for a local,
-non-portable build.  Importing a wider copy on a CPU that cannot run it raises
-ImportError, from a module entry point compiled for the baseline
-(``fastbp/_isa_guard.pxi``; ``define_macros`` below wires it in).
+non-portable build.  ``FASTBP_BASELINE_ONLY=1`` builds the baseline copy
+alone: the others are the same source under other flags, so the bounds-checked
+build of ``tests/test_debug_build.py`` needs only one.  Importing a wider copy
+on a CPU that cannot run it raises ImportError, from a module entry point
+compiled for the baseline (``fastbp/_isa_guard.pxi``; ``define_macros`` below
+wires it in).
 
 The copies are cythonized and compiled in parallel (one compiler per copy, or
 one per CPU if there are more CPUs; ``FASTBP_BUILD_JOBS=N`` or ``build_ext
@@ -55,6 +58,7 @@ directives = {
 }
 
 NATIVE = os.environ.get("FASTBP_NATIVE", "") not in ("", "0")
+BASELINE_ONLY = os.environ.get("FASTBP_BASELINE_ONLY", "") not in ("", "0")
 GCC_LIKE = os.name != "nt"
 
 if not GCC_LIKE:
@@ -73,9 +77,11 @@ else:
                                                                       "-fno-math-errno"]
 
 # (module suffix, instruction set, extra flags): the baseline always; the x86-64
-# levels where the compiler takes -march=x86-64-vN (GCC >= 11, Clang >= 12).
+# levels where the compiler takes -march=x86-64-vN (GCC >= 11, Clang >= 12),
+# unless FASTBP_BASELINE_ONLY.
 variants = [("", "baseline", ["-march=native"] if NATIVE and GCC_LIKE else [])]
-if GCC_LIKE and platform.machine().lower() in ("x86_64", "amd64") and sys.platform.startswith("linux"):
+X86_64_LINUX = platform.machine().lower() in ("x86_64", "amd64") and sys.platform.startswith("linux")
+if GCC_LIKE and X86_64_LINUX and not BASELINE_ONLY:
     variants += [("_v3", "x86-64-v3", ["-march=x86-64-v3"]), ("_v4", "x86-64-v4", ["-march=x86-64-v4"])]
 
 

@@ -28,10 +28,13 @@ settings.register_profile(
     "nested", deadline=None, derandomize=True, max_examples=8, suppress_health_check=[HealthCheck.too_slow],
     print_blob=True,
 )
-settings.load_profile("nested" if os.environ.get("FASTBP_NESTED_RUN") else "ci" if os.environ.get("CI") else "default")
+NESTED_RUN = bool(os.environ.get("FASTBP_NESTED_RUN"))
+settings.load_profile("nested" if NESTED_RUN else "ci" if os.environ.get("CI") else "default")
 
 if os.path.dirname(os.path.abspath(__file__)) not in map(os.path.abspath, sys.path):
     sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))  # tests/support.py
+
+import support  # noqa: E402  (importable from here on)
 
 MARKERS = {
     "packaging": "builds an sdist and a wheel and tests them in a fresh virtual environment (slow)",
@@ -45,9 +48,42 @@ def pytest_configure(config):
         config.addinivalue_line("markers", f"{name}: {description}")
 
 
-@pytest.fixture(params=fastbp.backends())
+def _nested(item):
+    return any(item.get_closest_marker(name) for name in MARKERS)
+
+
+def pytest_collection_modifyitems(config, items):
+    # The tests of the nested runs last (a stable sort: each module's tests
+    # stay together, in order): their runs, started in the background when
+    # the session starts (below), overlap every other test.
+    items.sort(key=_nested)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def nested_runs_in_background(request, tmp_path_factory):
+    """Starts the builds and runs of the selected nested-run tests: a module
+    with such tests may define ``start_in_background(tmp_path_factory,
+    names)`` (``names``: its selected tests), which starts them with
+    ``support.background_job``; its fixtures then wait for those jobs (or
+    start them, the first time they are asked for)."""
+    selected = {}
+    for item in request.session.items:
+        if _nested(item) and hasattr(item.module, "start_in_background"):
+            selected.setdefault(item.module, set()).add(item.originalname)
+    if selected:
+        tmp_path_factory.getbasetemp()  # made here: two jobs' first mktemp at once would make two
+    for module, names in selected.items():
+        module.start_in_background(tmp_path_factory, names)
+    yield
+    support.stop_background_jobs()  # a run cut short (-x, a failure to collect): stop what still runs
+
+
+# The nested runs test another build of the compiled kernels: the reference
+# backend (pure Python, the same file in every build, and slow by design) is
+# tested by this run's own tests, and there only where a test asks for it by name.
+@pytest.fixture(params=["cython"] if NESTED_RUN else fastbp.backends())
 def backend(request):
-    """The name of each backend in turn ("cython", "python")."""
+    """The name of each backend in turn ("cython", "python"; "cython" alone in a nested run)."""
     return request.param
 
 

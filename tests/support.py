@@ -27,7 +27,8 @@ BUILD_OUTPUTS = shutil.ignore_patterns(
 
 def run(cmd, **kwargs):
     """Run a command; fail the test with its output's tail unless it succeeds."""
-    result = subprocess.run(cmd, capture_output=True, text=True, **kwargs)
+    job = getattr(_IN_JOB, "job", None)  # in a BackgroundJob (below): a process it can stop
+    result = (job._run if job else subprocess.run)(cmd, capture_output=True, text=True, **kwargs)
     assert result.returncode == 0, f"{cmd} failed ({result.returncode}):\n{result.stdout[-4000:]}\n{result.stderr[-4000:]}"
     return result
 
@@ -124,3 +125,74 @@ def examples(n):
     (FASTBP_NESTED_RUN=1), which run the same tests and assertions against
     another build; this run's own examples cover the inputs."""
     return min(n, 8) if os.environ.get("FASTBP_NESTED_RUN") else n
+
+
+# The slow nested runs (tests/test_packaging.py, tests/test_debug_build.py)
+# build and test in subprocesses, one core's worth of work while the rest of
+# the suite runs on the other: tests/conftest.py starts them in the
+# background when the session starts (and runs their tests last), so they
+# overlap the rest instead of following it.
+_JOBS = {}
+_JOBS_LOCK = threading.Lock()
+_IN_JOB = threading.local()
+
+
+class BackgroundJob:
+    """``function()`` running in a thread; ``result()`` waits for it and
+    returns its value or re-raises its error (a failed ``run`` assertion)."""
+
+    def __init__(self, function):
+        self._value, self._error, self._process, self._stopped = None, None, None, False
+        self._thread = threading.Thread(target=self._work, args=(function,), daemon=True)
+        self._thread.start()
+
+    def _work(self, function):
+        _IN_JOB.job = self
+        try:
+            self._value = function()
+        except BaseException as error:  # re-raised by result()
+            self._error = error
+
+    def _run(self, cmd, capture_output, timeout=None, **kwargs):
+        """subprocess.run (capturing the output), with the process where stop() finds it."""
+        assert capture_output
+        with subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, **kwargs) as process:
+            self._process = process
+            if self._stopped:
+                process.kill()
+            try:
+                stdout, stderr = process.communicate(timeout=timeout)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                raise
+            finally:
+                self._process = None
+        return subprocess.CompletedProcess(cmd, process.returncode, stdout, stderr)
+
+    def stop(self):
+        """Kill its running command and start no other (the session ends)."""
+        self._stopped = True
+        process = self._process
+        if process is not None and process.poll() is None:
+            process.kill()
+
+    def result(self):
+        self._thread.join()
+        if self._error is not None:
+            raise self._error
+        return self._value
+
+
+def background_job(key, function):
+    """The job of that key, started with ``function`` by the first call."""
+    with _JOBS_LOCK:
+        if key not in _JOBS:
+            _JOBS[key] = BackgroundJob(function)
+        return _JOBS[key]
+
+
+def stop_background_jobs():
+    """Stop the jobs still running (a session cut short: -x, Ctrl-C)."""
+    with _JOBS_LOCK:
+        for job in _JOBS.values():
+            job.stop()
