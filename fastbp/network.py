@@ -468,10 +468,11 @@ class Network:
         using = optimizer._lock if optimizer is not None else contextlib.nullcontext()
         try:
             with self._writing(what), using:
-                args = optimizer._kernel_args() if optimizer is not None else None
                 backup = optimizer._backup if optimizer is not None else self._backup
                 while done < epochs:
                     todo = costs[done : done + chunk]
+                    # Read each time: a callback may have assigned the optimizer's lr.
+                    args = optimizer._kernel_args() if optimizer is not None else None
                     completed = self._kernels.train(
                         self._params, self._sizes, X, Y, order, rng_state, shuffle, lr, rows,
                         update_biases, todo, activations, deltas, backup, self._model, args,

@@ -21,7 +21,8 @@ mini-batch, every row for RPROP):
            the sign of the previous ``g`` the step grows by ``eta_plus``, when
            it flips the step shrinks by ``eta_minus`` and this update skips the
            weight (and remembers ``g = 0``); steps stay within ``step_sizes``;
-           ``w -= sign(g) * step``.  Full-batch: one update per epoch.
+           ``w -= sign(g) * step``.  Full-batch: one update per epoch.  (The
+           sign is that of ``g * g_prev`` rounded to the dtype, as torch's.)
 =========  ===================================================================
 
 Each stored value (a weight, a moment, a step size) is computed in double
@@ -58,11 +59,11 @@ from . import _validation as check
 
 __all__ = ["Optimizer", "SGD", "Adam", "RPROP"]
 
-def _fraction(value, name, *, low_open=False):
-    """A real number in [0, 1) (or (0, 1) with ``low_open``)."""
+def _fraction(value, name):
+    """A real number in [0, 1)."""
     value = check.real(value, name)
-    if not (0 < value < 1 if low_open else 0 <= value < 1):
-        raise ValueError(f"{name} must be in {'(0' if low_open else '[0'}, 1), got {value}")
+    if not 0 <= value < 1:
+        raise ValueError(f"{name} must be in [0, 1), got {value}")
     return value
 
 

@@ -19,6 +19,8 @@ math, one function per idea:
                            for the cross-entropy
 ``hidden_delta``           ``delta_j = (sum_k W[k, j] * delta_k) * f'(z_j)``
 ``update``                 ``W[k, j] -= lr * delta_k * a_j``;  ``b_k -= lr * delta_k``
+``_sgd``, ``_adam``,       the optimizers' rules (``fastbp.optimizers``) from a
+``_rprop``                 batch's mean gradient (``_batch_gradient``)
 =========================  ======================================================
 
 With the sigmoid for ``f`` (the default everywhere) these are the note's
