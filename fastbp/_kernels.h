@@ -136,46 +136,50 @@ static inline T NAME(T *w, T step, const T *x_prev, const T *x, Py_ssize_t n) { 
 }
 FASTBP_UPDATE_DOT(fastbp_update_dot_d, double, fastbp_vd, 4)
 FASTBP_UPDATE_DOT(fastbp_update_dot_f, float, fastbp_vf, 8)
-/* SGD with momentum (no weight decay, not Nesterov) on one row, float64:
+/* SGD with momentum (no weight decay, not Nesterov) on one row:
    buf[j] = mu buf[j] + delta a[j];  w[j] -= lr buf[j];  then sum_j w[j] x[j]
    of the updated row in FASTBP_DOT's order, in one pass over w and buf (the
-   operations and order of _momentum_one and then _dot: the same bits). */
-static inline double fastbp_momentum_dot_d(double *w, double *buf, double delta, const double *x_prev,
-                                           const double *x, Py_ssize_t n, double mu, double lr) {
-    double acc = 0;
-    Py_ssize_t j = 0, u;
-    if (n < 32) {
-        for (j = 0; j < n; j++) {
-            buf[j] = mu * buf[j] + delta * x_prev[j];
-            w[j] = w[j] - lr * buf[j];
-        }
-        for (j = 0; j < n; j++) acc += w[j] * x[j];
-        return acc;
-    }
-    fastbp_vd s[8], a, b, c, v, mus, lrs, deltas;
-    double tw[32], tx[32];
-    for (u = 0; u < 8; u++) s[u] = (fastbp_vd){0};
-    mus = (fastbp_vd){0} + mu;
-    lrs = (fastbp_vd){0} + lr;
-    deltas = (fastbp_vd){0} + delta;
-    for (; j + 32 <= n; j += 32)
-        for (u = 0; u < 8; u++) {
-            memcpy(&a, w + j + u * 4, sizeof a);
-            memcpy(&v, buf + j + u * 4, sizeof v);
-            memcpy(&c, x_prev + j + u * 4, sizeof c);
-            v = mus * v + deltas * c;
-            memcpy(buf + j + u * 4, &v, sizeof v);
-            a = a - lrs * v;
-            memcpy(w + j + u * 4, &a, sizeof a);
-            memcpy(&b, x + j + u * 4, sizeof b);
-            s[u] += a * b;
-        }
-    for (u = j; u < n; u++) {
-        buf[u] = mu * buf[u] + delta * x_prev[u];
-        w[u] = w[u] - lr * buf[u];
-    }
-    FASTBP_DOT_FINISH(double, fastbp_vd, 4)
+   operations and order of _momentum_one and then _dot, in the dtype: the
+   same bits). */
+#define FASTBP_MOMENTUM_DOT(NAME, T, VT, W)                                   \
+static inline T NAME(T *w, T *buf, T delta, const T *x_prev, const T *x,      \
+                     Py_ssize_t n, T mu, T lr) {                              \
+    T acc = 0;                                                                \
+    Py_ssize_t j = 0, u;                                                      \
+    if (n < 32) {                                                             \
+        for (j = 0; j < n; j++) {                                             \
+            buf[j] = mu * buf[j] + delta * x_prev[j];                         \
+            w[j] = w[j] - lr * buf[j];                                        \
+        }                                                                     \
+        for (j = 0; j < n; j++) acc += w[j] * x[j];                           \
+        return acc;                                                           \
+    }                                                                         \
+    VT s[32 / W], a, b, c, v, mus, lrs, deltas;                               \
+    T tw[32], tx[32];                                                         \
+    for (u = 0; u < 32 / W; u++) s[u] = (VT){0};                              \
+    mus = (VT){0} + mu;                                                       \
+    lrs = (VT){0} + lr;                                                       \
+    deltas = (VT){0} + delta;                                                 \
+    for (; j + 32 <= n; j += 32)                                              \
+        for (u = 0; u < 32 / W; u++) {                                        \
+            memcpy(&a, w + j + u * W, sizeof a);                              \
+            memcpy(&v, buf + j + u * W, sizeof v);                            \
+            memcpy(&c, x_prev + j + u * W, sizeof c);                         \
+            v = mus * v + deltas * c;                                         \
+            memcpy(buf + j + u * W, &v, sizeof v);                            \
+            a = a - lrs * v;                                                  \
+            memcpy(w + j + u * W, &a, sizeof a);                              \
+            memcpy(&b, x + j + u * W, sizeof b);                              \
+            s[u] += a * b;                                                    \
+        }                                                                     \
+    for (u = j; u < n; u++) {                                                 \
+        buf[u] = mu * buf[u] + delta * x_prev[u];                             \
+        w[u] = w[u] - lr * buf[u];                                            \
+    }                                                                         \
+    FASTBP_DOT_FINISH(T, VT, W)                                               \
 }
+FASTBP_MOMENTUM_DOT(fastbp_momentum_dot_d, double, fastbp_vd, 4)
+FASTBP_MOMENTUM_DOT(fastbp_momentum_dot_f, float, fastbp_vf, 8)
 #else
 #define FASTBP_DOT_BODY(T, VT, W)                                             \
     T s[32] = {0};                                                            \
@@ -198,14 +202,17 @@ static inline float fastbp_update_dot_f(float *w, float step, const float *x_pre
     for (Py_ssize_t j = 0; j < n; j++) w[j] = w[j] - step * x_prev[j];
     return fastbp_dot_f(w, x, n);
 }
-static inline double fastbp_momentum_dot_d(double *w, double *buf, double delta, const double *x_prev,
-                                           const double *x, Py_ssize_t n, double mu, double lr) {
-    for (Py_ssize_t j = 0; j < n; j++) {
-        buf[j] = mu * buf[j] + delta * x_prev[j];
-        w[j] = w[j] - lr * buf[j];
-    }
-    return fastbp_dot_d(w, x, n);
+#define FASTBP_MOMENTUM_DOT(NAME, T, DOT)                                     \
+static inline T NAME(T *w, T *buf, T delta, const T *x_prev, const T *x,      \
+                     Py_ssize_t n, T mu, T lr) {                              \
+    for (Py_ssize_t j = 0; j < n; j++) {                                      \
+        buf[j] = mu * buf[j] + delta * x_prev[j];                             \
+        w[j] = w[j] - lr * buf[j];                                            \
+    }                                                                         \
+    return DOT(w, x, n);                                                      \
 }
+FASTBP_MOMENTUM_DOT(fastbp_momentum_dot_d, double, fastbp_dot_d)
+FASTBP_MOMENTUM_DOT(fastbp_momentum_dot_f, float, fastbp_dot_f)
 #endif
 
 /* tanh x, branch-free so that a loop of it vectorises (libm's tanh is a

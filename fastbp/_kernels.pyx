@@ -85,6 +85,8 @@ cdef extern from "_kernels.h":
                                Py_ssize_t n) nogil
     float fastbp_update_dot_f(float* w, float step, const float* x_prev, const float* x,
                               Py_ssize_t n) nogil
+    float fastbp_momentum_dot_f(float* w, float* buf, float delta, const float* x_prev,
+                                const float* x, Py_ssize_t n, float mu, float lr) nogil
     double fastbp_momentum_dot_d(double* w, double* buf, double delta, const double* x_prev,
                                  const double* x, Py_ssize_t n, double mu, double lr) nogil
     bint fastbp_finite_amax_d(const double* v, Py_ssize_t n, double* amax) nogil
@@ -599,29 +601,32 @@ cdef inline void _rule_begin(Rule* r) noexcept nogil:
         r.correction2 = sqrt(1 - pow(r.beta2, r.steps))
 
 
-# Each rule on one parameter w with gradient g (the dtype, as stored), in
-# double, every stored value rounded once: the same arithmetic, in the same
-# order, as fastbp.reference's _sgd, _adam and _rprop.
+# Each rule on one parameter w with gradient g (the dtype, as stored): SGD in
+# the dtype, Adam and RPROP in double with every stored value rounded once
+# (fastbp.optimizers): the same arithmetic, in the same order, as
+# fastbp.reference's _sgd, _adam and _rprop.
 
-cdef inline floating _sgd_one(floating w, floating g_stored, const Rule* r) noexcept nogil:
-    # Without momentum (no state): g += wd w;  w - lr g
-    cdef double g = g_stored
-    if r.weight_decay != 0:
-        g = g + r.weight_decay * w
-    return <floating>(w - r.lr * g)
+cdef inline floating _sgd_one(floating w, floating g, const Rule* r) noexcept nogil:
+    # Without momentum (no state): g += wd w;  w - lr g.  In the dtype, one
+    # rounding per operation, as torch computes (the hyper-parameters rounded
+    # to the dtype first).
+    cdef floating lr = <floating>r.lr, wd = <floating>r.weight_decay
+    if wd != 0:
+        g = g + wd * w
+    return w - lr * g
 
 
-cdef inline floating _momentum_one(floating w, floating* buf, floating g_stored, const Rule* r) noexcept nogil:
-    # g += wd w;  buf = mu buf + g;  g = g + mu buf (Nesterov) or buf;  w - lr g.
-    # The buffer is stored unconditionally (a conditional store in a loop
-    # becomes a masked store, microcoded on some CPUs); the tests on the
-    # hyper-parameters are selects between values.
-    cdef double g = g_stored
-    if r.weight_decay != 0:
-        g = g + r.weight_decay * w
-    buf[0] = <floating>(r.momentum * buf[0] + g)
-    g = g + r.momentum * buf[0] if r.nesterov else <double>buf[0]
-    return <floating>(w - r.lr * g)
+cdef inline floating _momentum_one(floating w, floating* buf, floating g, const Rule* r) noexcept nogil:
+    # g += wd w;  buf = mu buf + g;  g = g + mu buf (Nesterov) or buf;  w - lr g,
+    # in the dtype as _sgd_one.  The buffer is stored unconditionally (a
+    # conditional store in a loop becomes a masked store, microcoded on some
+    # CPUs); the tests on the hyper-parameters are selects between values.
+    cdef floating lr = <floating>r.lr, wd = <floating>r.weight_decay, mu = <floating>r.momentum
+    if wd != 0:
+        g = g + wd * w
+    buf[0] = mu * buf[0] + g
+    g = g + mu * buf[0] if r.nesterov else buf[0]
+    return w - lr * g
 
 
 cdef inline double _lerp(double start, double end, double weight) noexcept nogil:
@@ -724,10 +729,14 @@ cdef void _rule_update_forward(floating* params, const Py_ssize_t* sizes, Py_ssi
         out_next = act_next + a + n_in if act_next != NULL else NULL
         for i in range(n_out):
             k = n_out - 1 - i if backwards else i
-            if floating is double and plain_momentum and out_next != NULL:
+            if plain_momentum and out_next != NULL:
                 # The common case in one pass over the row and its velocity.
-                net = fastbp_momentum_dot_d(W + k * n_in, state + p + k * n_in, deltas[d + k], act + a,
-                                            act_next + a, n_in, r.momentum, r.lr)
+                if floating is double:
+                    net = fastbp_momentum_dot_d(W + k * n_in, state + p + k * n_in, deltas[d + k], act + a,
+                                                act_next + a, n_in, r.momentum, r.lr)
+                else:
+                    net = fastbp_momentum_dot_f(W + k * n_in, state + p + k * n_in, deltas[d + k], act + a,
+                                                act_next + a, n_in, <float>r.momentum, <float>r.lr)
                 if update_biases:
                     b[k] = _rule_one(b[k], state + p + n_out * n_in + k, deltas[d + k], r)
                 out_next[k] = _add_bias(net, W + k * n_in, act_next + a, b[k], n_in, f)

@@ -25,8 +25,11 @@ mini-batch, every row for RPROP):
            sign is that of ``g * g_prev`` rounded to the dtype, as torch's.)
 =========  ===================================================================
 
-Each stored value (a weight, a moment, a step size) is computed in double
-from the stored values and rounded once to the network's dtype.  Weight decay
+SGD computes in the network's dtype, one rounding per operation (the
+hyper-parameters rounded to the dtype first), as torch does; Adam and RPROP
+compute each stored value (a weight, a moment, a step size) in double from
+the stored values and round it once to the dtype (in float64 the two are
+the same).  Weight decay
 applies to the biases too, as it does to every parameter given to a torch
 optimizer.  ``update_biases=False`` leaves the biases and their state alone.
 

@@ -568,16 +568,18 @@ def _updated(sizes, update_biases):
 
 
 def _sgd(params, grad, state, hyper, indices):
-    """g += wd w;  buf = mu buf + g;  g = g + mu buf (Nesterov) or buf;  w -= lr g."""
-    lr, momentum, weight_decay, nesterov = hyper[0], hyper[1], hyper[2], hyper[3] != 0
+    """g += wd w;  buf = mu buf + g;  g = g + mu buf (Nesterov) or buf;  w -= lr g:
+    in the dtype, one rounding per operation (``_stored``), as torch computes."""
+    r = (lambda v: _stored(v, params.format))  # noqa: E731 - the dtype's rounding
+    lr, momentum, weight_decay, nesterov = r(hyper[0]), r(hyper[1]), r(hyper[2]), hyper[3] != 0
     for i in indices:
         g = grad[i]
         if weight_decay != 0:
-            g = g + weight_decay * params[i]
+            g = r(g + r(weight_decay * params[i]))
         if momentum != 0:
-            state[i] = momentum * state[i] + g
-            g = g + momentum * state[i] if nesterov else state[i]
-        params[i] = params[i] - lr * g
+            state[i] = r(momentum * state[i]) + g
+            g = r(g + r(momentum * state[i])) if nesterov else state[i]
+        params[i] = params[i] - r(lr * g)
 
 
 def _lerp(start, end, weight):
