@@ -82,6 +82,22 @@ def learning_rate(value, name="lr"):
     return value
 
 
+def fraction(value, name):
+    """A real number in [0, 1) (momentum, Adam's betas)."""
+    value = real(value, name)
+    if not 0 <= value < 1:
+        raise ValueError(f"{name} must be in [0, 1), got {value}")
+    return value
+
+
+def non_negative(value, name):
+    """A finite real number >= 0 (weight decay, alpha)."""
+    value = real(value, name)
+    if value < 0:
+        raise ValueError(f"{name} must be >= 0, got {value}")
+    return value
+
+
 def flag(value, name):
     if not isinstance(value, (bool, np.bool_)):
         raise TypeError(f"{name} must be True or False, got {value!r} of type {_type_name(value)}")

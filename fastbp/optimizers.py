@@ -62,21 +62,6 @@ from . import _validation as check
 
 __all__ = ["Optimizer", "SGD", "Adam", "RPROP"]
 
-def _fraction(value, name):
-    """A real number in [0, 1)."""
-    value = check.real(value, name)
-    if not 0 <= value < 1:
-        raise ValueError(f"{name} must be in [0, 1), got {value}")
-    return value
-
-
-def _non_negative(value, name):
-    value = check.real(value, name)
-    if value < 0:
-        raise ValueError(f"{name} must be >= 0, got {value}")
-    return value
-
-
 def _pair(value, name):
     if isinstance(value, (str, bytes)) or not hasattr(value, "__len__") or len(value) != 2:
         raise TypeError(f"{name} must be a pair of numbers, got {value!r}")
@@ -213,11 +198,11 @@ class SGD(Optimizer):
     _rule = _rules.SGD
 
     def __init__(self, lr=0.5, momentum=0.0, nesterov=False, weight_decay=0.0):
-        self._momentum = _fraction(momentum, "momentum")
+        self._momentum = check.fraction(momentum, "momentum")
         self._nesterov = check.flag(nesterov, "nesterov")
         if self._nesterov and self._momentum == 0:
             raise ValueError("nesterov=True needs a momentum > 0")
-        self._weight_decay = _non_negative(weight_decay, "weight_decay")
+        self._weight_decay = check.non_negative(weight_decay, "weight_decay")
         super().__init__(lr)
 
     momentum = property(lambda self: self._momentum, doc="mu, in [0, 1).")
@@ -240,9 +225,9 @@ class Adam(Optimizer):
 
     def __init__(self, lr=0.001, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0):
         beta1, beta2 = _pair(betas, "betas")
-        self._betas = (_fraction(beta1, "betas[0]"), _fraction(beta2, "betas[1]"))
+        self._betas = (check.fraction(beta1, "betas[0]"), check.fraction(beta2, "betas[1]"))
         self._eps = check.learning_rate(eps, "eps")
-        self._weight_decay = _non_negative(weight_decay, "weight_decay")
+        self._weight_decay = check.non_negative(weight_decay, "weight_decay")
         super().__init__(lr)
 
     betas = property(lambda self: self._betas, doc="(beta1, beta2), each in [0, 1).")
@@ -271,7 +256,7 @@ class RPROP(Optimizer):
         if not 0 < eta_minus < 1 < eta_plus:
             raise ValueError(f"etas must satisfy 0 < eta_minus < 1 < eta_plus, got ({eta_minus}, {eta_plus})")
         step_min, step_max = _pair(step_sizes, "step_sizes")
-        step_min, step_max = _non_negative(step_min, "step_sizes[0]"), check.learning_rate(step_max, "step_sizes[1]")
+        step_min, step_max = check.non_negative(step_min, "step_sizes[0]"), check.learning_rate(step_max, "step_sizes[1]")
         if step_min > step_max:
             raise ValueError(f"step_sizes must satisfy min <= max, got ({step_min}, {step_max})")
         self._etas, self._step_sizes = (eta_minus, eta_plus), (step_min, step_max)

@@ -97,20 +97,6 @@ AUTO_LEARNING_RATES = {
 LR_DIVISOR, MAX_LR_DIVISIONS = 5, 3
 
 
-def _fraction(value, name):
-    value = check.real(value, name)
-    if not 0 <= value < 1:
-        raise ValueError(f"{name} must be in [0, 1), got {value}")
-    return value
-
-
-def _non_negative(value, name):
-    value = check.real(value, name)
-    if value < 0:
-        raise ValueError(f"{name} must be >= 0, got {value}")
-    return value
-
-
 def _optimizer_key(params):
     """What the estimator's optimizer is made from: a warm start or a later
     partial_fit continues the kept optimizer (and its state) while this is unchanged."""
@@ -311,7 +297,7 @@ class _BaseBP(BaseEstimator):
         if isinstance(self.learning_rate_init, str) and self.learning_rate_init == "auto":
             lr = AUTO_LEARNING_RATES[self._kind][self.solver]
             if self.solver == "sgd":
-                lr *= 1 - _fraction(self.momentum, "momentum")
+                lr *= 1 - check.fraction(self.momentum, "momentum")
         elif isinstance(self.learning_rate_init, str):
             raise ValueError(f"learning_rate_init must be 'auto' or a number > 0, got {self.learning_rate_init!r}")
         else:
@@ -325,11 +311,11 @@ class _BaseBP(BaseEstimator):
             # The schedule divides the step size of sgd and adam; RPROP adapts
             # its own steps (its lr is only the initial one).
             adaptive=self.learning_rate == "adaptive" and self.solver != "rprop",
-            momentum=_fraction(self.momentum, "momentum"),
+            momentum=check.fraction(self.momentum, "momentum"),
             nesterov=check.flag(self.nesterovs_momentum, "nesterovs_momentum"),
-            alpha=_non_negative(self.alpha, "alpha"),
-            beta_1=_fraction(self.beta_1, "beta_1"),
-            beta_2=_fraction(self.beta_2, "beta_2"),
+            alpha=check.non_negative(self.alpha, "alpha"),
+            beta_1=check.fraction(self.beta_1, "beta_1"),
+            beta_2=check.fraction(self.beta_2, "beta_2"),
             epsilon=check.learning_rate(self.epsilon, "epsilon"),
             max_iter=check.integer(self.max_iter, "max_iter", minimum=1),
             batch_size=check.integer(self.batch_size, "batch_size", minimum=1),
