@@ -61,56 +61,74 @@ static inline T NAME(const T *w, const T *x, Py_ssize_t n) {                  \
 #if defined(__GNUC__) || defined(__clang__)
 typedef double fastbp_vd __attribute__((vector_size(32)));
 typedef float fastbp_vf __attribute__((vector_size(32)));
+/* The 32 partial sums are 32 / W vectors (W lanes each: 4 doubles or 8
+   floats) named s0..s7, not an array: GCC keeps an array of vectors on the
+   stack (a load and a store per sum and step, and a store-forwarding stall
+   in the tree); named ones stay in registers.  FASTBP_EACH(STEP, W) runs
+   STEP(s_u, u, W) for u = 0 .. 32 / W - 1 (floats use s0..s3 only). */
+#define FASTBP_SUMS(VT)                                                       \
+    VT s0 = {0}, s1 = {0}, s2 = {0}, s3 = {0};                                \
+    VT s4 = {0}, s5 = {0}, s6 = {0}, s7 = {0};
+#define FASTBP_EACH(STEP, W)                                                  \
+    STEP(s0, 0, W) STEP(s1, 1, W) STEP(s2, 2, W) STEP(s3, 3, W)               \
+    if (W == 4) { STEP(s4, 4, W) STEP(s5, 5, W) STEP(s6, 6, W) STEP(s7, 7, W) }
+/* One vector of sum_j w[j] x[j] at j + U W, into S. */
+#define FASTBP_DOT_STEP(S, U, W)                                              \
+    memcpy(&a, w + j + (U) * W, sizeof a);                                    \
+    memcpy(&b, x + j + (U) * W, sizeof b);                                    \
+    S += a * b;
 #define FASTBP_DOT_BODY(T, VT, W)   /* W = lanes per 32-byte vector */       \
-    VT s[32 / W], a, b;                                                       \
+    VT a, b;                                                                  \
+    FASTBP_SUMS(VT)                                                           \
     T tw[32], tx[32];                                                         \
-    for (u = 0; u < 32 / W; u++) s[u] = (VT){0};                              \
-    for (; j + 32 <= n; j += 32)                                              \
-        for (u = 0; u < 32 / W; u++) {                                        \
-            memcpy(&a, w + j + u * W, sizeof a);                              \
-            memcpy(&b, x + j + u * W, sizeof b);                              \
-            s[u] += a * b;                                                    \
-        }                                                                     \
+    for (; j + 32 <= n; j += 32) { FASTBP_EACH(FASTBP_DOT_STEP, W) }          \
     FASTBP_DOT_FINISH(T, VT, W)
+/* One vector of the zero-padded tail, into S. */
+#define FASTBP_TAIL_STEP(S, U, W)                                             \
+    memcpy(&a, tw + (U) * W, sizeof a);                                       \
+    memcpy(&b, tx + (U) * W, sizeof b);                                       \
+    S += a * b;
 /* The tail (padded with zeros) and the tree of the 32 partial sums, for
-   FASTBP_DOT_BODY and FASTBP_UPDATE_DOT; needs s, a, b, tw, tx, j, u. */
+   FASTBP_DOT_BODY, FASTBP_UPDATE_DOT and FASTBP_MOMENTUM_DOT; needs s0..s7,
+   a, b, tw, tx, j, u.  The tree: s[u] += s[u + 16], + 8, + 4, + 2, + 1, on
+   the vectors while a step spans whole vectors, then on the lanes. */
 #define FASTBP_DOT_FINISH(T, VT, W)                                           \
     if (j < n) {                                                              \
         for (u = 0; u < 32; u++) {                                            \
             tw[u] = j + u < n ? w[j + u] : 0;                                 \
             tx[u] = j + u < n ? x[j + u] : 0;                                 \
         }                                                                     \
-        for (u = 0; u < 32 / W; u++) {                                        \
-            memcpy(&a, tw + u * W, sizeof a);                                 \
-            memcpy(&b, tx + u * W, sizeof b);                                 \
-            s[u] += a * b;                                                    \
-        }                                                                     \
+        FASTBP_EACH(FASTBP_TAIL_STEP, W)                                      \
     }                                                                         \
-    for (u = 0; u < 16 / W; u++) s[u] += s[u + 16 / W];                      \
-    if (W == 8) {  /* float: one vector holds 8 sums */                       \
-        T t[8];                                                               \
-        memcpy(t, &s[0], sizeof t);                                           \
-        T t2[8];                                                              \
-        memcpy(t2, &s[1], sizeof t2);                                         \
-        for (u = 0; u < 8; u++) t[u] += t2[u];             /* + 8 */         \
-        for (u = 0; u < 4; u++) t[u] += t[u + 4];          /* + 4 */         \
-        return (t[0] + t[2]) + (t[1] + t[3]);              /* + 2, + 1 */    \
-    } else {       /* double: 4 vectors of 4 sums left */                     \
-        T t[16];                                                              \
-        memcpy(t, &s[0], sizeof t);                                           \
-        for (u = 0; u < 8; u++) t[u] += t[u + 8];          /* + 8 */         \
-        for (u = 0; u < 4; u++) t[u] += t[u + 4];          /* + 4 */         \
-        return (t[0] + t[2]) + (t[1] + t[3]);              /* + 2, + 1 */    \
-    }
+    if (W == 4) {  /* double: 8 vectors of 4 sums */                          \
+        s0 += s4; s1 += s5; s2 += s6; s3 += s7;            /* + 16 */        \
+        s0 += s2; s1 += s3;                                /* + 8 */         \
+        s0 += s1;                                          /* + 4 */         \
+    } else {       /* float: 4 vectors of 8 sums */                           \
+        s0 += s2; s1 += s3;                                /* + 16 */        \
+        s0 += s1;                                          /* + 8 */         \
+        s0[0] += s0[4 % W]; s0[1] += s0[5 % W];            /* + 4 */         \
+        s0[2] += s0[6 % W]; s0[3] += s0[7 % W];                               \
+    }                                                                         \
+    return (s0[0] + s0[2]) + (s0[1] + s0[3]);              /* + 2, + 1 */
 FASTBP_DOT(fastbp_dot_d, double, fastbp_vd, 4)
 FASTBP_DOT(fastbp_dot_f, float, fastbp_vf, 8)
+/* One vector of FASTBP_UPDATE_DOT's row at j + U W, into S. */
+#define FASTBP_UPDATE_STEP(S, U, W)                                           \
+    memcpy(&a, w + j + (U) * W, sizeof a);                                    \
+    memcpy(&c, x_prev + j + (U) * W, sizeof c);                               \
+    a = a - steps * c;                                                        \
+    memcpy(w + j + (U) * W, &a, sizeof a);                                    \
+    memcpy(&b, x + j + (U) * W, sizeof b);                                    \
+    S += a * b;
 /* w[j] -= step * a[j] for one row, and then sum_j w[j] x[j] of the
    updated row in FASTBP_DOT's order, in one pass over w: the row is
    loaded once and stored once, which on rows streamed from L3 is most of
    the online loop's time.  The same operations as the update loop and
    then FASTBP_DOT, in the same order, so the same bits. */
 #define FASTBP_UPDATE_DOT(NAME, T, VT, W)                                     \
-static inline T NAME(T *w, T step, const T *x_prev, const T *x, Py_ssize_t n) { \
+static inline T NAME(T *restrict w, T step, const T *restrict x_prev,         \
+                     const T *restrict x, Py_ssize_t n) {                     \
     T acc = 0;                                                                \
     Py_ssize_t j = 0, u;                                                      \
     if (n < 32) {                                                             \
@@ -118,31 +136,34 @@ static inline T NAME(T *w, T step, const T *x_prev, const T *x, Py_ssize_t n) { 
         for (j = 0; j < n; j++) acc += w[j] * x[j];                           \
         return acc;                                                           \
     }                                                                         \
-    VT s[32 / W], a, b, c, steps;                                             \
+    VT a, b, c, steps = (VT){0} + step;                                       \
+    FASTBP_SUMS(VT)                                                           \
     T tw[32], tx[32];                                                         \
-    for (u = 0; u < 32 / W; u++) s[u] = (VT){0};                              \
-    steps = (VT){0} + step;                                                   \
-    for (; j + 32 <= n; j += 32)                                              \
-        for (u = 0; u < 32 / W; u++) {                                        \
-            memcpy(&a, w + j + u * W, sizeof a);                              \
-            memcpy(&c, x_prev + j + u * W, sizeof c);                         \
-            a = a - steps * c;                                                \
-            memcpy(w + j + u * W, &a, sizeof a);                              \
-            memcpy(&b, x + j + u * W, sizeof b);                              \
-            s[u] += a * b;                                                    \
-        }                                                                     \
+    for (; j + 32 <= n; j += 32) { FASTBP_EACH(FASTBP_UPDATE_STEP, W) }       \
     for (u = j; u < n; u++) w[u] = w[u] - step * x_prev[u];                   \
     FASTBP_DOT_FINISH(T, VT, W)                                               \
 }
 FASTBP_UPDATE_DOT(fastbp_update_dot_d, double, fastbp_vd, 4)
 FASTBP_UPDATE_DOT(fastbp_update_dot_f, float, fastbp_vf, 8)
+/* One vector of FASTBP_MOMENTUM_DOT's row at j + U W, into S. */
+#define FASTBP_MOMENTUM_STEP(S, U, W)                                         \
+    memcpy(&v, buf + j + (U) * W, sizeof v);                                  \
+    memcpy(&c, x_prev + j + (U) * W, sizeof c);                               \
+    v = mus * v + deltas * c;                                                 \
+    memcpy(buf + j + (U) * W, &v, sizeof v);                                  \
+    memcpy(&a, w + j + (U) * W, sizeof a);                                    \
+    a = a - lrs * v;                                                          \
+    memcpy(w + j + (U) * W, &a, sizeof a);                                    \
+    memcpy(&b, x + j + (U) * W, sizeof b);                                    \
+    S += a * b;
 /* SGD with momentum (no weight decay, not Nesterov) on one row:
    buf[j] = mu buf[j] + delta a[j];  w[j] -= lr buf[j];  then sum_j w[j] x[j]
    of the updated row in FASTBP_DOT's order, in one pass over w and buf (the
    operations and order of _momentum_one and then _dot, in the dtype: the
    same bits). */
 #define FASTBP_MOMENTUM_DOT(NAME, T, VT, W)                                   \
-static inline T NAME(T *w, T *buf, T delta, const T *x_prev, const T *x,      \
+static inline T NAME(T *restrict w, T *restrict buf, T delta,                 \
+                     const T *restrict x_prev, const T *restrict x,           \
                      Py_ssize_t n, T mu, T lr) {                              \
     T acc = 0;                                                                \
     Py_ssize_t j = 0, u;                                                      \
@@ -154,24 +175,11 @@ static inline T NAME(T *w, T *buf, T delta, const T *x_prev, const T *x,      \
         for (j = 0; j < n; j++) acc += w[j] * x[j];                           \
         return acc;                                                           \
     }                                                                         \
-    VT s[32 / W], a, b, c, v, mus, lrs, deltas;                               \
+    VT a, b, c, v, mus = (VT){0} + mu, lrs = (VT){0} + lr;                    \
+    VT deltas = (VT){0} + delta;                                              \
+    FASTBP_SUMS(VT)                                                           \
     T tw[32], tx[32];                                                         \
-    for (u = 0; u < 32 / W; u++) s[u] = (VT){0};                              \
-    mus = (VT){0} + mu;                                                       \
-    lrs = (VT){0} + lr;                                                       \
-    deltas = (VT){0} + delta;                                                 \
-    for (; j + 32 <= n; j += 32)                                              \
-        for (u = 0; u < 32 / W; u++) {                                        \
-            memcpy(&a, w + j + u * W, sizeof a);                              \
-            memcpy(&v, buf + j + u * W, sizeof v);                            \
-            memcpy(&c, x_prev + j + u * W, sizeof c);                         \
-            v = mus * v + deltas * c;                                         \
-            memcpy(buf + j + u * W, &v, sizeof v);                            \
-            a = a - lrs * v;                                                  \
-            memcpy(w + j + u * W, &a, sizeof a);                              \
-            memcpy(&b, x + j + u * W, sizeof b);                              \
-            s[u] += a * b;                                                    \
-        }                                                                     \
+    for (; j + 32 <= n; j += 32) { FASTBP_EACH(FASTBP_MOMENTUM_STEP, W) }     \
     for (u = j; u < n; u++) {                                                 \
         buf[u] = mu * buf[u] + delta * x_prev[u];                             \
         w[u] = w[u] - lr * buf[u];                                            \
