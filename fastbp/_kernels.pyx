@@ -718,8 +718,12 @@ cdef void _rule_update_forward(floating* params, const Py_ssize_t* sizes, Py_ssi
     cdef floating* out_next
     cdef floating net
     cdef int f
-    cdef bint plain_momentum = (r.code == RULE_SGD and r.momentum != 0 and r.weight_decay == 0
-                                and not r.nesterov)
+    # A local copy, so that the stores into params and state (through
+    # floating pointers, which may alias a double field) do not make the
+    # compiler reload the rule's fields for every row.
+    cdef Rule q = r[0]
+    cdef bint plain_momentum = (q.code == RULE_SGD and q.momentum != 0 and q.weight_decay == 0
+                                and not q.nesterov)
     for l in range(1, L + 1):
         n_in = sizes[l - 1]
         n_out = sizes[l]
@@ -733,12 +737,12 @@ cdef void _rule_update_forward(floating* params, const Py_ssize_t* sizes, Py_ssi
                 # The common case in one pass over the row and its velocity.
                 if floating is double:
                     net = fastbp_momentum_dot_d(W + k * n_in, state + p + k * n_in, deltas[d + k], act + a,
-                                                act_next + a, n_in, r.momentum, r.lr)
+                                                act_next + a, n_in, q.momentum, q.lr)
                 else:
                     net = fastbp_momentum_dot_f(W + k * n_in, state + p + k * n_in, deltas[d + k], act + a,
-                                                act_next + a, n_in, <float>r.momentum, <float>r.lr)
+                                                act_next + a, n_in, <float>q.momentum, <float>q.lr)
                 if update_biases:
-                    b[k] = _rule_one(b[k], state + p + n_out * n_in + k, deltas[d + k], r)
+                    b[k] = _momentum_one(b[k], state + p + n_out * n_in + k, deltas[d + k], &q)
                 out_next[k] = _add_bias(net, W + k * n_in, act_next + a, b[k], n_in, f)
                 continue
             _rule_row(W + k * n_in, state + p + k * n_in, deltas[d + k], act + a, n_in, r)
