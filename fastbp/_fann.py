@@ -741,6 +741,18 @@ def _parse_connections(lines, sizes, with_bias, factors):
 # ----------------------------------------------------------------------------
 
 
+def check_fann_activations(activations):
+    """Raise ``ValueError`` naming the first of ``activations`` (one name per
+    weight layer) that a FANN network file cannot hold."""
+    for l, name in enumerate(activations, start=1):
+        if name not in _TO_FANN:
+            why = "FANN has no softmax" if name == "softmax" else (
+                "FANN 2.2, the released FANN, has no ReLU (FANN_LINEAR_PIECE_RECT* exist only in its development "
+                "sources, and FANN 2.2 would compute wrong outputs from them without an error)")
+            raise ValueError(f"layer {l} uses the activation {name!r}; {why}. FANN files can hold the activations "
+                             f"{', '.join(map(repr, _TO_FANN))}")
+
+
 def save_fann(net, path):
     """Write ``net`` (a ``fastbp.Network``) to ``path`` as a FANN network file
     (``FANN_FLO_2.1``, as ``fann_save`` writes it), atomically; FANN 2.2's
@@ -761,14 +773,10 @@ def save_fann(net, path):
     if not isinstance(net, Network):
         raise TypeError(f"net must be a fastbp.Network, got {type(net).__name__}")
     path = _path(path)
-    for l, name in enumerate(net.activations, start=1):
-        if name not in _TO_FANN:
-            why = "FANN has no softmax" if name == "softmax" else \
-                "FANN 2.2, the released FANN, has no ReLU (FANN_LINEAR_PIECE_RECT* exist only in its development " \
-                "sources, and FANN 2.2 would compute wrong outputs from them without an error)"
-            raise ValueError(
-                f"cannot save {net!r} as a FANN network: layer {l} uses the activation {name!r}; {why}. FANN "
-                f"files can hold the activations {', '.join(map(repr, _TO_FANN))}")
+    try:
+        check_fann_activations(net.activations)
+    except ValueError as error:
+        raise ValueError(f"cannot save {net!r} as a FANN network: {error}") from None
     weights = [np.asarray(W, dtype=np.float64) for W in net.weights]
     biases = [np.asarray(b, dtype=np.float64) for b in net.biases]
     if not all(np.isfinite(a).all() for a in weights + biases):

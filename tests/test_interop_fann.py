@@ -209,9 +209,10 @@ def test_write_then_read_is_exact(tmp_path, dtype):
 
 def test_writer_uses_a_point_whatever_the_locale(tmp_path):
     tried = 0
+    old = locale.setlocale(locale.LC_NUMERIC)  # the current setting, restored after each
     for name in ("da_DK.UTF-8", "de_DE.UTF-8", "fr_FR.UTF-8"):
         try:
-            old = locale.setlocale(locale.LC_NUMERIC, name)
+            locale.setlocale(locale.LC_NUMERIC, name)
         except locale.Error:
             continue
         tried += 1
