@@ -34,7 +34,8 @@ ignores the locale); a float32 value is written as its exact float64
 widening, so it too reads back exactly, in float64 and in float32 (glibc's
 ``strtod``, behind FANN's ``fscanf``, rounds correctly: libdoublefann, which
 reads with ``%le``, gets the same doubles; libfloatfann, ``%f``, the same
-float32 values).
+float32 values).  (FANN 2.2's own ``fann_save_train`` writes floating-point
+data with ``%f``, six decimals: its files do not round-trip in general.)
 
 Networks
 --------
@@ -54,8 +55,8 @@ index.  In a fully connected layered network (``network_type=0``,
 connections, from the neurons of layer ``l - 1`` in order and last from its
 bias neuron (whose value is always 1).  Reals are written ``%.20e``
 (weights, steepnesses: 21 significant digits, exact for a double) or ``%f``
-(training parameters); ``FANN_FLO_2.0`` files, the same without
-``scale_included``, are read too.
+(training parameters).  A file whose first line is ``FANN_FLO_2.0`` is read
+with the same lines, ``scale_included`` optional, as libfann 2.2 reads it.
 
 FANN neuron ``j`` of a layer computes ``a_j = g(s * sum_i w_ji a_i)`` with the
 steepness ``s`` and ``g`` the activation: ``FANN_SIGMOID`` ``1 / (1 +

@@ -413,6 +413,21 @@ def test_libfann_runs_what_fastbp_saves(tmp_path, sizes, hidden, output):
             np.testing.assert_allclose(net.forward(X.astype(np.float32)), expected, rtol=1e-6, atol=1e-6)
 
 
+@needs_libfann
+def test_libfann_clamps_linear_neurons_and_fastbp_does_not(tmp_path):
+    """fann_run clamps steepness * sum to +-150 / steepness (the docstring of
+    fastbp._fann says so): an identity output agrees up to 150 in magnitude."""
+    net = Network.from_weights([[[100.0]]], [[0.0]], output_activation="identity")
+    save_fann(net, tmp_path / "n.net")
+    ann = LIBFANN.load(tmp_path / "n.net")
+    try:
+        X = np.array([[1.0], [1.5], [2.0], [-3.0]])
+        np.testing.assert_array_equal(LIBFANN.run_rows(ann, X)[:, 0], [100.0, 150.0, 150.0, -150.0])
+        np.testing.assert_array_equal(net.forward(X)[:, 0], [100.0, 150.0, 200.0, -300.0])
+    finally:
+        LIBFANN.destroy(ann)
+
+
 FANN_MODELS = [
     # sizes, per weight layer (FANN activation, steepness)
     ((3, 5, 2), [(FANN_SIGMOID_SYMMETRIC, 0.7), (FANN_SIGMOID, 0.3)]),
