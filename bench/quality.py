@@ -216,31 +216,13 @@ def candidates(dataset, optimizer):
 # ---------------------------------------------------------------------------
 
 
-def read_fann(path):
-    """``(X, Y)`` (float64) from a FANN training-data file: the header
-    ``num_data num_input num_output``, then each sample's inputs and outputs;
-    any whitespace separates numbers, and ``.`` is the decimal point whatever
-    the locale (numpy's parser ignores LC_NUMERIC)."""
-    tokens = Path(path).read_text().split()
-    if len(tokens) < 3:
-        raise ValueError(f"{path}: no 'num_data num_input num_output' header")
-    try:
-        n, n_in, n_out = (int(t) for t in tokens[:3])
-        values = np.array(tokens[3:], dtype=np.float64)
-    except ValueError as error:
-        raise ValueError(f"{path}: {error}") from None
-    if n < 1 or n_in < 1 or n_out < 1 or values.size != n * (n_in + n_out):
-        raise ValueError(f"{path}: the header says {n} rows of {n_in} inputs and {n_out} outputs "
-                         f"({n * (n_in + n_out)} numbers), the file has {values.size}")
-    if not np.isfinite(values).all():
-        raise ValueError(f"{path}: non-finite values")
-    rows = values.reshape(n, n_in + n_out)
-    return np.ascontiguousarray(rows[:, :n_in]), np.ascontiguousarray(rows[:, n_in:])
-
-
 def load(folder, name):
-    X, Y = read_fann(Path(folder) / f"{name}.train")
-    Xt, Yt = read_fann(Path(folder) / f"{name}.test")
+    """``(X, Y, Xt, Yt)``: the training and test files of dataset ``name`` in
+    ``folder``, read by ``fastbp.interop.read_fann_data`` (float64)."""
+    from fastbp.interop import read_fann_data
+
+    X, Y = read_fann_data(Path(folder) / f"{name}.train")
+    Xt, Yt = read_fann_data(Path(folder) / f"{name}.test")
     if Xt.shape[1] != X.shape[1] or Yt.shape[1] != Y.shape[1]:
         raise ValueError(f"{name}: train and test files have different widths")
     return X, Y, Xt, Yt

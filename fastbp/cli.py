@@ -1,16 +1,24 @@
-"""The ``fastbp`` command: train a network from a CSV file, predict with it.
+"""The ``fastbp`` command: train a network from a CSV or FANN data file, predict with it, convert it.
 
     fastbp train DATA.csv --target y --layers 16,8 --epochs 200 --val 0.2 --out model.fbp --plot loss.png
     fastbp train DATA.csv --target c0,c1,c2 --activation relu --output-activation softmax --out model.fbp
     fastbp train --dataset spirals --out spirals.fbp --plot loss.png
     fastbp train DATA.csv --optimizer sgd --momentum 0.9 --nesterov --weight-decay 1e-4 --lr 0.05
     fastbp train DATA.csv --optimizer rprop --epochs 500
+    fastbp train robot.train --layers 96 --out robot.net
     fastbp predict model.fbp DATA.csv --drop y --out predictions.csv
+    fastbp convert fann_trained.net model.fbp
     fastbp dataset spirals --out spirals.csv
     fastbp example
 
 ``python -m fastbp COMMAND ...`` runs the same commands.  Data files are CSV
-with a header row naming the columns, then one row of numbers per sample.
+with a header row naming the columns, then one row of numbers per sample, or
+FANN training-data files (by their extension: ``.data``, ``.train``,
+``.test``; ``fastbp.interop.read_fann_data``), whose header says which
+numbers are inputs and which are targets.  Model files are written in the
+format their extension names (``.net``: FANN's, ``.onnx``: ONNX, anything
+else: fastbp's own, ``net.save``), and read as fastbp model files or FANN
+``.net`` files.
 
 Exit status: 0 on success; 2 for bad input (a missing or malformed file, an
 unknown column, a bad option value, a model file that does not load), with one
@@ -27,6 +35,7 @@ import math
 import os
 import sys
 import tempfile
+import warnings
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any, NoReturn, TextIO
@@ -72,7 +81,13 @@ OUTPUT_RANGES: dict[str, tuple[float | None, float | None]] = {
 }
 
 
-COMMANDS = ("train", "predict", "dataset", "example")
+COMMANDS = ("train", "predict", "convert", "dataset", "example")
+
+# Data files read as FANN training data (fastbp.interop.read_fann_data) rather than CSV.
+FANN_DATA_EXTENSIONS = (".data", ".train", ".test")
+# Model formats by the output file's extension; any other extension is
+# fastbp's own format (convert names it: .fbp).
+MODEL_FORMATS = {".fbp": "fastbp", ".net": "FANN", ".onnx": "ONNX"}
 
 
 class CommandError(Exception):
@@ -132,10 +147,12 @@ def _parser(prog: str) -> argparse.ArgumentParser:
 
     train = commands.add_parser(
         "train",
-        help="train a network on a CSV file or a built-in dataset",
+        help="train a network on a CSV file, a FANN data file or a built-in dataset",
         description=(
-            "Train a network on the rows of a CSV file (a header row, then numbers) or on a built-in "
-            "dataset. The --target columns are the outputs, every other column is an input. Targets "
+            "Train a network on the rows of a CSV file (a header row, then numbers), a FANN training-data "
+            "file (.data, .train, .test: the file's header says how many numbers of each sample are inputs "
+            "and how many are targets, so --target does not apply) or a built-in dataset. In a CSV file the "
+            "--target columns are the outputs, every other column is an input. Targets "
             "must lie in the range of the output activation: [0, 1] for sigmoid (the default) and "
             "softmax (whose target rows must also sum to 1, e.g. one-hot), [-1, 1] for tanh, >= 0 for "
             "relu, any value for identity and leaky_relu. Inputs are used as given: networks learn "
@@ -150,12 +167,16 @@ def _parser(prog: str) -> argparse.ArgumentParser:
         + ".",
     )
     source = train.add_mutually_exclusive_group(required=True)
-    source.add_argument("data", nargs="?", metavar="DATA.csv", help="the training data")
+    source.add_argument(
+        "data", nargs="?", metavar="DATA",
+        help="the training data: a CSV file, or a FANN data file (.data, .train, .test)",
+    )
     source.add_argument("--dataset", choices=datasets.names(), help="a built-in dataset instead of a file")
     train.add_argument(
         "--target", metavar="COLS",
-        help="the target columns, by name or 0-based index (negative counts from the end), "
-        "comma-separated (default: the last column)",
+        help="the target columns of a CSV file, by name or 0-based index (negative counts from the end), "
+        "comma-separated (default: the last column); refused for a FANN data file, whose header says which "
+        "numbers are targets",
     )
     train.add_argument(
         "--layers", type=_layers, metavar="N,N,...",
@@ -224,7 +245,11 @@ def _parser(prog: str) -> argparse.ArgumentParser:
         help="seeds the weights, the validation split and the shuffling (default: 0)",
     )
     train.add_argument("--dtype", choices=("float64", "float32"), default="float64", help="(default: float64)")
-    train.add_argument("--out", metavar="MODEL", help="save the trained model to this file (fastbp.load reads it)")
+    train.add_argument(
+        "--out", metavar="MODEL",
+        help="save the trained model to this file: FANN's format for .net (sigmoid, tanh and identity layers "
+        "only), ONNX for .onnx, else fastbp's (fastbp.load reads it)",
+    )
     train.add_argument("--plot", metavar="PNG", help="draw the loss curves to this PNG file (needs matplotlib)")
     train.add_argument("--quiet", action="store_true", help="no progress output")
     train.set_defaults(run=_train)
@@ -236,16 +261,33 @@ def _parser(prog: str) -> argparse.ArgumentParser:
             "Write the model's outputs for each row of a CSV file, as CSV (columns output_0, output_1, "
             "...), to stdout or --out. By default every column is an input, and there must be as many "
             "columns as the model has inputs; --inputs or --drop choose the input columns otherwise "
-            "(e.g. --drop y on the file the model was trained on)."
+            "(e.g. --drop y on the file the model was trained on). For a FANN data file (.data, .train, "
+            ".test) the inputs are each sample's inputs, and --inputs and --drop do not apply."
         ),
     )
-    predict.add_argument("model", metavar="MODEL", help="a model file saved by 'fastbp train --out' or net.save")
-    predict.add_argument("data", metavar="DATA.csv", help="the input rows")
+    predict.add_argument(
+        "model", metavar="MODEL", help="a model file saved by 'fastbp train --out' or net.save, or a FANN .net file"
+    )
+    predict.add_argument("data", metavar="DATA", help="the input rows: a CSV file, or a FANN data file")
     columns = predict.add_mutually_exclusive_group()
     columns.add_argument("--inputs", metavar="COLS", help="the input columns, by name or 0-based index")
     columns.add_argument("--drop", metavar="COLS", help="columns that are not inputs (e.g. the targets)")
     predict.add_argument("--out", metavar="CSV", help="write the predictions to this file instead of stdout")
     predict.set_defaults(run=_predict)
+
+    convert = commands.add_parser(
+        "convert",
+        help="convert a model between fastbp's, FANN's and ONNX's formats",
+        description=(
+            "Read MODEL, a fastbp model file (as net.save writes it) or a FANN network (.net, FANN_FLO_2.1, "
+            "as fann_save writes it; fastbp.interop.load_fann), and write it to OUT in the format OUT's "
+            "extension names: .fbp for fastbp's, .net for FANN's (sigmoid, tanh and identity layers only; "
+            "fastbp.interop.save_fann), .onnx for ONNX (needs pip install 'fastbp[onnx]')."
+        ),
+    )
+    convert.add_argument("model", metavar="MODEL", help="a fastbp model file or a FANN .net file")
+    convert.add_argument("out", metavar="OUT", help="the file to write: .fbp, .net or .onnx")
+    convert.set_defaults(run=_convert)
 
     dataset = commands.add_parser(
         "dataset",
@@ -440,6 +482,24 @@ def _number(cell: str, path: str, line: int, column: str) -> float:
     return value
 
 
+def is_fann_data(path: str) -> bool:
+    """Whether ``path`` is read as a FANN training-data file (by its extension)."""
+    return os.path.splitext(path)[1].lower() in FANN_DATA_EXTENSIONS
+
+
+def read_fann_file(path: str) -> tuple[Array, Array]:
+    """``(X, Y)`` from a FANN training-data file, its problems as CommandError."""
+    from .interop import read_fann_data
+
+    try:
+        X, Y = read_fann_data(path)
+    except OSError as error:
+        raise CommandError(f"cannot read {path}: {error.strerror or error}") from None
+    except ValueError as error:  # names the file, the line and the problem
+        raise CommandError(str(error)) from None
+    return X, Y
+
+
 def select_columns(table: Table, spec: str, option: str) -> list[int]:
     """The indices of the comma-separated columns in ``spec``: each a header
     name, or else a 0-based index (negative counts from the end)."""
@@ -540,6 +600,8 @@ def _train(args: argparse.Namespace) -> int:
     activations, loss = _model_names(args, len(layers))
     make_optimizer, lr, batch_size = _optimizer_options(args, lr)
     _check_output(args.out, "--out")
+    if args.out is not None:
+        _check_model_format(args.out, "--out", activations)
     _check_output(args.plot, "--plot")
     if args.plot is not None:
         _require_matplotlib()
@@ -598,11 +660,8 @@ def _train(args: argparse.Namespace) -> int:
     if valid is not None:
         print(f"validation: {_metrics(net, valid)}")
     if args.out is not None:
-        try:
-            net.save(args.out)
-        except (OSError, ValueError) as error:
-            raise CommandError(f"cannot save the model to {args.out}: {error}") from None
-        print(f"saved the model to {args.out}")
+        _save_model(net, args.out)
+        print(f"saved the model to {args.out}{_format_note(args.out)}")
     if args.plot is not None:
         title = f"{_show(net.layer_sizes, '-')} network on {data.source}"
         _plot(args.plot, title, costs, val_costs)
@@ -724,6 +783,15 @@ def _training_data(args: argparse.Namespace, output: str) -> Data:
         X, Y = datasets.load(args.dataset, seed=args.seed)
         _check_targets(Y, datasets.TARGET_NAMES, output)
         return Data(X, Y, f"the {args.dataset} dataset")
+    if is_fann_data(args.data):
+        if args.target is not None:
+            raise CommandError(
+                f"--target applies to CSV files: {args.data} is a FANN data file, whose header says which numbers "
+                "of each sample are inputs and which are targets"
+            )
+        X, Y = read_fann_file(args.data)
+        _check_targets(Y, [f"output {k + 1}" for k in range(Y.shape[1])], output)
+        return Data(X, Y, args.data)
     table = read_csv(args.data)
     if len(table.columns) < 2:
         raise CommandError(f"{table.path} has one column: it needs at least one input and one target column")
@@ -895,20 +963,21 @@ class _Progress:
 
 
 def _predict(args: argparse.Namespace) -> int:
-    import fastbp
-
     _check_output(args.out, "--out")
-    try:
-        net = fastbp.load(args.model)
-    except OSError as error:
-        raise CommandError(f"cannot load the model {args.model}: {error.strerror or error}") from None
-    except Exception as error:  # any failure to load is the file's fault, reported as such
-        message = str(error)
-        if args.model not in message:
-            message = f"cannot load the model {args.model}: {message}"
-        raise CommandError(message) from None
-    table = read_csv(args.data)
+    net = load_model(args.model)
     n_inputs = net.layer_sizes[0]
+    if is_fann_data(args.data):
+        if args.inputs is not None or args.drop is not None:
+            raise CommandError(
+                f"--inputs and --drop apply to CSV files: the inputs of {args.data}, a FANN data file, are given "
+                "by its header"
+            )
+        X, _ = read_fann_file(args.data)
+        if X.shape[1] != n_inputs:
+            raise CommandError(f"the model takes {n_inputs} inputs, but the samples of {args.data} have {X.shape[1]}")
+        _write_csv(args.out, [f"output_{k}" for k in range(net.layer_sizes[-1])], _outputs(net, X, args.data))
+        return 0
+    table = read_csv(args.data)
     if args.inputs is not None:
         inputs = select_columns(table, args.inputs, "--inputs")
     else:
@@ -919,11 +988,137 @@ def _predict(args: argparse.Namespace) -> int:
             f"the model takes {n_inputs} inputs, but {len(inputs)} columns of {table.path} are inputs "
             f"({', '.join(table.columns[i] for i in inputs) or 'none'}): choose them with --inputs or --drop"
         )
-    try:
-        outputs = net.forward(table.values[:, inputs])
-    except (ValueError, TypeError, FloatingPointError) as error:
-        raise CommandError(f"cannot predict on {table.path}: {error}") from None
+    outputs = _outputs(net, table.values[:, inputs], table.path)
     _write_csv(args.out, [f"output_{k}" for k in range(outputs.shape[1])], outputs)
+    return 0
+
+
+def _outputs(net: Any, X: Array, source: str) -> npt.NDArray[Any]:
+    try:
+        outputs: npt.NDArray[Any] = net.forward(X)
+    except (ValueError, TypeError, FloatingPointError) as error:
+        raise CommandError(f"cannot predict on {source}: {error}") from None
+    return outputs
+
+
+# ----------------------------------------------------------------------
+# Model files: fastbp's, FANN's, ONNX; fastbp convert
+# ----------------------------------------------------------------------
+
+
+def _model_format(path: str) -> str:
+    """The format a model file is written in, by its extension: fastbp's unless it is .net or .onnx."""
+    return MODEL_FORMATS.get(os.path.splitext(path)[1].lower(), "fastbp")
+
+
+def _format_note(path: str) -> str:
+    fmt = _model_format(path)
+    return "" if fmt == "fastbp" else f" (in {fmt}'s format)"
+
+
+def _is_fann_network(path: str) -> bool:
+    """A FANN .net file, by its extension or its first bytes ("FANN_")."""
+    if os.path.splitext(path)[1].lower() == ".net":
+        return True
+    try:
+        with open(path, "rb") as file:
+            return file.read(5) == b"FANN_"
+    except OSError:
+        return False  # fastbp.load reports it
+
+
+def load_model(path: str) -> Any:
+    """The network in a fastbp model file or a FANN .net file; every failure
+    to load is a CommandError naming the file.  A FANN file's warning (its
+    data-scaling parameters are left out) is printed as a note."""
+    import fastbp
+
+    from .interop import load_fann
+
+    loader = load_fann if _is_fann_network(path) else fastbp.load
+    try:
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always", UserWarning)
+            net = loader(path)
+    except OSError as error:
+        raise CommandError(f"cannot load the model {path}: {error.strerror or error}") from None
+    except Exception as error:  # any failure to load is the file's fault, reported as such
+        message = str(error)
+        if path not in message:
+            message = f"cannot load the model {path}: {message}"
+        raise CommandError(message) from None
+    for warning in caught:
+        sys.stderr.write(f"note: {warning.message}\n")
+    return net
+
+
+def _onnx_writer() -> Any:
+    """``save_onnx(net, path)``, or a CommandError saying what is missing."""
+    import importlib
+
+    try:
+        module = importlib.import_module("fastbp._onnx")  # imported here: the CLI works without it
+    except ModuleNotFoundError as error:
+        if error.name == "fastbp._onnx":
+            raise CommandError("this fastbp has no ONNX export (fastbp._onnx is missing)") from None
+        raise CommandError(
+            f"writing .onnx needs the {error.name or 'onnx'} package, which is not installed: pip install 'fastbp[onnx]'"
+        ) from None
+    return module.save_onnx
+
+
+def _check_model_format(path: str, option: str, activations: Sequence[str]) -> None:
+    """Fail before training when the model could not be written in the format ``path`` names."""
+    fmt = _model_format(path)
+    if fmt == "FANN":
+        from ._fann import check_fann_activations
+
+        try:
+            check_fann_activations(activations)
+        except ValueError as error:
+            raise CommandError(f"{option} {path}: cannot write a FANN network: {error}") from None
+    elif fmt == "ONNX":
+        _onnx_writer()
+
+
+def _save_model(net: Any, path: str) -> None:
+    """Write ``net`` to ``path`` in the format its extension names, atomically."""
+    fmt = _model_format(path)
+    try:
+        if fmt == "FANN":
+            from .interop import save_fann
+
+            save_fann(net, path)
+        elif fmt == "ONNX":
+            save_onnx = _onnx_writer()
+            try:
+                save_onnx(net, path)
+            except ModuleNotFoundError as error:
+                raise CommandError(
+                    f"writing .onnx needs the {error.name or 'onnx'} package, which is not installed: "
+                    "pip install 'fastbp[onnx]'"
+                ) from None
+        else:
+            net.save(path)
+    except OSError as error:
+        raise CommandError(f"cannot save the model to {path}: {error.strerror or error}") from None
+    except ValueError as error:
+        raise CommandError(f"cannot save the model to {path}: {error}") from None
+
+
+def _convert(args: argparse.Namespace) -> int:
+    extension = os.path.splitext(args.out)[1].lower()
+    if extension not in MODEL_FORMATS:
+        raise CommandError(
+            f"OUT {args.out}: the extension {extension or '(none)'} names no model format: use .fbp (fastbp), "
+            ".net (FANN) or .onnx (ONNX)"
+        )
+    _check_output(args.out, "OUT")
+    net = load_model(args.model)
+    _check_model_format(args.out, "OUT", net.activations)
+    _save_model(net, args.out)
+    print(f"wrote {args.out} in {MODEL_FORMATS[extension]}'s format: {_show(net.layer_sizes, '-')} network "
+          f"({_describe(net)}; {net.dtype})")
     return 0
 
 

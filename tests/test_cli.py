@@ -19,6 +19,7 @@ from support import killed_after, with_sigint
 
 import fastbp
 from fastbp import cli, datasets
+from fastbp.interop import load_fann, read_fann_data, save_fann, write_fann_data
 
 SCRIPT = shutil.which("fastbp", path=os.path.dirname(sys.executable))  # the console script of this Python
 
@@ -434,6 +435,99 @@ def test_predict_writes_the_models_outputs(circles_csv, tmp_path):
     assert ok("predict", "m.fbp", inputs_only, cwd=tmp_path).stdout == to_stdout.stdout
 
 
+# ----------------------------------------------------------------------
+# FANN files: fastbp train and predict on FANN data, fastbp convert
+# ----------------------------------------------------------------------
+
+
+@pytest.fixture
+def fann_train(tmp_path):
+    """The circles problem as a FANN data file (inputs, then the label)."""
+    X, Y = datasets.circles(80, seed=6)
+    write_fann_data(tmp_path / "circles.train", X, Y)
+    return tmp_path / "circles.train"
+
+
+def assert_same_network(a, b):
+    assert a.layer_sizes == b.layer_sizes and a.activations == b.activations
+    for x, y in zip(a.weights + a.biases, b.weights + b.biases):
+        np.testing.assert_array_equal(x, y)
+
+
+def test_train_on_a_fann_data_file_as_on_the_same_csv(fann_train, tmp_path):
+    X, Y = read_fann_data(fann_train)
+    csv_path = write_csv(tmp_path / "circles.csv", ["x1", "x2", "label"], np.column_stack([X, Y]))
+    options = ("--layers", "5", "--activation", "tanh", "--epochs", "15", "--val", "0.25", "--quiet")
+    result = ok("train", fann_train, *options, "--out", "fann.fbp", cwd=tmp_path)
+    ok("train", csv_path, *options, "--out", "csv.fbp", cwd=tmp_path)
+    net = fastbp.load(tmp_path / "fann.fbp")
+    assert_same_network(net, fastbp.load(tmp_path / "csv.fbp"))  # the same rows, the same run
+    assert net.layer_sizes == (2, 5, 1)
+    assert "data: circles.train, 60 training rows, 20 validation rows" in result.stdout.replace(str(tmp_path) + "/", "")
+
+
+def test_train_saves_fann_networks_by_the_extension(fann_train, tmp_path):
+    options = ("--layers", "4,3", "--activation", "tanh,identity", "--epochs", "5", "--quiet")
+    result = ok("train", fann_train, *options, "--out", "m.net", cwd=tmp_path)
+    ok("train", fann_train, *options, "--out", "m.fbp", cwd=tmp_path)
+    assert "saved the model to m.net (in FANN's format)" in result.stdout
+    assert (tmp_path / "m.net").read_text().startswith("FANN_FLO_2.1\n")
+    assert_same_network(load_fann(tmp_path / "m.net"), fastbp.load(tmp_path / "m.fbp"))
+
+
+def test_convert_between_fastbp_and_fann(tmp_path):
+    net = fastbp.Network([3, 4, 2], activation="tanh", output_activation="identity", seed=1)
+    net.save(tmp_path / "m.fbp")
+    result = ok("convert", "m.fbp", "m.net", cwd=tmp_path)
+    assert result.stdout == "wrote m.net in FANN's format: 3-4-2 network (hidden tanh, output identity, loss " \
+        "squared_error; float64)\n"
+    assert_same_network(load_fann(tmp_path / "m.net"), net)
+    ok("convert", "m.net", "back.fbp", cwd=tmp_path)
+    assert_same_network(fastbp.load(tmp_path / "back.fbp"), net)
+    # A FANN file is recognised by its first line too, whatever its name.
+    (tmp_path / "m.net").rename(tmp_path / "fann_model")
+    ok("convert", "fann_model", "again.fbp", cwd=tmp_path)
+    assert (tmp_path / "again.fbp").read_bytes() == (tmp_path / "back.fbp").read_bytes()
+
+
+def test_convert_folds_fanns_steepness(tmp_path):
+    """A FANN network of steepness 0.25 (tanh) and 1 (sigmoid: factor 2) computes in fastbp what it computes in FANN."""
+    net = fastbp.Network([2, 3, 1], activation="tanh", seed=2)
+    save_fann(net, tmp_path / "unit.net")
+    text = (tmp_path / "unit.net").read_text()
+    weights = re.findall(r"\(\d+, (\S+)\)", text.splitlines()[-1])
+    neurons = "(0, 0, 0.0) " * 3 + "(3, 5, 0.25) " * 3 + "(0, 5, 0.25) " + "(4, 3, 1.0) (0, 0, 0.0) "
+    text = re.sub(r"(?m)^(neurons [^=]*=).*$", lambda m: m.group(1) + neurons, text)
+    (tmp_path / "steep.net").write_text(text)
+    ok("convert", "steep.net", "steep.fbp", cwd=tmp_path)
+    loaded = fastbp.load(tmp_path / "steep.fbp")
+    w = np.array([float(v) for v in weights])
+    x = np.array([[0.5, -1.5]])
+    hidden = np.tanh(0.25 * (x @ w[:9].reshape(3, 3)[:, :2].T + w[:9].reshape(3, 3)[:, 2]))
+    expected = 1 / (1 + np.exp(-2 * 1.0 * (hidden @ w[9:12] + w[12])))
+    np.testing.assert_allclose(loaded.forward(x)[:, 0], expected, rtol=1e-14)
+
+
+def test_predict_with_a_fann_network_on_a_fann_data_file(fann_train, tmp_path):
+    net = fastbp.Network([2, 3, 1], seed=4)
+    save_fann(net, tmp_path / "m.net")
+    result = ok("predict", "m.net", fann_train, cwd=tmp_path)
+    X, _ = read_fann_data(fann_train)
+    assert result.stdout.splitlines()[0] == "output_0"
+    assert np.array_equal(np.loadtxt(result.stdout.splitlines()[1:], ndmin=2), net.forward(X))
+
+
+def test_a_fann_networks_scaling_parameters_are_a_note(tmp_path, monkeypatch, capsys):
+    save_fann(fastbp.Network([1, 2, 1], seed=0), tmp_path / "m.net")
+    text = (tmp_path / "m.net").read_text()
+    scale = "".join(f"scale_{what}_{where}=0.5 \n" for where in ("in", "out")
+                    for what in ("mean", "deviation", "new_min", "factor"))
+    (tmp_path / "m.net").write_text(text.replace("scale_included=0\n", "scale_included=1\n" + scale))
+    status, out, err = run_in_process(["convert", "m.net", "m.fbp"], tmp_path, monkeypatch, capsys)
+    assert status == 0 and out.startswith("wrote m.fbp")
+    assert err.startswith("note: FANN network file 'm.net' holds data-scaling parameters")
+
+
 def test_dataset_command_writes_the_dataset(tmp_path):
     ok("dataset", "spirals", "--seed", "7", "--out", "s.csv", cwd=tmp_path)
     X, Y = datasets.load("spirals", seed=7)
@@ -494,6 +588,12 @@ FILES = {
     "latin1.csv": b"x1,x2,caf\xe9\n0,0,0\n",
     "nul.csv": b"x1,x2,y\n0,\x000,0\n",
     "garbage.fbp": b"not a model at all",
+    "good.data": "4 2 1\n0 0\n0\n0 1\n1\n1 0\n1\n1 1\n0\n",
+    "comma.train": "2 2 1\n0 0\n0\n0,5 1\n1\n",
+    "short.test": "3 2 1\n0 0\n0\n0 1\n1\n0.25 0.25\n",
+    "out_of_range.data": "2 1 1\n0\n0\n1\n2.5\n",
+    "garbage.net": "FANN_FLO_2.1\nnum_layers=x\n",
+    "shortcut.net": "FANN_FLO_2.1\nnum_layers=3\nlearning_rate=0.7\nconnection_rate=1.0\nnetwork_type=1\n",
 }
 
 
@@ -580,7 +680,27 @@ BAD = [
     ((*TRAIN, "not_one_hot.csv", "--target", "a,b", "--output-activation", "softmax"),
      ["softmax", "'a', 'b'", "of 1 rows", "row 3", "sums to 2"]),
     ((*TRAIN, "--dataset", "xor", "--output-activation", "softmax"), ["softmax", "'label'", "sum to 1"]),
-    ((*TRAIN,), ["DATA.csv", "--dataset"]),
+    ((*TRAIN,), ["DATA", "--dataset"]),
+    ((*TRAIN, "good.data", "--target", "0"), ["--target applies to CSV files", "good.data is a FANN data file"]),
+    ((*TRAIN, "comma.train"), ["comma.train", "line 4", "'0,5'", "decimal point"]),
+    ((*TRAIN, "short.test"), ["short.test", "truncated", "3 samples", "sample 3, output 1"]),
+    ((*TRAIN, "missing.data"), ["missing.data", "No such file"]),
+    ((*TRAIN, "out_of_range.data"), ["'output 1'", "2.5", "[0, 1]"]),
+    (("train", "good.data", "--activation", "relu", "--out", "m.net"),
+     ["--out m.net", "cannot write a FANN network", "'relu'", "FANN 2.2"]),
+    (("train", "good.data", "--output-activation", "softmax", "--loss", "cross_entropy", "--out", "m.net"),
+     ["'softmax'"]),
+    (("convert", "garbage.fbp", "out.net"), ["garbage.fbp"]),
+    (("convert", "garbage.net", "out.fbp"), ["FANN network file 'garbage.net', line 2", "num_layers"]),
+    (("convert", "shortcut.net", "out.fbp"), ["shortcut.net", "FANN_NETTYPE_SHORTCUT", "shortcut connections"]),
+    (("convert", "missing.net", "out.fbp"), ["missing.net", "No such file"]),
+    (("convert", "good.csv", "out.fbp"), ["good.csv"]),
+    (("convert", "garbage.fbp", "out.txt"), ["out.txt", "extension .txt", ".fbp", ".net", ".onnx"]),
+    (("convert", "garbage.fbp", "out"), ["extension (none)"]),
+    (("convert", "garbage.fbp", "no_such_dir/out.net"), ["OUT", "does not exist"]),
+    (("convert", "garbage.fbp"), ["OUT"]),
+    (("predict", "garbage.net", "good.csv"), ["garbage.net", "line 2"]),
+    (("predict", "garbage.fbp", "good.data", "--drop", "y"), ["garbage.fbp"]),
     ((*TRAIN, "good.csv", "--dataset", "xor"), ["--dataset", "not allowed"]),
     ((*TRAIN, "--dataset", "xor", "--target", "y"), ["--target", "--dataset"]),
     ((*TRAIN, "--dataset", "mnist"), ["--dataset", "'mnist'"]),
@@ -599,7 +719,7 @@ BAD = [
 
 # The cases the command is run for in a subprocess; every case of BAD is also
 # run in process (the same code, much faster).
-IN_SUBPROCESS = ("missing.csv", "a_directory", "empty.csv", "ragged.csv", "text.csv", "nan.csv", "--target z",
+IN_SUBPROCESS = ("missing.csv", "a_directory", "comma.train", "convert garbage.net", "out.txt", "empty.csv", "ragged.csv", "text.csv", "nan.csv", "--target z",
                  "target_out_of_range.csv", "--lr 0", "no_such_dir/m.fbp", "garbage.fbp good.csv --out",
                  "--activation swish", "--loss cross_entropy --output-activation identity",
                  "--optimizer rprop --batch-size 4", "--optimizer adam --momentum")
@@ -656,6 +776,26 @@ def test_bad_input_to_predict(files, model, args, words):
     for word in words:
         assert word in lines[0]
     assert not (files / "out.csv").exists()
+
+
+def test_bad_fann_input_to_predict_and_convert(files, model, monkeypatch, capsys):
+    fastbp.Network([2, 3, 1], activation="relu", seed=0).save(files / "relu.fbp")
+    fastbp.Network([3, 2], seed=0).save(files / "three.fbp")
+    cases = [
+        (("predict", model, "good.data", "--drop", "y"), ["--inputs and --drop apply to CSV files", "good.data"]),
+        (("predict", model, "comma.train"), ["comma.train", "line 4", "'0,5'"]),
+        (("predict", "three.fbp", "good.data"), ["takes 3 inputs", "good.data have 2"]),
+        (("convert", "relu.fbp", "relu.net"), ["OUT relu.net", "cannot write a FANN network", "'relu'"]),
+    ]
+    before = sorted(p.name for p in files.iterdir())
+    for args, words in cases:
+        status, out, err = run_in_process([str(a) for a in args], files, monkeypatch, capsys)
+        assert status == 2 and out == "", (args, out, err)
+        lines = err.splitlines()
+        assert len(lines) == 1 and lines[0].startswith("python -m fastbp: error: "), err
+        for word in words:
+            assert word in lines[0], (word, lines[0])
+    assert sorted(p.name for p in files.iterdir()) == before
 
 
 @pytest.mark.skipif(hasattr(os, "geteuid") and os.geteuid() == 0, reason="root reads any file")

@@ -1,10 +1,9 @@
-"""bench/quality.py (the quality benchmark on FANN's datasets): its reader of
-FANN's data files, its training loop under a budget, and a tiny run of each
+"""bench/quality.py (the quality benchmark on FANN's datasets): its loading
+of FANN's data files, its training loop under a budget, and a tiny run of each
 side.  The benchmark's numbers are not tested here (no timings); the loop is
 driven by a fake clock."""
 
 import itertools
-import locale
 import os
 import sys
 from pathlib import Path
@@ -23,56 +22,23 @@ needs_datasets = pytest.mark.skipif(not (DATASETS / "parity8.train").exists(),
 needs_fann = pytest.mark.skipif(not Path("/usr/include/fann.h").exists(),
                                 reason="FANN is not installed (Debian: apt-get install libfann-dev)")
 
-XOR = "4 2 1\n-1 -1\n-1\n-1 1\n1\n1 -1\n1\n1 1\n-1\n"  # FANN's examples/xor.data
-
-
-def test_reads_fann_files(tmp_path):
-    path = tmp_path / "xor.data"
-    path.write_text(XOR)
-    X, Y = quality.read_fann(path)
-    assert X.dtype == Y.dtype == np.float64
-    np.testing.assert_array_equal(X, [[-1, -1], [-1, 1], [1, -1], [1, 1]])
-    np.testing.assert_array_equal(Y, [[-1], [1], [1], [-1]])
-    # any whitespace separates numbers (even within a sample); '.' is the decimal point
-    path.write_text("2 1 2 0.25\n0.5 0.75 1e-1 0 1\n")
-    X, Y = quality.read_fann(path)
-    np.testing.assert_array_equal(X, [[0.25], [0.1]])
-    np.testing.assert_array_equal(Y, [[0.5, 0.75], [0.0, 1.0]])
-
-
-def test_reader_layout_is_inputs_then_outputs(tmp_path):
-    path = tmp_path / "d.data"
-    path.write_text("2 2 1\n1 2\n3\n4 5\n6\n")
-    X, Y = quality.read_fann(path)
+def test_load_reads_a_datasets_train_and_test_files(tmp_path):
+    """The files are read by fastbp.interop.read_fann_data (tested in
+    tests/test_interop_fann.py); load pairs them and checks their widths."""
+    (tmp_path / "toy.train").write_text("2 2 1\n1 2\n3\n4 5\n6\n")
+    (tmp_path / "toy.test").write_text("1 2 1\n7 8\n9\n")
+    X, Y, Xt, Yt = quality.load(tmp_path, "toy")
+    assert X.dtype == Y.dtype == Xt.dtype == Yt.dtype == np.float64
     np.testing.assert_array_equal(X, [[1, 2], [4, 5]])
     np.testing.assert_array_equal(Y, [[3], [6]])
-
-
-@pytest.mark.parametrize("text", ["", "2 1\n", "2 1 1\n0 1\n0\n", "1 1 1\n0,5\n1\n", "1 1 1\nnan\n1\n", "0 1 1\n"])
-def test_reader_refuses_bad_files(tmp_path, text):
-    path = tmp_path / "bad.data"
-    path.write_text(text)
-    with pytest.raises(ValueError, match="bad.data"):
-        quality.read_fann(path)
-
-
-def test_reader_ignores_the_numeric_locale(tmp_path):
-    path = tmp_path / "d.data"
-    path.write_text("1 1 1\n0.5\n0.25\n")
-    tried = 0
-    for name in ("da_DK.UTF-8", "de_DE.UTF-8"):
-        try:
-            old = locale.setlocale(locale.LC_NUMERIC, name)
-        except locale.Error:
-            continue
-        tried += 1
-        try:
-            X, Y = quality.read_fann(path)
-        finally:
-            locale.setlocale(locale.LC_NUMERIC, old)
-        assert X[0, 0] == 0.5 and Y[0, 0] == 0.25
-    if not tried:
-        pytest.skip("no locale with a ',' decimal point is installed")
+    np.testing.assert_array_equal(Xt, [[7, 8]])
+    np.testing.assert_array_equal(Yt, [[9]])
+    (tmp_path / "toy.test").write_text("1 1 2\n7\n8 9\n")
+    with pytest.raises(ValueError, match="toy: train and test files have different widths"):
+        quality.load(tmp_path, "toy")
+    (tmp_path / "toy.test").write_text("1 2 1\n7 8,5\n9\n")
+    with pytest.raises(ValueError, match="toy.test', line 2: .*'8,5' is not a number"):
+        quality.load(tmp_path, "toy")
 
 
 class _Fake:
