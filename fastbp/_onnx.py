@@ -120,9 +120,10 @@ def _network_of(model):
 
         check_is_fitted(model)  # NotFittedError, naming the estimator
         return model.network_, model
+    kind = type(model)
+    name = kind.__qualname__ if kind.__module__ == "builtins" else f"{kind.__module__}.{kind.__qualname__}"
     raise TypeError(
-        "model must be a fastbp.Network or a fitted fastbp.sklearn.BPClassifier or BPRegressor, "
-        f"got {type(model).__module__}.{type(model).__qualname__}"
+        f"model must be a fastbp.Network or a fitted fastbp.sklearn.BPClassifier or BPRegressor, got {name}"
     )
 
 
