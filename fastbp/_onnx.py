@@ -60,7 +60,7 @@ import numpy as np
 from . import _model, _modelfile
 from .network import Network
 
-DEFAULT_OPSET = 17  # onnxruntime runs it from 1.13 on; the extra asks for 1.20
+DEFAULT_OPSET = 17  # run by every onnxruntime the extra allows (tested: 1.20 and 1.32)
 MIN_OPSET = 13  # Softmax over one axis, ReduceSum's axes as an input
 INPUT_NAME, OUTPUT_NAME = "input", "output"
 BATCH = "N"
