@@ -77,21 +77,27 @@ def inputs(n_rows, n_in, dtype, seed=0):
     return (np.random.default_rng(seed).normal(size=(n_rows, n_in)) * 2.0).astype(dtype)
 
 
+# Each activation's Lipschitz constant (softmax: in the max norm), by which
+# it scales an error in its input.
+LIPSCHITZ = {"sigmoid": 0.25, "tanh": 1.0, "relu": 1.0, "leaky_relu": 1.0, "identity": 1.0, "softmax": 0.5}
+
+
 def output_scale(net, X):
-    """The scale of the rounding error in the outputs: the larger of the
-    outputs and the output layer's sum of |terms|, |W| |a| + |b| (a: the last
-    hidden layer's activations, from fastbp).  A wide last layer whose terms
-    cancel to a small output carries the error of its terms: a dot product's
-    error is relative to that sum (|fl(sum t) - sum t| <= n u sum |t|), and the
-    error already in ``a`` reaches the output through the same |W|."""
-    *hidden, last = range(len(net.weights))
-    a = X
-    if hidden:
-        upto = Network.from_weights(net.weights[:-1], net.biases[:-1], activation=list(net.activations[:-2]),
-                                    output_activation=net.activations[-2], dtype=net.dtype)
-        a = upto.forward(X)
-    terms = np.abs(a.astype(np.float64)) @ np.abs(net.weights[last].T) + np.abs(net.biases[last])
-    return max(float(np.abs(net.forward(X)).max()), float(terms.max()))
+    """The scale of the rounding error in the outputs, the usual running bound
+    carried through the layers: a layer's sums carry an error relative to their
+    sum of |terms| (|fl(sum t) - sum t| <= n u sum |t|), the error already in
+    its input reaches them through |W|, and the activation scales both by at
+    most its Lipschitz constant and adds its own rounding of |a|.  So with
+    ``m_0 = |X|``, ``m_l = |a_l| + L_f (|W_l| m_{l-1} + |b_l|)``; the scale is
+    the largest entry of ``m_L``.  Without it a wide layer whose terms cancel
+    (130 inputs summing to 0.1) fails a test that measured only the outputs."""
+    m = np.abs(X.astype(np.float64))
+    for l, (W, b, f) in enumerate(zip(net.weights, net.biases, net.activations), start=1):
+        upto = Network.from_weights(net.weights[:l], net.biases[:l], activation=list(net.activations[:l - 1]),
+                                    output_activation=f, loss="cross_entropy" if f == "softmax" else "squared_error",
+                                    dtype=net.dtype)
+        m = np.abs(upto.forward(X).astype(np.float64)) + LIPSCHITZ[f] * (m @ np.abs(W.T) + np.abs(b))
+    return float(m.max())
 
 
 def check_against_forward(net, path, seed=0):
