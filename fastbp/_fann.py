@@ -110,13 +110,12 @@ from __future__ import annotations
 import math
 import os
 import re
-import stat
 import warnings
 
 import numpy as np
 
 from . import _model
-from ._modelfile import _write_atomically
+from ._modelfile import _open_regular_file, _write_atomically
 from ._validation import real_array
 from .backends import get_backend
 from .network import Network
@@ -238,21 +237,6 @@ def _path(path, name="path"):
     return os.fsdecode(os.fspath(path))
 
 
-def _open(path, what):
-    """``path`` opened for binary reading, refusing what is not a regular file
-    (a FIFO is opened without waiting for a writer, then refused)."""
-    fd = os.open(path, os.O_RDONLY | getattr(os, "O_BINARY", 0) | getattr(os, "O_NONBLOCK", 0))
-    try:
-        mode = os.fstat(fd).st_mode
-        if not stat.S_ISREG(mode):
-            kind = "a directory" if stat.S_ISDIR(mode) else "not a regular file"
-            raise ValueError(f"{what} {path!r}: it is {kind}")
-        return os.fdopen(fd, "rb")
-    except BaseException:
-        os.close(fd)
-        raise
-
-
 def _refuse(what, path, error):
     where = f", line {error.line}" if error.line is not None else ""
     raise ValueError(f"{what} {path!r}{where}: {error}") from None
@@ -300,7 +284,7 @@ def read_fann_data(path):
     path cannot be opened.
     """
     path = _path(path)
-    with _open(path, "FANN data file") as f:
+    with _open_regular_file(path, "FANN data file") as f:
         try:
             return _read_data(f, os.fstat(f.fileno()).st_size)
         except _BadFile as error:
@@ -456,7 +440,7 @@ def load_fann(path, *, backend=None):
     """
     path = _path(path)
     get_backend(backend)  # a bad backend name fails before the file is read
-    with _open(path, "FANN network file") as f:
+    with _open_regular_file(path, "FANN network file") as f:
         data = f.read()
     try:
         net, scaled = _network(data, backend)

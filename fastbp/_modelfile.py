@@ -260,14 +260,16 @@ def load(path, *, backend=None):
     )
 
 
-def _open_regular_file(path):
-    # O_NONBLOCK: opening a FIFO must not wait for a writer; it is refused below.
+def _open_regular_file(path, what="model file"):
+    """``path`` opened for binary reading; a ``ValueError`` naming ``what`` for
+    what is not a regular file.  O_NONBLOCK: opening a FIFO must not wait for
+    a writer; it is refused below."""
     fd = os.open(path, os.O_RDONLY | getattr(os, "O_BINARY", 0) | getattr(os, "O_NONBLOCK", 0))
     try:
         mode = os.fstat(fd).st_mode
         if not stat.S_ISREG(mode):
             kind = "a directory" if stat.S_ISDIR(mode) else "not a regular file"
-            raise ValueError(f"model file {path!r}: it is {kind}")
+            raise ValueError(f"{what} {path!r}: it is {kind}")
         return os.fdopen(fd, "rb")
     except BaseException:
         os.close(fd)

@@ -2,6 +2,7 @@
 puts ``tests/`` on pytest's ``pythonpath``)."""
 
 import contextlib
+import errno
 import os
 import pathlib
 import shutil
@@ -196,3 +197,15 @@ def stop_background_jobs():
     with _JOBS_LOCK:
         for job in _JOBS.values():
             job.stop()
+
+
+# Failures injected into fastbp._modelfile's atomic writer (its
+# ``_write_chunks(f, chunks)`` or ``os.replace``) by the atomic-save tests.
+def fail(*args, **kwargs):
+    raise OSError(errno.EIO, "simulated I/O failure")
+
+
+def write_half_then_fill_the_disk(f, chunks):
+    data = b"".join(bytes(c) for c in chunks)
+    f.write(data[: len(data) // 2])
+    raise OSError(errno.ENOSPC, "No space left on device (simulated)")

@@ -9,7 +9,6 @@ opset, atomic saving under simulated failures, and ``fastbp convert``.
 """
 
 import argparse
-import errno
 import os
 import sys
 import warnings
@@ -30,6 +29,7 @@ import fastbp.cli  # noqa: E402
 from fastbp import Network  # noqa: E402
 from fastbp._model import HIDDEN_ACTIVATIONS, LEAKY_SLOPE  # noqa: E402
 from fastbp.interop import save_onnx  # noqa: E402
+from support import fail, write_half_then_fill_the_disk  # noqa: E402
 
 # Output activation and loss: every combination Network accepts.
 OUTPUTS = [(name, "squared_error") for name in HIDDEN_ACTIVATIONS] + [
@@ -337,16 +337,6 @@ def test_without_onnx(tmp_path, monkeypatch):
 # ---------------------------------------------------------------------------
 # Atomic saving (as tests/test_modelfile.py tests Network.save)
 # ---------------------------------------------------------------------------
-
-
-def fail(*args, **kwargs):
-    raise OSError(errno.EIO, "simulated I/O failure")
-
-
-def write_half_then_fill_the_disk(f, chunks):
-    data = b"".join(bytes(c) for c in chunks)
-    f.write(data[: len(data) // 2])
-    raise OSError(errno.ENOSPC, "No space left on device (simulated)")
 
 
 def interrupt(f, chunks):

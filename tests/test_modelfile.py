@@ -11,7 +11,6 @@ its exhaustive cases; for a longer run:
 """
 
 import base64
-import errno
 import hashlib
 import json
 import os
@@ -26,6 +25,7 @@ import pytest
 
 import fastbp
 from fastbp import Network
+from support import fail, write_half_then_fill_the_disk
 
 MAGIC = b"FASTBP\x00"
 LE = {"float32": "<f4", "float64": "<f8"}
@@ -700,16 +700,6 @@ def test_fuzz_random_mutations(tmp_path):
 # ---------------------------------------------------------------------------
 # Atomic saving
 # ---------------------------------------------------------------------------
-
-
-def fail(*args, **kwargs):
-    raise OSError(errno.EIO, "simulated I/O failure")
-
-
-def write_half_then_fill_the_disk(f, chunks):
-    data = b"".join(bytes(c) for c in chunks)
-    f.write(data[: len(data) // 2])
-    raise OSError(errno.ENOSPC, "No space left on device (simulated)")
 
 
 def interrupt(f, chunks):
