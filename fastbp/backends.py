@@ -78,10 +78,21 @@ def isa_modules() -> dict[str, ModuleType]:
         if not baseline.cpu_runs(isa):
             continue
         try:
-            found[isa] = importlib.import_module(module)
+            copy = importlib.import_module(module)
         except ModuleNotFoundError:
             continue  # not built for this platform or compiler
+        if _directory(copy) != _directory(baseline):
+            # Found by another finder (an editable install's, say) in another
+            # build: the copies must come from one build, beside the baseline.
+            continue
+        found[isa] = copy
     return found
+
+
+def _directory(module: ModuleType) -> str | None:
+    """The folder a module was loaded from (None where it has no file)."""
+    file = getattr(module, "__file__", None)
+    return os.path.dirname(os.path.realpath(file)) if file else None
 
 
 # Below this width no layer fills a vector (the kernels' whole-layer sigmoid

@@ -10,6 +10,7 @@ import platform
 import shutil
 import subprocess
 import sys
+import types
 
 import numpy as np
 import pytest
@@ -309,3 +310,28 @@ def test_compiled_refuses_mixed_dtypes():
         compiled.sigmoid(np.zeros(3, dtype=np.float32), np.zeros(3, dtype=np.float64))
     with pytest.raises((TypeError, ValueError), match="dtype|signature"):
         compiled.sigmoid(np.zeros(3, dtype=np.int64), np.zeros(3, dtype=np.int64))
+
+
+def test_copies_from_another_build_are_left_out(monkeypatch):
+    # A copy another finder supplies from elsewhere (an editable install's
+    # finder, beside a source tree on PYTHONPATH that has the baseline copy
+    # alone) is not mixed with this build's.
+    backends = sys.modules["fastbp.backends"]  # (fastbp.backends is also a function's name)
+    real_import = importlib.import_module
+    baseline = real_import("fastbp._kernels")
+    stray = types.ModuleType("fastbp._kernels_v3")
+    stray.__file__ = "/elsewhere/fastbp/_kernels_v3.so"
+
+    def import_module(name, *args):
+        return stray if name == "fastbp._kernels_v3" else real_import(name, *args)
+
+    monkeypatch.setattr(backends.importlib, "import_module", import_module)
+    monkeypatch.setattr(baseline, "cpu_runs", lambda isa: isa in ("baseline", "x86-64-v3"))
+    isa_modules.cache_clear()
+    try:
+        found = isa_modules()
+        assert "x86-64-v3" not in found
+        assert found["baseline"] is baseline
+    finally:
+        monkeypatch.undo()
+        isa_modules.cache_clear()
