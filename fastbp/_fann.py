@@ -115,7 +115,8 @@ import warnings
 import numpy as np
 
 from . import _model
-from ._modelfile import _open_regular_file, _write_atomically
+from ._modelfile import _BadFile, _open_regular_file, _path, _write_atomically
+from ._modelfile import _show as _modelfile_show
 from ._validation import real_array
 from .backends import get_backend
 from .network import Network
@@ -214,27 +215,12 @@ _NEURON_RE = re.compile(rb"\(\s*([0-9]{1,18}),\s*([0-9]{1,18}),\s*(" + _NUMBER +
 _CONNECTION_RE = re.compile(rb"\(\s*([0-9]{1,18}),\s*(" + _NUMBER + rb")\)\s*")
 
 
-class _BadFile(Exception):
-    """What is wrong with a file's content (and the line); the public
-    functions turn it into a ValueError that names the file."""
-
-    def __init__(self, message, line=None):
-        super().__init__(message)
-        self.line = line
-
-
 def _show(value, limit=60):
+    """A token as a message shows it: bytes (the file's) without their b."""
     if isinstance(value, (bytes, bytearray)):
         text = repr(bytes(value))[1:]
         return text if len(text) <= limit else text[: limit - 4] + "...'"
-    text = repr(value)
-    return text if len(text) <= limit else text[: limit - 3] + "..."
-
-
-def _path(path, name="path"):
-    if not isinstance(path, (str, bytes, os.PathLike)):
-        raise TypeError(f"{name} must be a str or os.PathLike, got {type(path).__name__}")
-    return os.fsdecode(os.fspath(path))
+    return _modelfile_show(value, limit)
 
 
 def _refuse(what, path, error):

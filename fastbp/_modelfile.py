@@ -96,11 +96,17 @@ _HEX_DIGITS = frozenset("0123456789abcdef")
 
 
 class _BadFile(Exception):
-    """What is wrong with a model file's content; ``load`` turns it into a
-    ``ValueError`` that names the file."""
+    """What is wrong with a file's content (and, for a text format such as
+    FANN's, the line); the public functions turn it into a ``ValueError``
+    that names the file."""
+
+    def __init__(self, message, line=None):
+        super().__init__(message)
+        self.line = line
 
 
 def _show(value, limit=80):
+    """``repr(value)``, cut to ``limit`` characters."""
     text = repr(value)
     return text if len(text) <= limit else text[: limit - 3] + "..."
 
