@@ -1053,18 +1053,15 @@ def load_model(path: str) -> Any:
 
 
 def _onnx_writer() -> Any:
-    """``save_onnx(net, path)``, or a CommandError saying what is missing."""
-    import importlib
+    """``save_onnx(net, path)``, or a CommandError when onnx is not installed
+    (checked before training, so that a run does not end unsaved)."""
+    from . import _onnx
 
     try:
-        module = importlib.import_module("fastbp._onnx")  # imported here: the CLI works without it
+        _onnx._import_onnx()
     except ModuleNotFoundError as error:
-        if error.name == "fastbp._onnx":
-            raise CommandError("this fastbp has no ONNX export (fastbp._onnx is missing)") from None
-        raise CommandError(
-            f"writing .onnx needs the {error.name or 'onnx'} package, which is not installed: pip install 'fastbp[onnx]'"
-        ) from None
-    return module.save_onnx
+        raise CommandError(f"writing .onnx: {error}") from None
+    return _onnx.save_onnx
 
 
 def _check_model_format(path: str, option: str, activations: Sequence[str]) -> None:
@@ -1090,14 +1087,7 @@ def _save_model(net: Any, path: str) -> None:
 
             save_fann(net, path)
         elif fmt == "ONNX":
-            save_onnx = _onnx_writer()
-            try:
-                save_onnx(net, path)
-            except ModuleNotFoundError as error:
-                raise CommandError(
-                    f"writing .onnx needs the {error.name or 'onnx'} package, which is not installed: "
-                    "pip install 'fastbp[onnx]'"
-                ) from None
+            _onnx_writer()(net, path)
         else:
             net.save(path)
     except OSError as error:

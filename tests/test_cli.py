@@ -888,3 +888,16 @@ def test_spirals_interleave():
 def test_datasets_refuse_bad_arguments(call, error):
     with pytest.raises(error):
         call()
+
+
+def test_an_onnx_output_without_onnx_is_refused_before_training(circles_csv, tmp_path, monkeypatch, capsys):
+    # onnx absent (None in sys.modules makes its import fail): exit 2 before
+    # training, no model file, one line naming the extra to install.
+    monkeypatch.setitem(sys.modules, "onnx", None)
+    out = tmp_path / "m.onnx"
+    status = cli.main(["train", str(circles_csv), "--target", "label", "--epochs", "2", "--out", str(out), "--quiet"])
+    captured = capsys.readouterr()
+    assert status == 2
+    assert not out.exists()
+    assert "pip install 'fastbp[onnx]'" in captured.err
+    assert "training" not in captured.out
