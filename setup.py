@@ -73,8 +73,11 @@ else:
     # nothing here reads errno.
     # -g0 (release): no debug information, which Python's own flags ask for
     # (-g) and which takes a sixth of the compile time and most of the size.
-    extra_compile_args = (["-O0", "-g"] if DEBUG else ["-O3", "-g0"]) + ["-ffp-contract=off", "-fno-trapping-math",
-                                                                      "-fno-math-errno"]
+    extra_compile_args = (["-O0", "-g"] if DEBUG else ["-O3", "-g0"]) + [
+        "-ffp-contract=off",
+        "-fno-trapping-math",
+        "-fno-math-errno",
+    ]
 
 # (module suffix, instruction set, extra flags): the baseline always; the x86-64
 # levels where the compiler takes -march=x86-64-vN (GCC >= 11, Clang >= 12),
@@ -93,8 +96,12 @@ def define_macros(suffix, isa):
         # baseline, which calls Cython's init (renamed here) only on a CPU
         # that runs the copy; elsewhere the import raises ImportError.
         init = f"PyInit__kernels{suffix}"
-        macros += [(init, f"fastbp_unguarded_{init}"), ("FASTBP_UNGUARDED_INIT", f"fastbp_unguarded_{init}"),
-                   ("FASTBP_GUARDED_INIT", f'"{init}"'), ("FASTBP_MODULE", f'"fastbp._kernels{suffix}"')]
+        macros += [
+            (init, f"fastbp_unguarded_{init}"),
+            ("FASTBP_UNGUARDED_INIT", f"fastbp_unguarded_{init}"),
+            ("FASTBP_GUARDED_INIT", f'"{init}"'),
+            ("FASTBP_MODULE", f'"fastbp._kernels{suffix}"'),
+        ]
     return macros
 
 

@@ -45,8 +45,8 @@ import numpy as np
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
-from peers import Unavailable  # noqa: E402
-from peers.cpeers import compile_shared  # noqa: E402
+from peers import Unavailable
+from peers.cpeers import compile_shared
 
 NETWORKS = {"784-128-10": ((784, 128, 10), 10_000, 0.03125), "64-32-10": ((64, 32, 10), 50_000, 0.03125)}
 BATCH = 64
@@ -105,32 +105,60 @@ def find_libs():
         missing["scipy-openblas32"] = "not installed (pip install scipy-openblas32)"
     for pool in pools:
         path = pool["filepath"]
-        owner = ("NumPy" if "/numpy.libs/" in path else "SciPy" if "/scipy.libs/" in path
-                 else "pip scipy-openblas32" if "/scipy_openblas32/" in path else Path(path).name)
+        owner = (
+            "NumPy"
+            if "/numpy.libs/" in path
+            else "SciPy"
+            if "/scipy.libs/" in path
+            else "pip scipy-openblas32"
+            if "/scipy_openblas32/" in path
+            else Path(path).name
+        )
         lib = _cdll(path)
-        core_name, _ = _symbol(lib, ["scipy_openblas_get_corename64_", "scipy_openblas_get_corename",
-                                     "openblas_get_corename"])
+        core_name, _ = _symbol(
+            lib, ["scipy_openblas_get_corename64_", "scipy_openblas_get_corename", "openblas_get_corename"]
+        )
         if core_name:
             getattr(lib, core_name).restype = ctypes.c_char_p
             pool["architecture"] = getattr(lib, core_name)().decode()
         fns, api = {}, None
         for dtype, letter in (("float64", "d"), ("float32", "s")):
-            name, address = _symbol(lib, [f"scipy_cblas_{letter}gemm64_", f"cblas_{letter}gemm64_",
-                                          f"scipy_cblas_{letter}gemm", f"cblas_{letter}gemm"])
+            name, address = _symbol(
+                lib,
+                [
+                    f"scipy_cblas_{letter}gemm64_",
+                    f"cblas_{letter}gemm64_",
+                    f"scipy_cblas_{letter}gemm",
+                    f"cblas_{letter}gemm",
+                ],
+            )
             if address:
                 fns[dtype] = address
                 api = "cblas64" if "64_" in name else "cblas32"
-        setter_name, _ = _symbol(lib, ["scipy_openblas_set_num_threads64_", "scipy_openblas_set_num_threads",
-                                       "openblas_set_num_threads64_", "openblas_set_num_threads"])
+        setter_name, _ = _symbol(
+            lib,
+            [
+                "scipy_openblas_set_num_threads64_",
+                "scipy_openblas_set_num_threads",
+                "openblas_set_num_threads64_",
+                "openblas_set_num_threads",
+            ],
+        )
         if not fns or setter_name is None:
             missing[f"{owner}'s OpenBLAS"] = "no CBLAS gemm or thread setter exported"
             continue
         setter = getattr(lib, setter_name)
         setter.argtypes = [ctypes.c_int]
-        libs.append(Lib(f"{owner} OpenBLAS".replace("pip scipy-openblas32 OpenBLAS", "scipy-openblas32"),
-                        API[api], fns, setter,
-                        f"OpenBLAS {pool.get('version')} ({pool.get('architecture')} kernel, "
-                        f"{'64' if api == 'cblas64' else '32'}-bit ints), {Path(path).name}"))
+        libs.append(
+            Lib(
+                f"{owner} OpenBLAS".replace("pip scipy-openblas32 OpenBLAS", "scipy-openblas32"),
+                API[api],
+                fns,
+                setter,
+                f"OpenBLAS {pool.get('version')} ({pool.get('architecture')} kernel, "
+                f"{'64' if api == 'cblas64' else '32'}-bit ints), {Path(path).name}",
+            )
+        )
     try:
         import blis.cy
 
@@ -145,10 +173,17 @@ def find_libs():
         lib.bli_thread_set_num_threads.argtypes = [ctypes.c_int64]
         from importlib.metadata import version
 
-        libs.append(Lib("BLIS", API["blis"], fns, lib.bli_thread_set_num_threads,
-                        f"BLIS {lib.bli_info_get_version_str().decode()} (pip blis {version('blis')}), {arch} "
-                        f"kernels, threading {'on' if threaded else 'off (1 thread only)'}",
-                        max_threads=None if threaded else 1))
+        libs.append(
+            Lib(
+                "BLIS",
+                API["blis"],
+                fns,
+                lib.bli_thread_set_num_threads,
+                f"BLIS {lib.bli_info_get_version_str().decode()} (pip blis {version('blis')}), {arch} "
+                f"kernels, threading {'on' if threaded else 'off (1 thread only)'}",
+                max_threads=None if threaded else 1,
+            )
+        )
     except ImportError:
         missing["BLIS"] = "not installed (pip install blis)"
     except (OSError, AttributeError) as error:
@@ -167,7 +202,13 @@ def find_libs():
             mkl = "MKL (version unknown)"
         if not all(fns.values()):
             raise AttributeError("no sgemm_/dgemm_ exported")
-        mkl_lib = Lib("PyTorch's MKL", API["f77"], fns, torch.set_num_threads, f"{mkl}, inside torch {torch.__version__}")
+        mkl_lib = Lib(
+            "PyTorch's MKL",
+            API["f77"],
+            fns,
+            torch.set_num_threads,
+            f"{mkl}, inside torch {torch.__version__}",
+        )
         pack = _symbol(lib, ["cblas_sgemm_pack"])[1], _symbol(lib, ["cblas_sgemm_compute"])[1]
         if all(pack):
             lib.cblas_sgemm_pack_get_size.restype = ctypes.c_size_t
@@ -190,15 +231,43 @@ def harness():
         path = compile_shared(HERE / "peers" / "gemm_bench.c", ["-O2"], tag="")
         lib = ctypes.CDLL(str(path))
         lib.gemm_time.restype = ctypes.c_double
-        lib.gemm_time.argtypes = [ctypes.c_int, ctypes.c_void_p, ctypes.c_int, ctypes.c_int, ctypes.c_int,
-                                  ctypes.c_int, ctypes.c_long, ctypes.c_long, ctypes.c_long, ctypes.c_double,
-                                  ctypes.c_void_p, ctypes.c_void_p, ctypes.c_double, ctypes.c_void_p, ctypes.c_long]
+        lib.gemm_time.argtypes = [
+            ctypes.c_int,
+            ctypes.c_void_p,
+            ctypes.c_int,
+            ctypes.c_int,
+            ctypes.c_int,
+            ctypes.c_int,
+            ctypes.c_long,
+            ctypes.c_long,
+            ctypes.c_long,
+            ctypes.c_double,
+            ctypes.c_void_p,
+            ctypes.c_void_p,
+            ctypes.c_double,
+            ctypes.c_void_p,
+            ctypes.c_long,
+        ]
         lib.gemm_once.restype = None
         lib.gemm_once.argtypes = lib.gemm_time.argtypes[:-1]
         lib.packed_time.restype = ctypes.c_double
-        lib.packed_time.argtypes = [ctypes.c_void_p, ctypes.c_void_p, ctypes.c_int, ctypes.c_int, ctypes.c_int,
-                                    ctypes.c_long, ctypes.c_long, ctypes.c_long, ctypes.c_float, ctypes.c_void_p,
-                                    ctypes.c_void_p, ctypes.c_float, ctypes.c_void_p, ctypes.c_void_p, ctypes.c_long]
+        lib.packed_time.argtypes = [
+            ctypes.c_void_p,
+            ctypes.c_void_p,
+            ctypes.c_int,
+            ctypes.c_int,
+            ctypes.c_int,
+            ctypes.c_long,
+            ctypes.c_long,
+            ctypes.c_long,
+            ctypes.c_float,
+            ctypes.c_void_p,
+            ctypes.c_void_p,
+            ctypes.c_float,
+            ctypes.c_void_p,
+            ctypes.c_void_p,
+            ctypes.c_long,
+        ]
         _HARNESS = lib
     return _HARNESS
 
@@ -225,9 +294,22 @@ class Gemm:
         self.flags = "".join("T" if s else "N" for s in (sp, sq, sc))
 
     def _args(self, lib):
-        return (lib.api, lib.fns[self.dtype.name], int(self.dtype == np.float64), self.sp, self.sq, self.sc,
-                self.M, self.N, self.K, self.alpha, self.Ps.ctypes.data, self.Qs.ctypes.data, self.beta,
-                self.Cs.ctypes.data)
+        return (
+            lib.api,
+            lib.fns[self.dtype.name],
+            int(self.dtype == np.float64),
+            self.sp,
+            self.sq,
+            self.sc,
+            self.M,
+            self.N,
+            self.K,
+            self.alpha,
+            self.Ps.ctypes.data,
+            self.Qs.ctypes.data,
+            self.beta,
+            self.Cs.ctypes.data,
+        )
 
     def check(self, lib):
         """Run once; the result must be NumPy's (in float64 arithmetic) to rounding."""
@@ -249,9 +331,26 @@ class Gemm:
         pack, compute, size = lib.packed
         if not hasattr(self, "_packed"):
             self._packed = np.empty(size(162, self.M, self.N, self.K) // 4 + 16, dtype=np.float32)
-        return harness().packed_time(pack, compute, self.sp, self.sq, self.sc, self.M, self.N, self.K,
-                                     self.alpha, self.Ps.ctypes.data, self.Qs.ctypes.data, self.beta,
-                                     self.Cs.ctypes.data, self._packed.ctypes.data, reps) / reps
+        return (
+            harness().packed_time(
+                pack,
+                compute,
+                self.sp,
+                self.sq,
+                self.sc,
+                self.M,
+                self.N,
+                self.K,
+                self.alpha,
+                self.Ps.ctypes.data,
+                self.Qs.ctypes.data,
+                self.beta,
+                self.Cs.ctypes.data,
+                self._packed.ctypes.data,
+                reps,
+            )
+            / reps
+        )
 
 
 def batch_gemms(sizes, layout, dtype, rng, m=BATCH):
@@ -260,14 +359,53 @@ def batch_gemms(sizes, layout, dtype, rng, m=BATCH):
     out = []
     for l, (n_in, n_out) in enumerate(zip(sizes[:-1], sizes[1:]), start=1):
         # forward: Z (m x n_out) = A (m x n_in) W^T; Q = W^T is stored transposed when W is stored as written
-        out.append(Gemm(f"forward L{l}: A W^T ({m}x{n_in} . {n_in}x{n_out})", m, n_out, n_in, sA, 1 - sW, sA,
-                        1.0, 0.0, dtype, rng))
+        out.append(
+            Gemm(
+                f"forward L{l}: A W^T ({m}x{n_in} . {n_in}x{n_out})",
+                m,
+                n_out,
+                n_in,
+                sA,
+                1 - sW,
+                sA,
+                1.0,
+                0.0,
+                dtype,
+                rng,
+            )
+        )
         if l > 1:  # backward: D_prev (m x n_in) = D (m x n_out) W
-            out.append(Gemm(f"backward L{l}: D W ({m}x{n_out} . {n_out}x{n_in})", m, n_in, n_out, sD, sW, sD,
-                            1.0, 0.0, dtype, rng))
+            out.append(
+                Gemm(
+                    f"backward L{l}: D W ({m}x{n_out} . {n_out}x{n_in})",
+                    m,
+                    n_in,
+                    n_out,
+                    sD,
+                    sW,
+                    sD,
+                    1.0,
+                    0.0,
+                    dtype,
+                    rng,
+                )
+            )
         # update: W (n_out x n_in) -= s D^T (n_out x m) A; P = D^T is stored transposed when D is as written
-        out.append(Gemm(f"update L{l}: W -= s D^T A ({n_out}x{m} . {m}x{n_in})", n_out, n_in, m, 1 - sD, sA, sW,
-                        -1e-6, 1.0, dtype, rng))
+        out.append(
+            Gemm(
+                f"update L{l}: W -= s D^T A ({n_out}x{m} . {m}x{n_in})",
+                n_out,
+                n_in,
+                m,
+                1 - sD,
+                sA,
+                sW,
+                -1e-6,
+                1.0,
+                dtype,
+                rng,
+            )
+        )
     return out
 
 
@@ -311,7 +449,9 @@ def measure_gemms(configs, repeats, seconds):
     plans = {}
     for key, (lib, threads, gemms, packed) in configs.items():
         SWITCH.use(lib, threads)
-        timer = (lambda g: lambda r: g.packed_time(lib, r)) if packed else (lambda g: lambda r: g.time(lib, r))
+        timer = (
+            (lambda g: lambda r: g.packed_time(lib, r)) if packed else (lambda g: lambda r: g.time(lib, r))
+        )
         plans[key] = [(timer(g), _reps_for(timer(g), seconds)) for g in gemms]
     times = {key: [[] for _ in plans[key]] for key in configs}
     for _ in range(repeats):
@@ -348,6 +488,7 @@ def training(network, dtype, thread_counts, repeats, seconds, libs):
     mini-batch (1 and 2 threads), interleaved; costs checked against fastbp's."""
     import compare
     from peers import fastbp_peer, measure_interleaved, numpy_peer, plan, torch_peer
+
     sizes, rows, lr = NETWORKS[network]
     import fastbp
 
@@ -361,9 +502,15 @@ def training(network, dtype, thread_counts, repeats, seconds, libs):
 
     by_name = {lib.name: lib for lib in libs}
     # fastbp calls SciPy's OpenBLAS (scipy.linalg.cython_blas), numpy NumPy's, PyTorch its MKL.
-    peers = [(name, peer, by_name[lib]) for name, peer, lib in
-             (("fastbp", fastbp_peer.Fastbp(), "SciPy OpenBLAS"), ("numpy", numpy_peer.NumpyLoop(), "NumPy OpenBLAS"),
-              ("torch-nograd", torch_peer.TorchNoGrad(), "PyTorch's MKL")) if lib in by_name]
+    peers = [
+        (name, peer, by_name[lib])
+        for name, peer, lib in (
+            ("fastbp", fastbp_peer.Fastbp(), "SciPy OpenBLAS"),
+            ("numpy", numpy_peer.NumpyLoop(), "NumPy OpenBLAS"),
+            ("torch-nograd", torch_peer.TorchNoGrad(), "PyTorch's MKL"),
+        )
+        if lib in by_name
+    ]
     runs, names = [], []
     for name, peer, lib in peers:
         for threads in thread_counts:
@@ -376,11 +523,19 @@ def training(network, dtype, thread_counts, repeats, seconds, libs):
     for (name, threads), (trainer, r, e), result in zip(names, runs, results):
         SWITCH.use(libs[0], 1)
         expected = fastbp.Network.from_weights(task.weights, task.biases, dtype=dtype).train(
-            X[:r], Y[:r], epochs=e, lr=lr, batch_size=BATCH)
+            X[:r], Y[:r], epochs=e, lr=lr, batch_size=BATCH
+        )
         ok, diff = compare.check_costs(result.costs, expected, dtype)
-        out[f"{name} {threads}t"] = {"peer": name, "threads": threads, "samples_per_s": result.median,
-                                     "rates": result.rates, "rows": r, "epochs": e,
-                                     "check": "ok" if ok else "MISMATCH", "max_rel_diff": diff}
+        out[f"{name} {threads}t"] = {
+            "peer": name,
+            "threads": threads,
+            "samples_per_s": result.median,
+            "rates": result.rates,
+            "rows": r,
+            "epochs": e,
+            "check": "ok" if ok else "MISMATCH",
+            "max_rel_diff": diff,
+        }
     SWITCH.use(libs[0], 1)
     return out
 
@@ -398,10 +553,18 @@ def run(args):
     SWITCH = ThreadSwitch(libs)
     threads = [1, 2] if (os.cpu_count() or 1) >= 2 else [1]
     info = machine.describe()
-    out = {"date": time.strftime("%Y-%m-%d %H:%M:%S"), "machine": info, "batch": BATCH,
-           "libs": {lib.name: lib.about for lib in libs}, "missing": missing, "cases": []}
-    say(f"{info['cpu']}; fastbp {info['fastbp'].get('isa')} copy; OPENBLAS_CORETYPE "
-        f"{info.get('OPENBLAS_CORETYPE') or 'not set'}")
+    out = {
+        "date": time.strftime("%Y-%m-%d %H:%M:%S"),
+        "machine": info,
+        "batch": BATCH,
+        "libs": {lib.name: lib.about for lib in libs},
+        "missing": missing,
+        "cases": [],
+    }
+    say(
+        f"{info['cpu']}; fastbp {info['fastbp'].get('isa')} copy; OPENBLAS_CORETYPE "
+        f"{info.get('OPENBLAS_CORETYPE') or 'not set'}"
+    )
     for lib in libs:
         say(f"   {lib.name:15s} {lib.about}")
     for name, why in missing.items():
@@ -416,20 +579,34 @@ def run(args):
                 for g in gemms[layout]:
                     g.check(lib)
         # 1 thread: every library and layout
-        configs = {(lib.name, layout, 1, False): (lib, 1, gemms[layout], False) for lib in libs for layout in LAYOUTS}
+        configs = {
+            (lib.name, layout, 1, False): (lib, 1, gemms[layout], False) for lib in libs for layout in LAYOUTS
+        }
         mkl = next((lib for lib in libs if hasattr(lib, "packed")), None)
         if mkl is not None and dtype == "float32":
             for layout in LAYOUTS:  # only the forward and backward products have W as their Q (packable)
                 configs[(mkl.name + " packed W", layout, 1, True)] = (
-                    mkl, 1, [g for g in gemms[layout] if not g.label.startswith("update")], True)
+                    mkl,
+                    1,
+                    [g for g in gemms[layout] if not g.label.startswith("update")],
+                    True,
+                )
         timed = measure_gemms(configs, args.repeats, args.seconds)
         # 2 threads: today's layout and each library's best (meaningful only on two free cores)
         import roofline
 
         case_cores = roofline.two_core_ratio()
-        say(f"  two busy threads ran at x{case_cores:.2f} of one here"
-            + ("" if case_cores >= 1.5 else ": the 2-thread numbers below measure contention, not the library"))
-        best_layout = {lib.name: min(LAYOUTS, key=lambda lay: sum(timed[(lib.name, lay, 1, False)])) for lib in libs}
+        say(
+            f"  two busy threads ran at x{case_cores:.2f} of one here"
+            + (
+                ""
+                if case_cores >= 1.5
+                else ": the 2-thread numbers below measure contention, not the library"
+            )
+        )
+        best_layout = {
+            lib.name: min(LAYOUTS, key=lambda lay: sum(timed[(lib.name, lay, 1, False)])) for lib in libs
+        }
         configs2 = {}
         for lib in libs:
             for t in threads[1:]:
@@ -438,10 +615,24 @@ def run(args):
                         configs2[(lib.name, layout, t, False)] = (lib, t, gemms[layout], False)
         timed.update(measure_gemms(configs2, args.repeats, args.seconds))
         SWITCH.use(libs[0], 1)
-        case = {"network": network, "dtype": dtype, "two_core_ratio": case_cores, "gemm_labels": [g.label for g in gemms[TODAY]],
-                "flags": {layout: [g.flags for g in gemms[layout]] for layout in LAYOUTS},
-                "gemm_us": [{"lib": k[0], "layout": k[1], "threads": k[2], "packed": k[3],
-                             "us": [1e6 * s for s in v], "total_us": 1e6 * sum(v)} for k, v in timed.items()]}
+        case = {
+            "network": network,
+            "dtype": dtype,
+            "two_core_ratio": case_cores,
+            "gemm_labels": [g.label for g in gemms[TODAY]],
+            "flags": {layout: [g.flags for g in gemms[layout]] for layout in LAYOUTS},
+            "gemm_us": [
+                {
+                    "lib": k[0],
+                    "layout": k[1],
+                    "threads": k[2],
+                    "packed": k[3],
+                    "us": [1e6 * s for s in v],
+                    "total_us": 1e6 * sum(v),
+                }
+                for k, v in timed.items()
+            ],
+        }
         case["training"] = training(network, dtype, threads, args.repeats, 15 * args.seconds, libs)
         out["cases"].append(case)
         for line in case_lines(case):
@@ -451,35 +642,58 @@ def run(args):
 
 
 def _entry(case, lib, layout, threads=1, packed=False):
-    return next((e for e in case["gemm_us"] if (e["lib"], e["layout"], e["threads"], e["packed"])
-                 == (lib, layout, threads, packed)), None)
+    return next(
+        (
+            e
+            for e in case["gemm_us"]
+            if (e["lib"], e["layout"], e["threads"], e["packed"]) == (lib, layout, threads, packed)
+        ),
+        None,
+    )
 
 
 def case_lines(case):
     libs = list(dict.fromkeys(e["lib"] for e in case["gemm_us"] if not e["packed"]))
-    out = [f"  GEMM microseconds per batch, 1 thread, by layout (W A D: N = as today, T = stored transposed); "
-           f"the 3 products' flags (P Q C) per layer in brackets",
-           f"  {'layout':8s}" + "".join(f"{lib:>17s}" for lib in libs) + "   flags of " + ", ".join(
-               g.split(":")[0] for g in case["gemm_labels"])]
+    out = [
+        "  GEMM microseconds per batch, 1 thread, by layout (W A D: N = as today, T = stored transposed); "
+        "the 3 products' flags (P Q C) per layer in brackets",
+        f"  {'layout':8s}"
+        + "".join(f"{lib:>17s}" for lib in libs)
+        + "   flags of "
+        + ", ".join(g.split(":")[0] for g in case["gemm_labels"]),
+    ]
     for layout in LAYOUTS:
         cells = "".join(f"{_entry(case, lib, layout)['total_us']:17.1f}" for lib in libs)
-        out.append(f"  {layout + (' today' if layout == TODAY else ''):8s}{cells}   {' '.join(case['flags'][layout])}")
+        out.append(
+            f"  {layout + (' today' if layout == TODAY else ''):8s}{cells}   {' '.join(case['flags'][layout])}"
+        )
     today = _entry(case, "SciPy OpenBLAS", TODAY) or _entry(case, libs[0], TODAY)
-    out.append("  per product, today's layout (us): " + "; ".join(
-        f"{label.split(' (')[0]}: " + ", ".join(f"{lib} {_entry(case, lib, TODAY)['us'][i]:.1f}" for lib in libs)
-        for i, label in enumerate(case["gemm_labels"])))
+    out.append(
+        "  per product, today's layout (us): "
+        + "; ".join(
+            f"{label.split(' (')[0]}: "
+            + ", ".join(f"{lib} {_entry(case, lib, TODAY)['us'][i]:.1f}" for lib in libs)
+            for i, label in enumerate(case["gemm_labels"])
+        )
+    )
     packed = [e for e in case["gemm_us"] if e["packed"]]
     if packed:
         best = min(packed, key=lambda e: e["total_us"])
         plain = _entry(case, best["lib"].replace(" packed W", ""), best["layout"])
-        plain_fb = sum(u for u, label in zip(plain["us"], case["gemm_labels"]) if not label.startswith("update"))
-        out.append(f"  MKL with W packed every batch, forward+backward products: {best['total_us']:.1f} us (layout "
-                   f"{best['layout']}) against {plain_fb:.1f} us unpacked")
+        plain_fb = sum(
+            u for u, label in zip(plain["us"], case["gemm_labels"]) if not label.startswith("update")
+        )
+        out.append(
+            f"  MKL with W packed every batch, forward+backward products: {best['total_us']:.1f} us (layout "
+            f"{best['layout']}) against {plain_fb:.1f} us unpacked"
+        )
     twos = [e for e in case["gemm_us"] if e["threads"] > 1]
     for e in twos:
         one = _entry(case, e["lib"], e["layout"])
-        out.append(f"  {e['lib']:15s} layout {e['layout']}: {e['threads']} threads {e['total_us']:.1f} us against "
-                   f"1 thread {one['total_us']:.1f} us (x{one['total_us'] / e['total_us']:.2f})")
+        out.append(
+            f"  {e['lib']:15s} layout {e['layout']}: {e['threads']} threads {e['total_us']:.1f} us against "
+            f"1 thread {one['total_us']:.1f} us (x{one['total_us'] / e['total_us']:.2f})"
+        )
     out.append("  whole training, samples/s (median, interleaved; costs checked against fastbp):")
     fastbp_1 = case["training"].get("fastbp 1t", {}).get("samples_per_s")
     for key, t in case["training"].items():
@@ -488,11 +702,15 @@ def case_lines(case):
         if t["peer"] == "fastbp" and today:
             gemm = _entry(case, "SciPy OpenBLAS", TODAY, t["threads"])
             if gemm:
-                share = f"; its GEMMs (SciPy OpenBLAS, today's layout) {gemm['total_us']:.0f} us = " \
-                        f"{100 * gemm['total_us'] / batch_us:.0f}% of the batch"
+                share = (
+                    f"; its GEMMs (SciPy OpenBLAS, today's layout) {gemm['total_us']:.0f} us = "
+                    f"{100 * gemm['total_us'] / batch_us:.0f}% of the batch"
+                )
         ratio = f"  fastbp 1 thread / this = {fastbp_1 / t['samples_per_s']:.2f}" if fastbp_1 else ""
-        out.append(f"    {key:16s}{t['samples_per_s']:12,.0f}/s  ({batch_us:7.1f} us per batch{share})  "
-                   f"check {t['check']}{ratio}")
+        out.append(
+            f"    {key:16s}{t['samples_per_s']:12,.0f}/s  ({batch_us:7.1f} us per batch{share})  "
+            f"check {t['check']}{ratio}"
+        )
     return out
 
 
@@ -508,10 +726,12 @@ def recommend(out):
         best = min(linkable, key=lambda e: e["total_us"])
         best_scipy = min((e for e in one if e["lib"] == "SciPy OpenBLAS"), key=lambda e: e["total_us"])
         head = f"{case['network']} {case['dtype']}: GEMMs {today['total_us']:.0f} us per batch today (SciPy OpenBLAS, NNN)"
-        parts = [f"best layout in SciPy's OpenBLAS {best_scipy['layout']} {best_scipy['total_us']:.0f} us "
-                 f"(x{today['total_us'] / best_scipy['total_us']:.2f})",
-                 f"best linkable option {best['lib']} {best['layout']} {best['total_us']:.0f} us "
-                 f"(x{today['total_us'] / best['total_us']:.2f})"]
+        parts = [
+            f"best layout in SciPy's OpenBLAS {best_scipy['layout']} {best_scipy['total_us']:.0f} us "
+            f"(x{today['total_us'] / best_scipy['total_us']:.2f})",
+            f"best linkable option {best['lib']} {best['layout']} {best['total_us']:.0f} us "
+            f"(x{today['total_us'] / best['total_us']:.2f})",
+        ]
         numpy_ob = _entry(case, "NumPy OpenBLAS", TODAY)
         if numpy_ob:
             parts.append(f"NumPy's OpenBLAS, same layout: x{today['total_us'] / numpy_ob['total_us']:.2f}")
@@ -525,11 +745,15 @@ def recommend(out):
         t = case["training"]
         if "fastbp 1t" in t and "torch-nograd 1t" in t:
             f, p = t["fastbp 1t"]["samples_per_s"], t["torch-nograd 1t"]["samples_per_s"]
-            parts.append(f"fastbp {f / p:.2f}x PyTorch (batch {1e6 * BATCH / f:.0f} us, of which "
-                         f"{1e6 * BATCH / f - today['total_us']:.0f} us outside its GEMMs; PyTorch's batch "
-                         f"{1e6 * BATCH / p:.0f} us)")
+            parts.append(
+                f"fastbp {f / p:.2f}x PyTorch (batch {1e6 * BATCH / f:.0f} us, of which "
+                f"{1e6 * BATCH / f - today['total_us']:.0f} us outside its GEMMs; PyTorch's batch "
+                f"{1e6 * BATCH / p:.0f} us)"
+            )
         if "fastbp 1t" in t and "numpy 1t" in t:
-            parts.append(f"fastbp {t['fastbp 1t']['samples_per_s'] / t['numpy 1t']['samples_per_s']:.2f}x NumPy")
+            parts.append(
+                f"fastbp {t['fastbp 1t']['samples_per_s'] / t['numpy 1t']['samples_per_s']:.2f}x NumPy"
+            )
         lines.append(head + ": " + "; ".join(parts) + ".")
     return lines + summary(out)
 
@@ -540,14 +764,22 @@ def summary(out):
     if not cases:
         return []
     lines = []
-    linkable = lambda c: [e for e in c["gemm_us"] if e["threads"] == 1 and not e["packed"]  # noqa: E731
-                          and e["lib"] != "PyTorch's MKL"]
+    linkable = lambda c: [
+        e
+        for e in c["gemm_us"]
+        if e["threads"] == 1
+        and not e["packed"]
+        and e["lib"] != "PyTorch's MKL"
+    ]
     wins = {}
     for c in cases:
         best = min(linkable(c), key=lambda e: e["total_us"])
         wins.setdefault(best["lib"], []).append(f"{c['network']} {c['dtype']}")
-    lines.append("Library: fastest linkable BLAS per case (1 thread, best layout): " + "; ".join(
-        f"{lib} in {len(v)} ({', '.join(v)})" for lib, v in wins.items()) + ".")
+    lines.append(
+        "Library: fastest linkable BLAS per case (1 thread, best layout): "
+        + "; ".join(f"{lib} in {len(v)} ({', '.join(v)})" for lib, v in wins.items())
+        + "."
+    )
     ratios = []
     for c in cases:
         today = _entry(c, "SciPy OpenBLAS", TODAY)["total_us"]
@@ -557,9 +789,11 @@ def summary(out):
                 ratios.append((lib, c["network"], c["dtype"], today / other["total_us"]))
     for lib in sorted({r[0] for r in ratios}):
         mine = [r for r in ratios if r[0] == lib]
-        lines.append(f"{lib} against SciPy's OpenBLAS at today's layout: "
-                     + ", ".join(f"{n} {d} x{x:.2f}" for _, n, d, x in mine)
-                     + (" (slower everywhere: not an option)" if all(x < 1 for *_, x in mine) else ""))
+        lines.append(
+            f"{lib} against SciPy's OpenBLAS at today's layout: "
+            + ", ".join(f"{n} {d} x{x:.2f}" for _, n, d, x in mine)
+            + (" (slower everywhere: not an option)" if all(x < 1 for *_, x in mine) else "")
+        )
     gains = []
     for c in cases:
         for lib in {e["lib"] for e in linkable(c)}:
@@ -567,10 +801,15 @@ def summary(out):
             best = min((e for e in linkable(c) if e["lib"] == lib), key=lambda e: e["total_us"])
             gains.append((today / best["total_us"], lib, c["network"], c["dtype"], best["layout"]))
     top = max(gains)
-    lines.append(f"Layout (transposes): the best layout beats today's NNN by at most x{top[0]:.2f} "
-                 f"({top[1]}, {top[2]} {top[3]}, layout {top[4]}); "
-                 + ("within the noise of one run: keep NNN." if top[0] < 1.1 else
-                    "worth checking again on a quiet machine before changing the storage."))
+    lines.append(
+        f"Layout (transposes): the best layout beats today's NNN by at most x{top[0]:.2f} "
+        f"({top[1]}, {top[2]} {top[3]}, layout {top[4]}); "
+        + (
+            "within the noise of one run: keep NNN."
+            if top[0] < 1.1
+            else "worth checking again on a quiet machine before changing the storage."
+        )
+    )
     for c in cases:
         two = _entry(c, "SciPy OpenBLAS", TODAY, 2)
         if not two:
@@ -578,30 +817,45 @@ def summary(out):
         one = _entry(c, "SciPy OpenBLAS", TODAY)["total_us"]
         cores = c.get("two_core_ratio", 2.0)
         if cores < 1.5:
-            lines.append(f"Threads, {c['network']} {c['dtype']}: not measurable in this run (two busy threads ran "
-                         f"at x{cores:.2f} of one: another process held a core); 2 OpenBLAS threads measured "
-                         f"x{one / two['total_us']:.2f}")
+            lines.append(
+                f"Threads, {c['network']} {c['dtype']}: not measurable in this run (two busy threads ran "
+                f"at x{cores:.2f} of one: another process held a core); 2 OpenBLAS threads measured "
+                f"x{one / two['total_us']:.2f}"
+            )
         else:
-            lines.append(f"Threads, {c['network']} {c['dtype']}: 2 OpenBLAS threads x{one / two['total_us']:.2f} "
-                         f"on the GEMMs" + (" (slower: these products are too small to pay for a second thread)"
-                                            if one < two["total_us"] else ""))
+            lines.append(
+                f"Threads, {c['network']} {c['dtype']}: 2 OpenBLAS threads x{one / two['total_us']:.2f} "
+                f"on the GEMMs"
+                + (
+                    " (slower: these products are too small to pay for a second thread)"
+                    if one < two["total_us"]
+                    else ""
+                )
+            )
     for c in cases:
         packed = [e for e in c["gemm_us"] if e["packed"]]
         if not packed:
             continue
         best = min(packed, key=lambda e: e["total_us"])
-        plain = min(sum(u for u, label in zip(e["us"], c["gemm_labels"]) if not label.startswith("update"))
-                    for e in c["gemm_us"] if e["lib"] == "PyTorch's MKL" and e["threads"] == 1 and not e["packed"])
-        lines.append(f"Packed weights (MKL, float32, W repacked every batch as the update requires), {c['network']}: "
-                     f"forward+backward {best['total_us']:.1f} us at best against {plain:.1f} us unpacked "
-                     f"(x{plain / best['total_us']:.2f})")
+        plain = min(
+            sum(u for u, label in zip(e["us"], c["gemm_labels"]) if not label.startswith("update"))
+            for e in c["gemm_us"]
+            if e["lib"] == "PyTorch's MKL" and e["threads"] == 1 and not e["packed"]
+        )
+        lines.append(
+            f"Packed weights (MKL, float32, W repacked every batch as the update requires), {c['network']}: "
+            f"forward+backward {best['total_us']:.1f} us at best against {plain:.1f} us unpacked "
+            f"(x{plain / best['total_us']:.2f})"
+        )
     for c in cases:
         t = c["training"].get("fastbp 1t")
         if t:
             batch = 1e6 * BATCH / t["samples_per_s"]
             gemm = _entry(c, "SciPy OpenBLAS", TODAY)["total_us"]
-            lines.append(f"Outside BLAS, {c['network']} {c['dtype']}: fastbp's batch {batch:.0f} us, GEMMs "
-                         f"{gemm:.0f} us, the rest (sigmoids, deltas, biases, costs) {batch - gemm:.0f} us")
+            lines.append(
+                f"Outside BLAS, {c['network']} {c['dtype']}: fastbp's batch {batch:.0f} us, GEMMs "
+                f"{gemm:.0f} us, the rest (sigmoids, deltas, biases, costs) {batch - gemm:.0f} us"
+            )
     return lines
 
 

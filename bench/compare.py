@@ -114,7 +114,11 @@ MAX_FIXED_EPOCHS = 10**8
 # How many per-epoch costs the JSON keeps of a run (the first and the last
 # half); the check always compares all of them.
 STORED_COSTS = 20
-MODES = {"online": 1, "minibatch": 64, "fullbatch": 0}  # fullbatch: one batch of all rows (RPROP's workloads only)
+MODES = {
+    "online": 1,
+    "minibatch": 64,
+    "fullbatch": 0,
+}  # fullbatch: one batch of all rows (RPROP's workloads only)
 DTYPES = ("float64", "float32")
 DATA_SEED, NETWORK_SEED = 0, 1
 # Costs are means of many per-sample costs accumulated in double; peers differ
@@ -161,8 +165,9 @@ def model_of(workload):
 def make_task(workload, dtype, batch_size):
     """The initial weights of ``fastbp.Network(sizes, seed=1)`` with the
     workload's model (so each activation gets fastbp's initialisation for it)."""
-    import fastbp
     from peers import Task
+
+    import fastbp
 
     sizes, _, lr = WORKLOADS[workload]
     activations, loss = model_of(workload)
@@ -171,13 +176,23 @@ def make_task(workload, dtype, batch_size):
         model = dict(activation=activations[:-1], output_activation=activations[-1], loss=loss)
     try:
         net = fastbp.Network(sizes, seed=NETWORK_SEED, dtype=dtype, **model)
-    except TypeError as error:  # a fastbp from before issue 10: its (sigmoid) initialisation, fastbp itself n/a
+    except (
+        TypeError
+    ) as error:  # a fastbp from before issue 10: its (sigmoid) initialisation, fastbp itself n/a
         if "keyword" not in str(error):
             raise
         net = fastbp.Network(sizes, seed=NETWORK_SEED, dtype=dtype)
     optimizer = OPTIMIZER_TASKS[workload][0] if workload in OPTIMIZER_TASKS else None
-    return Task(net.weights, net.biases, lr, batch_size, dtype, activations=activations, loss=loss,
-                optimizer=optimizer)
+    return Task(
+        net.weights,
+        net.biases,
+        lr,
+        batch_size,
+        dtype,
+        activations=activations,
+        loss=loss,
+        optimizer=optimizer,
+    )
 
 
 def runs_in(workload, mode):
@@ -237,12 +252,15 @@ def _stored(values):
 
 def _short(values):
     values = list(values)
-    return str(values) if len(values) <= 6 else f"[{values[0]:.9g}, {values[1]:.9g}, ... {values[-1]:.9g}] ({len(values)} epochs)"
+    return (
+        str(values)
+        if len(values) <= 6
+        else f"[{values[0]:.9g}, {values[1]:.9g}, ... {values[-1]:.9g}] ({len(values)} epochs)"
+    )
 
 
 def run_case(workload, mode, dtype, threads, peer_list, args):
     import numpy as np
-
     from machine import training_flops
     from peers import Unavailable, measure_interleaved, plan, plan_epochs
 
@@ -250,16 +268,27 @@ def run_case(workload, mode, dtype, threads, peer_list, args):
     task = make_task(workload, dtype, MODES[mode])
     fixed = workload in FIXED_EPOCH_ROWS or task.full_batch  # RPROP: every epoch all rows
     X, Y = make_data(workload, dtype, n_rows if fixed else args.rows and min(args.rows, n_rows))
-    case = {"workload": workload, "mode": mode, "batch_size": task.batch_size, "dtype": dtype,
-            "threads": threads, "lr": lr, "flops_per_sample": training_flops(sizes), "results": []}
+    case = {
+        "workload": workload,
+        "mode": mode,
+        "batch_size": task.batch_size,
+        "dtype": dtype,
+        "threads": threads,
+        "lr": lr,
+        "flops_per_sample": training_flops(sizes),
+        "results": [],
+    }
     if fixed:
         case["epoch_rows"] = n_rows
     if workload in MODELS:
         case["activations"], case["loss"] = list(task.activations), task.loss
     if task.optimizer:
         case["optimizer"] = [task.rule, task.optimizer[1]]
-    say(f"\n== {workload}  {mode}{'' if mode != 'minibatch' else ' ' + str(task.batch_size)}  {dtype}  "
-        f"{threads} thread{'s' if threads > 1 else ''}" + (f"  (epochs of {n_rows} row{'s' * (n_rows > 1)})" if fixed else ""))
+    say(
+        f"\n== {workload}  {mode}{'' if mode != 'minibatch' else ' ' + str(task.batch_size)}  {dtype}  "
+        f"{threads} thread{'s' if threads > 1 else ''}"
+        + (f"  (epochs of {n_rows} row{'s' * (n_rows > 1)})" if fixed else "")
+    )
 
     reference = None
     # the fallback when fastbp cannot run the case: NumPy (plain SGD) or torch.optim (optimizers)
@@ -290,7 +319,7 @@ def run_case(workload, mode, dtype, threads, peer_list, args):
             entry.update(status="skipped", reason=str(why))
             say(f"   {peer.name:13s} skipped: {why}")
             continue
-        except Exception as error:  # noqa: BLE001 - one broken peer must not hide the others' results
+        except Exception as error:
             entry.update(status="error", reason=f"{type(error).__name__}: {error}")
             say(f"   !!! {peer.name} FAILED: {entry['reason']}")
             continue
@@ -306,8 +335,15 @@ def run_case(workload, mode, dtype, threads, peer_list, args):
     if stream:
         case["roofline"] = stream[0].result(measurements.pop())
     for (peer, entry, trainer, rows, epochs), result in zip(ready, measurements):
-        entry.update(status="ok", rows=rows, epochs=epochs, rates=result.rates, median=result.median,
-                     costs=_stored(result.costs.tolist()), n_costs=len(result.costs))
+        entry.update(
+            status="ok",
+            rows=rows,
+            epochs=epochs,
+            rates=result.rates,
+            median=result.median,
+            costs=_stored(result.costs.tolist()),
+            n_costs=len(result.costs),
+        )
         if hasattr(trainer, "fann_mse"):
             # FANN's own MSE: mean over samples and outputs of (y - o)^2 = 2 J / n_out
             entry["fann_mse_as_J"] = _stored((np.asarray(trainer.fann_mse) * sizes[-1] / 2).tolist())
@@ -318,39 +354,65 @@ def run_case(workload, mode, dtype, threads, peer_list, args):
             # (emulated), and the first epochs, where the rules agree, against the reference.
             rule_expected, agree, rule_name = own
             rule_ok, rule_diff = check_costs(result.costs, rule_expected, dtype)
-            entry.update(check_rule=rule_name, rule_check="ok" if rule_ok else "MISMATCH", rule_rel_diff=rule_diff,
-                         rule_expected=_stored(rule_expected.tolist()), agree_epochs=min(agree, epochs))
+            entry.update(
+                check_rule=rule_name,
+                rule_check="ok" if rule_ok else "MISMATCH",
+                rule_rel_diff=rule_diff,
+                rule_expected=_stored(rule_expected.tolist()),
+                agree_epochs=min(agree, epochs),
+            )
             if not rule_ok:
-                say(f"   !!! {peer.name} does not compute {rule_name}: {_short(result.costs)} vs "
-                    f"{_short(rule_expected)} (max relative difference {rule_diff:.3g})")
+                say(
+                    f"   !!! {peer.name} does not compute {rule_name}: {_short(result.costs)} vs "
+                    f"{_short(rule_expected)} (max relative difference {rule_diff:.3g})"
+                )
         if reference is not None:
             expected = reference.costs(rows, epochs)
             n = epochs if own is None else min(own[1], epochs)
             ok, diff = check_costs(result.costs[:n], expected[:n], dtype)
             ok = ok and entry.get("rule_check", "ok") == "ok"
-            entry.update(check="ok" if ok else "MISMATCH", max_rel_diff=diff, expected=_stored(expected.tolist()))
+            entry.update(
+                check="ok" if ok else "MISMATCH", max_rel_diff=diff, expected=_stored(expected.tolist())
+            )
         else:
             entry.update(check="unchecked" if own is None else entry["rule_check"])
         spread = (max(result.rates) - min(result.rates)) / 2 / result.median
-        say(f"   {peer.name:13s} {result.median:12,.0f} samples/s  ±{100 * spread:4.1f}%  "
+        say(
+            f"   {peer.name:13s} {result.median:12,.0f} samples/s  ±{100 * spread:4.1f}%  "
             f"({rows} rows x {epochs} epochs)  cost {result.costs[-1]:.9g}  check {entry['check']}"
-            + (f" (rel diff {entry['max_rel_diff']:.1e}" + (f" over the first {entry['agree_epochs']} epochs; "
-               f"{entry['check_rule']}: {entry['rule_check']}, {entry['rule_rel_diff']:.1e}"
-               if "check_rule" in entry else "") + ")" if "max_rel_diff" in entry else "")
-            + (f"  = {result.median / rows:,.1f} epochs/s" if task.full_batch else ""))
+            + (
+                f" (rel diff {entry['max_rel_diff']:.1e}"
+                + (
+                    f" over the first {entry['agree_epochs']} epochs; "
+                    f"{entry['check_rule']}: {entry['rule_check']}, {entry['rule_rel_diff']:.1e}"
+                    if "check_rule" in entry
+                    else ""
+                )
+                + ")"
+                if "max_rel_diff" in entry
+                else ""
+            )
+            + (f"  = {result.median / rows:,.1f} epochs/s" if task.full_batch else "")
+        )
         if entry["check"] == "MISMATCH":
-            say(f"   !!! COST MISMATCH: {peer.name} computed {_short(result.costs)} but {reference.name} computed "
-                f"{_short(expected)} on the same work (max relative difference {diff:.3g} > rtol {RTOL[dtype]:g})")
+            say(
+                f"   !!! COST MISMATCH: {peer.name} computed {_short(result.costs)} but {reference.name} computed "
+                f"{_short(expected)} on the same work (max relative difference {diff:.3g} > rtol {RTOL[dtype]:g})"
+            )
             if entry.get("fann_clipped"):
-                say(f"   !!! FANN clipped {entry['fann_clipped']} derivatives (sigmoid a to [0.01, 0.99], tanh a "
-                    "to [-0.98, 0.98]): its gradient is not the exact one there. Lower the workload's lr or MAX_EPOCHS.")
+                say(
+                    f"   !!! FANN clipped {entry['fann_clipped']} derivatives (sigmoid a to [0.01, 0.99], tanh a "
+                    "to [-0.98, 0.98]): its gradient is not the exact one there. Lower the workload's lr or MAX_EPOCHS."
+                )
     if "roofline" in case:
         roof = case["roofline"]
         roof.update(stream[0].fractions(case))
-        say(f"   roofline: {roof['bytes_per_sample']:,} B per sample ({roof['model']}); read+write bandwidth over "
+        say(
+            f"   roofline: {roof['bytes_per_sample']:,} B per sample ({roof['model']}); read+write bandwidth over "
             f"{roof['W1_bytes']:,} B ({roof.get('W1_cache_level', '?')}): {roof['bandwidth_bytes_per_s'] / 1e9:.1f} GB/s"
             f" -> ceiling {roof['ceiling_samples_per_s']:,.0f} samples/s; fastbp at "
-            f"{roof.get('fastbp_fraction', float('nan')):.2f}x, C at {roof.get('C_fraction', float('nan')):.2f}x of it")
+            f"{roof.get('fastbp_fraction', float('nan')):.2f}x, C at {roof.get('C_fraction', float('nan')):.2f}x of it"
+        )
     return case
 
 
@@ -374,7 +436,6 @@ def run_two_networks(workload, dtype, args):
     against one alone (fastbp releases the GIL), and the same for the C loop
     (ctypes releases it too) as what the machine allows."""
     import numpy as np
-
     from peers import Unavailable, plan, timed_train
 
     task = make_task(workload, dtype, 1)
@@ -413,21 +474,36 @@ def run_two_networks(workload, dtype, args):
             two_rates.append(2 * rows * epochs / wall)
             costs_ok &= all(list(r[1]) == list(one_costs) for r in results)
         one, two = float(np.median(one_rates)), float(np.median(two_rates))
-        entry = {"peer": peer.name, "rows": rows, "epochs": epochs, "one": one, "one_rates": one_rates,
-                 "two": two, "two_rates": two_rates, "ratio": two / one,
-                 "check": "ok" if costs_ok else "MISMATCH"}
+        entry = {
+            "peer": peer.name,
+            "rows": rows,
+            "epochs": epochs,
+            "one": one,
+            "one_rates": one_rates,
+            "two": two,
+            "two_rates": two_rates,
+            "ratio": two / one,
+            "check": "ok" if costs_ok else "MISMATCH",
+        }
         out["results"].append(entry)
-        say(f"   {peer.name:13s} one: {one:12,.0f}/s   two: {two:12,.0f}/s   ratio {entry['ratio']:.2f}"
-            f"   costs {'same as alone' if costs_ok else 'MISMATCH: the threads changed the result'}")
+        say(
+            f"   {peer.name:13s} one: {one:12,.0f}/s   two: {two:12,.0f}/s   ratio {entry['ratio']:.2f}"
+            f"   costs {'same as alone' if costs_ok else 'MISMATCH: the threads changed the result'}"
+        )
     return out
 
 
 def run_memory(args):
     """Peak memory a training run adds beyond its data and network, in a fresh
     process per configuration: it must not grow with the rows or the epochs."""
-    configs = [("2-2-2", "online", 1_000_000, 1), ("2-2-2", "online", 4_000_000, 1),
-               ("2-2-2", "online", 1_000_000, 8), ("2-2-2", "minibatch", 1_000_000, 1),
-               ("2-2-2", "minibatch", 4_000_000, 1), ("784-128-10", "minibatch", 2_000, 1)]
+    configs = [
+        ("2-2-2", "online", 1_000_000, 1),
+        ("2-2-2", "online", 4_000_000, 1),
+        ("2-2-2", "online", 1_000_000, 8),
+        ("2-2-2", "minibatch", 1_000_000, 1),
+        ("2-2-2", "minibatch", 4_000_000, 1),
+        ("784-128-10", "minibatch", 2_000, 1),
+    ]
     if args.quick:
         configs = [(w, m, max(2_000, r // 4), e) for w, m, r, e in configs]
     out = []
@@ -446,9 +522,11 @@ def run_memory(args):
             continue
         entry = json.loads(probe.stdout.strip().splitlines()[-1])
         out.append(entry)
-        say(f"   {workload:10s} {mode:9s} rows={rows:>9,} epochs={epochs}: data {entry['data_bytes'] / 2**20:8.1f} MiB, "
+        say(
+            f"   {workload:10s} {mode:9s} rows={rows:>9,} epochs={epochs}: data {entry['data_bytes'] / 2**20:8.1f} MiB, "
             f"added by train {entry['added_bytes'] / 2**10:9.1f} KiB (NumPy/Python allocations "
-            f"{entry['traced_bytes'] / 2**10:.1f} KiB)")
+            f"{entry['traced_bytes'] / 2**10:.1f} KiB)"
+        )
     return out
 
 
@@ -456,7 +534,6 @@ def memory_probe(spec):
     """In a fresh process: peak RSS added by one train call (prints JSON)."""
     import gc
 
-    import numpy as np
 
     workload, mode, rows, epochs = spec.split(",")
     rows, epochs = int(rows), int(epochs)
@@ -483,10 +560,21 @@ def memory_probe(spec):
     net.train(X, Y, epochs=epochs, lr=lr, batch_size=task.batch_size)
     added = (_status_kib("VmHWM") - before) * 1024
     traced = tracemalloc.get_traced_memory()[1]
-    print(json.dumps({"workload": workload, "mode": mode, "rows": rows, "epochs": epochs,
-                      "data_bytes": X.nbytes + Y.nbytes, "params_bytes": sum(W.nbytes + b.nbytes for W, b in
-                                                                            zip(net.weights, net.biases)),
-                      "added_bytes": added, "traced_bytes": traced, "row_bytes": int(X.nbytes + Y.nbytes) // rows}))
+    print(
+        json.dumps(
+            {
+                "workload": workload,
+                "mode": mode,
+                "rows": rows,
+                "epochs": epochs,
+                "data_bytes": X.nbytes + Y.nbytes,
+                "params_bytes": sum(W.nbytes + b.nbytes for W, b in zip(net.weights, net.biases)),
+                "added_bytes": added,
+                "traced_bytes": traced,
+                "row_bytes": int(X.nbytes + Y.nbytes) // rows,
+            }
+        )
+    )
 
 
 def _status_kib(field):
@@ -531,11 +619,15 @@ def worker(args):
     if threads == 1 and not args.no_percall:
         import percall
 
-        networks = [n for n in percall.NETWORKS
-                    if any(w.split(":")[0] == n and w not in MODELS for w in args.workloads)]
+        networks = [
+            n
+            for n in percall.NETWORKS
+            if any(w.split(":")[0] == n and w not in MODELS for w in args.workloads)
+        ]
         say("\n== per call: fastbp against the same work by hand (NumPy, PyTorch), one sample")
-        out["percall"] = percall.run(networks, args.dtypes, repeats=args.repeats,
-                                     seconds=0.02 if args.quick else 0.05, say=say)
+        out["percall"] = percall.run(
+            networks, args.dtypes, repeats=args.repeats, seconds=0.02 if args.quick else 0.05, say=say
+        )
     if args.percall_only:
         Path(args.worker_out).write_text(json.dumps(out))
         return 0
@@ -545,14 +637,20 @@ def worker(args):
             if not runs_in(workload, mode):
                 continue  # e.g. a mini-batch of 64 rows has nothing to do in a 1-row epoch
             for dtype in args.dtypes:
-                chosen = [p for p in all_peer_objects()
-                          if (not args.only or p.name in args.only)
-                          and (threads == 1 or p.multithreaded or p.name == "fastbp")]
+                chosen = [
+                    p
+                    for p in all_peer_objects()
+                    if (not args.only or p.name in args.only)
+                    and (threads == 1 or p.multithreaded or p.name == "fastbp")
+                ]
                 out["cases"].append(run_case(workload, mode, dtype, threads, chosen, args))
     if threads == 1 and not args.no_two_networks:
         # the note's model only: the issue-10 workloads have no two-networks target
-        for workload in (w for w in args.workloads if w not in FIXED_EPOCH_ROWS and w not in MODELS
-                         and w not in OPTIMIZER_TASKS):
+        for workload in (
+            w
+            for w in args.workloads
+            if w not in FIXED_EPOCH_ROWS and w not in MODELS and w not in OPTIMIZER_TASKS
+        ):
             for dtype in args.dtypes:
                 out["two_networks"].append(run_two_networks(workload, dtype, args))
     Path(args.worker_out).write_text(json.dumps(out))
@@ -582,32 +680,61 @@ def spawn_worker(threads, args, argv):
 def main(argv=None):
     argv = list(sys.argv[1:] if argv is None else argv)
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--quick", action="store_true", help="3 repeats of ~0.1 s, smaller data (development)")
+    parser.add_argument(
+        "--quick", action="store_true", help="3 repeats of ~0.1 s, smaller data (development)"
+    )
     parser.add_argument("--repeats", type=int, help="timed runs per peer (default 5, --quick 3)")
-    parser.add_argument("--seconds", type=float, help="target length of one timed run (default 0.3, --quick 0.1)")
+    parser.add_argument(
+        "--seconds", type=float, help="target length of one timed run (default 0.3, --quick 0.1)"
+    )
     parser.add_argument("--rows", type=int, help="use at most this many rows of each data set")
-    parser.add_argument("--only", help="comma-separated peer names (fastbp,fastbp-ref,C,FANN,numpy,torch-sgd,...)")
+    parser.add_argument(
+        "--only", help="comma-separated peer names (fastbp,fastbp-ref,C,FANN,numpy,torch-sgd,...)"
+    )
     parser.add_argument("--workloads", default=",".join(WORKLOADS), help="comma-separated, e.g. 64-32-10")
     parser.add_argument("--modes", default=",".join(MODES), help="online,minibatch")
     parser.add_argument("--dtypes", default=",".join(DTYPES), help="float64,float32")
-    parser.add_argument("--threads", default="1,2", help="thread counts to run: 1 (everything), 2 (mini-batch)")
-    parser.add_argument("--no-two-networks", action="store_true", help="skip the two-networks-in-two-threads runs")
+    parser.add_argument(
+        "--threads", default="1,2", help="thread counts to run: 1 (everything), 2 (mini-batch)"
+    )
+    parser.add_argument(
+        "--no-two-networks", action="store_true", help="skip the two-networks-in-two-threads runs"
+    )
     parser.add_argument("--no-memory", action="store_true", help="skip the peak-memory probes")
-    parser.add_argument("--no-percall", action="store_true", help="skip the per-call table (bench/percall.py)")
-    parser.add_argument("--percall-only", action="store_true",
-                        help="only the per-call table (no training cases, two networks or memory)")
-    parser.add_argument("--no-roofline", action="store_true", help="skip the memory roofline of 784-128-10 online")
-    parser.add_argument("--thread-pause", type=float, default=0.3,
-                        help="seconds (untimed) before each run with several threads, so that the previous peer's "
-                             "idle BLAS/OpenMP workers stop spinning (default 0.3; 0 to compare)")
+    parser.add_argument(
+        "--no-percall", action="store_true", help="skip the per-call table (bench/percall.py)"
+    )
+    parser.add_argument(
+        "--percall-only",
+        action="store_true",
+        help="only the per-call table (no training cases, two networks or memory)",
+    )
+    parser.add_argument(
+        "--no-roofline", action="store_true", help="skip the memory roofline of 784-128-10 online"
+    )
+    parser.add_argument(
+        "--thread-pause",
+        type=float,
+        default=0.3,
+        help="seconds (untimed) before each run with several threads, so that the previous peer's "
+        "idle BLAS/OpenMP workers stop spinning (default 0.3; 0 to compare)",
+    )
     parser.add_argument("--no-chart", action="store_true", help="do not draw bench/results/latest.png")
-    parser.add_argument("--baseline", metavar="CHECKOUT",
-                        help="also time the fastbp of this checkout (built in place: e.g. the commit before an issue) "
-                             "as the peer fastbp-base, on the plain-SGD workloads")
+    parser.add_argument(
+        "--baseline",
+        metavar="CHECKOUT",
+        help="also time the fastbp of this checkout (built in place: e.g. the commit before an issue) "
+        "as the peer fastbp-base, on the plain-SGD workloads",
+    )
     parser.add_argument("--output", default=str(RESULTS / "latest.json"), help="where to write the JSON")
-    parser.add_argument("--markdown", action="store_true", help="print the README table from --output and exit")
-    parser.add_argument("--update-readme", action="store_true",
-                        help="write the table from --output into README.md's Performance section and exit")
+    parser.add_argument(
+        "--markdown", action="store_true", help="print the README table from --output and exit"
+    )
+    parser.add_argument(
+        "--update-readme",
+        action="store_true",
+        help="write the table from --output into README.md's Performance section and exit",
+    )
     parser.add_argument("--worker-threads", type=int, help=argparse.SUPPRESS)
     parser.add_argument("--worker-out", help=argparse.SUPPRESS)
     parser.add_argument("--memory-probe", help=argparse.SUPPRESS)
@@ -653,15 +780,22 @@ def main(argv=None):
     started = time.time()
     if args.percall_only:
         args.no_memory, thread_counts = True, [1]
-    runs = [spawn_worker(t, args, [a for a in argv]) for t in thread_counts
-            if t == 1 or ("minibatch" in args.modes and any(runs_in(w, "minibatch") for w in args.workloads))]
-    results = {"date": time.strftime("%Y-%m-%d %H:%M:%S"), "argv": argv, "rtol": RTOL,
-               "workloads": {k: {"sizes": v[0], "rows": v[1], "lr": v[2]} for k, v in WORKLOADS.items()},
-               "machine": runs[0]["machine"] if runs else {},
-               "peak_gflops": {r["threads"]: r["peak_gflops"] for r in runs},
-               "cases": [c for r in runs for c in r["cases"]],
-               "two_networks": [t for r in runs for t in r["two_networks"]],
-               "percall": next((r["percall"] for r in runs if "percall" in r), None)}
+    runs = [
+        spawn_worker(t, args, [a for a in argv])
+        for t in thread_counts
+        if t == 1 or ("minibatch" in args.modes and any(runs_in(w, "minibatch") for w in args.workloads))
+    ]
+    results = {
+        "date": time.strftime("%Y-%m-%d %H:%M:%S"),
+        "argv": argv,
+        "rtol": RTOL,
+        "workloads": {k: {"sizes": v[0], "rows": v[1], "lr": v[2]} for k, v in WORKLOADS.items()},
+        "machine": runs[0]["machine"] if runs else {},
+        "peak_gflops": {r["threads"]: r["peak_gflops"] for r in runs},
+        "cases": [c for r in runs for c in r["cases"]],
+        "two_networks": [t for r in runs for t in r["two_networks"]],
+        "percall": next((r["percall"] for r in runs if "percall" in r), None),
+    }
     results["memory"] = [] if args.no_memory else run_memory(args)
     results["seconds"] = round(time.time() - started, 1)
     results["targets"] = report.targets(results)
@@ -673,8 +807,10 @@ def main(argv=None):
         say(report.chart(results, Path(args.output).with_suffix(".png")))
     mismatches = report.mismatches(results)
     if mismatches:
-        say("\n!!! COST MISMATCH or FAILURE — these peers failed, or did not compute fastbp's costs (so their "
-            "timings would compare different work):")
+        say(
+            "\n!!! COST MISMATCH or FAILURE — these peers failed, or did not compute fastbp's costs (so their "
+            "timings would compare different work):"
+        )
         for line in mismatches:
             say("!!!   " + line)
         return 1

@@ -47,25 +47,30 @@ from pathlib import Path
 for _name in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
     os.environ.setdefault(_name, "1")
 
-import numpy as np  # noqa: E402
-from sklearn.base import clone  # noqa: E402
-from sklearn.compose import TransformedTargetRegressor  # noqa: E402
-from sklearn.datasets import load_breast_cancer, load_diabetes, load_digits, load_iris, load_wine  # noqa: E402
-from sklearn.exceptions import ConvergenceWarning  # noqa: E402
-from sklearn.model_selection import KFold, StratifiedKFold  # noqa: E402
-from sklearn.neural_network import MLPClassifier, MLPRegressor  # noqa: E402
-from sklearn.pipeline import make_pipeline  # noqa: E402
-from sklearn.preprocessing import StandardScaler  # noqa: E402
-from sklearn.utils.estimator_checks import check_classifiers_train, check_regressors_train  # noqa: E402
-from threadpoolctl import threadpool_limits  # noqa: E402
+import numpy as np
+from sklearn.base import clone
+from sklearn.compose import TransformedTargetRegressor
+from sklearn.datasets import load_breast_cancer, load_diabetes, load_digits, load_iris, load_wine
+from sklearn.exceptions import ConvergenceWarning
+from sklearn.model_selection import KFold, StratifiedKFold
+from sklearn.neural_network import MLPClassifier, MLPRegressor
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import StandardScaler
+from sklearn.utils.estimator_checks import check_classifiers_train, check_regressors_train
+from threadpoolctl import threadpool_limits
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-import machine  # noqa: E402
+import machine
 
-import fastbp  # noqa: E402
-from fastbp.sklearn import BPClassifier, BPRegressor  # noqa: E402
+import fastbp
+from fastbp.sklearn import BPClassifier, BPRegressor
 
-CLASSIFICATION = {"iris": load_iris, "wine": load_wine, "breast_cancer": load_breast_cancer, "digits": load_digits}
+CLASSIFICATION = {
+    "iris": load_iris,
+    "wine": load_wine,
+    "breast_cancer": load_breast_cancer,
+    "digits": load_digits,
+}
 FOLDS = 5
 
 # The rows of the defaults table: (label, estimator).  "note's model" is the
@@ -75,18 +80,40 @@ CLASSIFIERS = [
     ("BPClassifier()", BPClassifier(random_state=0)),
     ("BPClassifier(solver='adam')", BPClassifier(solver="adam", random_state=0)),
     ("BPClassifier(solver='sgd')", BPClassifier(solver="sgd", random_state=0)),
-    ("BPClassifier(note's model)", BPClassifier(activation="logistic", loss="squared_error", solver="sgd",
-                                                momentum=0.0, alpha=0.0, learning_rate_init=1.0, batch_size=1,
-                                                n_iter_no_change=20, random_state=0)),
+    (
+        "BPClassifier(note's model)",
+        BPClassifier(
+            activation="logistic",
+            loss="squared_error",
+            solver="sgd",
+            momentum=0.0,
+            alpha=0.0,
+            learning_rate_init=1.0,
+            batch_size=1,
+            n_iter_no_change=20,
+            random_state=0,
+        ),
+    ),
     ("MLPClassifier()", MLPClassifier(random_state=0)),
 ]
 REGRESSORS = [
     ("BPRegressor()", BPRegressor(random_state=0)),
     ("BPRegressor(solver='sgd')", BPRegressor(solver="sgd", random_state=0)),
     ("BPRegressor(solver='rprop')", BPRegressor(solver="rprop", random_state=0)),
-    ("BPRegressor(note's model)", BPRegressor(activation="logistic", out_activation="logistic", solver="sgd",
-                                              momentum=0.0, alpha=0.0, learning_rate_init=1.0, batch_size=1,
-                                              n_iter_no_change=20, random_state=0)),
+    (
+        "BPRegressor(note's model)",
+        BPRegressor(
+            activation="logistic",
+            out_activation="logistic",
+            solver="sgd",
+            momentum=0.0,
+            alpha=0.0,
+            learning_rate_init=1.0,
+            batch_size=1,
+            n_iter_no_change=20,
+            random_state=0,
+        ),
+    ),
     ("MLPRegressor()", MLPRegressor(random_state=0)),
 ]
 
@@ -106,16 +133,22 @@ SOLVER_GRID = {
     "classifier": [
         *(dict(solver="sgd", learning_rate_init=rate, batch_size=16) for rate in (0.1, 0.3)),
         *(dict(solver="sgd", momentum=0.9, learning_rate_init=rate, batch_size=16) for rate in (0.01, 0.03)),
-        *(dict(solver="adam", learning_rate_init=rate, batch_size=batch)
-          for rate in (0.001, 0.003, 0.01) for batch in (16, 64)),
+        *(
+            dict(solver="adam", learning_rate_init=rate, batch_size=batch)
+            for rate in (0.001, 0.003, 0.01)
+            for batch in (16, 64)
+        ),
         *(dict(solver="rprop", learning_rate_init=rate) for rate in (0.001, 0.01)),
         *(dict(solver="rprop", learning_rate_init=0.01, n_iter_no_change=n, max_iter=1000) for n in (20,)),
     ],
     "regressor": [
         *(dict(solver="sgd", learning_rate_init=rate, batch_size=1) for rate in (0.0001, 0.0003)),
         *(dict(solver="sgd", momentum=0.9, learning_rate_init=0.00001, batch_size=1),),
-        *(dict(solver="adam", learning_rate_init=rate, batch_size=batch)
-          for rate in (0.001, 0.003, 0.01) for batch in (1, 16)),
+        *(
+            dict(solver="adam", learning_rate_init=rate, batch_size=batch)
+            for rate in (0.001, 0.003, 0.01)
+            for batch in (1, 16)
+        ),
         *(dict(solver="rprop", learning_rate_init=rate) for rate in (0.001, 0.01)),
         *(dict(solver="rprop", learning_rate_init=0.01, n_iter_no_change=n, max_iter=1000) for n in (20,)),
     ],
@@ -163,7 +196,7 @@ def evaluate(estimator, name, X, y, folds):
 def defaults_table(kind):
     rows = []
     for name, X, y, folds in datasets(kind):
-        for label, estimator in (CLASSIFIERS if kind == "classifier" else REGRESSORS):
+        for label, estimator in CLASSIFIERS if kind == "classifier" else REGRESSORS:
             score, seconds, unconverged, diverged, wall = evaluate(estimator, name, X, y, folds)
             rows.append((name, label, score, seconds, wall, unconverged, diverged))
             print(f"  {name:18s} {label:40s} {score:8.4f} {seconds:8.3f} s", file=sys.stderr, flush=True)
@@ -189,15 +222,36 @@ def grid_table(kind):
     rows = []
     for activation, rate, batch in itertools.product(GRID_ACTIVATIONS, GRID_RATES[kind], GRID_BATCHES):
         # The search of issue 10, for plain gradient descent (the solver then).
-        estimator = Estimator(activation=activation, learning_rate_init=rate, batch_size=batch, solver="sgd",
-                              momentum=0.0, alpha=0.0, random_state=0)
+        estimator = Estimator(
+            activation=activation,
+            learning_rate_init=rate,
+            batch_size=batch,
+            solver="sgd",
+            momentum=0.0,
+            alpha=0.0,
+            random_state=0,
+        )
         results = [evaluate(estimator, name, X, y, folds) for name, X, y, folds in data]
         scores = [r[0] for r in results]
         total = sum(r[1] for r in results) * FOLDS
-        rows.append((activation, rate, batch, scores, float(np.mean(scores)), total,
-                     sum(r[2] for r in results), sum(r[3] for r in results), passes_check(kind, estimator)))
-        print(f"  {activation:8s} lr={rate:<7g} batch={batch:<3d} mean {rows[-1][4]:.4f} {total:7.2f} s",
-              file=sys.stderr, flush=True)
+        rows.append(
+            (
+                activation,
+                rate,
+                batch,
+                scores,
+                float(np.mean(scores)),
+                total,
+                sum(r[2] for r in results),
+                sum(r[3] for r in results),
+                passes_check(kind, estimator),
+            )
+        )
+        print(
+            f"  {activation:8s} lr={rate:<7g} batch={batch:<3d} mean {rows[-1][4]:.4f} {total:7.2f} s",
+            file=sys.stderr,
+            flush=True,
+        )
     return [name for name, *_ in data], rows
 
 
@@ -212,14 +266,25 @@ def solver_table(kind):
         results = [evaluate(estimator, name, X, y, folds) for name, X, y, folds in data]
         scores = [r[0] for r in results]
         total = sum(r[1] for r in results) * FOLDS
-        rows.append((params, scores, float(np.mean(scores)), total, sum(r[2] for r in results),
-                     sum(r[3] for r in results), passes_check(kind, estimator)))
+        rows.append(
+            (
+                params,
+                scores,
+                float(np.mean(scores)),
+                total,
+                sum(r[2] for r in results),
+                sum(r[3] for r in results),
+                passes_check(kind, estimator),
+            )
+        )
         print(f"  {describe(params):60s} mean {rows[-1][2]:.4f} {total:7.2f} s", file=sys.stderr, flush=True)
 
     for params in SOLVER_GRID[kind]:
         run(params)
     for solver in ("sgd", "adam"):
-        best = max((r for r in rows if r[0]["solver"] == solver), key=lambda r: np.nan_to_num(r[2], nan=-np.inf))
+        best = max(
+            (r for r in rows if r[0]["solver"] == solver), key=lambda r: np.nan_to_num(r[2], nan=-np.inf)
+        )
         for alpha in ALPHAS:
             run({**best[0], "alpha": alpha})
     return [name for name, *_ in data], rows
@@ -230,50 +295,97 @@ def describe(params):
 
 
 def print_solvers(names, rows, markdown):
-    header = ("parameters", *names, "mean", "fit CPU s (all folds)", "max_iter hit", "diverged", "sklearn check")
+    header = (
+        "parameters",
+        *names,
+        "mean",
+        "fit CPU s (all folds)",
+        "max_iter hit",
+        "diverged",
+        "sklearn check",
+    )
     lines = [header] + [
-        (describe(params), *(f"{s:.3f}" for s in scores), f"{mean:.4f}", f"{total:.2f}", str(unconverged),
-         str(diverged), "pass" if passed else "FAIL")
-        for params, scores, mean, total, unconverged, diverged, passed
-        in sorted(rows, key=lambda r: -np.nan_to_num(r[2], nan=-np.inf))
+        (
+            describe(params),
+            *(f"{s:.3f}" for s in scores),
+            f"{mean:.4f}",
+            f"{total:.2f}",
+            str(unconverged),
+            str(diverged),
+            "pass" if passed else "FAIL",
+        )
+        for params, scores, mean, total, unconverged, diverged, passed in sorted(
+            rows, key=lambda r: -np.nan_to_num(r[2], nan=-np.inf)
+        )
     ]
     emit(lines, markdown)
     scored = [r for r in rows if not np.isnan(r[2]) and r[6]]
     best = max(r[2] for r in scored)
     params, _, mean, total, *_ = min((r for r in scored if r[2] >= best - TOLERANCE), key=lambda r: r[3])
-    print(f"The rule (among the candidates passing the sklearn check: best mean score {best:.5f}; within "
-          f"{TOLERANCE} of it, the least fit time) picks {describe(params)} (mean {mean:.5f}, {total:.2f} s).")
+    print(
+        f"The rule (among the candidates passing the sklearn check: best mean score {best:.5f}; within "
+        f"{TOLERANCE} of it, the least fit time) picks {describe(params)} (mean {mean:.5f}, {total:.2f} s)."
+    )
     print()
 
 
 def print_defaults(rows, markdown, metric):
     header = ("dataset", "estimator", metric, "fit CPU s", "fit wall s", "max_iter hit", "diverged")
     lines = [header] + [
-        (name, label, "nan" if np.isnan(score) else f"{score:.3f}", f"{seconds:.3f}", f"{wall:.3f}",
-         f"{unconverged}/{FOLDS}", f"{diverged}/{FOLDS}")
+        (
+            name,
+            label,
+            "nan" if np.isnan(score) else f"{score:.3f}",
+            f"{seconds:.3f}",
+            f"{wall:.3f}",
+            f"{unconverged}/{FOLDS}",
+            f"{diverged}/{FOLDS}",
+        )
         for name, label, score, seconds, wall, unconverged, diverged in rows
     ]
     emit(lines, markdown)
 
 
 def print_grid(names, rows, markdown):
-    header = ("activation", "learning_rate_init", "batch_size", *names, "mean", "fit CPU s (all folds)",
-              "max_iter hit", "diverged", "sklearn check")
+    header = (
+        "activation",
+        "learning_rate_init",
+        "batch_size",
+        *names,
+        "mean",
+        "fit CPU s (all folds)",
+        "max_iter hit",
+        "diverged",
+        "sklearn check",
+    )
     lines = [header] + [
-        (activation, f"{rate:g}", str(batch), *(f"{s:.3f}" for s in scores), f"{mean:.4f}", f"{total:.2f}",
-         str(unconverged), str(diverged), "pass" if passed else "FAIL")
-        for activation, rate, batch, scores, mean, total, unconverged, diverged, passed
-        in sorted(rows, key=lambda r: -np.nan_to_num(r[4], nan=-np.inf))
+        (
+            activation,
+            f"{rate:g}",
+            str(batch),
+            *(f"{s:.3f}" for s in scores),
+            f"{mean:.4f}",
+            f"{total:.2f}",
+            str(unconverged),
+            str(diverged),
+            "pass" if passed else "FAIL",
+        )
+        for activation, rate, batch, scores, mean, total, unconverged, diverged, passed in sorted(
+            rows, key=lambda r: -np.nan_to_num(r[4], nan=-np.inf)
+        )
     ]
     emit(lines, markdown)
     scored = [r for r in rows if not np.isnan(r[4]) and r[8]]
     best = max(r[4] for r in scored)
-    activation, rate, batch, _, mean, total, *_ = min((r for r in scored if r[4] >= best - TOLERANCE),
-                                                      key=lambda r: r[5])
-    print(f"The rule (among the candidates passing the sklearn check: best mean score {best:.5f}; within "
-          f"{TOLERANCE} of it, the least fit time) picks "
-          f"activation={activation!r}, learning_rate_init={rate:g}, batch_size={batch} "
-          f"(mean {mean:.5f}, {total:.2f} s).")
+    activation, rate, batch, _, mean, total, *_ = min(
+        (r for r in scored if r[4] >= best - TOLERANCE), key=lambda r: r[5]
+    )
+    print(
+        f"The rule (among the candidates passing the sklearn check: best mean score {best:.5f}; within "
+        f"{TOLERANCE} of it, the least fit time) picks "
+        f"activation={activation!r}, learning_rate_init={rate:g}, batch_size={batch} "
+        f"(mean {mean:.5f}, {total:.2f} s)."
+    )
     print()
 
 
@@ -300,18 +412,24 @@ def main(argv=None):
     args = parser.parse_args(argv)
     import sklearn
 
-    print(f"CPU: {machine.cpu_model()}; one thread (BLAS limited to 1); fastbp {fastbp.__version__} "
-          f"(backend {fastbp.Network([1, 1]).backend}), scikit-learn {sklearn.__version__}, numpy {np.__version__}")
+    print(
+        f"CPU: {machine.cpu_model()}; one thread (BLAS limited to 1); fastbp {fastbp.__version__} "
+        f"(backend {fastbp.Network([1, 1]).backend}), scikit-learn {sklearn.__version__}, numpy {np.__version__}"
+    )
     print(f"load average at start: {', '.join(f'{x:.2f}' for x in os.getloadavg())} on {os.cpu_count()} CPUs")
-    print(f"{FOLDS}-fold cross-validation, StandardScaler on X, random_state=0; score = mean test "
-          "accuracy (classifiers) or R^2 (regressors); fit CPU/wall s = mean seconds per fold's fit")
+    print(
+        f"{FOLDS}-fold cross-validation, StandardScaler on X, random_state=0; score = mean test "
+        "accuracy (classifiers) or R^2 (regressors); fit CPU/wall s = mean seconds per fold's fit"
+    )
     print()
     kinds = [args.only] if args.only else ["classifier", "regressor"]
     with threadpool_limits(limits=1):
         if args.solvers:
             for kind in kinds:
-                print(f"Solver candidates for the {kind} (hidden_layer_sizes=(100,), the other parameters at their "
-                      "defaults), best mean score first:")
+                print(
+                    f"Solver candidates for the {kind} (hidden_layer_sizes=(100,), the other parameters at their "
+                    "defaults), best mean score first:"
+                )
                 print()
                 print_solvers(*solver_table(kind), args.markdown)
             return
@@ -319,8 +437,10 @@ def main(argv=None):
             print_defaults(defaults_table(kind), args.markdown, "accuracy" if kind == "classifier" else "R^2")
         if args.grid or args.grid_only:
             for kind in kinds:
-                print(f"Candidates for the {kind}'s defaults (hidden_layer_sizes=(100,), the other parameters "
-                      "at their defaults), best mean score first:")
+                print(
+                    f"Candidates for the {kind}'s defaults (hidden_layer_sizes=(100,), the other parameters "
+                    "at their defaults), best mean score first:"
+                )
                 print()
                 print_grid(*grid_table(kind), args.markdown)
 

@@ -24,17 +24,17 @@ import os
 for _name in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
     os.environ.setdefault(_name, "1")
 
-import time  # noqa: E402
-import warnings  # noqa: E402
+import time
+import warnings
 
-import joblib  # noqa: E402
-import numpy as np  # noqa: E402
-from sklearn.datasets import make_classification  # noqa: E402
-from sklearn.exceptions import ConvergenceWarning  # noqa: E402
-from sklearn.model_selection import GridSearchCV  # noqa: E402
-from sklearn.preprocessing import StandardScaler  # noqa: E402
+import joblib
+import numpy as np
+from sklearn.datasets import make_classification
+from sklearn.exceptions import ConvergenceWarning
+from sklearn.model_selection import GridSearchCV
+from sklearn.preprocessing import StandardScaler
 
-from fastbp.sklearn import BPClassifier  # noqa: E402
+from fastbp.sklearn import BPClassifier
 
 GRID = {"hidden_layer_sizes": [(32,), (64,)], "learning_rate_init": [0.03, 0.1]}
 
@@ -64,11 +64,15 @@ def main(argv=None):
         parser.error("need --jobs >= 2, --samples >= 30, --epochs >= 1")
     repeats = 1 if args.quick else 3
 
-    X, y = make_classification(n_samples=args.samples, n_features=20, n_informative=10, n_classes=3, random_state=0)
+    X, y = make_classification(
+        n_samples=args.samples, n_features=20, n_informative=10, n_classes=3, random_state=0
+    )
     X = StandardScaler().fit_transform(X)
     n_fits = 3 * len(GRID["hidden_layer_sizes"]) * len(GRID["learning_rate_init"])
-    print(f"GridSearchCV over BPClassifier: {n_fits} fits (4 candidates x 3 folds) of {args.epochs} epochs "
-          f"on {args.samples} x 20 rows, joblib threading backend, {os.cpu_count()} CPUs visible")
+    print(
+        f"GridSearchCV over BPClassifier: {n_fits} fits (4 candidates x 3 folds) of {args.epochs} epochs "
+        f"on {args.samples} x 20 rows, joblib threading backend, {os.cpu_count()} CPUs visible"
+    )
 
     timings = {}
     results = {}
@@ -86,8 +90,10 @@ def main(argv=None):
         print(f"MISMATCH: mean test scores differ: {results[1]} vs {results[args.jobs]}")
         return 1
     print(f"  same mean test scores in both runs: {np.round(results[1], 4).tolist()}")
-    print(f"speed-up with {args.jobs} threads: {timings[1] / timings[args.jobs]:.2f}x (ideal {args.jobs:.2f}x "
-          f"on {args.jobs} idle cores; other load on the machine lowers it)")
+    print(
+        f"speed-up with {args.jobs} threads: {timings[1] / timings[args.jobs]:.2f}x (ideal {args.jobs:.2f}x "
+        f"on {args.jobs} idle cores; other load on the machine lowers it)"
+    )
     return 0
 
 

@@ -27,9 +27,18 @@ def cpu_model():
     except OSError:
         return platform.processor() or platform.machine()
     flags = fields.get("flags", "").split()
-    vector = next((name for flag, name in (("avx512f", "AVX-512"), ("avx2", "AVX2"), ("sse4_2", "SSE4.2"))
-                   if flag in flags), None)
-    details = [f"family {fields['cpu family']} model {fields['model']}" if "cpu family" in fields else None, vector]
+    vector = next(
+        (
+            name
+            for flag, name in (("avx512f", "AVX-512"), ("avx2", "AVX2"), ("sse4_2", "SSE4.2"))
+            if flag in flags
+        ),
+        None,
+    )
+    details = [
+        f"family {fields['cpu family']} model {fields['model']}" if "cpu family" in fields else None,
+        vector,
+    ]
     name = fields.get("model name", platform.machine())
     return f"{name} ({', '.join(d for d in details if d)})" if any(details) else name
 
@@ -48,7 +57,15 @@ def blas_info():
         from threadpoolctl import threadpool_info
     except ImportError:
         return [{"note": "threadpoolctl is not installed (pip install threadpoolctl): BLAS kernel unknown"}]
-    keep = ("user_api", "internal_api", "version", "architecture", "threading_layer", "num_threads", "filepath")
+    keep = (
+        "user_api",
+        "internal_api",
+        "version",
+        "architecture",
+        "threading_layer",
+        "num_threads",
+        "filepath",
+    )
     return [{k: v for k, v in pool.items() if k in keep} for pool in threadpool_info()]
 
 
@@ -58,10 +75,14 @@ def fastbp_info():
     except ImportError as error:
         return {"error": str(error)}
     path = Path(fastbp.__file__).resolve().parent
-    info = {"path": str(path), "from_checkout": path.parent == REPO,
-            # Which compiled copy runs (fastbp.backends picks one per CPU, or
-            # FASTBP_ISA forces one): the module and its instruction set.
-            "FASTBP_ISA": os.environ.get("FASTBP_ISA"), "FASTBP_BACKEND": os.environ.get("FASTBP_BACKEND")}
+    info = {
+        "path": str(path),
+        "from_checkout": path.parent == REPO,
+        # Which compiled copy runs (fastbp.backends picks one per CPU, or
+        # FASTBP_ISA forces one): the module and its instruction set.
+        "FASTBP_ISA": os.environ.get("FASTBP_ISA"),
+        "FASTBP_BACKEND": os.environ.get("FASTBP_BACKEND"),
+    }
     try:
         kernels = fastbp.get_backend()
         info["kernels"] = kernels.__name__
@@ -69,8 +90,10 @@ def fastbp_info():
         import importlib
 
         backends = importlib.import_module("fastbp.backends")  # fastbp.backends is also a function's name
-        info["copies_this_cpu_runs"] = list(backends.isa_modules()) if hasattr(backends, "isa_modules") else None
-    except Exception as error:  # noqa: BLE001 - the report says what failed instead of stopping
+        info["copies_this_cpu_runs"] = (
+            list(backends.isa_modules()) if hasattr(backends, "isa_modules") else None
+        )
+    except Exception as error:
         info["kernels_error"] = f"{type(error).__name__}: {error}"
     if (REPO / ".git").exists():
         info["commit"] = _run(["git", "-C", str(REPO), "rev-parse", "--short", "HEAD"])
@@ -80,7 +103,9 @@ def fastbp_info():
 
 def describe():
     """A dict describing the machine and software, for the report and the JSON."""
-    fastbp = fastbp_info()  # first: importing fastbp loads the BLAS its kernels call (SciPy's), so blas_info sees it
+    fastbp = (
+        fastbp_info()
+    )  # first: importing fastbp loads the BLAS its kernels call (SciPy's), so blas_info sees it
     info = {
         "cpu": cpu_model(),
         "cores": os.cpu_count(),
@@ -96,8 +121,11 @@ def describe():
     try:
         import torch
 
-        info["torch"] = {"version": torch.__version__, "threads": torch.get_num_threads(),
-                         "blas": "MKL" if torch.backends.mkl.is_available() else "other"}
+        info["torch"] = {
+            "version": torch.__version__,
+            "threads": torch.get_num_threads(),
+            "blas": "MKL" if torch.backends.mkl.is_available() else "other",
+        }
     except ImportError:
         info["torch"] = None
     info["fann"] = _run(["dpkg-query", "-W", "-f=${Version}", "libfann-dev"]) or None

@@ -320,16 +320,30 @@ def _contenders(call, sizes, dtype, torch):
         if peer == "torch":
             tx, ty = torch.from_numpy(x), torch.from_numpy(y)
             tX, tY = torch.from_numpy(np.ascontiguousarray(X)), torch.from_numpy(np.ascontiguousarray(Y))
-            args = {"forward": (tx,), "step": (tx, ty, LR), "cost": (tx, ty), "gradients": (tx, ty),
-                    "forward_batch": (tX,)}[call]
+            args = {
+                "forward": (tx,),
+                "step": (tx, ty, LR),
+                "cost": (tx, ty),
+                "gradients": (tx, ty),
+                "forward_batch": (tX,),
+            }[call]
             context = torch.no_grad
         else:
-            args = {"forward": (x,), "step": (x, y, LR), "cost": (x, y), "gradients": (x, y),
-                    "forward_batch": (X,), "train_xor": (X, Y)}[call]
+            args = {
+                "forward": (x,),
+                "step": (x, y, LR),
+                "cost": (x, y),
+                "gradients": (x, y),
+                "forward_batch": (X,),
+                "train_xor": (X, Y),
+            }[call]
             context = None
         if call == "train_xor":
-            fn = (lambda n: lambda X, Y: n.train(X, Y, epochs=1, lr=XOR_LR))(net) if peer == "fastbp" \
+            fn = (
+                (lambda n: lambda X, Y: n.train(X, Y, epochs=1, lr=XOR_LR))(net)
+                if peer == "fastbp"
                 else (lambda n: lambda X, Y: n.train_epoch(X, Y, XOR_LR))(net)
+            )
         else:
             fn = getattr(net, "forward" if call == "forward_batch" and peer == "fastbp" else call)
         with context() if context else _nothing():
@@ -358,8 +372,11 @@ def run_one(call, label, network, sizes, dtype, torch, repeats, seconds):
     for peer, (_, _, _, result) in contenders.items():
         if peer != "fastbp":
             got = _flatten(result)
-            diffs[peer] = max(_max_rel_diff(g, e) for g, e in zip(got, expected)) if len(got) == len(expected) \
+            diffs[peer] = (
+                max(_max_rel_diff(g, e) for g, e in zip(got, expected))
+                if len(got) == len(expected)
                 else float("inf")
+            )
     entry["max_rel_diff"] = diffs
     bad = [p for p, d in diffs.items() if not d <= RTOL[dtype]]
     if bad:
@@ -380,9 +397,16 @@ def run(networks=tuple(NETWORKS), dtypes=("float64", "float32"), repeats=5, seco
     except ImportError:
         torch = None
         say("   per call: PyTorch is not installed: its column is empty")
-    out = {"repeats": repeats, "seconds": seconds, "lr": LR, "batch_rows": BATCH_ROWS, "rtol": RTOL,
-           "torch": None if torch is None else torch.__version__,
-           "torch_threads": None if torch is None else torch.get_num_threads(), "rows": []}
+    out = {
+        "repeats": repeats,
+        "seconds": seconds,
+        "lr": LR,
+        "batch_rows": BATCH_ROWS,
+        "rtol": RTOL,
+        "torch": None if torch is None else torch.__version__,
+        "torch_threads": None if torch is None else torch.get_num_threads(),
+        "rows": [],
+    }
     jobs = [(call, label, name, NETWORKS[name]) for name in networks for call, label in CALLS]
     if "2-2-2" in networks:
         jobs.append((*TRAIN_CALL, "2-2-1", XOR_SIZES))
@@ -391,10 +415,16 @@ def run(networks=tuple(NETWORKS), dtypes=("float64", "float32"), repeats=5, seco
             entry = run_one(call, label, name, sizes, dtype, torch, repeats, seconds)
             out["rows"].append(entry)
             p = entry["peers"]
-            cells = "   ".join(f"{peer} {p[peer]['us']:9.2f} us" + (f" ({p[peer]['ratio']:5.2f}x)" if "ratio" in p[peer]
-                                                                     else "") for peer in PEERS if peer in p)
-            say(f"   {name:10s} {label:34s} {dtype:8s} {cells}   check {entry['check']}"
-                + ("" if entry["check"] == "ok" else f" {entry['mismatch']}"))
+            cells = "   ".join(
+                f"{peer} {p[peer]['us']:9.2f} us"
+                + (f" ({p[peer]['ratio']:5.2f}x)" if "ratio" in p[peer] else "")
+                for peer in PEERS
+                if peer in p
+            )
+            say(
+                f"   {name:10s} {label:34s} {dtype:8s} {cells}   check {entry['check']}"
+                + ("" if entry["check"] == "ok" else f" {entry['mismatch']}")
+            )
     return out
 
 
@@ -409,19 +439,38 @@ def targets(section):
             name = f"per call {entry['network']} {entry['label']}: fastbp >= {bar:g}x {PEER_LABEL[peer]}"
             result = entry["peers"].get(peer)
             if result is None:
-                rows.append({"target": name, "dtype": entry["dtype"], "status": "n/a", "why": f"{peer} not measured"})
+                rows.append(
+                    {"target": name, "dtype": entry["dtype"], "status": "n/a", "why": f"{peer} not measured"}
+                )
             elif entry["check"] != "ok":
-                rows.append({"target": name, "dtype": entry["dtype"], "status": "FAIL",
-                             "why": "by-hand result differs from fastbp's"})
+                rows.append(
+                    {
+                        "target": name,
+                        "dtype": entry["dtype"],
+                        "status": "FAIL",
+                        "why": "by-hand result differs from fastbp's",
+                    }
+                )
             else:
-                rows.append({"target": name, "dtype": entry["dtype"], "status": "pass" if result["ratio"] >= bar
-                             else "FAIL", "ratio": result["ratio"], "bar": bar})
+                rows.append(
+                    {
+                        "target": name,
+                        "dtype": entry["dtype"],
+                        "status": "pass" if result["ratio"] >= bar else "FAIL",
+                        "ratio": result["ratio"],
+                        "bar": bar,
+                    }
+                )
     return rows
 
 
 def mismatches(section):
-    return [f"per call {e['network']} {e['label']} {e['dtype']}: by hand computed something else than fastbp "
-            f"(max relative difference {e['mismatch']})" for e in section.get("rows", []) if e["check"] != "ok"]
+    return [
+        f"per call {e['network']} {e['label']} {e['dtype']}: by hand computed something else than fastbp "
+        f"(max relative difference {e['mismatch']})"
+        for e in section.get("rows", [])
+        if e["check"] != "ok"
+    ]
 
 
 def main(argv=None):
@@ -435,8 +484,12 @@ def main(argv=None):
     sys.path.insert(0, str(Path(__file__).resolve().parent))
     import report
 
-    section = run(tuple(args.networks.split(",")), tuple(args.dtypes.split(",")),
-                  repeats=3 if args.quick else 5, seconds=0.02 if args.quick else 0.05)
+    section = run(
+        tuple(args.networks.split(",")),
+        tuple(args.dtypes.split(",")),
+        repeats=3 if args.quick else 5,
+        seconds=0.02 if args.quick else 0.05,
+    )
     print("\n".join(report.percall_lines(section)))
     return 1 if mismatches(section) else 0
 

@@ -74,18 +74,42 @@ sys.path.insert(0, str(HERE))
 for _variable in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS"):
     os.environ.setdefault(_variable, "1")
 
-import numpy as np  # noqa: E402
+import numpy as np
 
 # FANN's benchmark network sizes (benchmarks/benchmark.sh, FANN 2.1 beta): hidden widths.
 HIDDEN = {
-    "building": (16,), "diabetes": (4,), "gene": (4, 2), "mushroom": (32,), "thyroid": (16, 8),
-    "soybean": (16, 8), "two-spiral": (20, 10), "kin32fm": (16,), "robot": (96,), "parity8": (16,),
-    "census-house": (16,), "pumadyn-32fm": (10,),
+    "building": (16,),
+    "diabetes": (4,),
+    "gene": (4, 2),
+    "mushroom": (32,),
+    "thyroid": (16, 8),
+    "soybean": (16, 8),
+    "two-spiral": (20, 10),
+    "kin32fm": (16,),
+    "robot": (96,),
+    "parity8": (16,),
+    "census-house": (16,),
+    "pumadyn-32fm": (10,),
     # in the folder and in FANN's benchmark, not in the issue's twelve (usable with --datasets)
-    "abelone": (16,), "bank32fm": (16,), "bank32nh": (16,), "parity13": (26,),
+    "abelone": (16,),
+    "bank32fm": (16,),
+    "bank32nh": (16,),
+    "parity13": (26,),
 }
-DEFAULT_DATASETS = ("building", "diabetes", "gene", "mushroom", "thyroid", "soybean", "two-spiral", "kin32fm",
-                    "robot", "parity8", "census-house", "pumadyn-32fm")
+DEFAULT_DATASETS = (
+    "building",
+    "diabetes",
+    "gene",
+    "mushroom",
+    "thyroid",
+    "soybean",
+    "two-spiral",
+    "kin32fm",
+    "robot",
+    "parity8",
+    "census-house",
+    "pumadyn-32fm",
+)
 # One-hot classification targets (rows sum to 1): a softmax output is allowed there.
 ONE_HOT = {"diabetes", "gene", "mushroom", "thyroid", "soybean"}
 # 0/1 single-output classification: sigmoid with cross-entropy is allowed there.
@@ -95,15 +119,24 @@ REPORTS = 50  # test-MSE measurements per run (one every budget / REPORTS second
 
 FASTBP = ("sgd", "momentum", "adam", "rprop")
 FANN = ("incremental", "incr. momentum", "rprop")
-LABELS = {("fastbp", "sgd"): "fastbp SGD", ("fastbp", "momentum"): "fastbp momentum",
-          ("fastbp", "adam"): "fastbp Adam", ("fastbp", "rprop"): "fastbp RPROP",
-          ("fann", "incremental"): "FANN incremental", ("fann", "incr. momentum"): "FANN incr. momentum",
-          ("fann", "rprop"): "FANN RPROP"}
+LABELS = {
+    ("fastbp", "sgd"): "fastbp SGD",
+    ("fastbp", "momentum"): "fastbp momentum",
+    ("fastbp", "adam"): "fastbp Adam",
+    ("fastbp", "rprop"): "fastbp RPROP",
+    ("fann", "incremental"): "FANN incremental",
+    ("fann", "incr. momentum"): "FANN incr. momentum",
+    ("fann", "rprop"): "FANN RPROP",
+}
 
 # The models a config may name: (hidden activation, output activation, loss).
-MODELS = {"sig": ("sigmoid", "sigmoid", "squared_error"), "tanh": ("tanh", "sigmoid", "squared_error"),
-          "tanh-ce": ("tanh", "sigmoid", "cross_entropy"), "tanh-softmax": ("tanh", "softmax", "cross_entropy"),
-          "sig-softmax": ("sigmoid", "softmax", "cross_entropy")}
+MODELS = {
+    "sig": ("sigmoid", "sigmoid", "squared_error"),
+    "tanh": ("tanh", "sigmoid", "squared_error"),
+    "tanh-ce": ("tanh", "sigmoid", "cross_entropy"),
+    "tanh-softmax": ("tanh", "softmax", "cross_entropy"),
+    "sig-softmax": ("sigmoid", "softmax", "cross_entropy"),
+}
 
 # fastbp's settings per dataset and optimizer, from `--tune` (see the module docstring); a config is
 # dict(model=MODELS key, lr=..., momentum=..., batch_size=..., shuffle=bool).  A dataset missing here
@@ -115,77 +148,77 @@ DEFAULT_CONFIG = {
     "rprop": dict(model="sig", lr=0.01),
 }
 CONFIGS = {
-    'building': {
-        'sgd': dict(model='sig', lr=1.0, shuffle=True),
-        'momentum': dict(model='sig', lr=0.05, momentum=0.9, shuffle=True),
-        'adam': dict(model='sig', lr=0.01, batch_size=16, shuffle=True),
-        'rprop': dict(model='sig', lr=0.01),
+    "building": {
+        "sgd": dict(model="sig", lr=1.0, shuffle=True),
+        "momentum": dict(model="sig", lr=0.05, momentum=0.9, shuffle=True),
+        "adam": dict(model="sig", lr=0.01, batch_size=16, shuffle=True),
+        "rprop": dict(model="sig", lr=0.01),
     },
-    'diabetes': {
-        'sgd': dict(model='sig', lr=0.3, shuffle=True),
-        'momentum': dict(model='tanh-softmax', lr=0.05, momentum=0.9, shuffle=True),
-        'adam': dict(model='sig', lr=0.003, batch_size=1, shuffle=True),
-        'rprop': dict(model='sig', lr=0.01),
+    "diabetes": {
+        "sgd": dict(model="sig", lr=0.3, shuffle=True),
+        "momentum": dict(model="tanh-softmax", lr=0.05, momentum=0.9, shuffle=True),
+        "adam": dict(model="sig", lr=0.003, batch_size=1, shuffle=True),
+        "rprop": dict(model="sig", lr=0.01),
     },
-    'gene': {
-        'sgd': dict(model='sig', lr=0.03, shuffle=True),
-        'momentum': dict(model='tanh-softmax', lr=0.01, momentum=0.9, shuffle=True),
-        'adam': dict(model='tanh', lr=0.01, batch_size=16, shuffle=True),
-        'rprop': dict(model='sig', lr=0.01),
+    "gene": {
+        "sgd": dict(model="sig", lr=0.03, shuffle=True),
+        "momentum": dict(model="tanh-softmax", lr=0.01, momentum=0.9, shuffle=True),
+        "adam": dict(model="tanh", lr=0.01, batch_size=16, shuffle=True),
+        "rprop": dict(model="sig", lr=0.01),
     },
-    'mushroom': {
-        'sgd': dict(model='tanh-softmax', lr=0.1, shuffle=True),
-        'momentum': dict(model='tanh-softmax', lr=0.01, momentum=0.9, shuffle=True),
-        'adam': dict(model='tanh-softmax', lr=0.01, batch_size=16, shuffle=True),
-        'rprop': dict(model='tanh-softmax', lr=0.01),
+    "mushroom": {
+        "sgd": dict(model="tanh-softmax", lr=0.1, shuffle=True),
+        "momentum": dict(model="tanh-softmax", lr=0.01, momentum=0.9, shuffle=True),
+        "adam": dict(model="tanh-softmax", lr=0.01, batch_size=16, shuffle=True),
+        "rprop": dict(model="tanh-softmax", lr=0.01),
     },
-    'thyroid': {
-        'sgd': dict(model='tanh', lr=0.03, shuffle=True),
-        'momentum': dict(model='tanh', lr=0.01, momentum=0.9, shuffle=True),
-        'adam': dict(model='tanh', lr=0.01, batch_size=16, shuffle=True),
-        'rprop': dict(model='tanh', lr=0.01),
+    "thyroid": {
+        "sgd": dict(model="tanh", lr=0.03, shuffle=True),
+        "momentum": dict(model="tanh", lr=0.01, momentum=0.9, shuffle=True),
+        "adam": dict(model="tanh", lr=0.01, batch_size=16, shuffle=True),
+        "rprop": dict(model="tanh", lr=0.01),
     },
-    'soybean': {
-        'sgd': dict(model='sig', lr=0.3, shuffle=True),
-        'momentum': dict(model='tanh', lr=0.01, momentum=0.9, shuffle=True),
-        'adam': dict(model='sig', lr=0.01, batch_size=16, shuffle=True),
-        'rprop': dict(model='sig', lr=0.01),
+    "soybean": {
+        "sgd": dict(model="sig", lr=0.3, shuffle=True),
+        "momentum": dict(model="tanh", lr=0.01, momentum=0.9, shuffle=True),
+        "adam": dict(model="sig", lr=0.01, batch_size=16, shuffle=True),
+        "rprop": dict(model="sig", lr=0.01),
     },
-    'two-spiral': {
-        'sgd': dict(model='tanh', lr=0.1, shuffle=True),
-        'momentum': dict(model='tanh', lr=0.01, momentum=0.9, shuffle=True),
-        'adam': dict(model='sig', lr=0.01, batch_size=16, shuffle=True),
-        'rprop': dict(model='tanh-ce', lr=0.01),
+    "two-spiral": {
+        "sgd": dict(model="tanh", lr=0.1, shuffle=True),
+        "momentum": dict(model="tanh", lr=0.01, momentum=0.9, shuffle=True),
+        "adam": dict(model="sig", lr=0.01, batch_size=16, shuffle=True),
+        "rprop": dict(model="tanh-ce", lr=0.01),
     },
-    'kin32fm': {
-        'sgd': dict(model='tanh', lr=0.1, shuffle=True),
-        'momentum': dict(model='sig', lr=0.01, momentum=0.9, shuffle=True),
-        'adam': dict(model='tanh', lr=0.01, batch_size=16, shuffle=True),
-        'rprop': dict(model='tanh', lr=0.01),
+    "kin32fm": {
+        "sgd": dict(model="tanh", lr=0.1, shuffle=True),
+        "momentum": dict(model="sig", lr=0.01, momentum=0.9, shuffle=True),
+        "adam": dict(model="tanh", lr=0.01, batch_size=16, shuffle=True),
+        "rprop": dict(model="tanh", lr=0.01),
     },
-    'robot': {
-        'sgd': dict(model='tanh', lr=1.0, shuffle=True),
-        'momentum': dict(model='tanh', lr=0.05, momentum=0.9, shuffle=True),
-        'adam': dict(model='tanh', lr=0.003, batch_size=1, shuffle=True),
-        'rprop': dict(model='sig', lr=0.01),
+    "robot": {
+        "sgd": dict(model="tanh", lr=1.0, shuffle=True),
+        "momentum": dict(model="tanh", lr=0.05, momentum=0.9, shuffle=True),
+        "adam": dict(model="tanh", lr=0.003, batch_size=1, shuffle=True),
+        "rprop": dict(model="sig", lr=0.01),
     },
-    'parity8': {
-        'sgd': dict(model='tanh-ce', lr=0.3, shuffle=True),
-        'momentum': dict(model='tanh-ce', lr=0.05, momentum=0.9, shuffle=True),
-        'adam': dict(model='sig', lr=0.01, batch_size=16, shuffle=True),
-        'rprop': dict(model='tanh-ce', lr=0.01),
+    "parity8": {
+        "sgd": dict(model="tanh-ce", lr=0.3, shuffle=True),
+        "momentum": dict(model="tanh-ce", lr=0.05, momentum=0.9, shuffle=True),
+        "adam": dict(model="sig", lr=0.01, batch_size=16, shuffle=True),
+        "rprop": dict(model="tanh-ce", lr=0.01),
     },
-    'census-house': {
-        'sgd': dict(model='tanh', lr=1.0, shuffle=True),
-        'momentum': dict(model='tanh', lr=0.05, momentum=0.9, shuffle=True),
-        'adam': dict(model='tanh', lr=0.01, batch_size=16, shuffle=True),
-        'rprop': dict(model='tanh', lr=0.01),
+    "census-house": {
+        "sgd": dict(model="tanh", lr=1.0, shuffle=True),
+        "momentum": dict(model="tanh", lr=0.05, momentum=0.9, shuffle=True),
+        "adam": dict(model="tanh", lr=0.01, batch_size=16, shuffle=True),
+        "rprop": dict(model="tanh", lr=0.01),
     },
-    'pumadyn-32fm': {
-        'sgd': dict(model='sig', lr=0.3, shuffle=True),
-        'momentum': dict(model='tanh', lr=0.01, momentum=0.9, shuffle=True),
-        'adam': dict(model='sig', lr=0.003, batch_size=1, shuffle=True),
-        'rprop': dict(model='sig', lr=0.01),
+    "pumadyn-32fm": {
+        "sgd": dict(model="sig", lr=0.3, shuffle=True),
+        "momentum": dict(model="tanh", lr=0.01, momentum=0.9, shuffle=True),
+        "adam": dict(model="sig", lr=0.003, batch_size=1, shuffle=True),
+        "rprop": dict(model="sig", lr=0.01),
     },
 }
 
@@ -196,8 +229,11 @@ def config(dataset, optimizer):
 
 def candidates(dataset, optimizer):
     """The configs ``--tune`` tries for ``optimizer`` on ``dataset``."""
-    models = ["sig", "tanh"] + (["tanh-softmax"] if dataset in ONE_HOT else []) + \
-        (["tanh-ce"] if dataset in BINARY else [])
+    models = (
+        ["sig", "tanh"]
+        + (["tanh-softmax"] if dataset in ONE_HOT else [])
+        + (["tanh-ce"] if dataset in BINARY else [])
+    )
     out = []
     for model in models:
         if optimizer == "sgd":
@@ -205,7 +241,9 @@ def candidates(dataset, optimizer):
         elif optimizer == "momentum":
             out += [dict(model=model, lr=lr, momentum=0.9, shuffle=True) for lr in (0.01, 0.05)]
         elif optimizer == "adam":
-            out += [dict(model=model, lr=lr, batch_size=bs, shuffle=True) for lr, bs in ((0.003, 1), (0.01, 16))]
+            out += [
+                dict(model=model, lr=lr, batch_size=bs, shuffle=True) for lr, bs in ((0.003, 1), (0.01, 16))
+            ]
         else:
             out += [dict(model=model, lr=0.01)]  # iRPROP- adapts its steps: the initial one matters little
     return out
@@ -259,7 +297,9 @@ class FastbpTrainer:
         elif optimizer == "adam":
             self.opt = fastbp.Adam(lr=cfg["lr"])
         else:
-            self.opt = fastbp.SGD(lr=cfg["lr"], momentum=cfg.get("momentum", 0.0) if optimizer == "momentum" else 0.0)
+            self.opt = fastbp.SGD(
+                lr=cfg["lr"], momentum=cfg.get("momentum", 0.0) if optimizer == "momentum" else 0.0
+            )
 
     def train(self, epochs):
         import fastbp
@@ -287,17 +327,30 @@ class FannTrainer:
     def library(cls):
         if cls._lib is None:
             from peers import Unavailable
-            from peers.cpeers import HERE as PEERS, compile_shared
+            from peers.cpeers import HERE as PEERS
+            from peers.cpeers import compile_shared
 
             if not Path("/usr/include/fann.h").exists() and not Path("/usr/local/include/fann.h").exists():
                 raise Unavailable("FANN is not installed (Debian: apt-get install libfann-dev)")
             path = compile_shared(PEERS / "fann_quality.c", ["-O2"], ["-ldoublefann", "-lm"])
             lib = ctypes.CDLL(str(path))
             lib.q_create.restype = ctypes.c_void_p
-            lib.q_create.argtypes = [ctypes.c_int, ctypes.POINTER(ctypes.c_long), ctypes.c_int, ctypes.c_double,
-                                     ctypes.c_double, ctypes.c_uint]
+            lib.q_create.argtypes = [
+                ctypes.c_int,
+                ctypes.POINTER(ctypes.c_long),
+                ctypes.c_int,
+                ctypes.c_double,
+                ctypes.c_double,
+                ctypes.c_uint,
+            ]
             lib.q_data.restype = ctypes.c_void_p
-            lib.q_data.argtypes = [ctypes.c_long, ctypes.c_long, ctypes.c_long, ctypes.c_void_p, ctypes.c_void_p]
+            lib.q_data.argtypes = [
+                ctypes.c_long,
+                ctypes.c_long,
+                ctypes.c_long,
+                ctypes.c_void_p,
+                ctypes.c_void_p,
+            ]
             lib.q_train.restype = ctypes.c_double
             lib.q_train.argtypes = [ctypes.c_void_p, ctypes.c_void_p, ctypes.c_long]
             lib.q_test_mse.restype = ctypes.c_double
@@ -328,7 +381,11 @@ class FannTrainer:
         return self.lib.q_test_mse(self.ann, self.test_data)
 
     def __del__(self):
-        for name, destroy in (("ann", "q_destroy"), ("train_data", "q_destroy_data"), ("test_data", "q_destroy_data")):
+        for name, destroy in (
+            ("ann", "q_destroy"),
+            ("train_data", "q_destroy_data"),
+            ("test_data", "q_destroy_data"),
+        ):
             handle = getattr(self, name, None)
             if handle:
                 getattr(self.lib, destroy)(handle)
@@ -359,8 +416,14 @@ def run(trainer, budget, clock):
         per_epoch = elapsed / epochs
         chunk = max(1, int(min(interval, budget - elapsed) / per_epoch)) if per_epoch > 0 else chunk * 2
     mses = [m for _, _, m in curve if math.isfinite(m)]
-    return dict(best=min(mses) if mses else math.inf, final=curve[-1][2], epochs=epochs, seconds=elapsed,
-                curve=curve, diverged=diverged)
+    return dict(
+        best=min(mses) if mses else math.inf,
+        final=curve[-1][2],
+        epochs=epochs,
+        seconds=elapsed,
+        curve=curve,
+        diverged=diverged,
+    )
 
 
 def contenders(only=None):
@@ -401,7 +464,9 @@ def _compiled_optimizers():
             _PROBED["ok"] = False
         else:
             try:
-                fastbp.Network([1, 1], seed=0).train([[0.5]], [[0.5]], optimizer=fastbp.SGD(lr=0.1, momentum=0.5))
+                fastbp.Network([1, 1], seed=0).train(
+                    [[0.5]], [[0.5]], optimizer=fastbp.SGD(lr=0.1, momentum=0.5)
+                )
                 _PROBED["ok"] = True
             except NotImplementedError:
                 _PROBED["ok"] = False
@@ -429,15 +494,23 @@ def benchmark(folder, datasets, budget, seeds, clock, log=print, only=None):
             entry = summarise(runs)
             entry["config"] = cfg
             results[dataset]["contenders"][label] = entry
-            log(f"  {dataset:13s} {label:20s} best {entry['best']:.5f} final {entry['final']:.5f} "
-                f"epochs {entry['epochs']:.0f}" + (f" (diverged in {entry['diverged']})" if entry["diverged"] else ""))
+            log(
+                f"  {dataset:13s} {label:20s} best {entry['best']:.5f} final {entry['final']:.5f} "
+                f"epochs {entry['epochs']:.0f}"
+                + (f" (diverged in {entry['diverged']})" if entry["diverged"] else "")
+            )
     return results
 
 
 def summarise(runs):
-    return dict(best=float(np.median([r["best"] for r in runs])), final=float(np.median([r["final"] for r in runs])),
-                epochs=float(np.median([r["epochs"] for r in runs])), seconds=float(np.median([r["seconds"] for r in runs])),
-                diverged=sum(r["diverged"] for r in runs), runs=[{k: v for k, v in r.items() if k != "curve"} for r in runs])
+    return dict(
+        best=float(np.median([r["best"] for r in runs])),
+        final=float(np.median([r["final"] for r in runs])),
+        epochs=float(np.median([r["epochs"] for r in runs])),
+        seconds=float(np.median([r["seconds"] for r in runs])),
+        diverged=sum(r["diverged"] for r in runs),
+        runs=[{k: v for k, v in r.items() if k != "curve"} for r in runs],
+    )
 
 
 def winner(entries, side):
@@ -485,8 +558,13 @@ def report(results, markdown, header):
             wins.append((dataset, won, fb, fb_best, fa, fa_best))
         title = f"{dataset} ({'-'.join(map(str, data['sizes']))})"
         if markdown:
-            lines += ["", f"**{title}**", "",
-                      "| contender | best test MSE | final test MSE | epochs | settings |", "|---|---|---|---|---|"]
+            lines += [
+                "",
+                f"**{title}**",
+                "",
+                "| contender | best test MSE | final test MSE | epochs | settings |",
+                "|---|---|---|---|---|",
+            ]
         else:
             lines += ["", title, f"  {'contender':20s} {'best':>9s} {'final':>9s} {'epochs':>8s}  settings"]
         for label in present:
@@ -495,14 +573,22 @@ def report(results, markdown, header):
                 cells = ("n/a", "n/a", "n/a", e["unavailable"])
             else:
                 mark = " (diverged %d)" % e["diverged"] if e["diverged"] else ""
-                cells = (fmt(e["best"]), fmt(e["final"]), f"{e['epochs']:.0f}",
-                         describe_config(e.get("config")) + mark)
+                cells = (
+                    fmt(e["best"]),
+                    fmt(e["final"]),
+                    f"{e['epochs']:.0f}",
+                    describe_config(e.get("config")) + mark,
+                )
             name = f"**{label}**" if markdown and label in (fb, fa) else label
             if markdown:
                 lines.append(f"| {name} | " + " | ".join(cells) + " |")
             else:
                 lines.append(f"  {label:20s} {cells[0]:>9s} {cells[1]:>9s} {cells[2]:>8s}  {cells[3]}")
-    lines += ["", "All datasets: median best test MSE / median final test MSE (median epochs) per contender:", ""]
+    lines += [
+        "",
+        "All datasets: median best test MSE / median final test MSE (median epochs) per contender:",
+        "",
+    ]
     short = [label.replace("fastbp ", "").replace("FANN ", "FANN ") for label in labels]
     if markdown:
         lines += ["| dataset | " + " | ".join(short) + " |", "|---|" + "---|" * len(labels)]
@@ -510,20 +596,32 @@ def report(results, markdown, header):
         cells = []
         for label in labels:
             e = data["contenders"].get(label)
-            cells.append("n/a" if e is None or "best" not in e else
-                         f"{fmt(e['best'])} / {fmt(e['final'])} ({e['epochs']:.0f})")
+            cells.append(
+                "n/a"
+                if e is None or "best" not in e
+                else f"{fmt(e['best'])} / {fmt(e['final'])} ({e['epochs']:.0f})"
+            )
         if markdown:
             lines.append(f"| {dataset} | " + " | ".join(cells) + " |")
         else:
-            lines.append(f"  {dataset:13s} " + "  ".join(f"{label}: {cell}" for label, cell in zip(short, cells)))
+            lines.append(
+                f"  {dataset:13s} " + "  ".join(f"{label}: {cell}" for label, cell in zip(short, cells))
+            )
     lines += ["", "Summary (median best test MSE: fastbp's best contender vs FANN's best):", ""]
     if markdown:
-        lines += ["| dataset | fastbp best | MSE | FANN best | MSE | fastbp lower |", "|---|---|---|---|---|---|"]
+        lines += [
+            "| dataset | fastbp best | MSE | FANN best | MSE | fastbp lower |",
+            "|---|---|---|---|---|---|",
+        ]
     for dataset, won, fb, fb_best, fa, fa_best in wins:
         if markdown:
-            lines.append(f"| {dataset} | {fb} | {fmt(fb_best)} | {fa} | {fmt(fa_best)} | {'yes' if won else '**no**'} |")
+            lines.append(
+                f"| {dataset} | {fb} | {fmt(fb_best)} | {fa} | {fmt(fa_best)} | {'yes' if won else '**no**'} |"
+            )
         else:
-            lines.append(f"  {dataset:13s} {fb:18s} {fb_best:.5f}  {fa:20s} {fa_best:.5f}  {'yes' if won else 'NO'}")
+            lines.append(
+                f"  {dataset:13s} {fb:18s} {fb_best:.5f}  {fa:20s} {fa_best:.5f}  {'yes' if won else 'NO'}"
+            )
     lines += ["", f"fastbp lower on {sum(w[1] for w in wins)} of {len(wins)} datasets"]
     return "\n".join(lines) + "\n"
 
@@ -565,16 +663,30 @@ def main(argv=None):
     parser.add_argument("--budget", type=float, default=3.0, help="training seconds per run (default 3)")
     parser.add_argument("--seeds", type=int, default=3, help="runs per contender, seeds 0..N-1 (default 3)")
     parser.add_argument("--datasets", nargs="+", default=list(DEFAULT_DATASETS), choices=sorted(HIDDEN))
-    parser.add_argument("--contenders", nargs="+", default=None, metavar="NAME",
-                        help="only these (labels such as 'fastbp Adam' or names such as rprop)")
-    parser.add_argument("--clock", choices=("wall", "cpu"), default="wall",
-                        help="the budget's clock: wall time (default) or process CPU time")
+    parser.add_argument(
+        "--contenders",
+        nargs="+",
+        default=None,
+        metavar="NAME",
+        help="only these (labels such as 'fastbp Adam' or names such as rprop)",
+    )
+    parser.add_argument(
+        "--clock",
+        choices=("wall", "cpu"),
+        default="wall",
+        help="the budget's clock: wall time (default) or process CPU time",
+    )
     parser.add_argument("--markdown", action="store_true", help="Markdown tables")
     parser.add_argument("--output", help="also write the report to this file (and the raw results to F.json)")
     parser.add_argument("--render", metavar="F.json", help="only print the report of an earlier run's F.json")
     parser.add_argument("--tune", action="store_true", help="run the search CONFIGS was chosen by")
-    parser.add_argument("--optimizers", nargs="+", default=list(FASTBP), choices=FASTBP,
-                        help="with --tune: only these fastbp optimizers")
+    parser.add_argument(
+        "--optimizers",
+        nargs="+",
+        default=list(FASTBP),
+        choices=FASTBP,
+        help="with --tune: only these fastbp optimizers",
+    )
     args = parser.parse_args(argv)
     if args.budget <= 0 or args.seeds < 1:
         parser.error("--budget must be > 0 and --seeds >= 1")
@@ -601,18 +713,21 @@ def main(argv=None):
     started = time.time()
     results = benchmark(args.folder, args.datasets, args.budget, args.seeds, clock, log, args.contenders)
     load1 = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
-    header = [f"Machine: {cpu_model()}, {os.cpu_count()} cores; load average {load1:.1f} at the end; "
-              f"fastbp {fastbp.__version__} (backend {fastbp.Network([1, 1]).backend}); "
-              f"FANN {FannTrainer._lib is not None and 'libfann 2.2 (doublefann)' or 'n/a'}",
-              f"Budget {args.budget:g} s of training per run ({args.clock} clock, test MSE measured outside it, "
-              f"{REPORTS} times per run); {args.seeds} seeds; medians over seeds; "
-              f"whole run {time.time() - started:.0f} s"]
+    header = [
+        f"Machine: {cpu_model()}, {os.cpu_count()} cores; load average {load1:.1f} at the end; "
+        f"fastbp {fastbp.__version__} (backend {fastbp.Network([1, 1]).backend}); "
+        f"FANN {(FannTrainer._lib is not None and 'libfann 2.2 (doublefann)') or 'n/a'}",
+        f"Budget {args.budget:g} s of training per run ({args.clock} clock, test MSE measured outside it, "
+        f"{REPORTS} times per run); {args.seeds} seeds; medians over seeds; "
+        f"whole run {time.time() - started:.0f} s",
+    ]
     text = report(results, args.markdown, header)
     print(text, end="")
     if args.output:
         Path(args.output).write_text(text)
-        Path(args.output + ".json").write_text(json.dumps({"header": header, "results": results}, indent=1,
-                                                          default=float))
+        Path(args.output + ".json").write_text(
+            json.dumps({"header": header, "results": results}, indent=1, default=float)
+        )
     return 0
 
 

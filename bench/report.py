@@ -5,7 +5,17 @@ from __future__ import annotations
 
 import re
 
-PEER_ORDER = ["fastbp", "fastbp-ref", "fastbp-base", "C", "FANN", "numpy", "torch-sgd", "torch-nograd", "torch-script"]
+PEER_ORDER = [
+    "fastbp",
+    "fastbp-ref",
+    "fastbp-base",
+    "C",
+    "FANN",
+    "numpy",
+    "torch-sgd",
+    "torch-nograd",
+    "torch-script",
+]
 TORCH_PER_SAMPLE = ("torch-sgd", "torch-nograd", "torch-script")
 NUMPY_AND_TORCH = ("numpy", "torch-sgd", "torch-nograd", "torch-script")
 TORCH_MINIBATCH = ("torch-sgd", "torch-nograd")  # torch-script has no mini-batch loop
@@ -37,12 +47,17 @@ TARGETS = [
     (11, "minibatch", ("fastbp-base",), {"2-2-2": 0.95, "64-32-10": 0.95, "784-128-10": 0.95}),
 ]
 # Workload names as the tables spell them out.
-WORKLOAD_NOTES = {"2-2-2:1row": "epochs of 1 row", "2-2-2:1000row": "epochs of 1000 rows",
-                  "784-128-10:relu-softmax": "ReLU hidden, softmax output, cross-entropy",
-                  "64-32-10:tanh": "tanh, squared error",
-                  "64-32-10:momentum": "SGD, momentum 0.875", "784-128-10:momentum": "SGD, momentum 0.875",
-                  "784-128-10:adam": "Adam", "21-16-8-3:rprop": "RPROP, 3600 rows",
-                  "125-32-2:rprop": "RPROP, 4062 rows"}
+WORKLOAD_NOTES = {
+    "2-2-2:1row": "epochs of 1 row",
+    "2-2-2:1000row": "epochs of 1000 rows",
+    "784-128-10:relu-softmax": "ReLU hidden, softmax output, cross-entropy",
+    "64-32-10:tanh": "tanh, squared error",
+    "64-32-10:momentum": "SGD, momentum 0.875",
+    "784-128-10:momentum": "SGD, momentum 0.875",
+    "784-128-10:adam": "Adam",
+    "21-16-8-3:rprop": "RPROP, 3600 rows",
+    "125-32-2:rprop": "RPROP, 4062 rows",
+}
 TWO_NETWORKS_TARGET = 1.8
 # Memory: "peak memory of a training run = data + weights + buffers
 # proportional to the layer widths (times the batch size); nothing grows with
@@ -60,7 +75,12 @@ def _ok_results(case):
 
 def find_case(results, workload, mode, dtype, threads=1):
     for case in results["cases"]:
-        if (case["workload"], case["mode"], case["dtype"], case["threads"]) == (workload, mode, dtype, threads):
+        if (case["workload"], case["mode"], case["dtype"], case["threads"]) == (
+            workload,
+            mode,
+            dtype,
+            threads,
+        ):
             return case
     return None
 
@@ -86,36 +106,64 @@ def targets(results):
                 ok = _ok_results(case)
                 rivals = {p: ok[p]["median"] for p in group if p in ok}
                 how = {"online": "online", "minibatch": "mini-batch 64", "fullbatch": "full batch"}[mode]
-                name = (f"issue {issue}: {how} {_workload(workload)}: "
-                        f"fastbp >= {bar:g}x " + (group[0] if len(group) == 1 else "the best of " + "/".join(group)))
+                name = f"issue {issue}: {how} {_workload(workload)}: fastbp >= {bar:g}x " + (
+                    group[0] if len(group) == 1 else "the best of " + "/".join(group)
+                )
                 if "fastbp" not in ok or not rivals:
                     missing = "fastbp" if "fastbp" not in ok else "/".join(group)
-                    rows.append({"target": name, "dtype": dtype, "status": "n/a", "why": f"{missing} not measured"})
+                    rows.append(
+                        {"target": name, "dtype": dtype, "status": "n/a", "why": f"{missing} not measured"}
+                    )
                     continue
                 best = max(rivals, key=rivals.get)
                 ratio = ok["fastbp"]["median"] / rivals[best]
-                rows.append({"target": name, "dtype": dtype, "status": "pass" if ratio >= bar else "FAIL",
-                             "ratio": ratio, "bar": bar, "against": best})
+                rows.append(
+                    {
+                        "target": name,
+                        "dtype": dtype,
+                        "status": "pass" if ratio >= bar else "FAIL",
+                        "ratio": ratio,
+                        "bar": bar,
+                        "against": best,
+                    }
+                )
     for two in results.get("two_networks", []):
         for entry in two["results"]:
             if entry["peer"] != "fastbp":
                 continue
             name = f"two networks in two threads, {two['workload']} online: >= {TWO_NETWORKS_TARGET}x one network"
             good = entry["ratio"] >= TWO_NETWORKS_TARGET and entry["check"] == "ok"
-            rows.append({"target": name, "dtype": two["dtype"], "status": "pass" if good else "FAIL",
-                         "ratio": entry["ratio"], "bar": TWO_NETWORKS_TARGET})
+            rows.append(
+                {
+                    "target": name,
+                    "dtype": two["dtype"],
+                    "status": "pass" if good else "FAIL",
+                    "ratio": entry["ratio"],
+                    "bar": TWO_NETWORKS_TARGET,
+                }
+            )
     rows += _memory_targets(results.get("memory", []))
     for case in results["cases"]:
         roof = case.get("roofline")
         if roof:
-            name = (f"issue 9: online {case['workload']}: fastbp >= {roof['target']:g}x the memory roofline "
-                    f"({_fmt_rate(roof['ceiling_samples_per_s'])} samples/s)")
+            name = (
+                f"issue 9: online {case['workload']}: fastbp >= {roof['target']:g}x the memory roofline "
+                f"({_fmt_rate(roof['ceiling_samples_per_s'])} samples/s)"
+            )
             if "fastbp_fraction" in roof:
-                rows.append({"target": name, "dtype": case["dtype"], "ratio": roof["fastbp_fraction"],
-                             "bar": roof["target"],
-                             "status": "pass" if roof["fastbp_fraction"] >= roof["target"] else "FAIL"})
+                rows.append(
+                    {
+                        "target": name,
+                        "dtype": case["dtype"],
+                        "ratio": roof["fastbp_fraction"],
+                        "bar": roof["target"],
+                        "status": "pass" if roof["fastbp_fraction"] >= roof["target"] else "FAIL",
+                    }
+                )
             else:
-                rows.append({"target": name, "dtype": case["dtype"], "status": "n/a", "why": "fastbp not measured"})
+                rows.append(
+                    {"target": name, "dtype": case["dtype"], "status": "n/a", "why": "fastbp not measured"}
+                )
     if results.get("percall"):
         import percall
 
@@ -136,17 +184,25 @@ def _memory_targets(memory):
                 continue
             if a["epochs"] == b["epochs"] and b["rows"] > a["rows"]:
                 per_row = (b["added_bytes"] - a["added_bytes"]) / (b["rows"] - a["rows"])
-                rows.append({"target": f"memory {a['workload']} {a['mode']}: added peak grows <= "
-                                       f"{MEMORY_BYTES_PER_ROW:g} B per row of data ({a['row_bytes']} B/row)",
-                             "status": "pass" if per_row <= MEMORY_BYTES_PER_ROW else "FAIL",
-                             "measured": f"{per_row:.2f} B/row"})
+                rows.append(
+                    {
+                        "target": f"memory {a['workload']} {a['mode']}: added peak grows <= "
+                        f"{MEMORY_BYTES_PER_ROW:g} B per row of data ({a['row_bytes']} B/row)",
+                        "status": "pass" if per_row <= MEMORY_BYTES_PER_ROW else "FAIL",
+                        "measured": f"{per_row:.2f} B/row",
+                    }
+                )
             if a["rows"] == b["rows"] and b["epochs"] > a["epochs"]:
                 growth = b["added_bytes"] - a["added_bytes"]
                 allowed = MEMORY_EPOCH_NOISE + 8 * (b["epochs"] - a["epochs"])
-                rows.append({"target": f"memory {a['workload']} {a['mode']}: nothing grows with epochs "
-                                       f"({a['epochs']} -> {b['epochs']})",
-                             "status": "pass" if growth <= allowed else "FAIL",
-                             "measured": f"{growth / 1024:+.0f} KiB"})
+                rows.append(
+                    {
+                        "target": f"memory {a['workload']} {a['mode']}: nothing grows with epochs "
+                        f"({a['epochs']} -> {b['epochs']})",
+                        "status": "pass" if growth <= allowed else "FAIL",
+                        "measured": f"{growth / 1024:+.0f} KiB",
+                    }
+                )
     if memory and not good:
         rows.append({"target": "memory", "status": "n/a", "why": memory[0]["error"]})
     return rows
@@ -157,17 +213,23 @@ def mismatches(results):
     for case in results["cases"]:
         for r in case["results"]:
             if r.get("status") == "error":
-                lines.append(f"{r['peer']} on {case['workload']} {case['mode']} {case['dtype']} "
-                             f"{case['threads']} thread(s) failed: {r['reason']}")
+                lines.append(
+                    f"{r['peer']} on {case['workload']} {case['mode']} {case['dtype']} "
+                    f"{case['threads']} thread(s) failed: {r['reason']}"
+                )
             if r.get("check") == "MISMATCH":
-                lines.append(f"{r['peer']} on {case['workload']} {case['mode']} {case['dtype']} "
-                             f"{case['threads']} thread(s): costs {_few(r['costs'])} vs {case['reference']} "
-                             f"{_few(r['expected'])} (max rel diff {r['max_rel_diff']:.3g})")
+                lines.append(
+                    f"{r['peer']} on {case['workload']} {case['mode']} {case['dtype']} "
+                    f"{case['threads']} thread(s): costs {_few(r['costs'])} vs {case['reference']} "
+                    f"{_few(r['expected'])} (max rel diff {r['max_rel_diff']:.3g})"
+                )
     for two in results.get("two_networks", []):
         for entry in two["results"]:
             if entry["check"] == "MISMATCH":
-                lines.append(f"{entry['peer']} two networks {two['workload']} {two['dtype']}: "
-                             "training in two threads changed the costs")
+                lines.append(
+                    f"{entry['peer']} two networks {two['workload']} {two['dtype']}: "
+                    "training in two threads changed the costs"
+                )
     if results.get("percall"):
         import percall
 
@@ -182,7 +244,9 @@ def _few(values):
 def _fastbp_copy(m):
     fb = m.get("fastbp", {})
     if "isa" not in fb:
-        return "fastbp's compiled copy unknown" + (f" ({fb['kernels_error']})" if fb.get("kernels_error") else "")
+        return "fastbp's compiled copy unknown" + (
+            f" ({fb['kernels_error']})" if fb.get("kernels_error") else ""
+        )
     forced = f", forced by FASTBP_ISA={fb['FASTBP_ISA']}" if fb.get("FASTBP_ISA") else ""
     return f"fastbp's {fb['isa']} copy ({fb.get('kernels')}{forced})"
 
@@ -199,13 +263,21 @@ def _blas_owner(path):
 def _machine_line(results):
     m = results.get("machine", {})
     blas = [b for b in m.get("blas", []) if b.get("user_api") == "blas"]
-    blas_text = ", ".join(f"{b.get('internal_api')} {b.get('version')} ({b.get('architecture')} kernel"
-                          f"{_blas_owner(b.get('filepath', ''))})" for b in blas) or "unknown BLAS"
+    blas_text = (
+        ", ".join(
+            f"{b.get('internal_api')} {b.get('version')} ({b.get('architecture')} kernel"
+            f"{_blas_owner(b.get('filepath', ''))})"
+            for b in blas
+        )
+        or "unknown BLAS"
+    )
     peaks = results.get("peak_gflops", {})
     one = peaks.get("1") or peaks.get(1) or {}
     peak_text = ", ".join(f"{dtype} {value:.0f}" for dtype, value in one.items())
-    text = (f"{m.get('cpu', '?')}, {m.get('cores', '?')} cores; {_fastbp_copy(m)}; "
-            f"NumPy {m.get('numpy', '?')}; BLAS {blas_text}")
+    text = (
+        f"{m.get('cpu', '?')}, {m.get('cores', '?')} cores; {_fastbp_copy(m)}; "
+        f"NumPy {m.get('numpy', '?')}; BLAS {blas_text}"
+    )
     if m.get("OPENBLAS_CORETYPE"):
         text += f", OPENBLAS_CORETYPE={m['OPENBLAS_CORETYPE']}"
     if peak_text:
@@ -220,16 +292,20 @@ def two_cores_warning(results):
     oversubscribed (spinning BLAS workers wait for a descheduled partner)."""
     ratios = [e["ratio"] for t in results.get("two_networks", []) for e in t["results"] if e["peer"] == "C"]
     if ratios and max(ratios) < 1.5:
-        return (f"!!! The C loop trained two networks at once at x{max(ratios):.2f} of one at best: this run did not "
-                "have two free cores, so its 2-thread numbers (mini-batch, 2 threads; two networks) measure the "
-                "contention, not fastbp.")
+        return (
+            f"!!! The C loop trained two networks at once at x{max(ratios):.2f} of one at best: this run did not "
+            "have two free cores, so its 2-thread numbers (mini-batch, 2 threads; two networks) measure the "
+            "contention, not fastbp."
+        )
     peaks = results.get("peak_gflops", {})
     one, two = peaks.get("1") or peaks.get(1), peaks.get("2") or peaks.get(2)
     if one and two:
         ratio = min(two[d] / one[d] for d in one if d in two)
         if ratio < 1.5:
-            return (f"!!! NumPy's matmul ran at x{ratio:.2f} with 2 threads against 1: the 2-thread worker did not "
-                    "have two free cores, so its numbers measure the contention, not fastbp.")
+            return (
+                f"!!! NumPy's matmul ran at x{ratio:.2f} with 2 threads against 1: the 2-thread worker did not "
+                "have two free cores, so its numbers measure the contention, not fastbp."
+            )
     return None
 
 
@@ -238,24 +314,36 @@ def text(results):
     out = ["", "=" * 100, "fastbp benchmark — " + _machine_line(results)]
     m = results.get("machine", {})
     fb = m.get("fastbp", {})
-    out.append(f"fastbp from {fb.get('path')} (commit {fb.get('commit')}{', uncommitted changes' if fb.get('dirty') else ''})"
-               + ("" if fb.get("from_checkout", True) else "  <- NOT this checkout: an installed copy"))
-    out.append(f"PyTorch {(m.get('torch') or {}).get('version', 'not installed')}, FANN {m.get('fann') or 'not installed'},"
-               f" {m.get('gcc') or 'no gcc'}; OPENBLAS_CORETYPE {m.get('OPENBLAS_CORETYPE') or 'not set'}")
-    out.append("samples/s: median of the repeats (± half the range); fastbp/peer > 1 means fastbp is faster;"
-               " GFLOP/s counts ~6 flops per weight per sample")
+    out.append(
+        f"fastbp from {fb.get('path')} (commit {fb.get('commit')}{', uncommitted changes' if fb.get('dirty') else ''})"
+        + ("" if fb.get("from_checkout", True) else "  <- NOT this checkout: an installed copy")
+    )
+    out.append(
+        f"PyTorch {(m.get('torch') or {}).get('version', 'not installed')}, FANN {m.get('fann') or 'not installed'},"
+        f" {m.get('gcc') or 'no gcc'}; OPENBLAS_CORETYPE {m.get('OPENBLAS_CORETYPE') or 'not set'}"
+    )
+    out.append(
+        "samples/s: median of the repeats (± half the range); fastbp/peer > 1 means fastbp is faster;"
+        " GFLOP/s counts ~6 flops per weight per sample"
+    )
     peaks = results.get("peak_gflops", {})
     for case in results["cases"]:
         peak = (peaks.get(str(case["threads"])) or peaks.get(case["threads"]) or {}).get(case["dtype"])
         mode = case["mode"] + ("" if case["mode"] in ("online", "fullbatch") else f" {case['batch_size']}")
         out.append("")
-        out.append(f"{_workload(case['workload'])}  {mode}  {case['dtype']}  {case['threads']} thread(s)   "
-                   f"cost reference: {case['reference']}" + (f"   matmul peak {peak:.0f} GFLOP/s" if peak else ""))
-        out.append(f"  {'peer':14s}{'samples/s':>12s}{'±':>8s}{'fastbp/peer':>12s}{'GFLOP/s':>9s}{'%peak':>7s}"
-                   f"{'rows x epochs':>17s}  cost check")
+        out.append(
+            f"{_workload(case['workload'])}  {mode}  {case['dtype']}  {case['threads']} thread(s)   "
+            f"cost reference: {case['reference']}" + (f"   matmul peak {peak:.0f} GFLOP/s" if peak else "")
+        )
+        out.append(
+            f"  {'peer':14s}{'samples/s':>12s}{'±':>8s}{'fastbp/peer':>12s}{'GFLOP/s':>9s}{'%peak':>7s}"
+            f"{'rows x epochs':>17s}  cost check"
+        )
         ok = {r["peer"]: r for r in case["results"] if r.get("status") == "ok"}
         fastbp = ok.get("fastbp", {}).get("median")
-        for r in sorted(case["results"], key=lambda r: PEER_ORDER.index(r["peer"]) if r["peer"] in PEER_ORDER else 99):
+        for r in sorted(
+            case["results"], key=lambda r: PEER_ORDER.index(r["peer"]) if r["peer"] in PEER_ORDER else 99
+        ):
             if r.get("status") != "ok":
                 what = "!!! FAILED" if r.get("status") == "error" else "skipped"
                 out.append(f"  {r['peer']:14s}{'—':>12s}   {what}: {r.get('reason', '')}")
@@ -266,26 +354,34 @@ def text(results):
             check = r["check"] + (f" ({r['max_rel_diff']:.0e})" if "max_rel_diff" in r else "")
             if r["check"] == "MISMATCH":
                 check = "!!! " + check
-            out.append(f"  {r['peer']:14s}{_fmt_rate(r['median']):>12s}{100 * spread:7.0f}%{ratio:>12s}"
-                       f"{gflops:9.2f}{(100 * gflops / peak if peak else 0):6.0f}%"
-                       f"{str(r['rows']) + ' x ' + str(r['epochs']):>17s}  {check}")
+            out.append(
+                f"  {r['peer']:14s}{_fmt_rate(r['median']):>12s}{100 * spread:7.0f}%{ratio:>12s}"
+                f"{gflops:9.2f}{(100 * gflops / peak if peak else 0):6.0f}%"
+                f"{str(r['rows']) + ' x ' + str(r['epochs']):>17s}  {check}"
+            )
         out += _roofline_lines(case)
     out += percall_lines(results.get("percall"))
     if results.get("two_networks"):
         out += ["", "Two networks trained at once from two Python threads (online, 1 BLAS thread):"]
         for two in results["two_networks"]:
             for e in two["results"]:
-                out.append(f"  {two['workload']:11s}{two['dtype']:9s}{e['peer']:8s} one {_fmt_rate(e['one']):>7s}/s"
-                           f"   two {_fmt_rate(e['two']):>7s}/s   x{e['ratio']:.2f}   costs {e['check']}")
+                out.append(
+                    f"  {two['workload']:11s}{two['dtype']:9s}{e['peer']:8s} one {_fmt_rate(e['one']):>7s}/s"
+                    f"   two {_fmt_rate(e['two']):>7s}/s   x{e['ratio']:.2f}   costs {e['check']}"
+                )
     if results.get("memory"):
         out += ["", "Peak memory added by one train call (RSS high-water mark, fresh process each):"]
         for e in results["memory"]:
             if "error" in e:
-                out.append(f"  {e['workload']} {e['mode']} rows={e['rows']} epochs={e['epochs']}: {e['error']}")
+                out.append(
+                    f"  {e['workload']} {e['mode']} rows={e['rows']} epochs={e['epochs']}: {e['error']}"
+                )
             else:
-                out.append(f"  {e['workload']:11s}{e['mode']:10s} rows={e['rows']:>9,} epochs={e['epochs']}:"
-                           f" data {e['data_bytes'] / 2**20:7.1f} MiB, params {e['params_bytes'] / 1024:7.1f} KiB,"
-                           f" added {e['added_bytes'] / 1024:9.1f} KiB (traced {e['traced_bytes'] / 1024:.1f} KiB)")
+                out.append(
+                    f"  {e['workload']:11s}{e['mode']:10s} rows={e['rows']:>9,} epochs={e['epochs']}:"
+                    f" data {e['data_bytes'] / 2**20:7.1f} MiB, params {e['params_bytes'] / 1024:7.1f} KiB,"
+                    f" added {e['added_bytes'] / 1024:9.1f} KiB (traced {e['traced_bytes'] / 1024:.1f} KiB)"
+                )
     warning = two_cores_warning(results)
     if warning:
         out += ["", warning]
@@ -311,22 +407,41 @@ def _fmt_ratio(ratio):
 
 def markdown(results):
     """The README's Performance table: samples/s per peer and the targets."""
-    peers = [p for p in PEER_ORDER if p != "fastbp-ref"
-             and any(r["peer"] == p and r.get("status") == "ok" for c in results["cases"] for r in c["results"])]
+    peers = [
+        p
+        for p in PEER_ORDER
+        if p != "fastbp-ref"
+        and any(r["peer"] == p and r.get("status") == "ok" for c in results["cases"] for r in c["results"])
+    ]
     checks = [r.get("check") for c in results["cases"] for r in c["results"] if r.get("status") == "ok"]
-    if "MISMATCH" in checks or any(r.get("status") == "error" for c in results["cases"] for r in c["results"]):
-        verdict = "**Some peers failed or computed different costs (marked): their timings are not comparable.**"
+    if "MISMATCH" in checks or any(
+        r.get("status") == "error" for c in results["cases"] for r in c["results"]
+    ):
+        verdict = (
+            "**Some peers failed or computed different costs (marked): their timings are not comparable.**"
+        )
     elif "unchecked" in checks or any(c["reference"] != "fastbp" for c in results["cases"]):
         verdict = "Costs were checked against fastbp where it ran (against NumPy elsewhere), and all matched."
     else:
         verdict = "Every peer's per-epoch costs matched fastbp's on the same data and initial weights."
-    spreads = sorted((max(r["rates"]) - min(r["rates"])) / 2 / r["median"]
-                     for c in results["cases"] for r in c["results"] if r.get("status") == "ok")
-    noise = (f"The repeats of one peer varied by ±{100 * spreads[len(spreads) // 2]:.0f}% (median; "
-             f"up to ±{100 * spreads[-1]:.0f}%) in this run." if spreads else "")
-    lines = [f"Measured by `python bench/compare.py` on {results.get('date', '?')}: {_machine_line(results)}.",
-             "Samples per second (median of the repeats), single thread unless noted; "
-             f"in parentheses, fastbp's speed divided by the peer's. {verdict} {noise}", ""]
+    spreads = sorted(
+        (max(r["rates"]) - min(r["rates"])) / 2 / r["median"]
+        for c in results["cases"]
+        for r in c["results"]
+        if r.get("status") == "ok"
+    )
+    noise = (
+        f"The repeats of one peer varied by ±{100 * spreads[len(spreads) // 2]:.0f}% (median; "
+        f"up to ±{100 * spreads[-1]:.0f}%) in this run."
+        if spreads
+        else ""
+    )
+    lines = [
+        f"Measured by `python bench/compare.py` on {results.get('date', '?')}: {_machine_line(results)}.",
+        "Samples per second (median of the repeats), single thread unless noted; "
+        f"in parentheses, fastbp's speed divided by the peer's. {verdict} {noise}",
+        "",
+    ]
     if not results["cases"]:
         lines = lines[:1]
     else:
@@ -335,7 +450,9 @@ def markdown(results):
     for case in results["cases"]:
         ok = {r["peer"]: r for r in case["results"] if r.get("status") == "ok"}
         fastbp = ok.get("fastbp", {}).get("median")
-        mode = {"online": "online", "fullbatch": "full batch"}.get(case["mode"], f"mini-batch {case['batch_size']}")
+        mode = {"online": "online", "fullbatch": "full batch"}.get(
+            case["mode"], f"mini-batch {case['batch_size']}"
+        )
         if case["threads"] > 1:
             mode += f", {case['threads']} threads"
         cells = []
@@ -352,13 +469,27 @@ def markdown(results):
                 cells.append(_fmt_rate(r["median"]))
             else:
                 cells.append(f"{_fmt_rate(r['median'])} ({_fmt_ratio(fastbp / r['median'])})")
-        lines.append(f"| {_workload(case['workload'])} | {mode} | {case['dtype']} | " + " | ".join(cells) + " |")
-    epochs = [f"{_workload(c['workload'])} {c['dtype']}: " + ", ".join(
-        f"{p} {_fmt_rate(r['median'] / c['epoch_rows'])}" for p in peers for r in [_ok_results(c).get(p)] if r)
-        for c in results["cases"] if c["mode"] == "fullbatch"]
+        lines.append(
+            f"| {_workload(case['workload'])} | {mode} | {case['dtype']} | " + " | ".join(cells) + " |"
+        )
+    epochs = [
+        f"{_workload(c['workload'])} {c['dtype']}: "
+        + ", ".join(
+            f"{p} {_fmt_rate(r['median'] / c['epoch_rows'])}"
+            for p in peers
+            for r in [_ok_results(c).get(p)]
+            if r
+        )
+        for c in results["cases"]
+        if c["mode"] == "fullbatch"
+    ]
     if epochs:
-        lines += ["", "Full-batch (RPROP) rows in epochs per second (samples/s over the rows of an epoch): "
-                  + "; ".join(epochs) + "."]
+        lines += [
+            "",
+            "Full-batch (RPROP) rows in epochs per second (samples/s over the rows of an epoch): "
+            + "; ".join(epochs)
+            + ".",
+        ]
     twos = []
     for t in results.get("two_networks", []):
         ratios = {e["peer"]: e["ratio"] for e in t["results"]}
@@ -366,8 +497,11 @@ def markdown(results):
             c_loop = f" (C loop ×{ratios['C']:.2f})" if "C" in ratios else ""
             twos.append(f"{t['workload']} {t['dtype']} ×{ratios['fastbp']:.2f}{c_loop}")
     if twos:
-        lines += ["", "Two networks trained from two Python threads at once, online, against one alone "
-                  "(the C loop, run the same way, shows what the machine allowed): " + ", ".join(twos) + "."]
+        lines += [
+            "",
+            "Two networks trained from two Python threads at once, online, against one alone "
+            "(the C loop, run the same way, shows what the machine allowed): " + ", ".join(twos) + ".",
+        ]
     warning = two_cores_warning(results)
     if warning:
         lines += ["", "**" + warning.lstrip("! ") + "**"]
@@ -391,13 +525,21 @@ def _roofline_lines(case, markdown=False):
     if not roof:
         return []
     l2 = roof.get("caches", {}).get("L2", {}).get("bytes")
-    where = (f"W1 ({roof['W1_bytes'] / 1024:.0f} KiB) is larger than this CPU's {l2 // 1024} KiB L2, so it streams "
-             f"from L3" if l2 and roof["W1_bytes"] > l2 else f"W1 is {roof['W1_bytes'] / 1024:.0f} KiB")
-    fractions = ", ".join(f"{p} at {roof[p + '_fraction']:.2f}×" for p in ("fastbp", "C") if p + "_fraction" in roof)
-    text = (f"Memory roofline of {case['workload']} online {case['dtype']}: {roof['bytes_per_sample']:,} bytes must move "
-            f"per sample ({roof['model']}); {where}. A read+write stream over a buffer of W1's size ran at "
-            f"{roof['bandwidth_bytes_per_s'] / 1e9:.1f} GB/s in the same run, so at most "
-            f"{_fmt_rate(roof['ceiling_samples_per_s'])} samples/s: {fractions} of that ceiling.")
+    where = (
+        f"W1 ({roof['W1_bytes'] / 1024:.0f} KiB) is larger than this CPU's {l2 // 1024} KiB L2, so it streams "
+        f"from L3"
+        if l2 and roof["W1_bytes"] > l2
+        else f"W1 is {roof['W1_bytes'] / 1024:.0f} KiB"
+    )
+    fractions = ", ".join(
+        f"{p} at {roof[p + '_fraction']:.2f}×" for p in ("fastbp", "C") if p + "_fraction" in roof
+    )
+    text = (
+        f"Memory roofline of {case['workload']} online {case['dtype']}: {roof['bytes_per_sample']:,} bytes must move "
+        f"per sample ({roof['model']}); {where}. A read+write stream over a buffer of W1's size ran at "
+        f"{roof['bandwidth_bytes_per_s'] / 1e9:.1f} GB/s in the same run, so at most "
+        f"{_fmt_rate(roof['ceiling_samples_per_s'])} samples/s: {fractions} of that ceiling."
+    )
     return [text] if markdown else ["  " + text.replace("×", "x")]
 
 
@@ -428,8 +570,11 @@ def chart(results, path):
     fig, axes = plt.subplots(len(panels), 1, figsize=(12, 4 * len(panels)), squeeze=False)
     for ax, (mode, threads) in zip(axes[:, 0], panels):
         cases = [c for c in results["cases"] if (c["mode"], c["threads"]) == (mode, threads)]
-        peers = [p for p in PEER_ORDER if any(r["peer"] == p and r.get("status") == "ok"
-                                              for c in cases for r in c["results"])]
+        peers = [
+            p
+            for p in PEER_ORDER
+            if any(r["peer"] == p and r.get("status") == "ok" for c in cases for r in c["results"])
+        ]
         width = 0.8 / max(1, len(peers))
         for i, peer in enumerate(peers):
             xs, ys = [], []
@@ -466,21 +611,31 @@ def percall_lines(section):
     """The console table of the per-call section."""
     if not section or not section.get("rows"):
         return []
-    out = ["", f"Per call, one sample unless noted: microseconds per call (median of {section['repeats']} interleaved "
-               f"repeats of timeit loops); (x) = by hand's time / fastbp's, > 1 means fastbp is faster",
-           f"  {'network':11s}{'call':36s}{'dtype':9s}{'fastbp':>9s}{'NumPy by hand':>22s}{'PyTorch by hand':>22s}"
-           "  same numbers"]
+    out = [
+        "",
+        f"Per call, one sample unless noted: microseconds per call (median of {section['repeats']} interleaved "
+        f"repeats of timeit loops); (x) = by hand's time / fastbp's, > 1 means fastbp is faster",
+        f"  {'network':11s}{'call':36s}{'dtype':9s}{'fastbp':>9s}{'NumPy by hand':>22s}{'PyTorch by hand':>22s}"
+        "  same numbers",
+    ]
     for e in section["rows"]:
         p = e["peers"]
         cells = [f"{_us(p['fastbp']['us']):>9s}"]
         for peer in ("numpy", "torch"):
-            cells.append(f"{_us(p[peer]['us']) + ' (' + format(p[peer]['ratio'], '.2f') + 'x)':>22s}" if peer in p
-                         else f"{'—':>22s}")
+            cells.append(
+                f"{_us(p[peer]['us']) + ' (' + format(p[peer]['ratio'], '.2f') + 'x)':>22s}"
+                if peer in p
+                else f"{'—':>22s}"
+            )
         check = e["check"] if e["check"] == "ok" else f"!!! MISMATCH {e['mismatch']}"
         out.append(f"  {e['network']:11s}{e['label']:36s}{e['dtype']:9s}{''.join(cells)}  {check}")
     torch = section.get("torch")
-    out.append(f"  (PyTorch {torch}, {section.get('torch_threads')} thread(s), preallocated tensors, out=/in-place ops, "
-               "one no_grad() around each timed loop)" if torch else "  (PyTorch not installed)")
+    out.append(
+        f"  (PyTorch {torch}, {section.get('torch_threads')} thread(s), preallocated tensors, out=/in-place ops, "
+        "one no_grad() around each timed loop)"
+        if torch
+        else "  (PyTorch not installed)"
+    )
     return out
 
 
@@ -488,11 +643,16 @@ def percall_markdown(section):
     """The README's per-call table."""
     if not section or not section.get("rows"):
         return []
-    lines = ["", "Per call (`bench/percall.py`): microseconds per call on one sample, median of interleaved "
-                 "timeit loops; in parentheses, how many times faster fastbp's call is than the same work by hand "
-                 "(NumPy as a user writes it; PyTorch with preallocated tensors, in-place ops, under `no_grad`). "
-                 "Each by-hand version was checked to compute fastbp's numbers first.", "",
-             "| one call | dtype | fastbp | NumPy by hand | PyTorch by hand |", "|---|---|---|---|---|"]
+    lines = [
+        "",
+        "Per call (`bench/percall.py`): microseconds per call on one sample, median of interleaved "
+        "timeit loops; in parentheses, how many times faster fastbp's call is than the same work by hand "
+        "(NumPy as a user writes it; PyTorch with preallocated tensors, in-place ops, under `no_grad`). "
+        "Each by-hand version was checked to compute fastbp's numbers first.",
+        "",
+        "| one call | dtype | fastbp | NumPy by hand | PyTorch by hand |",
+        "|---|---|---|---|---|",
+    ]
     for e in section["rows"]:
         p = e["peers"]
         cells = []
@@ -503,6 +663,9 @@ def percall_markdown(section):
                 cells.append("mismatch")
             else:
                 cells.append(f"{_us(p[peer]['us'])} µs ({_fmt_ratio(p[peer]['ratio'])})")
-        lines.append(f"| {e['network']} `{e['label']}` | {e['dtype']} | {_us(p['fastbp']['us'])} µs | "
-                     + " | ".join(cells) + " |")
+        lines.append(
+            f"| {e['network']} `{e['label']}` | {e['dtype']} | {_us(p['fastbp']['us'])} µs | "
+            + " | ".join(cells)
+            + " |"
+        )
     return lines

@@ -32,7 +32,6 @@ import ctypes
 from pathlib import Path
 
 import numpy as np
-
 from peers.cpeers import BUILD, NATIVE_FLAGS, compile_shared  # noqa: F401 - BUILD: where it lands
 
 HERE = Path(__file__).resolve().parent
@@ -52,7 +51,8 @@ def cache_sizes():
             scale = {"K": 1024, "M": 1024**2}.get(size[-1], 1)
             out[f"L{(index / 'level').read_text().strip()}"] = {
                 "bytes": int(size.rstrip("KM")) * scale,
-                "shared_by_cpus": (index / "shared_cpu_list").read_text().strip()}
+                "shared_by_cpus": (index / "shared_cpu_list").read_text().strip(),
+            }
         except (OSError, ValueError):
             continue
     return out
@@ -63,10 +63,14 @@ def model(sizes, dtype="float64"):
     item = np.dtype(dtype).itemsize
     params = sum(n_out * (n_in + 1) for n_in, n_out in zip(sizes[:-1], sizes[1:]))
     W1 = sizes[0] * sizes[1] * item
-    return {"W1_bytes": W1, "params_bytes": params * item, "input_bytes": sizes[0] * item,
-            "target_bytes": sizes[-1] * item,
-            "bytes_per_sample": 2 * params * item + (sizes[0] + sizes[-1]) * item,
-            "model": "every weight and bias read once and written once per sample, plus the input and target rows"}
+    return {
+        "W1_bytes": W1,
+        "params_bytes": params * item,
+        "input_bytes": sizes[0] * item,
+        "target_bytes": sizes[-1] * item,
+        "bytes_per_sample": 2 * params * item + (sizes[0] + sizes[-1]) * item,
+        "model": "every weight and bias read once and written once per sample, plus the input and target rows",
+    }
 
 
 class _Library:
@@ -95,8 +99,11 @@ class StreamTrainer:
         pass
 
     def train(self, rows, epochs):
-        self.lib.stream_rw(self.buffer.ctypes.data_as(ctypes.POINTER(ctypes.c_double)),
-                           ctypes.c_long(self.buffer.size), ctypes.c_long(rows * epochs))
+        self.lib.stream_rw(
+            self.buffer.ctypes.data_as(ctypes.POINTER(ctypes.c_double)),
+            ctypes.c_long(self.buffer.size),
+            ctypes.c_long(rows * epochs),
+        )
         return np.zeros(epochs)
 
     def result(self, measurement):
@@ -105,11 +112,16 @@ class StreamTrainer:
         passes = measurement.median
         bandwidth = passes * 2 * m["W1_bytes"]
         caches = cache_sizes()
-        entry = dict(m, bandwidth_bytes_per_s=bandwidth,
-                     bandwidth_repeats=[r * 2 * m["W1_bytes"] for r in measurement.rates],
-                     ceiling_samples_per_s=bandwidth / m["bytes_per_sample"], caches=caches, target=TARGET,
-                     probe=f"stream_rw over {m['W1_bytes']:,} B (W1's size): read + write each double, "
-                           f"{measurement.rows * measurement.epochs} passes per repeat")
+        entry = dict(
+            m,
+            bandwidth_bytes_per_s=bandwidth,
+            bandwidth_repeats=[r * 2 * m["W1_bytes"] for r in measurement.rates],
+            ceiling_samples_per_s=bandwidth / m["bytes_per_sample"],
+            caches=caches,
+            target=TARGET,
+            probe=f"stream_rw over {m['W1_bytes']:,} B (W1's size): read + write each double, "
+            f"{measurement.rows * measurement.epochs} passes per repeat",
+        )
         l2 = caches.get("L2", {}).get("bytes")
         if l2:
             entry["W1_cache_level"] = "L2" if m["W1_bytes"] <= l2 else "L3 (W1 is larger than L2)"
@@ -119,8 +131,11 @@ class StreamTrainer:
     def fractions(case):
         """fastbp's and the C loop's rates in the case, as fractions of its ceiling."""
         ceiling = case["roofline"]["ceiling_samples_per_s"]
-        return {f"{r['peer']}_fraction": r["median"] / ceiling for r in case["results"]
-                if r.get("status") == "ok" and r["peer"] in ("fastbp", "C")}
+        return {
+            f"{r['peer']}_fraction": r["median"] / ceiling
+            for r in case["results"]
+            if r.get("status") == "ok" and r["peer"] in ("fastbp", "C")
+        }
 
 
 def two_core_ratio(seconds=0.05):
@@ -135,8 +150,11 @@ def two_core_ratio(seconds=0.05):
     buffers = [np.zeros(2048) for _ in range(2)]
 
     def work(buffer, passes):
-        lib.stream_rw(buffer.ctypes.data_as(ctypes.POINTER(ctypes.c_double)), ctypes.c_long(buffer.size),
-                      ctypes.c_long(passes))
+        lib.stream_rw(
+            buffer.ctypes.data_as(ctypes.POINTER(ctypes.c_double)),
+            ctypes.c_long(buffer.size),
+            ctypes.c_long(passes),
+        )
 
     passes = 1000
     while True:

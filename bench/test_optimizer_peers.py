@@ -26,8 +26,8 @@ import pytest
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
-import peers  # noqa: E402
-from peers import Task, Unavailable, cpeers  # noqa: E402
+import peers
+from peers import Task, Unavailable, cpeers
 
 fastbp = pytest.importorskip("fastbp")
 if not hasattr(fastbp, "SGD"):

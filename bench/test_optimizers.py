@@ -10,14 +10,27 @@ import pytest
 
 pytest.importorskip("pytest_benchmark", reason="pip install pytest-benchmark (or .[bench])")
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from peers import cpeers  # noqa: E402
+from peers import cpeers
 
 RPROP_LR, RPROP_HYPER = cpeers.torch_rprop_like_fann()
 # name: (layer sizes, rows per timed call, batch_size (0: all rows), lr, optimizer, peers)
 OPTIMIZER_WORKLOADS = {
-    "64-32-10:momentum": ((64, 32, 10), 10_000, 1, 2**-8, ("sgd", {"momentum": 0.875}), ["FANN", "torch-script"]),
-    "784-128-10:momentum": ((784, 128, 10), 1_000, 1, 2**-8, ("sgd", {"momentum": 0.875}),
-                            ["torch-nograd", "torch-script"]),
+    "64-32-10:momentum": (
+        (64, 32, 10),
+        10_000,
+        1,
+        2**-8,
+        ("sgd", {"momentum": 0.875}),
+        ["FANN", "torch-script"],
+    ),
+    "784-128-10:momentum": (
+        (784, 128, 10),
+        1_000,
+        1,
+        2**-8,
+        ("sgd", {"momentum": 0.875}),
+        ["torch-nograd", "torch-script"],
+    ),
     "784-128-10:adam": ((784, 128, 10), 2_000, 64, 0.001, ("adam", {}), ["torch-sgd", "torch-nograd"]),
     "21-16-8-3:rprop": ((21, 16, 8, 3), 3600, 0, RPROP_LR, ("rprop", RPROP_HYPER), ["FANN"]),
     "125-32-2:rprop": ((125, 32, 2), 4062, 0, RPROP_LR, ("rprop", RPROP_HYPER), ["FANN"]),
@@ -33,8 +46,9 @@ def _setup(name, dtype):
     sizes, rows, batch_size, lr, optimizer, _ = OPTIMIZER_WORKLOADS[name]
     rng = np.random.default_rng(0)
     X, Y = rng.random((rows, sizes[0])).astype(dtype), rng.uniform(0.1, 0.9, (rows, sizes[-1])).astype(dtype)
-    import fastbp
     from peers import Task
+
+    import fastbp
 
     if not hasattr(fastbp, "SGD"):
         pytest.skip("this fastbp has no optimizers")

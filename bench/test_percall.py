@@ -1,9 +1,8 @@
 """The per-call benchmark's by-hand versions compute fastbp's numbers (no
 timing here: compare.py and percall.py time them)."""
 
-import pytest
-
 import percall
+import pytest
 
 
 @pytest.mark.parametrize("dtype", ["float64", "float32"])

@@ -63,6 +63,7 @@ def test_two_networks_in_two_threads(benchmark, workload, dtype, data, lr):
     nets = [fastbp.Network(sizes, seed=seed, dtype=dtype) for seed in (1, 2)]
     benchmark.group = f"train {workload} online {dtype}"
     with ThreadPoolExecutor(2) as pool:
+
         def both():
             return [f.result() for f in [pool.submit(net.train, X, Y, epochs=1, lr=lr) for net in nets]]
 

@@ -9,15 +9,25 @@ pure-Python reference backend with the same interface (``fastbp.reference``)
 is the oracle they are tested against.  See ``fastbp.backends``.
 """
 
-from .backends import backends, get_backend, require_default_backend
-from ._modelfile import load
 from ._errors import TrainingDivergedError
+from ._modelfile import load
+from .backends import backends, get_backend, require_default_backend
 from .network import Network
-from .optimizers import SGD, Adam, RPROP
+from .optimizers import RPROP, SGD, Adam
 
 __version__ = "0.1.0"
 
-__all__ = ["Network", "SGD", "Adam", "RPROP", "TrainingDivergedError", "backends", "get_backend", "load", "__version__"]
+__all__ = [
+    "RPROP",
+    "SGD",
+    "Adam",
+    "Network",
+    "TrainingDivergedError",
+    "__version__",
+    "backends",
+    "get_backend",
+    "load",
+]
 
 # Fail loudly at import when the compiled kernels are missing, unless the
 # reference backend was chosen on purpose (FASTBP_BACKEND=python).

@@ -222,8 +222,10 @@ def _walk_through() -> None:
     if E_now < TOLERANCE:
         out(f"   stopped after {rounds} rounds: E = {E_now:.3g} < {TOLERANCE:g}")
     else:
-        out(f"   stopped at the limit of {rounds} rounds: E = {E_now:.3g}"
-            f" (still above {TOLERANCE:g}; with fixed biases it falls slowly now)")
+        out(
+            f"   stopped at the limit of {rounds} rounds: E = {E_now:.3g}"
+            f" (still above {TOLERANCE:g}; with fixed biases it falls slowly now)"
+        )
     out(f"   the error fell from {_f(E)} to {_f(E_now)}, {E / E_now:.0f} times smaller")
     out()
     final = net.forward(x)

@@ -121,7 +121,7 @@ from ._validation import real_array
 from .backends import get_backend
 from .network import Network
 
-__all__ = ["read_fann_data", "write_fann_data", "load_fann", "save_fann"]
+__all__ = ["load_fann", "read_fann_data", "save_fann", "write_fann_data"]
 
 # A C decimal literal as FANN's fscanf reads it and as Python's float() reads it alike
 # (no hexadecimal, no "nan"/"inf", no underscores, no non-ASCII digits).  Written
@@ -139,11 +139,26 @@ _INF = float("inf")
 # only in FANN's development sources), and fastbp's counterparts: name, and the
 # factor of the steepness folded into the weights (see the module docstring).
 FANN_ACTIVATIONS = (
-    "FANN_LINEAR", "FANN_THRESHOLD", "FANN_THRESHOLD_SYMMETRIC", "FANN_SIGMOID", "FANN_SIGMOID_STEPWISE",
-    "FANN_SIGMOID_SYMMETRIC", "FANN_SIGMOID_SYMMETRIC_STEPWISE", "FANN_GAUSSIAN", "FANN_GAUSSIAN_SYMMETRIC",
-    "FANN_GAUSSIAN_STEPWISE", "FANN_ELLIOT", "FANN_ELLIOT_SYMMETRIC", "FANN_LINEAR_PIECE",
-    "FANN_LINEAR_PIECE_SYMMETRIC", "FANN_SIN_SYMMETRIC", "FANN_COS_SYMMETRIC", "FANN_SIN", "FANN_COS",
-    "FANN_LINEAR_PIECE_RECT", "FANN_LINEAR_PIECE_RECT_LEAKY",
+    "FANN_LINEAR",
+    "FANN_THRESHOLD",
+    "FANN_THRESHOLD_SYMMETRIC",
+    "FANN_SIGMOID",
+    "FANN_SIGMOID_STEPWISE",
+    "FANN_SIGMOID_SYMMETRIC",
+    "FANN_SIGMOID_SYMMETRIC_STEPWISE",
+    "FANN_GAUSSIAN",
+    "FANN_GAUSSIAN_SYMMETRIC",
+    "FANN_GAUSSIAN_STEPWISE",
+    "FANN_ELLIOT",
+    "FANN_ELLIOT_SYMMETRIC",
+    "FANN_LINEAR_PIECE",
+    "FANN_LINEAR_PIECE_SYMMETRIC",
+    "FANN_SIN_SYMMETRIC",
+    "FANN_COS_SYMMETRIC",
+    "FANN_SIN",
+    "FANN_COS",
+    "FANN_LINEAR_PIECE_RECT",
+    "FANN_LINEAR_PIECE_RECT_LEAKY",
 )
 _FROM_FANN = {
     FANN_ACTIVATIONS.index("FANN_LINEAR"): ("identity", 1.0),
@@ -205,8 +220,9 @@ _CASCADE_LISTS = (
     ("cascade_activation_functions", "u", "3 5 7 8 10 11 14 15 16 17"),
     ("cascade_activation_steepnesses", "f", " ".join(format(s, ".20e") for s in (0.25, 0.5, 0.75, 1.0))),
 )
-_SCALE_KEYS = tuple(f"scale_{what}_{where}" for where in ("in", "out")
-                    for what in ("mean", "deviation", "new_min", "factor"))
+_SCALE_KEYS = tuple(
+    f"scale_{what}_{where}" for where in ("in", "out") for what in ("mean", "deviation", "new_min", "factor")
+)
 _NEURONS_KEY = "neurons (num_inputs, activation_function, activation_steepness)"
 _CONNECTIONS_KEY = "connections (connected_to_neuron, weight)"
 # One neuron and one connection as FANN's fscanf formats accept them ("(%u, %u, %le) ",
@@ -287,7 +303,7 @@ def _read_data(f, file_size):
         line_no += 1
         for match in re.finditer(rb"\S+", raw):
             if len(header) == 3:
-                rest = raw[match.start():]
+                rest = raw[match.start() :]
                 break
             header.append((match.group(), line_no))
             header_end = offset + match.end()
@@ -300,11 +316,15 @@ def _read_data(f, file_size):
         if not _UNSIGNED_RE.fullmatch(token):
             raise _BadFile(
                 f"the header must be three integers 'num_data num_input num_output', but {_show(token)} is not "
-                "an integer >= 0 (of at most 18 digits)", line)
+                "an integer >= 0 (of at most 18 digits)",
+                line,
+            )
     if len(header) < 3:
         raise _BadFile(
             f"the header must be three integers 'num_data num_input num_output', the file ends after "
-            f"{len(header)}", header[-1][1])
+            f"{len(header)}",
+            header[-1][1],
+        )
     (n, _), (n_in, _), (n_out, line) = ((int(t), line) for t, line in header)
     if n == 0:
         raise _BadFile("the header says 0 samples: a training-data file needs at least one", line)
@@ -319,7 +339,9 @@ def _read_data(f, file_size):
         raise _BadFile(
             f"the header promises {n} samples of {n_in} inputs and {n_out} outputs ({count} numbers), but the "
             f"{file_size - header_end} bytes after it can hold at most {room} numbers (the file is truncated, or "
-            "the header is wrong)", line)
+            "the header is wrong)",
+            line,
+        )
     values = np.empty(count, dtype=np.float64)
     done = 0
     fullmatch = _NUMBER_RE.fullmatch
@@ -331,7 +353,9 @@ def _read_data(f, file_size):
         if done + len(parts) > count:
             extra = parts[count - done]
             raise _BadFile(
-                f"unexpected {_show(extra)} after the {n} samples ({count} numbers) the header promises", line_no)
+                f"unexpected {_show(extra)} after the {n} samples ({count} numbers) the header promises",
+                line_no,
+            )
         if not all(map(fullmatch, parts)):
             bad = next(p for p in parts if not fullmatch(p))
             index = done + parts.index(bad)
@@ -340,14 +364,19 @@ def _read_data(f, file_size):
         # A number that matches _NUMBER is finite unless it overflows (to +-inf, never NaN).
         if _INF in numbers or -_INF in numbers:
             at = next(k for k, v in enumerate(numbers) if not math.isfinite(v))
-            raise _BadFile(f"{_describe_position(done + at, n_in, width)}: {_show(parts[at])} is beyond the range "
-                           "of a float64", line_no)
+            raise _BadFile(
+                f"{_describe_position(done + at, n_in, width)}: {_show(parts[at])} is beyond the range "
+                "of a float64",
+                line_no,
+            )
         values[done : done + len(parts)] = numbers
         done += len(parts)
     if done < count:
         raise _BadFile(
             f"truncated: the header promises {n} samples of {n_in} inputs and {n_out} outputs ({count} numbers), "
-            f"the file ends after {done} numbers, in {_describe_position(done, n_in, width)}", line_no)
+            f"the file ends after {done} numbers, in {_describe_position(done, n_in, width)}",
+            line_no,
+        )
     rows = values.reshape(n, width)
     return np.ascontiguousarray(rows[:, :n_in]), np.ascontiguousarray(rows[:, n_in:])
 
@@ -383,7 +412,9 @@ def write_fann_data(path, X, Y):
     for name, value in (("X", X), ("Y", Y)):
         array = real_array(value, name, np.float64)  # float32 widens exactly
         if array.ndim != 2 or array.shape[0] < 1 or array.shape[1] < 1:
-            raise ValueError(f"{name} must be a 2-D array of shape (n >= 1, width >= 1), got shape {array.shape}")
+            raise ValueError(
+                f"{name} must be a 2-D array of shape (n >= 1, width >= 1), got shape {array.shape}"
+            )
         arrays.append(array)
     X, Y = arrays
     if X.shape[0] != Y.shape[0]:
@@ -437,7 +468,8 @@ def load_fann(path, *, backend=None):
             f"FANN network file {path!r} holds data-scaling parameters (scale_included=1, from "
             "fann_set_scaling_params); they are not part of the network (nor of fann_run): scale the inputs "
             "and unscale the outputs yourself, as fann_scale_input and fann_descale_output do",
-            UserWarning, stacklevel=2,
+            UserWarning,
+            stacklevel=2,
         )
     return net
 
@@ -448,8 +480,13 @@ def _network(data, backend):
     activations, weights, biases, scaled = _parse_net(data)
     try:
         net = Network.from_weights(
-            weights, biases, activation=activations[:-1], output_activation=activations[-1],
-            loss="squared_error", dtype="float64", backend=backend,
+            weights,
+            biases,
+            activation=activations[:-1],
+            output_activation=activations[-1],
+            loss="squared_error",
+            dtype="float64",
+            backend=backend,
         )
     except ValueError as error:  # e.g. more parameters than fastbp allows
         raise _BadFile(str(error)) from None
@@ -476,7 +513,7 @@ class _Lines:
         prefix = key.encode("ascii") + b"="
         if not line.startswith(prefix):
             raise _BadFile(f"expected the line '{key}=...', got {_show(line)}", self.index)
-        return line[len(prefix):]
+        return line[len(prefix) :]
 
     def peek_is(self, key):
         return self.index < len(self.lines) and self.lines[self.index].startswith(key.encode("ascii") + b"=")
@@ -523,12 +560,20 @@ def _version(lines):
         raise _BadFile(
             f"{text} is FANN's fixed-point format (fann_save_to_fixed), which fastbp does not read: its weights "
             "are integers scaled by decimal_point; load the floating-point network saved with fann_save "
-            "(FANN_FLO_2.1) instead", 1)
+            "(FANN_FLO_2.1) instead",
+            1,
+        )
     if text.startswith("FANN_FLO_1"):
-        raise _BadFile(f"{text} is FANN 1's format, which fastbp does not read: load and fann_save it with FANN 2 "
-                       "first (FANN_FLO_2.1)", 1)
-    raise _BadFile(f"not a FANN floating-point network file: the first line is {_show(version)}, not "
-                   f"{' or '.join(FLOAT_VERSIONS)}", 1)
+        raise _BadFile(
+            f"{text} is FANN 1's format, which fastbp does not read: load and fann_save it with FANN 2 "
+            "first (FANN_FLO_2.1)",
+            1,
+        )
+    raise _BadFile(
+        f"not a FANN floating-point network file: the first line is {_show(version)}, not "
+        f"{' or '.join(FLOAT_VERSIONS)}",
+        1,
+    )
 
 
 def _parse_net(data):
@@ -543,19 +588,29 @@ def _parse_net(data):
             if 0 < settings[key] < 1:
                 raise _BadFile(
                     f"connection_rate={settings[key]:g}: a sparse network (fann_create_sparse), which fastbp cannot "
-                    "represent (its layers are fully connected)", lines.number)
-            raise _BadFile(f"connection_rate={settings[key]:g} is not a connection rate in (0, 1]", lines.number)
+                    "represent (its layers are fully connected)",
+                    lines.number,
+                )
+            raise _BadFile(
+                f"connection_rate={settings[key]:g} is not a connection rate in (0, 1]", lines.number
+            )
         if key == "network_type" and settings[key] != _NETTYPE_LAYER:
             if settings[key] == _NETTYPE_SHORTCUT:
                 raise _BadFile(
                     "network_type=1 (FANN_NETTYPE_SHORTCUT): shortcut connections, which fann_create_shortcut and "
                     "cascade training (fann_cascadetrain_on_data) make; fastbp cannot represent them (each layer "
-                    "is connected to the next only)", lines.number)
-            raise _BadFile(f"network_type={settings[key]} is not a FANN network type (0: layered, 1: shortcut)",
-                           lines.number)
+                    "is connected to the next only)",
+                    lines.number,
+                )
+            raise _BadFile(
+                f"network_type={settings[key]} is not a FANN network type (0: layered, 1: shortcut)",
+                lines.number,
+            )
         if key == "num_layers" and settings[key] < 2:
-            raise _BadFile(f"num_layers={settings[key]}: a network needs at least 2 layers (input and output)",
-                           lines.number)
+            raise _BadFile(
+                f"num_layers={settings[key]}: a network needs at least 2 layers (input and output)",
+                lines.number,
+            )
     for key, kind, _ in _CASCADE_LISTS:
         count = _scalar(lines, f"{key}_count", "u")
         _list(lines, key, kind, count)
@@ -564,8 +619,11 @@ def _parse_net(data):
     line = lines.number
     for l, n in enumerate(with_bias):
         if n < 2:
-            raise _BadFile(f"layer {l} has {n} neurons: every layer of a layered network has at least one neuron "
-                           "and its bias neuron", line)
+            raise _BadFile(
+                f"layer {l} has {n} neurons: every layer of a layered network has at least one neuron "
+                "and its bias neuron",
+                line,
+            )
     sizes = [n - 1 for n in with_bias]
     scaled = False
     if version == "FANN_FLO_2.1" or lines.peek_is("scale_included"):
@@ -599,7 +657,7 @@ def _items(lines, key, pattern, what, expected):
             if snippet.startswith(b"("):
                 head, close, _ = snippet.partition(b")")
                 snippet = head + close
-            form, commas = (key[key.index("("):], key.count(","))
+            form, commas = (key[key.index("(") :], key.count(","))
             problem = f"{what} {len(items)} is not {form}: {_show(snippet)}"
             if snippet.count(b",") > commas and _COMMA_DECIMAL_RE.search(snippet):
                 problem += " (the decimal point must be '.', not a locale's ',')"
@@ -609,8 +667,11 @@ def _items(lines, key, pattern, what, expected):
     if len(items) < expected:
         raise _BadFile(f"{key} must list {expected} {what}s (layer_sizes says so), got {len(items)}", line)
     if text[position:].strip():
-        raise _BadFile(f"{key} lists more than the {expected} {what}s layer_sizes says: "
-                       f"{_show(text[position:position + 40])}", line)
+        raise _BadFile(
+            f"{key} lists more than the {expected} {what}s layer_sizes says: "
+            f"{_show(text[position : position + 40])}",
+            line,
+        )
     return items, line
 
 
@@ -627,7 +688,9 @@ def _finite(tokens, line, what, value):
     numbers = list(map(float, tokens))
     if not all(map(math.isfinite, numbers)):
         k = next(k for k, v in enumerate(numbers) if not math.isfinite(v))
-        raise _BadFile(f"the {value} of {what} {k}, {_show(tokens[k])}, is beyond the range of a float64", line)
+        raise _BadFile(
+            f"the {value} of {what} {k}, {_show(tokens[k])}, is beyond the range of a float64", line
+        )
     return numbers
 
 
@@ -646,7 +709,9 @@ def _layer_activations(neurons, with_bias, line):
                 role = "the bias neuron" if j == n - 1 else f"neuron {j}"
                 raise _BadFile(
                     f"{role} of layer {l} (neuron {first + j} in the file) has {inputs} inputs, but in a fully "
-                    f"connected layered network it has {want}", line)
+                    f"connected layered network it has {want}",
+                    line,
+                )
         if l > 0:
             _, code, steepness = layer[0]
             for j, (_, other_code, other_steepness) in enumerate(layer[:-1]):
@@ -654,18 +719,33 @@ def _layer_activations(neurons, with_bias, line):
                     raise _BadFile(
                         f"the neurons of layer {l} differ: neuron 0 has {_fann_name(code)} with steepness "
                         f"{steepness!r}, neuron {j} {_fann_name(other_code)} with steepness {other_steepness!r}; "
-                        "fastbp gives all neurons of a layer one activation", line)
+                        "fastbp gives all neurons of a layer one activation",
+                        line,
+                    )
             if code not in _FROM_FANN:
                 if code < len(FANN_ACTIVATIONS):
-                    hint = (" (a piecewise-linear approximation of the sigmoid, FANN's default: set FANN_SIGMOID or "
-                            "FANN_SIGMOID_SYMMETRIC in FANN before training)") if "STEPWISE" in _fann_name(code) else ""
+                    hint = (
+                        (
+                            " (a piecewise-linear approximation of the sigmoid, FANN's default: set FANN_SIGMOID or "
+                            "FANN_SIGMOID_SYMMETRIC in FANN before training)"
+                        )
+                        if "STEPWISE" in _fann_name(code)
+                        else ""
+                    )
                     raise _BadFile(
                         f"layer {l} uses the activation {_fann_name(code)}{hint}, which fastbp does not have (it reads "
-                        f"{', '.join(FANN_ACTIVATIONS[c] for c in _FROM_FANN)})", line)
-                raise _BadFile(f"layer {l} uses the unknown activation code {code} (FANN's codes are 0 to "
-                               f"{len(FANN_ACTIVATIONS) - 1})", line)
+                        f"{', '.join(FANN_ACTIVATIONS[c] for c in _FROM_FANN)})",
+                        line,
+                    )
+                raise _BadFile(
+                    f"layer {l} uses the unknown activation code {code} (FANN's codes are 0 to "
+                    f"{len(FANN_ACTIVATIONS) - 1})",
+                    line,
+                )
             if not steepness > 0:
-                raise _BadFile(f"layer {l} has the steepness {steepness!r}: fastbp reads steepness > 0 only", line)
+                raise _BadFile(
+                    f"layer {l} has the steepness {steepness!r}: fastbp reads steepness > 0 only", line
+                )
             name, multiplier = _FROM_FANN[code]
             activations.append(name)
             factors.append(multiplier * steepness)
@@ -695,13 +775,17 @@ def _parse_connections(lines, sizes, with_bias, factors):
             j, i = divmod(k, n_in)
             raise _BadFile(
                 f"connection {at + k} (input {i} of neuron {j} of layer {l}) comes from neuron {sources[at + k]}, "
-                f"but in a fully connected layered network it comes from neuron {expected_sources[k]}", line)
+                f"but in a fully connected layered network it comes from neuron {expected_sources[k]}",
+                line,
+            )
         # The steepness folded in: W = f * w (exact when f is a power of two).
         table = values[block].reshape(n_out, n_in) * factors[l - 1]
         weights.append(np.ascontiguousarray(table[:, :-1]))
         biases.append(np.ascontiguousarray(table[:, -1]))
         if not (np.isfinite(weights[-1]).all() and np.isfinite(biases[-1]).all()):
-            raise _BadFile(f"the weights of layer {l} times its steepness factor {factors[l - 1]!r} overflow", line)
+            raise _BadFile(
+                f"the weights of layer {l} times its steepness factor {factors[l - 1]!r} overflow", line
+            )
         at += n_in * n_out
         first_previous += n_in
     return weights, biases
@@ -717,11 +801,18 @@ def check_fann_activations(activations):
     weight layer) that a FANN network file cannot hold."""
     for l, name in enumerate(activations, start=1):
         if name not in _TO_FANN:
-            why = "FANN has no softmax" if name == "softmax" else (
-                "FANN 2.2, the released FANN, has no ReLU (FANN_LINEAR_PIECE_RECT* exist only in its development "
-                "sources, and FANN 2.2 would compute wrong outputs from them without an error)")
-            raise ValueError(f"layer {l} uses the activation {name!r}; {why}. FANN files can hold the activations "
-                             f"{', '.join(map(repr, _TO_FANN))}")
+            why = (
+                "FANN has no softmax"
+                if name == "softmax"
+                else (
+                    "FANN 2.2, the released FANN, has no ReLU (FANN_LINEAR_PIECE_RECT* exist only in its development "
+                    "sources, and FANN 2.2 would compute wrong outputs from them without an error)"
+                )
+            )
+            raise ValueError(
+                f"layer {l} uses the activation {name!r}; {why}. FANN files can hold the activations "
+                f"{', '.join(map(repr, _TO_FANN))}"
+            )
 
 
 def save_fann(net, path):
@@ -766,7 +857,9 @@ def save_fann(net, path):
     for l, name in enumerate(net.activations, start=1):
         code, steepness = _TO_FANN[name]
         neuron = f"({with_bias[l - 1]}, {code}, {steepness:.20e}) "
-        bias = f"(0, {code}, {steepness:.20e}) " if l < len(sizes) - 1 else "(0, 0, 0.00000000000000000000e+00) "
+        bias = (
+            f"(0, {code}, {steepness:.20e}) " if l < len(sizes) - 1 else "(0, 0, 0.00000000000000000000e+00) "
+        )
         neurons += [neuron] * sizes[l] + [bias]
     lines.append(_NEURONS_KEY + "=" + "".join(neurons))
     chunks = [("\n".join(lines) + "\n" + _CONNECTIONS_KEY + "=").encode("ascii")]

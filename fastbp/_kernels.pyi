@@ -22,14 +22,19 @@ BACKEND_NAME: Final[str]
 ISA: Final[str]
 
 def cpu_runs(isa: str) -> bool: ...
-
 def sigmoid(z: _Array[_F], out: _Array[_F]) -> None: ...
 def sigmoid_derivative(a: _Array[_F], out: _Array[_F]) -> None: ...
 def activate(z: _Array[_F], out: _Array[_F], activation: int) -> None: ...
 def activation_derivative(a: _Array[_F], out: _Array[_F], activation: int) -> None: ...
-def forward_layer(W: _Array[_F], b: _Array[_F], x: _Array[_F], out: _Array[_F], activation: int = 0) -> None: ...
-def cost(o: _Array[_F], y: _Array[_F], z: _Array[_F] | None = None, activation: int = 0, loss: int = 0) -> float: ...
-def output_delta(o: _Array[_F], y: _Array[_F], delta: _Array[_F], activation: int = 0, loss: int = 0) -> None: ...
+def forward_layer(
+    W: _Array[_F], b: _Array[_F], x: _Array[_F], out: _Array[_F], activation: int = 0
+) -> None: ...
+def cost(
+    o: _Array[_F], y: _Array[_F], z: _Array[_F] | None = None, activation: int = 0, loss: int = 0
+) -> float: ...
+def output_delta(
+    o: _Array[_F], y: _Array[_F], delta: _Array[_F], activation: int = 0, loss: int = 0
+) -> None: ...
 def hidden_delta(
     W: _Array[_F], delta_next: _Array[_F], a: _Array[_F], delta: _Array[_F], activation: int = 0
 ) -> None: ...
@@ -77,14 +82,23 @@ def train(
     deltas: _Array[_F],
     backup: _Array[_F],
     model: _Index | None = None,
-    optimizer: tuple[int, npt.NDArray[np.float64], _Array[_F], npt.NDArray[np.float64], _Array[_F]] | None = None,
+    optimizer: tuple[int, npt.NDArray[np.float64], _Array[_F], npt.NDArray[np.float64], _Array[_F]]
+    | None = None,
 ) -> int: ...
 def forward_batch(
-    params: _Array[_F], sizes: _Index, X: _Array[_F], out: _Array[_F], activations: _Array[_F],
+    params: _Array[_F],
+    sizes: _Index,
+    X: _Array[_F],
+    out: _Array[_F],
+    activations: _Array[_F],
     model: _Index | None = None,
 ) -> None: ...
 def mean_cost(
-    params: _Array[_F], sizes: _Index, X: _Array[_F], Y: _Array[_F], activations: _Array[_F],
+    params: _Array[_F],
+    sizes: _Index,
+    X: _Array[_F],
+    Y: _Array[_F],
+    activations: _Array[_F],
     model: _Index | None = None,
 ) -> float: ...
 
@@ -107,6 +121,13 @@ class Door:
     def end_write(self) -> None: ...
     def step(self, x: object, y: object, lr: object, update_biases: object) -> float | None: ...
     def train(
-        self, X: object, Y: object, epochs: object, lr: object, batch_size: object,
-        shuffle: object, seed: object, update_biases: object,
+        self,
+        X: object,
+        Y: object,
+        epochs: object,
+        lr: object,
+        batch_size: object,
+        shuffle: object,
+        seed: object,
+        update_biases: object,
     ) -> npt.NDArray[np.float64] | None: ...

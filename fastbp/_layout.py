@@ -123,7 +123,12 @@ def check_network(params, sizes, activations, deltas=None, grads=None):
     if min(sizes) < 1:
         _fail(f"every layer size must be >= 1, got {sizes}")
     count = n_params(sizes)
-    expected = {"params": count, "activations": activation_width(sizes), "deltas": sum(sizes[1:]), "grads": count}
+    expected = {
+        "params": count,
+        "activations": activation_width(sizes),
+        "deltas": sum(sizes[1:]),
+        "grads": count,
+    }
     for name, a in (("params", params), ("activations", activations), ("deltas", deltas), ("grads", grads)):
         if a is not None and _length(name, a) != expected[name]:
             _fail(f"len({name})={_length(name, a)} but layer sizes {sizes} need {expected[name]}")
@@ -147,7 +152,9 @@ def train_buffer_lengths(sizes, batch_size):
     return rows * activation_width(sizes), int(batch_size) * sum(int(n) for n in sizes[1:])
 
 
-def check_train(params, sizes, X, Y, order, rng_state, shuffle, batch_size, costs, activations, deltas, backup):
+def check_train(
+    params, sizes, X, Y, order, rng_state, shuffle, batch_size, costs, activations, deltas, backup
+):
     """The buffers of a whole training run (``train``)."""
     check_network(params, sizes, activations[: activation_width(sizes)])
     sizes = [int(n) for n in sizes]  # valid now
@@ -165,11 +172,16 @@ def check_train(params, sizes, X, Y, order, rng_state, shuffle, batch_size, cost
         _fail("batch_size > 1 needs every layer size below 2**31 (BLAS indices are 32-bit)")
     _length("costs", costs)
     need_a, need_d = train_buffer_lengths(sizes, batch_size)
-    for name, a, need in (("activations", activations, need_a), ("deltas", deltas, need_d),
-                          ("backup", backup, n_params(sizes))):
+    for name, a, need in (
+        ("activations", activations, need_a),
+        ("deltas", deltas, need_d),
+        ("backup", backup, n_params(sizes)),
+    ):
         if _length(name, a) < need:
-            _fail(f"len({name})={_length(name, a)} but layer sizes {sizes} "
-                  f"with batch_size={batch_size} need {need}")
+            _fail(
+                f"len({name})={_length(name, a)} but layer sizes {sizes} "
+                f"with batch_size={batch_size} need {need}"
+            )
 
 
 def check_model(sizes, model):
@@ -181,15 +193,21 @@ def check_model(sizes, model):
     if model is None:
         return [_model.SIGMOID] * L, _model.SQUARED_ERROR
     if _length("model", model) != L + 1:
-        _fail(f"len(model)={_length('model', model)} but layer sizes {[int(n) for n in sizes]} need "
-              f"{L + 1} codes (one activation per layer, then the loss)")
+        _fail(
+            f"len(model)={_length('model', model)} but layer sizes {[int(n) for n in sizes]} need "
+            f"{L + 1} codes (one activation per layer, then the loss)"
+        )
     codes = [int(c) for c in model]
     activations, loss = codes[:L], codes[L]
     if not all(0 <= c < len(_model.ACTIVATIONS) for c in activations) or not 0 <= loss < len(_model.LOSSES):
         _fail(f"model holds codes outside the tables of fastbp._model: {codes}")
     try:
-        _model.resolve([_model.ACTIVATIONS[c] for c in activations[:-1]], _model.ACTIVATIONS[activations[-1]],
-                       _model.LOSSES[loss], L)
+        _model.resolve(
+            [_model.ACTIVATIONS[c] for c in activations[:-1]],
+            _model.ACTIVATIONS[activations[-1]],
+            _model.LOSSES[loss],
+            L,
+        )
     except ValueError as e:
         _fail(f"model {codes}: {e}")
     return activations, loss
@@ -214,9 +232,13 @@ def check_optimizer(params, sizes, optimizer, backup):
     need = _rules.state_slots(rule, hyper) * n
     for name, a, length in (("state", state, need), ("counters", counters, 1), ("grad", grad, n)):
         if _length(name, a) != length:
-            _fail(f"len({name})={_length(name, a)} but {len(params)} parameters with rule {rule} need {length}")
+            _fail(
+                f"len({name})={_length(name, a)} but {len(params)} parameters with rule {rule} need {length}"
+            )
     if _length("backup", backup) < n + need:
-        _fail(f"len(backup)={_length('backup', backup)} but the parameters and the optimizer's state need {n + need}")
+        _fail(
+            f"len(backup)={_length('backup', backup)} but the parameters and the optimizer's state need {n + need}"
+        )
 
 
 def check_sample(sizes, x=None, y=None):

@@ -48,12 +48,16 @@ DEFAULT = {"activation": "sigmoid", "output_activation": "sigmoid", "loss": "squ
 
 def _name(value, argument, valid, where=""):
     if not isinstance(value, str):
-        raise TypeError(f"{argument}{where} must be a str, one of {', '.join(map(repr, valid))}; "
-                        f"got {type(value).__name__} {value!r}")
+        raise TypeError(
+            f"{argument}{where} must be a str, one of {', '.join(map(repr, valid))}; "
+            f"got {type(value).__name__} {value!r}"
+        )
     if value not in valid:
         if value == "softmax" and argument.startswith("activation"):
-            raise ValueError(f"{argument}{where}='softmax': softmax is for the output layer only "
-                             "(output_activation='softmax')")
+            raise ValueError(
+                f"{argument}{where}='softmax': softmax is for the output layer only "
+                "(output_activation='softmax')"
+            )
         raise ValueError(f"{argument}{where}={value!r} is not one of {', '.join(map(repr, valid))}")
     return value
 
@@ -67,31 +71,43 @@ def resolve(activation, output_activation, loss, n_layers):
     outputs; softmax needs cross-entropy)."""
     n_hidden = n_layers - 1
     if isinstance(activation, (bytes, bytearray)):
-        raise TypeError(f"activation must be a str or a sequence of str (one per hidden layer), "
-                        f"got {type(activation).__name__} {activation!r}")
+        raise TypeError(
+            f"activation must be a str or a sequence of str (one per hidden layer), "
+            f"got {type(activation).__name__} {activation!r}"
+        )
     if isinstance(activation, str):
         hidden = (_name(activation, "activation", HIDDEN_ACTIVATIONS),) * n_hidden
     else:
         try:
             given = list(activation)
         except TypeError:
-            raise TypeError(f"activation must be a str or a sequence of str (one per hidden layer), "
-                            f"got {type(activation).__name__}") from None
+            raise TypeError(
+                f"activation must be a str or a sequence of str (one per hidden layer), "
+                f"got {type(activation).__name__}"
+            ) from None
         if isinstance(activation, (set, frozenset, dict)):
-            raise TypeError(f"activation must be a str or a sequence of str (one per hidden layer), "
-                            f"got {type(activation).__name__} (which has no order)")
+            raise TypeError(
+                f"activation must be a str or a sequence of str (one per hidden layer), "
+                f"got {type(activation).__name__} (which has no order)"
+            )
         if len(given) != n_hidden:
-            raise ValueError(f"activation must name {n_hidden} hidden layer(s) (one per hidden layer), "
-                             f"got {len(given)}: {given!r}")
+            raise ValueError(
+                f"activation must name {n_hidden} hidden layer(s) (one per hidden layer), "
+                f"got {len(given)}: {given!r}"
+            )
         hidden = tuple(_name(a, "activation", HIDDEN_ACTIVATIONS, f"[{i}]") for i, a in enumerate(given))
     output = _name(output_activation, "output_activation", ACTIVATIONS)
     loss = _name(loss, "loss", LOSSES)
     if loss == "cross_entropy" and output not in PROBABILITY_OUTPUTS:
-        raise ValueError(f"loss='cross_entropy' needs outputs that are probabilities: output_activation "
-                         f"'sigmoid' or 'softmax', got {output!r}")
+        raise ValueError(
+            f"loss='cross_entropy' needs outputs that are probabilities: output_activation "
+            f"'sigmoid' or 'softmax', got {output!r}"
+        )
     if output == "softmax" and loss != "cross_entropy":
-        raise ValueError(f"output_activation='softmax' is supported with loss='cross_entropy' only "
-                         f"(its delta o - y), got loss={loss!r}")
+        raise ValueError(
+            f"output_activation='softmax' is supported with loss='cross_entropy' only "
+            f"(its delta o - y), got loss={loss!r}"
+        )
     return hidden + (output,), loss
 
 

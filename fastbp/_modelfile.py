@@ -84,9 +84,23 @@ _PREAMBLE = struct.Struct("<7sBI")
 _DTYPES = {"float32": np.dtype("<f4"), "float64": np.dtype("<f8")}
 # The header's keys in each format version this fastbp reads.
 _HEADER_KEYS = {
-    1: ("format_version", "fastbp_version", "layer_sizes", "dtype", "activations", "payload_bytes", "payload_sha256"),
+    1: (
+        "format_version",
+        "fastbp_version",
+        "layer_sizes",
+        "dtype",
+        "activations",
+        "payload_bytes",
+        "payload_sha256",
+    ),
     2: (
-        "format_version", "fastbp_version", "layer_sizes", "dtype", "activations", "loss", "payload_bytes",
+        "format_version",
+        "fastbp_version",
+        "layer_sizes",
+        "dtype",
+        "activations",
+        "loss",
+        "payload_bytes",
         "payload_sha256",
     ),
 }
@@ -260,9 +274,13 @@ def load(path, *, backend=None):
             raise ValueError(f"model file {path!r}: {error}") from None
     views = _layout.layer_views(params, sizes)
     return Network.from_weights(
-        [W for W, _ in views], [b for _, b in views],
-        activation=activations[:-1], output_activation=activations[-1], loss=loss,
-        dtype=dtype.name, backend=backend,
+        [W for W, _ in views],
+        [b for _, b in views],
+        activation=activations[:-1],
+        output_activation=activations[-1],
+        loss=loss,
+        dtype=dtype.name,
+        backend=backend,
     )
 
 
@@ -289,7 +307,9 @@ def _read(f):
     if not preamble:
         raise _BadFile("the file is empty")
     if not MAGIC.startswith(preamble[: len(MAGIC)]):
-        raise _BadFile(f"not a fastbp model file: it starts with {_show(preamble[:len(MAGIC)])}, not {MAGIC!r}")
+        raise _BadFile(
+            f"not a fastbp model file: it starts with {_show(preamble[: len(MAGIC)])}, not {MAGIC!r}"
+        )
     if len(preamble) < _PREAMBLE.size:
         raise _BadFile(f"truncated: {len(preamble)} bytes, shorter than the {_PREAMBLE.size}-byte preamble")
     _, version, header_size = _PREAMBLE.unpack(preamble)
@@ -303,19 +323,27 @@ def _read(f):
             f"unknown format version {version} (this fastbp reads versions {', '.join(map(str, _HEADER_KEYS))})"
         )
     if header_size > MAX_HEADER_BYTES:
-        raise _BadFile(f"the header length field says {header_size} bytes, more than the {MAX_HEADER_BYTES} allowed")
+        raise _BadFile(
+            f"the header length field says {header_size} bytes, more than the {MAX_HEADER_BYTES} allowed"
+        )
     available = file_size - _PREAMBLE.size
     if header_size > available:
-        raise _BadFile(f"truncated: the header is {header_size} bytes but only {available} bytes follow the preamble")
+        raise _BadFile(
+            f"truncated: the header is {header_size} bytes but only {available} bytes follow the preamble"
+        )
     raw_header = f.read(header_size)
     if len(raw_header) != header_size:
         raise _BadFile("the file shrank while it was read")
-    sizes, dtype, activations, loss, payload_bytes, checksum = _check_header(_parse_header(raw_header), version)
+    sizes, dtype, activations, loss, payload_bytes, checksum = _check_header(
+        _parse_header(raw_header), version
+    )
 
     available -= header_size
     if available != payload_bytes:
         if available < payload_bytes:
-            raise _BadFile(f"truncated: the header says {payload_bytes} payload bytes but the file holds {available}")
+            raise _BadFile(
+                f"truncated: the header says {payload_bytes} payload bytes but the file holds {available}"
+            )
         raise _BadFile(
             f"{available - payload_bytes} unexpected bytes after the {payload_bytes}-byte payload the header describes"
         )
@@ -389,9 +417,12 @@ def _check_header(header, version):
     missing = [key for key in keys if key not in header]
     unexpected = sorted(key for key in header if key not in keys)
     if missing or unexpected:
-        problems = ([f"missing {missing}"] if missing else []) + ([f"unexpected {_show(unexpected)}"] if unexpected else [])
+        problems = ([f"missing {missing}"] if missing else []) + (
+            [f"unexpected {_show(unexpected)}"] if unexpected else []
+        )
         raise _BadFile(
-            f"the header of a version {version} file must have exactly the keys {list(keys)}: " + ", ".join(problems)
+            f"the header of a version {version} file must have exactly the keys {list(keys)}: "
+            + ", ".join(problems)
         )
 
     def field(key, ok, expected):

@@ -93,7 +93,9 @@ def save_onnx(model, path, *, opset=DEFAULT_OPSET):
     opset = _checked_opset(opset, onnx)
     # One copy of the parameters, which the checks and the graph both use
     # (another thread may be training the network).
-    layers = [(W.copy(), b.copy(), activation) for W, b, activation in zip(net.weights, net.biases, net.activations)]
+    layers = [
+        (W.copy(), b.copy(), activation) for W, b, activation in zip(net.weights, net.biases, net.activations)
+    ]
     params = [a for W, b, _ in layers for a in (W, b)]
     n_bytes = sum(a.nbytes for a in params)
     if n_bytes > MAX_PROTOBUF_BYTES - _OVERHEAD_BYTES:
@@ -142,7 +144,9 @@ def _import_onnx():
 def _checked_opset(opset, onnx):
     newest = onnx.defs.onnx_opset_version()
     if isinstance(opset, bool) or not isinstance(opset, (int, np.integer)):
-        raise TypeError(f"opset must be an int from {MIN_OPSET} to {newest}, got {type(opset).__name__} {opset!r}")
+        raise TypeError(
+            f"opset must be an int from {MIN_OPSET} to {newest}, got {type(opset).__name__} {opset!r}"
+        )
     if not MIN_OPSET <= opset <= newest:
         raise ValueError(
             f"opset must be from {MIN_OPSET} to {newest} (the newest this onnx {onnx.__version__} knows), got {opset}"
@@ -206,8 +210,11 @@ def _classes_tensor(graph, onnx, classes):
     """``classes_`` as a constant, and its ONNX element type."""
     classes = np.asarray(classes)
     if classes.dtype.kind in "US" or (classes.dtype == object and all(isinstance(c, str) for c in classes)):
-        graph.initializers.append(onnx.helper.make_tensor(
-            "classes", onnx.TensorProto.STRING, [len(classes)], [str(c).encode("utf-8") for c in classes]))
+        graph.initializers.append(
+            onnx.helper.make_tensor(
+                "classes", onnx.TensorProto.STRING, [len(classes)], [str(c).encode("utf-8") for c in classes]
+            )
+        )
         return "classes", onnx.TensorProto.STRING
     if classes.dtype.kind not in "biuf":
         raise ValueError(
@@ -297,13 +304,19 @@ def _model_proto(onnx, net, layers, estimator, opset):
     version = _modelfile._version()
     description = f"{what}: {net!r}, exported by fastbp {version}"
     graph_proto = helper.make_graph(
-        graph.nodes, what, [helper.make_tensor_value_info(INPUT_NAME, elem_type, [BATCH, net.layer_sizes[0]])],
+        graph.nodes,
+        what,
+        [helper.make_tensor_value_info(INPUT_NAME, elem_type, [BATCH, net.layer_sizes[0]])],
         [helper.make_tensor_value_info(name, kind, shape) for name, kind, shape in outputs],
-        initializer=graph.initializers, doc_string=description,
+        initializer=graph.initializers,
+        doc_string=description,
     )
     opsets = [helper.make_opsetid("", opset)]
     proto = helper.make_model(
-        graph_proto, opset_imports=opsets, producer_name="fastbp", producer_version=version,
+        graph_proto,
+        opset_imports=opsets,
+        producer_name="fastbp",
+        producer_version=version,
         doc_string=description,
         # The oldest IR version that has this opset: the newest onnx's default
         # would make the file unreadable to runtimes older than it.

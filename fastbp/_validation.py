@@ -22,9 +22,9 @@ argument and show the offending shape or value.  The policy, in one place:
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 import numbers
 import operator
+from collections.abc import Sequence
 
 import numpy as np
 
@@ -179,7 +179,9 @@ def real_array(value, name, dtype):
         where = np.argwhere(~np.isfinite(array))[0]
         bad = array[tuple(where)]
         position = f" at index {tuple(int(i) for i in where)}" if array.ndim else ""
-        cast = "" if value is array or getattr(value, "dtype", None) == dtype else f" (after casting to {dtype})"
+        cast = (
+            "" if value is array or getattr(value, "dtype", None) == dtype else f" (after casting to {dtype})"
+        )
         raise ValueError(f"{name} must be finite, found {bad}{position}{cast}")
     return array
 
@@ -223,7 +225,9 @@ def weights_and_biases(weights, biases, dtype):
     if len(weights) == 0:
         raise ValueError("weights must hold at least one layer, got an empty list")
     if len(weights) != len(biases):
-        raise ValueError(f"weights and biases must have one entry per layer, got {len(weights)} and {len(biases)}")
+        raise ValueError(
+            f"weights and biases must have one entry per layer, got {len(weights)} and {len(biases)}"
+        )
     if dtype is None:
         # float32 when every array given is float32, float64 otherwise.
         given = [getattr(a, "dtype", None) for a in (*weights, *biases)]
@@ -236,7 +240,9 @@ def weights_and_biases(weights, biases, dtype):
         if W.ndim != 2 or W.size == 0:
             raise ValueError(f"weights[{l}] must be a non-empty 2-D array (n_out, n_in), got shape {W.shape}")
         if b.shape != (W.shape[0],):
-            raise ValueError(f"biases[{l}] must have shape ({W.shape[0]},) to match weights[{l}].shape={W.shape}, got {b.shape}")
+            raise ValueError(
+                f"biases[{l}] must have shape ({W.shape[0]},) to match weights[{l}].shape={W.shape}, got {b.shape}"
+            )
         if l > 0 and W.shape[1] != Ws[l - 1].shape[0]:
             raise ValueError(
                 f"layers do not chain: weights[{l}].shape={W.shape} takes {W.shape[1]} inputs "
@@ -266,15 +272,22 @@ def targets(Y, name, loss, output_activation):
     low, high = Y.min(), Y.max()
     if low < 0 or high > 1:
         bad = low if low < 0 else high
-        raise ValueError(f"{name} must lie in [0, 1] for loss='cross_entropy' (probabilities), "
-                         f"got a value {float(bad)!r} (shape {Y.shape})")
+        raise ValueError(
+            f"{name} must lie in [0, 1] for loss='cross_entropy' (probabilities), "
+            f"got a value {float(bad)!r} (shape {Y.shape})"
+        )
     if output_activation == "softmax":
         sums, tolerance = softmax_row_sums(Y)
         off = np.abs(sums - 1.0)
         worst = int(np.argmax(off)) if off.ndim else 0
         if off.max() > tolerance:
-            where = f"row {worst} sums to {float(np.ravel(sums)[worst])!r}" if Y.ndim == 2 else \
-                f"it sums to {float(sums)!r}"
-            raise ValueError(f"{name} must have rows summing to 1 for a softmax output with "
-                             f"loss='cross_entropy' (within {tolerance:.3g}): {where} (shape {Y.shape})")
+            where = (
+                f"row {worst} sums to {float(np.ravel(sums)[worst])!r}"
+                if Y.ndim == 2
+                else f"it sums to {float(sums)!r}"
+            )
+            raise ValueError(
+                f"{name} must have rows summing to 1 for a softmax output with "
+                f"loss='cross_entropy' (within {tolerance:.3g}): {where} (shape {Y.shape})"
+            )
     return Y

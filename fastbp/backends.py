@@ -115,9 +115,13 @@ def _compiled(sizes: tuple[int, ...] | None = None) -> ModuleType:
         best = isa_for(sizes)
         return available[best] if best in available else next(iter(available.values()))
     if wanted not in dict(_ISA_MODULES):
-        raise ValueError(f"{ISA_VAR}={wanted!r} names no instruction set; choose one of {list(dict(_ISA_MODULES))}")
+        raise ValueError(
+            f"{ISA_VAR}={wanted!r} names no instruction set; choose one of {list(dict(_ISA_MODULES))}"
+        )
     if wanted not in available:
-        raise ImportError(f"{ISA_VAR}={wanted}: this CPU cannot run it or it was not built; available: {list(available)}")
+        raise ImportError(
+            f"{ISA_VAR}={wanted}: this CPU cannot run it or it was not built; available: {list(available)}"
+        )
     return available[wanted]
 
 
@@ -129,7 +133,9 @@ def get_backend(name: str | None = None, sizes: tuple[int, ...] | None = None) -
     if name is None:
         name = default_backend()
     if not isinstance(name, str):
-        raise TypeError(f"backend must be a str naming one of {list(_MODULES)} or None, got {type(name).__name__}")
+        raise TypeError(
+            f"backend must be a str naming one of {list(_MODULES)} or None, got {type(name).__name__}"
+        )
     if name not in _MODULES:
         raise ValueError(f"backend={name!r} names no backend; choose one of {list(_MODULES)}")
     try:

@@ -168,89 +168,125 @@ def _parser(prog: str) -> argparse.ArgumentParser:
     )
     source = train.add_mutually_exclusive_group(required=True)
     source.add_argument(
-        "data", nargs="?", metavar="DATA",
+        "data",
+        nargs="?",
+        metavar="DATA",
         help="the training data: a CSV file, or a FANN data file (.data, .train, .test)",
     )
     source.add_argument("--dataset", choices=datasets.names(), help="a built-in dataset instead of a file")
     train.add_argument(
-        "--target", metavar="COLS",
+        "--target",
+        metavar="COLS",
         help="the target columns of a CSV file, by name or 0-based index (negative counts from the end), "
         "comma-separated (default: the last column); refused for a FANN data file, whose header says which "
         "numbers are targets",
     )
     train.add_argument(
-        "--layers", type=_layers, metavar="N,N,...",
+        "--layers",
+        type=_layers,
+        metavar="N,N,...",
         help=f"hidden layer sizes, e.g. 64,32; '' for none (default for a file: {_show(DEFAULTS['layers'])})",
     )
     train.add_argument(
-        "--activation", type=_hidden_activations, default=("sigmoid",), metavar="NAME[,NAME...]",
+        "--activation",
+        type=_hidden_activations,
+        default=("sigmoid",),
+        metavar="NAME[,NAME...]",
         help=f"the hidden layers' activation, one of {', '.join(HIDDEN_ACTIVATIONS)}: one name for every "
         "hidden layer, or one per hidden layer, comma-separated (default: sigmoid)",
     )
     train.add_argument(
-        "--output-activation", choices=_model.ACTIVATIONS, default="sigmoid",
-        metavar="NAME", help=f"the output layer's activation, one of {', '.join(_model.ACTIVATIONS)} "
-        "(default: sigmoid)",
+        "--output-activation",
+        choices=_model.ACTIVATIONS,
+        default="sigmoid",
+        metavar="NAME",
+        help=f"the output layer's activation, one of {', '.join(_model.ACTIVATIONS)} (default: sigmoid)",
     )
     train.add_argument(
-        "--loss", choices=_model.LOSSES, metavar="NAME",
+        "--loss",
+        choices=_model.LOSSES,
+        metavar="NAME",
         help=f"the cost minimised, one of {', '.join(_model.LOSSES)}; cross_entropy needs a sigmoid or "
         "softmax output (default: cross_entropy with a softmax output, which needs it, else squared_error)",
     )
     train.add_argument(
-        "--epochs", type=_positive_int, help=f"passes over the data (default for a file: {DEFAULTS['epochs']})"
+        "--epochs",
+        type=_positive_int,
+        help=f"passes over the data (default for a file: {DEFAULTS['epochs']})",
     )
     train.add_argument(
-        "--lr", type=_positive_float,
+        "--lr",
+        type=_positive_float,
         help=f"learning rate; with --optimizer rprop, the initial step size (default: for a file {DEFAULTS['lr']} "
         f"without --optimizer and with sgd, {OPTIMIZER_LR['adam']:g} with adam, {OPTIMIZER_LR['rprop']:g} with rprop)",
     )
     train.add_argument(
-        "--optimizer", choices=OPTIMIZERS, metavar="NAME",
+        "--optimizer",
+        choices=OPTIMIZERS,
+        metavar="NAME",
         help="sgd (fastbp.SGD: momentum, Nesterov, weight decay), adam (fastbp.Adam) or rprop (fastbp.RPROP, "
         "full-batch: one update per epoch over all training rows); default: plain gradient descent, or sgd when "
         "--momentum, --nesterov or --weight-decay is given",
     )
     train.add_argument(
-        "--momentum", type=_momentum, metavar="MU",
+        "--momentum",
+        type=_momentum,
+        metavar="MU",
         help="momentum in [0, 1), with --optimizer sgd (default: 0)",
     )
     train.add_argument(
-        "--nesterov", action="store_true", help="Nesterov momentum, with --optimizer sgd and --momentum > 0",
+        "--nesterov",
+        action="store_true",
+        help="Nesterov momentum, with --optimizer sgd and --momentum > 0",
     )
     train.add_argument(
-        "--weight-decay", type=_non_negative_float, metavar="WD",
+        "--weight-decay",
+        type=_non_negative_float,
+        metavar="WD",
         help="L2 weight decay added to the gradient (torch's weight_decay; on the biases too), with --optimizer "
         "sgd or adam (default: 0)",
     )
     train.add_argument(
-        "--batch-size", type=_positive_int,
+        "--batch-size",
+        type=_positive_int,
         help="samples per gradient step; 1 is online learning (default: 1; with --optimizer rprop, every training "
         "row, and no other value)",
     )
     train.add_argument(
-        "--val", type=_fraction, metavar="FRACTION",
+        "--val",
+        type=_fraction,
+        metavar="FRACTION",
         help=f"fraction of the rows held out for validation (default for a file: {DEFAULTS['val']})",
     )
     train.add_argument(
-        "--shuffle", action=argparse.BooleanOptionalAction, default=True,
+        "--shuffle",
+        action=argparse.BooleanOptionalAction,
+        default=True,
         help="visit the training rows in a new random order each epoch (default: on)",
     )
     train.add_argument(
-        "--scale", action="store_true",
+        "--scale",
+        action="store_true",
         help="min-max scale the inputs into [0, 1] (from the training rows); the saved model takes raw inputs",
     )
     train.add_argument(
-        "--seed", type=_seed, default=0,
+        "--seed",
+        type=_seed,
+        default=0,
         help="seeds the weights, the validation split and the shuffling (default: 0)",
     )
-    train.add_argument("--dtype", choices=("float64", "float32"), default="float64", help="(default: float64)")
     train.add_argument(
-        "--out", metavar="MODEL",
+        "--dtype", choices=("float64", "float32"), default="float64", help="(default: float64)"
+    )
+    train.add_argument(
+        "--out",
+        metavar="MODEL",
         help="save the trained model to this file: FANN's format for .net (sigmoid, tanh and identity layers "
         "only), ONNX for .onnx, else fastbp's (fastbp.load reads it)",
     )
-    train.add_argument("--plot", metavar="PNG", help="draw the loss curves to this PNG file (needs matplotlib)")
+    train.add_argument(
+        "--plot", metavar="PNG", help="draw the loss curves to this PNG file (needs matplotlib)"
+    )
     train.add_argument("--quiet", action="store_true", help="no progress output")
     train.set_defaults(run=_train)
 
@@ -266,7 +302,9 @@ def _parser(prog: str) -> argparse.ArgumentParser:
         ),
     )
     predict.add_argument(
-        "model", metavar="MODEL", help="a model file saved by 'fastbp train --out' or net.save, or a FANN .net file"
+        "model",
+        metavar="MODEL",
+        help="a model file saved by 'fastbp train --out' or net.save, or a FANN .net file",
     )
     predict.add_argument("data", metavar="DATA", help="the input rows: a CSV file, or a FANN data file")
     columns = predict.add_mutually_exclusive_group()
@@ -443,7 +481,9 @@ def _parse_csv(path: str, file: TextIO) -> Table:
         )
     for index, name in enumerate(columns):
         if not name:
-            raise CommandError(f"{path}, line {reader.line_num}: column {index} has no name in the header row")
+            raise CommandError(
+                f"{path}, line {reader.line_num}: column {index} has no name in the header row"
+            )
         if columns.index(name) != index:
             raise CommandError(f"{path}, line {reader.line_num}: the header names column {name!r} twice")
     rows: list[list[float]] = []
@@ -560,6 +600,7 @@ def _check_output(path: str | None, option: str) -> None:
 
 def _write_csv(path: str | None, columns: Sequence[str], values: npt.NDArray[Any]) -> None:
     """Rows of numbers as CSV (shortest round-trip form) to ``path`` or stdout."""
+
     def write(file: TextIO) -> None:
         writer = csv.writer(file, lineterminator="\n")
         writer.writerow(columns)
@@ -620,7 +661,11 @@ def _train(args: argparse.Namespace) -> int:
     sizes = [data.X.shape[1], *layers, data.Y.shape[1]]
     try:
         net = fastbp.Network(
-            sizes, activation=activations[:-1], output_activation=activations[-1], loss=loss, seed=args.seed,
+            sizes,
+            activation=activations[:-1],
+            output_activation=activations[-1],
+            loss=loss,
+            seed=args.seed,
             dtype=args.dtype,
         )
     except (ValueError, TypeError, MemoryError) as error:
@@ -639,8 +684,14 @@ def _train(args: argparse.Namespace) -> int:
     try:
         with progress:
             costs = net.train(
-                fit_train.X, fit_train.Y, epochs=epochs, **rule, batch_size=batch_size, shuffle=args.shuffle,
-                seed=np.random.default_rng([args.seed, 2]), callback=after_epoch,
+                fit_train.X,
+                fit_train.Y,
+                epochs=epochs,
+                **rule,
+                batch_size=batch_size,
+                shuffle=args.shuffle,
+                seed=np.random.default_rng([args.seed, 2]),
+                callback=after_epoch,
             )
     except fastbp.TrainingDivergedError as error:
         raise DivergedError(str(error)) from None
@@ -651,11 +702,17 @@ def _train(args: argparse.Namespace) -> int:
         net = fold_scaling(net, *scaling)  # from here on, the network takes raw inputs
 
     how = f"lr {lr:g}" if optimizer is None else f"optimizer {optimizer!r}"
-    batches = f"batch size {batch_size}" if batch_size is not None else f"full batch ({len(fit_train.X)} rows)"
-    print(f"network: {_show(net.layer_sizes, '-')} ({_describe(net)}; {net.dtype}, backend {net.backend}), "
-          f"{len(costs)} epochs, {how}, {batches}{', inputs min-max scaled' if scaling else ''}")
-    print(f"data: {data.source}, {len(train.X)} training rows, "
-          f"{0 if valid is None else len(valid.X)} validation rows")
+    batches = (
+        f"batch size {batch_size}" if batch_size is not None else f"full batch ({len(fit_train.X)} rows)"
+    )
+    print(
+        f"network: {_show(net.layer_sizes, '-')} ({_describe(net)}; {net.dtype}, backend {net.backend}), "
+        f"{len(costs)} epochs, {how}, {batches}{', inputs min-max scaled' if scaling else ''}"
+    )
+    print(
+        f"data: {data.source}, {len(train.X)} training rows, "
+        f"{0 if valid is None else len(valid.X)} validation rows"
+    )
     print(f"training:   {_metrics(net, train)}")
     if valid is not None:
         print(f"validation: {_metrics(net, valid)}")
@@ -677,8 +734,11 @@ def _optimizer_options(args: argparse.Namespace, default_lr: float) -> tuple[Any
     import fastbp
 
     name = args.optimizer
-    sgd_options = [option for option, given in (("--momentum", args.momentum is not None),
-                                                ("--nesterov", args.nesterov)) if given]
+    sgd_options = [
+        option
+        for option, given in (("--momentum", args.momentum is not None), ("--nesterov", args.nesterov))
+        if given
+    ]
     if name is None and (sgd_options or args.weight_decay is not None):
         name = "sgd"  # --momentum etc. alone mean SGD with them
     if name is not None and name != "sgd" and sgd_options:
@@ -700,7 +760,9 @@ def _optimizer_options(args: argparse.Namespace, default_lr: float) -> tuple[Any
     weight_decay = 0.0 if args.weight_decay is None else args.weight_decay
     makers = {
         None: None,
-        "sgd": lambda: fastbp.SGD(lr=lr, momentum=momentum, nesterov=args.nesterov, weight_decay=weight_decay),
+        "sgd": lambda: fastbp.SGD(
+            lr=lr, momentum=momentum, nesterov=args.nesterov, weight_decay=weight_decay
+        ),
         "adam": lambda: fastbp.Adam(lr=lr, weight_decay=weight_decay),
         "rprop": lambda: fastbp.RPROP(lr=lr),
     }
@@ -843,8 +905,13 @@ def fold_scaling(net: Any, low: Array, span: Array) -> Any:
     weights[0] = weights[0] / span
     biases[0] = biases[0] - weights[0] @ low
     return fastbp.Network.from_weights(
-        weights, biases, activation=net.activations[:-1], output_activation=net.activations[-1], loss=net.loss,
-        dtype=net.dtype, backend=net.backend,
+        weights,
+        biases,
+        activation=net.activations[:-1],
+        output_activation=net.activations[-1],
+        loss=net.loss,
+        dtype=net.dtype,
+        backend=net.backend,
     )
 
 
@@ -931,7 +998,9 @@ class _Progress:
             except ImportError:
                 pass
             else:
-                self.bar = tqdm(total=epochs, unit="epoch", desc="training", file=sys.stderr, dynamic_ncols=True)
+                self.bar = tqdm(
+                    total=epochs, unit="epoch", desc="training", file=sys.stderr, dynamic_ncols=True
+                )
 
     def update(self, epoch: int, cost: float, val_cost: float | None) -> None:
         if self.quiet:
@@ -974,7 +1043,9 @@ def _predict(args: argparse.Namespace) -> int:
             )
         X, _ = read_fann_file(args.data)
         if X.shape[1] != n_inputs:
-            raise CommandError(f"the model takes {n_inputs} inputs, but the samples of {args.data} have {X.shape[1]}")
+            raise CommandError(
+                f"the model takes {n_inputs} inputs, but the samples of {args.data} have {X.shape[1]}"
+            )
         _write_csv(args.out, [f"output_{k}" for k in range(net.layer_sizes[-1])], _outputs(net, X, args.data))
         return 0
     table = read_csv(args.data)
@@ -1107,8 +1178,10 @@ def _convert(args: argparse.Namespace) -> int:
     net = load_model(args.model)
     _check_model_format(args.out, "OUT", net.activations)
     _save_model(net, args.out)
-    print(f"wrote {args.out} in {MODEL_FORMATS[extension]}'s format: {_show(net.layer_sizes, '-')} network "
-          f"({_describe(net)}; {net.dtype})")
+    print(
+        f"wrote {args.out} in {MODEL_FORMATS[extension]}'s format: {_show(net.layer_sizes, '-')} network "
+        f"({_describe(net)}; {net.dtype})"
+    )
     return 0
 
 

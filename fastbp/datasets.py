@@ -15,7 +15,7 @@ and one target column (``label``) of 0s and 1s, the range of a sigmoid output.
 
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 import numpy as np
 import numpy.typing as npt

@@ -23,4 +23,4 @@ what is refused: ``fastbp._fann``.
 from ._fann import load_fann, read_fann_data, save_fann, write_fann_data
 from ._onnx import save_onnx
 
-__all__ = ["read_fann_data", "write_fann_data", "load_fann", "save_fann", "save_onnx"]
+__all__ = ["load_fann", "read_fann_data", "save_fann", "save_onnx", "write_fann_data"]

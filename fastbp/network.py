@@ -95,8 +95,17 @@ class Network:
     softmax, He's ``sqrt(6 / n_in)`` for relu and leaky_relu.
     """
 
-    def __init__(self, layer_sizes, *, activation="sigmoid", output_activation="sigmoid",
-                 loss="squared_error", seed=None, dtype="float64", backend=None):
+    def __init__(
+        self,
+        layer_sizes,
+        *,
+        activation="sigmoid",
+        output_activation="sigmoid",
+        loss="squared_error",
+        seed=None,
+        dtype="float64",
+        backend=None,
+    ):
         sizes = check.layer_sizes(layer_sizes)
         names, loss = _model.resolve(activation, output_activation, loss, len(sizes) - 1)
         dtype = check.float_dtype(dtype)
@@ -110,8 +119,17 @@ class Network:
         self._setup(sizes, params, kernels, names, loss)
 
     @classmethod
-    def from_weights(cls, weights, biases, *, activation="sigmoid", output_activation="sigmoid",
-                     loss="squared_error", dtype=None, backend=None):
+    def from_weights(
+        cls,
+        weights,
+        biases,
+        *,
+        activation="sigmoid",
+        output_activation="sigmoid",
+        loss="squared_error",
+        dtype=None,
+        backend=None,
+    ):
         """A network with the given weights (``weights[l]`` of shape
         ``(n_out, n_in)``) and biases (``(n_out,)``), copied.  ``dtype=None``
         keeps float32 when every array is float32 and uses float64 otherwise.
@@ -145,7 +163,9 @@ class Network:
         self._activations = np.zeros(_layout.activation_width(sizes), dtype=params.dtype)
         self._deltas = np.zeros(sum(sizes[1:]), dtype=params.dtype)
         # ... and for an online run on the Python path (two samples' activations).
-        self._online_scratch = tuple(np.zeros(n, dtype=params.dtype) for n in _layout.train_buffer_lengths(sizes, 1))
+        self._online_scratch = tuple(
+            np.zeros(n, dtype=params.dtype) for n in _layout.train_buffer_lengths(sizes, 1)
+        )
         # The parameters before the current step/epoch, restored if it
         # diverges (the door's own, when there is a door).
         self._backup = self._door.backup if self._door is not None else np.empty_like(params)
@@ -198,8 +218,13 @@ class Network:
 
     def __getstate__(self):
         # Plain data only: the lock and the kernel module are rebuilt on load.
-        return {"layer_sizes": self.layer_sizes, "params": self._params.copy(), "backend": self.backend,
-                "activations": self._names, "loss": self._loss}
+        return {
+            "layer_sizes": self.layer_sizes,
+            "params": self._params.copy(),
+            "backend": self.backend,
+            "activations": self._names,
+            "loss": self._loss,
+        }
 
     def __setstate__(self, state):
         params = check.real_array(state["params"], "params", check.float_dtype(state["params"].dtype))
@@ -210,8 +235,9 @@ class Network:
         given = state.get("activations", ("sigmoid",) * (len(sizes) - 1))
         if not isinstance(given, (tuple, list)) or len(given) != len(sizes) - 1:
             raise ValueError(f"activations {given!r} do not fit layer sizes {list(sizes)}")
-        names, loss = _model.resolve(list(given[:-1]), given[-1], state.get("loss", "squared_error"),
-                                     len(sizes) - 1)
+        names, loss = _model.resolve(
+            list(given[:-1]), given[-1], state.get("loss", "squared_error"), len(sizes) - 1
+        )
         # The network owns and writes its parameters: never the unpickled
         # buffer itself, which may be read-only (a memory-mapped pickle).
         self._setup(sizes, np.array(params, copy=True), get_backend(state["backend"], sizes), names, loss)
@@ -228,9 +254,12 @@ class Network:
         if not _model.is_default(self._names, self._loss):
             hidden = self._names[:-1]
             shown = hidden[0] if len(set(hidden)) == 1 else list(hidden)
-            model = (f", activation={shown!r}" if hidden else "") + \
-                f", output_activation={self._names[-1]!r}, loss={self._loss!r}"
-        return f"Network({list(self.layer_sizes)}{model}, dtype={self.dtype.name!r}, backend={self.backend!r})"
+            model = (
+                f", activation={shown!r}" if hidden else ""
+            ) + f", output_activation={self._names[-1]!r}, loss={self._loss!r}"
+        return (
+            f"Network({list(self.layer_sizes)}{model}, dtype={self.dtype.name!r}, backend={self.backend!r})"
+        )
 
     # ------------------------------------------------------------------
     # Computations that change nothing
@@ -254,7 +283,11 @@ class Network:
         door = self._door
         if door is not None:
             out = door.forward(x)
-            return out if out is not None else _accepted(door.forward(self._data(x, "x", self._sizes[0], (1, 2))))
+            return (
+                out
+                if out is not None
+                else _accepted(door.forward(self._data(x, "x", self._sizes[0], (1, 2))))
+            )
         x = self._data(x, "x", self._sizes[0], (1, 2))
         X = x.reshape(1, -1) if x.ndim == 1 else x
         out = np.empty((X.shape[0], self._sizes[-1]), dtype=self.dtype)
@@ -320,22 +353,43 @@ class Network:
         y = self._targets(y, "y", (1,))
         if optimizer is None:
             if lr is None:
-                raise TypeError("lr must be a real number, got None of type NoneType: "
-                                "step() needs lr (plain gradient descent) or optimizer")
+                raise TypeError(
+                    "lr must be a real number, got None of type NoneType: "
+                    "step() needs lr (plain gradient descent) or optimizer"
+                )
             lr = check.learning_rate(lr)
         update_biases = check.flag(update_biases, "update_biases")
         if optimizer is not None:
             optimizer = self._optimizer(optimizer, lr)
             # One update on one sample: a one-row, one-epoch run (for RPROP, a full batch of that row).
-            costs = self._train_with(optimizer, x.reshape(1, -1), y.reshape(1, -1), np.empty(1), 1, False, 0,
-                                     update_biases, None, None, "step")
+            costs = self._train_with(
+                optimizer,
+                x.reshape(1, -1),
+                y.reshape(1, -1),
+                np.empty(1),
+                1,
+                False,
+                0,
+                update_biases,
+                None,
+                None,
+                "step",
+            )
             return float(costs[0])
         if door is not None:
             return _accepted(door.step(x, y, lr, update_biases))
         with self._writing("step"):
             np.copyto(self._backup, self._params)
             J = self._kernels.train_step(
-                self._params, self._sizes, x, y, lr, update_biases, self._activations, self._deltas, self._model
+                self._params,
+                self._sizes,
+                x,
+                y,
+                lr,
+                update_biases,
+                self._activations,
+                self._deltas,
+                self._model,
             )
             self._require_finite(J, f"the step with lr={lr}")
         return float(J)
@@ -343,16 +397,33 @@ class Network:
     def _optimizer(self, optimizer, lr):
         """The optimizer given, checked and bound to this network's shape and dtype."""
         if not isinstance(optimizer, Optimizer):
-            raise TypeError(f"optimizer must be a fastbp optimizer (fastbp.SGD, fastbp.Adam, fastbp.RPROP), "
-                            f"got {optimizer!r} of type {type(optimizer).__name__}")
+            raise TypeError(
+                f"optimizer must be a fastbp optimizer (fastbp.SGD, fastbp.Adam, fastbp.RPROP), "
+                f"got {optimizer!r} of type {type(optimizer).__name__}"
+            )
         if lr is not None:
-            raise ValueError(f"give lr (plain gradient descent) or optimizer, not both: got lr={lr!r} and "
-                             f"optimizer={optimizer!r}")
+            raise ValueError(
+                f"give lr (plain gradient descent) or optimizer, not both: got lr={lr!r} and "
+                f"optimizer={optimizer!r}"
+            )
         optimizer._bind(self._sizes, self.dtype)
         return optimizer
 
-    def train(self, X, Y, *, epochs=1, lr=None, optimizer=None, batch_size=None, shuffle=False, seed=None,
-              update_biases=True, callback=None, progress=False):
+    def train(
+        self,
+        X,
+        Y,
+        *,
+        epochs=1,
+        lr=None,
+        optimizer=None,
+        batch_size=None,
+        shuffle=False,
+        seed=None,
+        update_biases=True,
+        callback=None,
+        progress=False,
+    ):
         """Training over the rows of ``X`` (``(n, n_in)``) and ``Y``
         (``(n, n_out)``) for ``epochs`` passes; returns a new 1-D float64 array
         with the mean per-sample J of each epoch (each J measured with the
@@ -412,8 +483,10 @@ class Network:
             batch_size = X.shape[0] if full_batch else 1
         batch_size = min(check.integer(batch_size, "batch_size", minimum=1), X.shape[0])
         if full_batch and batch_size < X.shape[0]:
-            raise ValueError(f"RPROP is full-batch (one update per epoch over all {X.shape[0]} rows): "
-                             f"batch_size={batch_size} is refused; leave batch_size out")
+            raise ValueError(
+                f"RPROP is full-batch (one update per epoch over all {X.shape[0]} rows): "
+                f"batch_size={batch_size} is refused; leave batch_size out"
+            )
         shuffle = check.flag(shuffle, "shuffle")
         seed = check.seed(seed)
         update_biases = check.flag(update_biases, "update_biases")
@@ -421,18 +494,33 @@ class Network:
         progress = check.flag(progress, "progress")
         tqdm = _tqdm() if progress else None  # a missing tqdm fails before anything happens
         if batch_size > 1 and max(self.layer_sizes) > 2**31 - 1:
-            raise ValueError(f"batch_size={batch_size} needs every layer size below 2**31 (BLAS indices), "
-                             f"got layer sizes {list(self.layer_sizes)}")
+            raise ValueError(
+                f"batch_size={batch_size} needs every layer size below 2**31 (BLAS indices), "
+                f"got layer sizes {list(self.layer_sizes)}"
+            )
         try:
             costs = np.empty(epochs)
         except (MemoryError, ValueError):
-            raise ValueError(f"epochs={epochs} is too many: the cost of each epoch cannot be stored") from None
+            raise ValueError(
+                f"epochs={epochs} is too many: the cost of each epoch cannot be stored"
+            ) from None
         if optimizer is not None:
             optimizer = self._optimizer(optimizer, lr)
         elif door is not None and callback is None and not progress:
             return _accepted(door.train(X, Y, epochs, lr, batch_size, shuffle, seed, update_biases))
-        return self._train_with(optimizer if optimizer is not None else lr, X, Y, costs, batch_size, shuffle,
-                                seed, update_biases, callback, tqdm, "train")
+        return self._train_with(
+            optimizer if optimizer is not None else lr,
+            X,
+            Y,
+            costs,
+            batch_size,
+            shuffle,
+            seed,
+            update_biases,
+            callback,
+            tqdm,
+            "train",
+        )
 
     def _train_with(self, rule, X, Y, costs, batch_size, shuffle, seed, update_biases, callback, tqdm, what):
         """The run of validated arguments, one epoch per value of ``costs``
@@ -474,8 +562,22 @@ class Network:
                     # Read each time: a callback may have assigned the optimizer's lr.
                     args = optimizer._kernel_args() if optimizer is not None else None
                     completed = self._kernels.train(
-                        self._params, self._sizes, X, Y, order, rng_state, shuffle, lr, rows,
-                        update_biases, todo, activations, deltas, backup, self._model, args,
+                        self._params,
+                        self._sizes,
+                        X,
+                        Y,
+                        order,
+                        rng_state,
+                        shuffle,
+                        lr,
+                        rows,
+                        update_biases,
+                        todo,
+                        activations,
+                        deltas,
+                        backup,
+                        self._model,
+                        args,
                     )
                     done += completed
                     if completed < len(todo):

@@ -60,7 +60,8 @@ import numpy as np
 from . import _layout, _rules
 from . import _validation as check
 
-__all__ = ["Optimizer", "SGD", "Adam", "RPROP"]
+__all__ = ["RPROP", "SGD", "Adam", "Optimizer"]
+
 
 def _pair(value, name):
     if isinstance(value, (str, bytes)) or not hasattr(value, "__len__") or len(value) != 2:
@@ -213,8 +214,12 @@ class SGD(Optimizer):
         return self._lr, self._momentum, self._weight_decay, float(self._nesterov)
 
     def _shown(self):
-        return [("lr", self._lr), ("momentum", self._momentum), ("nesterov", self._nesterov),
-                ("weight_decay", self._weight_decay)]
+        return [
+            ("lr", self._lr),
+            ("momentum", self._momentum),
+            ("nesterov", self._nesterov),
+            ("weight_decay", self._weight_decay),
+        ]
 
 
 class Adam(Optimizer):
@@ -238,7 +243,12 @@ class Adam(Optimizer):
         return self._lr, self._betas[0], self._betas[1], self._eps, self._weight_decay
 
     def _shown(self):
-        return [("lr", self._lr), ("betas", self._betas), ("eps", self._eps), ("weight_decay", self._weight_decay)]
+        return [
+            ("lr", self._lr),
+            ("betas", self._betas),
+            ("eps", self._eps),
+            ("weight_decay", self._weight_decay),
+        ]
 
 
 class RPROP(Optimizer):
@@ -256,7 +266,10 @@ class RPROP(Optimizer):
         if not 0 < eta_minus < 1 < eta_plus:
             raise ValueError(f"etas must satisfy 0 < eta_minus < 1 < eta_plus, got ({eta_minus}, {eta_plus})")
         step_min, step_max = _pair(step_sizes, "step_sizes")
-        step_min, step_max = check.non_negative(step_min, "step_sizes[0]"), check.learning_rate(step_max, "step_sizes[1]")
+        step_min, step_max = (
+            check.non_negative(step_min, "step_sizes[0]"),
+            check.learning_rate(step_max, "step_sizes[1]"),
+        )
         if step_min > step_max:
             raise ValueError(f"step_sizes must satisfy min <= max, got ({step_min}, {step_max})")
         self._etas, self._step_sizes = (eta_minus, eta_plus), (step_min, step_max)

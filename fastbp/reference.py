@@ -65,19 +65,6 @@ from __future__ import annotations
 import math
 from array import array
 
-from ._model import (
-    CROSS_ENTROPY,
-    IDENTITY,
-    LEAKY_RELU,
-    LEAKY_SLOPE,
-    RELU,
-    SIGMOID,
-    SOFTMAX,
-    SQUARED_ERROR,
-    TANH,
-)
-from ._rules import ADAM as ADAM_RULE, RPROP as RPROP_RULE, SGD as SGD_RULE
-
 from ._layout import (
     activation_width,
     block_rows,
@@ -92,24 +79,38 @@ from ._layout import (
     layer_views,
     split,
 )
+from ._model import (
+    CROSS_ENTROPY,
+    IDENTITY,
+    LEAKY_RELU,
+    LEAKY_SLOPE,
+    RELU,
+    SIGMOID,
+    SOFTMAX,
+    SQUARED_ERROR,
+    TANH,
+)
+from ._rules import ADAM as ADAM_RULE
+from ._rules import RPROP as RPROP_RULE
+from ._rules import SGD as SGD_RULE
 
 __all__ = [
-    "sigmoid",
-    "sigmoid_derivative",
     "activate",
     "activation_derivative",
-    "forward_layer",
     "cost",
-    "output_delta",
-    "hidden_delta",
-    "update",
     "forward",
     "forward_batch",
-    "mean_cost",
+    "forward_layer",
     "gradients",
-    "train_step",
+    "hidden_delta",
+    "mean_cost",
+    "output_delta",
     "shuffle",
+    "sigmoid",
+    "sigmoid_derivative",
     "train",
+    "train_step",
+    "update",
 ]
 
 BACKEND_NAME = "python"
@@ -191,7 +192,9 @@ def _derivative(a, activation):
         return 1.0 if a > 0.0 else LEAKY_SLOPE
     if activation == IDENTITY:
         return 1.0
-    raise ValueError("softmax has no elementwise derivative: it is used with the cross-entropy, whose delta is o - y")
+    raise ValueError(
+        "softmax has no elementwise derivative: it is used with the cross-entropy, whose delta is o - y"
+    )
 
 
 def sigmoid(z, out):
@@ -570,7 +573,7 @@ def _updated(sizes, update_biases):
 def _sgd(params, grad, state, hyper, indices):
     """g += wd w;  buf = mu buf + g;  g = g + mu buf (Nesterov) or buf;  w -= lr g:
     in the dtype, one rounding per operation (``_stored``), as torch computes."""
-    r = (lambda v: _stored(v, params.format))  # noqa: E731 - the dtype's rounding
+    r = lambda v: _stored(v, params.format)  # noqa: E731 - the dtype's rounding
     lr, momentum, weight_decay, nesterov = r(hyper[0]), r(hyper[1]), r(hyper[2]), hyper[3] != 0
     for i in indices:
         g = grad[i]
@@ -655,8 +658,24 @@ def _all_finite(values):
     return all(math.isfinite(v) for v in memoryview(values))
 
 
-def train(params, sizes, X, Y, order, rng_state, shuffle, lr, batch_size, update_biases,
-          costs, activations, deltas, backup, model=None, optimizer=None):
+def train(
+    params,
+    sizes,
+    X,
+    Y,
+    order,
+    rng_state,
+    shuffle,
+    lr,
+    batch_size,
+    update_biases,
+    costs,
+    activations,
+    deltas,
+    backup,
+    model=None,
+    optimizer=None,
+):
     """A whole training run: ``len(costs)`` epochs; returns how many completed.
 
     ``order`` holds the row indices in the order they are visited, or is
@@ -679,7 +698,9 @@ def train(params, sizes, X, Y, order, rng_state, shuffle, lr, batch_size, update
     from ``backup``) and ends the run: the return value is then its index.
     An exception during an epoch (Ctrl-C) undoes that epoch and propagates.
     """
-    check_train(params, sizes, X, Y, order, rng_state, shuffle, batch_size, costs, activations, deltas, backup)
+    check_train(
+        params, sizes, X, Y, order, rng_state, shuffle, batch_size, costs, activations, deltas, backup
+    )
     functions, loss = check_model(sizes, model)
     check_optimizer(params, sizes, optimizer, backup)
     n = len(X)
@@ -700,8 +721,22 @@ def train(params, sizes, X, Y, order, rng_state, shuffle, lr, batch_size, update
             memoryview(copy)[:] = live
         count = counters[0] if optimizer is not None else 0
         try:
-            total = _epoch(params, sizes, X, Y, order, lr, batch_size, update_biases, activations, deltas,
-                           one_sample, functions, loss, optimizer)
+            total = _epoch(
+                params,
+                sizes,
+                X,
+                Y,
+                order,
+                lr,
+                batch_size,
+                update_biases,
+                activations,
+                deltas,
+                one_sample,
+                functions,
+                loss,
+                optimizer,
+            )
         except BaseException:
             _restore(saved, copies, optimizer, count)
             raise
@@ -719,8 +754,22 @@ def _restore(saved, copies, optimizer, count):
         optimizer[3][0] = count
 
 
-def _epoch(params, sizes, X, Y, order, lr, batch_size, update_biases, activations, deltas, one_sample,
-           functions, loss, optimizer):
+def _epoch(
+    params,
+    sizes,
+    X,
+    Y,
+    order,
+    lr,
+    batch_size,
+    update_biases,
+    activations,
+    deltas,
+    one_sample,
+    functions,
+    loss,
+    optimizer,
+):
     """One epoch of updates over the rows in ``order``; returns the sum of the samples' J."""
     n = len(order)
     if optimizer is not None and optimizer[0] == RPROP_RULE:
@@ -733,8 +782,9 @@ def _epoch(params, sizes, X, Y, order, lr, batch_size, update_biases, activation
             _optimizer_update(params, sizes, gradient, optimizer, update_biases)
             total += J
         elif len(rows) == 1:
-            total += _train_step(params, sizes, X[rows[0]], Y[rows[0]], lr, update_biases, *one_sample,
-                                 functions, loss)
+            total += _train_step(
+                params, sizes, X[rows[0]], Y[rows[0]], lr, update_biases, *one_sample, functions, loss
+            )
         else:
             total += _train_batch(params, sizes, X, Y, rows, lr, update_biases, *one_sample, functions, loss)
     return total

@@ -100,8 +100,10 @@ LR_DIVISOR, MAX_LR_DIVISIONS = 5, 3
 def _optimizer_key(params):
     """What the estimator's optimizer is made from: a warm start or a later
     partial_fit continues the kept optimizer (and its state) while this is unchanged."""
-    return tuple(params[name] for name in ("solver", "momentum", "nesterov", "alpha", "beta_1", "beta_2",
-                                          "epsilon", "batch_size"))
+    return tuple(
+        params[name]
+        for name in ("solver", "momentum", "nesterov", "alpha", "beta_1", "beta_2", "epsilon", "batch_size")
+    )
 
 
 def _new_optimizer(params, n_rows):
@@ -118,10 +120,16 @@ def _new_optimizer(params, n_rows):
         return RPROP(lr=lr)
     weight_decay = params["alpha"] / min(params["batch_size"], n_rows)
     if params["solver"] == "adam":
-        return Adam(lr=lr, betas=(params["beta_1"], params["beta_2"]), eps=params["epsilon"],
-                    weight_decay=weight_decay)
+        return Adam(
+            lr=lr,
+            betas=(params["beta_1"], params["beta_2"]),
+            eps=params["epsilon"],
+            weight_decay=weight_decay,
+        )
     momentum = params["momentum"]
-    return SGD(lr=lr, momentum=momentum, nesterov=params["nesterov"] and momentum > 0, weight_decay=weight_decay)
+    return SGD(
+        lr=lr, momentum=momentum, nesterov=params["nesterov"] and momentum > 0, weight_decay=weight_decay
+    )
 
 
 class _BaseBP(BaseEstimator):
@@ -260,7 +268,9 @@ class _BaseBP(BaseEstimator):
             )
         for name, at in zip(given, where):
             if not isinstance(name, str):
-                raise TypeError(f"activation{at} must be a str, one of {valid}; got {type(name).__name__} {name!r}")
+                raise TypeError(
+                    f"activation{at} must be a str, one of {valid}; got {type(name).__name__} {name!r}"
+                )
             if name not in ACTIVATIONS:
                 raise ValueError(f"activation{at}={name!r} is not one of {valid}")
         return tuple(ACTIVATIONS[name] for name in given)
@@ -287,8 +297,7 @@ class _BaseBP(BaseEstimator):
         check.integer(verbose, "verbose", minimum=0)
         if self.learning_rate not in SCHEDULES:
             raise ValueError(
-                f"learning_rate must be one of {', '.join(map(repr, SCHEDULES))}, "
-                f"got {self.learning_rate!r}"
+                f"learning_rate must be one of {', '.join(map(repr, SCHEDULES))}, got {self.learning_rate!r}"
             )
         if self.backend is not None and not isinstance(self.backend, str):
             raise TypeError(f"backend must be None or a backend name like 'cython', got {self.backend!r}")
@@ -299,7 +308,9 @@ class _BaseBP(BaseEstimator):
             if self.solver == "sgd":
                 lr *= 1 - check.fraction(self.momentum, "momentum")
         elif isinstance(self.learning_rate_init, str):
-            raise ValueError(f"learning_rate_init must be 'auto' or a number > 0, got {self.learning_rate_init!r}")
+            raise ValueError(
+                f"learning_rate_init must be 'auto' or a number > 0, got {self.learning_rate_init!r}"
+            )
         else:
             lr = check.learning_rate(self.learning_rate_init, "learning_rate_init")
         return dict(
@@ -343,16 +354,27 @@ class _BaseBP(BaseEstimator):
 
     def _validate(self, X, y, params, reset):
         X, y = validate_data(
-            self, X, y, reset=reset, multi_output=True, y_numeric=isinstance(self, RegressorMixin),
-            dtype=params["dtype"], order="C",
+            self,
+            X,
+            y,
+            reset=reset,
+            multi_output=True,
+            y_numeric=isinstance(self, RegressorMixin),
+            dtype=params["dtype"],
+            order="C",
         )
         return X, self._validate_y(y)
 
     def _new_network(self, n_features, n_outputs, params, encoding, rng):
         output_activation, loss = self._output_model(encoding, params)
         return Network(
-            [n_features, *params["hidden"], n_outputs], activation=params["activations"],
-            output_activation=output_activation, loss=loss, seed=rng, dtype=params["dtype"], backend=self.backend,
+            [n_features, *params["hidden"], n_outputs],
+            activation=params["activations"],
+            output_activation=output_activation,
+            loss=loss,
+            seed=rng,
+            dtype=params["dtype"],
+            backend=self.backend,
         )
 
     def _check_same_model(self, net, params, encoding):
@@ -362,9 +384,13 @@ class _BaseBP(BaseEstimator):
         asked = (params["hidden"], params["activations"] + (output_activation,), loss)
         has = (tuple(net.layer_sizes[1:-1]), net.activations, net.loss)
         if asked != has:
+
             def describe(hidden, names, loss):
-                return (f"hidden_layer_sizes={hidden}, activations "
-                        f"{tuple(SKLEARN_NAMES[n] for n in names)}, loss {loss!r}")
+                return (
+                    f"hidden_layer_sizes={hidden}, activations "
+                    f"{tuple(SKLEARN_NAMES[n] for n in names)}, loss {loss!r}"
+                )
+
             raise ValueError(
                 f"the fitted network has {describe(*has)} but the parameters now ask for {describe(*asked)}: "
                 "a warm start or partial_fit continues the fitted network; fit with warm_start=False to change "
@@ -444,7 +470,9 @@ class _BaseBP(BaseEstimator):
                 best_loss = min(best_loss, loss)
             since_best = 0 if improved else since_best + 1
             if params["verbose"]:
-                extra = f", validation score = {validation_scores[-1]:.6f}" if params["early_stopping"] else ""
+                extra = (
+                    f", validation score = {validation_scores[-1]:.6f}" if params["early_stopping"] else ""
+                )
                 print(f"Iteration {epoch}, loss = {loss:.8f}{extra}")
             if since_best >= params["n_iter_no_change"]:
                 if not (params["adaptive"] and divisions < MAX_LR_DIVISIONS):
@@ -487,7 +515,11 @@ class _BaseBP(BaseEstimator):
                 f"validation_fraction={params['validation_fraction']} of {X.shape[0]} samples leaves none to train on"
             )
         X_train, X_val, Y_train, _, _, y_val = train_test_split(
-            X, Y, y, test_size=params["validation_fraction"], stratify=stratify,
+            X,
+            Y,
+            y,
+            test_size=params["validation_fraction"],
+            stratify=stratify,
             random_state=int(rng.integers(np.iinfo(np.int32).max)),
         )
         return np.ascontiguousarray(X_train), X_val, np.ascontiguousarray(Y_train), y_val
@@ -512,7 +544,13 @@ class _BaseBP(BaseEstimator):
             plain = isinstance(optimizer, SGD) and optimizer.momentum == 0 and optimizer.weight_decay == 0
             rule = {"lr": lr} if plain else {"optimizer": optimizer}
             costs = net.train(
-                X, Y, epochs=1, **rule, batch_size=params["batch_size"], shuffle=params["shuffle"], seed=rng,
+                X,
+                Y,
+                epochs=1,
+                **rule,
+                batch_size=params["batch_size"],
+                shuffle=params["shuffle"],
+                seed=rng,
             )
         return float(costs[0])
 
@@ -757,9 +795,29 @@ class BPClassifier(ClassifierMixin, _BaseBP):
         verbose=False,
     ):
         super().__init__(
-            hidden_layer_sizes, activation, solver, learning_rate_init, learning_rate, momentum, nesterovs_momentum,
-            alpha, beta_1, beta_2, epsilon, max_iter, batch_size, shuffle, random_state, tol, early_stopping,
-            validation_fraction, n_iter_no_change, warm_start, dtype, backend, verbose,
+            hidden_layer_sizes,
+            activation,
+            solver,
+            learning_rate_init,
+            learning_rate,
+            momentum,
+            nesterovs_momentum,
+            alpha,
+            beta_1,
+            beta_2,
+            epsilon,
+            max_iter,
+            batch_size,
+            shuffle,
+            random_state,
+            tol,
+            early_stopping,
+            validation_fraction,
+            n_iter_no_change,
+            warm_start,
+            dtype,
+            backend,
+            verbose,
         )
         self.loss = loss
 
@@ -819,7 +877,9 @@ class BPClassifier(ClassifierMixin, _BaseBP):
     def _check_warm_targets(self, y, encoding):
         classes = encoding["classes_"]
         if y.ndim == 2:
-            if not encoding["_label_binarizer"].y_type_.startswith("multilabel") or y.shape[1] != len(classes):
+            if not encoding["_label_binarizer"].y_type_.startswith("multilabel") or y.shape[1] != len(
+                classes
+            ):
                 raise ValueError(
                     f"y is a multilabel indicator with {y.shape[1]} labels but the model was fitted on "
                     f"classes {classes.tolist()}"
@@ -849,7 +909,9 @@ class BPClassifier(ClassifierMixin, _BaseBP):
         class that will ever appear (for a multilabel ``y``, the label indices
         ``range(n_labels)``); later calls continue from the current network."""
         if classes is None and not self.__sklearn_is_fitted__():
-            raise ValueError("classes must be passed on the first call to partial_fit (every class y will hold)")
+            raise ValueError(
+                "classes must be passed on the first call to partial_fit (every class y will hold)"
+            )
         return self._atomically(lambda: self._partial_fit(X, y, classes))
 
     def predict(self, X):
@@ -979,9 +1041,29 @@ class BPRegressor(RegressorMixin, _BaseBP):
         verbose=False,
     ):
         super().__init__(
-            hidden_layer_sizes, activation, solver, learning_rate_init, learning_rate, momentum, nesterovs_momentum,
-            alpha, beta_1, beta_2, epsilon, max_iter, batch_size, shuffle, random_state, tol, early_stopping,
-            validation_fraction, n_iter_no_change, warm_start, dtype, backend, verbose,
+            hidden_layer_sizes,
+            activation,
+            solver,
+            learning_rate_init,
+            learning_rate,
+            momentum,
+            nesterovs_momentum,
+            alpha,
+            beta_1,
+            beta_2,
+            epsilon,
+            max_iter,
+            batch_size,
+            shuffle,
+            random_state,
+            tol,
+            early_stopping,
+            validation_fraction,
+            n_iter_no_change,
+            warm_start,
+            dtype,
+            backend,
+            verbose,
         )
         self.out_activation = out_activation
 

@@ -25,7 +25,11 @@ settings.register_profile(
 # (this run's own examples already cover the inputs; those runs are about the
 # build), so that the whole suite stays well under 15 minutes on 2 cores.
 settings.register_profile(
-    "nested", deadline=None, derandomize=True, max_examples=8, suppress_health_check=[HealthCheck.too_slow],
+    "nested",
+    deadline=None,
+    derandomize=True,
+    max_examples=8,
+    suppress_health_check=[HealthCheck.too_slow],
     print_blob=True,
 )
 NESTED_RUN = bool(os.environ.get("FASTBP_NESTED_RUN"))
@@ -34,12 +38,12 @@ settings.load_profile("nested" if NESTED_RUN else "ci" if os.environ.get("CI") e
 if os.path.dirname(os.path.abspath(__file__)) not in map(os.path.abspath, sys.path):
     sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))  # tests/support.py
 
-import support  # noqa: E402  (importable from here on)
+import support
 
 MARKERS = {
     "packaging": "builds an sdist and a wheel and tests them in a fresh virtual environment (slow)",
     "debug_build": "builds the kernels with bounds checking on (FASTBP_DEBUG=1) and runs the kernel tests "
-                   "against them (slow)",
+    "against them (slow)",
 }
 
 

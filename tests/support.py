@@ -30,7 +30,9 @@ def run(cmd, **kwargs):
     """Run a command; fail the test with its output's tail unless it succeeds."""
     job = getattr(_IN_JOB, "job", None)  # in a BackgroundJob (below): a process it can stop
     result = (job._run if job else subprocess.run)(cmd, capture_output=True, text=True, **kwargs)
-    assert result.returncode == 0, f"{cmd} failed ({result.returncode}):\n{result.stdout[-4000:]}\n{result.stderr[-4000:]}"
+    assert result.returncode == 0, (
+        f"{cmd} failed ({result.returncode}):\n{result.stdout[-4000:]}\n{result.stderr[-4000:]}"
+    )
     return result
 
 
@@ -85,8 +87,10 @@ def run_in_threads(functions, timeout=300.0):
 # across exec (a Python child then never installs its KeyboardInterrupt
 # handler).  A small exec wrapper rather than Popen's preexec_fn, which is
 # unsafe in a process with threads.
-_SIGINT_WRAPPER = "import os, signal, sys; signal.signal(signal.SIGINT, getattr(signal, sys.argv[1])); " \
-                  "os.execv(sys.argv[2], sys.argv[2:])"
+_SIGINT_WRAPPER = (
+    "import os, signal, sys; signal.signal(signal.SIGINT, getattr(signal, sys.argv[1])); "
+    "os.execv(sys.argv[2], sys.argv[2:])"
+)
 
 
 def with_sigint(handling, command):

@@ -37,12 +37,6 @@ import re
 
 import numpy as np
 import pytest
-
-import fastbp
-from fastbp import Network, _model
-from fastbp._layout import activation_width, layer_views, split, train_buffer_lengths
-from fastbp.backends import ISA_VAR, isa_modules
-
 from test_equivalence import (  # the suite's tolerances and comparison, reused as they are
     RTOL32,
     RTOL64,
@@ -51,12 +45,20 @@ from test_equivalence import (  # the suite's tolerances and comparison, reused 
     update_scale,
 )
 
+import fastbp
+from fastbp import Network, _model
+from fastbp._layout import activation_width, layer_views, split, train_buffer_lengths
+from fastbp.backends import ISA_VAR, isa_modules
+
 PY = fastbp.get_backend("python")
 COPIES = isa_modules()  # every compiled copy this CPU runs, best first
 
 HIDDEN = ("sigmoid", "tanh", "relu", "leaky_relu", "identity")
 # Every (output activation, loss) pair the model allows.
-OUTPUTS = tuple((f, "squared_error") for f in HIDDEN) + (("sigmoid", "cross_entropy"), ("softmax", "cross_entropy"))
+OUTPUTS = tuple((f, "squared_error") for f in HIDDEN) + (
+    ("sigmoid", "cross_entropy"),
+    ("softmax", "cross_entropy"),
+)
 DTYPES = (np.dtype(np.float64), np.dtype(np.float32))
 
 
@@ -217,7 +219,9 @@ def on_copy(isa):
 
 
 def make(sizes, hidden, out, loss, dtype, backend="cython", seed=0, isa=None):
-    kwargs = dict(activation=hidden, output_activation=out, loss=loss, seed=seed, dtype=dtype, backend=backend)
+    kwargs = dict(
+        activation=hidden, output_activation=out, loss=loss, seed=seed, dtype=dtype, backend=backend
+    )
     if isa is None:
         return Network(sizes, **kwargs)
     with on_copy(isa) as module:
@@ -297,8 +301,9 @@ def test_activate_and_derivative(activation, dtype):
                 assert_close(out, expected, rtol_for(dtype), what=f"{isa} softmax n={n}")
                 assert abs(float(out.astype(np.float64).sum()) - 1.0) <= n * rtol_for(dtype)
             else:
-                np.testing.assert_allclose(out, expected, rtol=rtol_for(dtype), atol=0,
-                                           err_msg=f"{isa} {activation} n={n}")
+                np.testing.assert_allclose(
+                    out, expected, rtol=rtol_for(dtype), atol=0, err_msg=f"{isa} {activation} n={n}"
+                )
             # In place (out may be z) gives the same.
             buf = z.copy()
             module.activate(buf, buf, code)
@@ -309,13 +314,18 @@ def test_activate_and_derivative(activation, dtype):
                 module.activation_derivative(expected, d, code)
                 d_ref = np.full(n, np.nan, dtype)
                 PY.activation_derivative(expected, d_ref, code)
-                np.testing.assert_allclose(d, d_ref, rtol=rtol_for(dtype), atol=rtol_for(dtype),
-                                           err_msg=f"{isa} {activation}' n={n}")
+                np.testing.assert_allclose(
+                    d, d_ref, rtol=rtol_for(dtype), atol=rtol_for(dtype), err_msg=f"{isa} {activation}' n={n}"
+                )
                 results[isa].append(d)
         _same_bits(results, f"activate({activation}) n={n}")
         if activation != "softmax":
-            np.testing.assert_allclose(expected, np_activate(z.astype(np.float64), activation).astype(dtype),
-                                       rtol=4 * np.finfo(dtype).eps, atol=0)
+            np.testing.assert_allclose(
+                expected,
+                np_activate(z.astype(np.float64), activation).astype(dtype),
+                rtol=4 * np.finfo(dtype).eps,
+                atol=0,
+            )
 
 
 @pytest.mark.parametrize("activation", _model.ACTIVATIONS)
@@ -325,8 +335,30 @@ def test_activate_extremes(activation):
     code = _model.ACTIVATIONS.index(activation)
     for dtype in DTYPES:
         big = float(np.finfo(dtype).max)
-        z = np.array([0.0, -0.0, 1e-30, -1e-30, 0.39, 0.41, -0.41, 20.0, -20.0, 700.0, -700.0, 710.0, -710.0,
-                      745.0, -745.0, big, -big, 1e30, -1e30], dtype=np.float64)
+        z = np.array(
+            [
+                0.0,
+                -0.0,
+                1e-30,
+                -1e-30,
+                0.39,
+                0.41,
+                -0.41,
+                20.0,
+                -20.0,
+                700.0,
+                -700.0,
+                710.0,
+                -710.0,
+                745.0,
+                -745.0,
+                big,
+                -big,
+                1e30,
+                -1e30,
+            ],
+            dtype=np.float64,
+        )
         z = z[np.abs(z) <= big].astype(dtype)
         if activation == "softmax":
             zs = [z[:3], z[5:9], z[9:15], np.array([big, -big, 0.0], dtype), np.array([0.0] * 9, dtype)]
@@ -340,8 +372,9 @@ def test_activate_extremes(activation):
             for isa, module in COPIES.items():
                 out = np.full(len(v), np.nan, dtype)
                 module.activate(v, out, code)
-                np.testing.assert_allclose(out, expected, rtol=rtol_for(dtype), atol=0,
-                                           err_msg=f"{isa} {activation} {v}")
+                np.testing.assert_allclose(
+                    out, expected, rtol=rtol_for(dtype), atol=0, err_msg=f"{isa} {activation} {v}"
+                )
                 if activation == "tanh":
                     assert (np.signbit(out) == np.signbit(v)).all(), "tanh(-0) must be -0"
 
@@ -362,7 +395,9 @@ def test_forward_layer_with_each_activation(activation, dtype):
         for isa, module in COPIES.items():
             out = np.full(n_out, np.nan, dtype)
             module.forward_layer(W, b, x, out, code)
-            assert_close(out, expected, rtol_for(dtype), scale=sc.output(), what=f"{isa} forward_layer {activation}")
+            assert_close(
+                out, expected, rtol_for(dtype), scale=sc.output(), what=f"{isa} forward_layer {activation}"
+            )
             results[isa] = [out]
         _same_bits(results, f"forward_layer {activation}")
 
@@ -390,8 +425,13 @@ def test_cost_and_output_delta_with_each_loss(out_activation, loss, dtype):
             assert_close(J, J_ref, rtol_for(dtype), scale=scale, what=f"{isa} cost")
             d = np.full(n, np.nan, dtype)
             module.output_delta(o, y, d, f, lo)
-            assert_close(d, d_ref, rtol_for(dtype), scale=float(np.max(np.abs(o) + np.abs(y))) * 2,
-                         what=f"{isa} output_delta")
+            assert_close(
+                d,
+                d_ref,
+                rtol_for(dtype),
+                scale=float(np.max(np.abs(o) + np.abs(y))) * 2,
+                what=f"{isa} output_delta",
+            )
             results[isa] = [J, d]
         _same_bits(results, f"cost {out_activation}/{loss}")
         if loss == "cross_entropy":
@@ -416,8 +456,10 @@ def test_hidden_delta_with_each_activation(activation, dtype):
         expected = np.full(n, np.nan, dtype)
         PY.hidden_delta(W, delta_next, a, expected, code)
         a64 = a.astype(np.float64)
-        scale = ((np.abs(W.astype(np.float64)).T @ np.abs(delta_next.astype(np.float64)))
-                 * slope_scale(a64, activation)).max()
+        scale = (
+            (np.abs(W.astype(np.float64)).T @ np.abs(delta_next.astype(np.float64)))
+            * slope_scale(a64, activation)
+        ).max()
         results = {}
         for isa, module in COPIES.items():
             d = np.full(n, np.nan, dtype)
@@ -431,6 +473,7 @@ def test_hidden_delta_with_each_activation(activation, dtype):
 # 1. Equivalence: the whole-network kernels, with a model
 # --------------------------------------------------------------------------
 
+
 def _case_id(sizes, hidden, out, loss):
     hidden = hidden if isinstance(hidden, str) else "+".join(hidden)
     return f"{'-'.join(map(str, sizes))}-{hidden}-{out}-{loss}"
@@ -440,8 +483,13 @@ def _case_id(sizes, hidden, out, loss):
 # and more go through the kernels' 32 partial sums, layers of 8 and more
 # through the vector loops), no hidden layer, and deeper nets with one
 # activation per hidden layer.
-KERNEL_NETS = [([3, 5, 4], None), ([40, 33, 10], None), ([4, 3], None),
-               ([4, 6, 5, 3], ["relu", "tanh"]), ([5, 9, 4, 7, 2], ["leaky_relu", "identity", "sigmoid"])]
+KERNEL_NETS = [
+    ([3, 5, 4], None),
+    ([40, 33, 10], None),
+    ([4, 3], None),
+    ([4, 6, 5, 3], ["relu", "tanh"]),
+    ([5, 9, 4, 7, 2], ["leaky_relu", "identity", "sigmoid"]),
+]
 
 
 def _kernel_cases():
@@ -457,8 +505,15 @@ class KernelCase:
     def __init__(self, sizes, hidden, out, loss, dtype, n_rows=11):
         self.names, self.loss = _model.resolve(hidden, out, loss, len(sizes) - 1)
         self.model = _model.codes(self.names, self.loss)
-        net = Network(sizes, activation=hidden, output_activation=out, loss=loss, seed=len(sizes), dtype=dtype,
-                      backend="python")
+        net = Network(
+            sizes,
+            activation=hidden,
+            output_activation=out,
+            loss=loss,
+            seed=len(sizes),
+            dtype=dtype,
+            backend="python",
+        )
         rng = np.random.default_rng(sum(sizes) + len(out))
         self.dtype = np.dtype(dtype)
         self.sizes = np.array(sizes, dtype=np.intp)
@@ -515,14 +570,33 @@ def test_network_kernels_with_a_model(sizes, hidden, out, loss, dtype):
         p = c.params.copy()
         J = module.train_step(p, c.sizes, c.X[1], c.Y[1], c.lr, True, c.nan(width), c.nan(n_d), c.model)
         got["train_step"] = (J, p)
-        for label, batch, shuffle in (("online", 1, False), ("mini-batch", 4, True), ("full-batch", n, False)):
+        for label, batch, shuffle in (
+            ("online", 1, False),
+            ("mini-batch", 4, True),
+            ("full-batch", n, False),
+        ):
             p = c.params.copy()
             order = np.arange(n if shuffle else 0, dtype=np.intp)
             state = np.array([12345], dtype=np.uint64)
             costs = np.full(2, np.nan)
             a_len, d_len = train_buffer_lengths(c.sizes, batch)
-            done = module.train(p, c.sizes, c.X, c.Y, order, state, shuffle, c.lr, batch, True, costs,
-                                c.nan(a_len), c.nan(d_len), c.nan(len(p)), c.model)
+            done = module.train(
+                p,
+                c.sizes,
+                c.X,
+                c.Y,
+                order,
+                state,
+                shuffle,
+                c.lr,
+                batch,
+                True,
+                costs,
+                c.nan(a_len),
+                c.nan(d_len),
+                c.nan(len(p)),
+                c.model,
+            )
             got[label] = (done, p, costs, order, state)
         return got
 
@@ -532,24 +606,41 @@ def test_network_kernels_with_a_model(sizes, hidden, out, loss, dtype):
         got = all_kernels(module)
         what = f"{isa}"
         _compare_activations(got["forward"], expected["forward"], c, sc0, rtol, f"{what} forward")
-        assert_close(got["forward_batch"], expected["forward_batch"], rtol,
-                     scale=max(s.output() for s in c.scales), what=f"{what} forward_batch")
+        assert_close(
+            got["forward_batch"],
+            expected["forward_batch"],
+            rtol,
+            scale=max(s.output() for s in c.scales),
+            what=f"{what} forward_batch",
+        )
         cost_scale = float(np.mean([s.cost for s in c.scales]))
         assert isinstance(got["mean_cost"], float)
-        assert_close(got["mean_cost"], expected["mean_cost"], rtol, scale=cost_scale, what=f"{what} mean_cost")
+        assert_close(
+            got["mean_cost"], expected["mean_cost"], rtol, scale=cost_scale, what=f"{what} mean_cost"
+        )
         (J, act, deltas, grads), (J_p, act_p, deltas_p, grads_p) = got["gradients"], expected["gradients"]
         assert_close(J, J_p, rtol, scale=sc0.cost, what=f"{what} gradients J")
         _compare_activations(act, act_p, c, sc0, rtol, f"{what} gradients")
-        for l, (d, d_p, m) in enumerate(zip(split(deltas, c.sizes[1:]), split(deltas_p, c.sizes[1:]), sc0.m), 1):
+        for l, (d, d_p, m) in enumerate(
+            zip(split(deltas, c.sizes[1:]), split(deltas_p, c.sizes[1:]), sc0.m), 1
+        ):
             assert_close(d, d_p, rtol, scale=m.max(), what=f"{what} delta[{l}]")
         views, views_p = layer_views(grads, c.sizes), layer_views(grads_p, c.sizes)
-        compare_grads(([v[0] for v in views], [v[1] for v in views]),
-                      ([v[0] for v in views_p], [v[1] for v in views_p]), sc0, rtol, what)
+        compare_grads(
+            ([v[0] for v in views], [v[1] for v in views]),
+            ([v[0] for v in views_p], [v[1] for v in views_p]),
+            sc0,
+            rtol,
+            what,
+        )
         (J, p), (J_p, p_p) = got["train_step"], expected["train_step"]
         assert_close(J, J_p, rtol, scale=c.scales[1].cost, what=f"{what} train_step J")
         assert_close(p, p_p, rtol, scale=update_scale(c.params, p_p), what=f"{what} train_step params")
         for label in ("online", "mini-batch", "full-batch"):
-            (done, p, costs, order, state), (done_p, p_p, costs_p, order_p, state_p) = got[label], expected[label]
+            (done, p, costs, order, state), (done_p, p_p, costs_p, order_p, state_p) = (
+                got[label],
+                expected[label],
+            )
             assert done == done_p == 2, label
             if label == "online":
                 # (A sample may leave every relu output dead, a single softmax
@@ -558,9 +649,17 @@ def test_network_kernels_with_a_model(sizes, hidden, out, loss, dtype):
             np.testing.assert_array_equal(order, order_p)
             np.testing.assert_array_equal(state, state_p)
             assert_close(costs, costs_p, rtol_trained, scale=cost_scale, what=f"{what} {label} costs")
-            assert_close(p, p_p, rtol_trained, scale=update_scale(c.params, p_p), what=f"{what} {label} params")
-        results[isa] = [got["forward"], got["forward_batch"], got["mean_cost"], *got["gradients"],
-                        *got["train_step"], *(v for k in ("online", "mini-batch", "full-batch") for v in got[k][1:3])]
+            assert_close(
+                p, p_p, rtol_trained, scale=update_scale(c.params, p_p), what=f"{what} {label} params"
+            )
+        results[isa] = [
+            got["forward"],
+            got["forward_batch"],
+            got["mean_cost"],
+            *got["gradients"],
+            *got["train_step"],
+            *(v for k in ("online", "mini-batch", "full-batch") for v in got[k][1:3]),
+        ]
     _same_bits(results, "network kernels")
 
 
@@ -573,8 +672,9 @@ def test_the_model_none_is_the_notes_model():
         module.forward(c.params, c.sizes, c.X[0], a)
         module.forward(c.params, c.sizes, c.X[0], b, c.model)
         np.testing.assert_array_equal(a, b)
-        assert module.mean_cost(c.params, c.sizes, c.X, c.Y, c.nan(width)) == \
-            module.mean_cost(c.params, c.sizes, c.X, c.Y, c.nan(width), c.model)
+        assert module.mean_cost(c.params, c.sizes, c.X, c.Y, c.nan(width)) == module.mean_cost(
+            c.params, c.sizes, c.X, c.Y, c.nan(width), c.model
+        )
 
 
 @pytest.mark.parametrize("module", [PY, *COPIES.values()], ids=lambda m: getattr(m, "ISA", "python"))
@@ -608,8 +708,13 @@ def test_kernels_refuse_a_bad_model(module):
 # 1. Equivalence: Network, on every compiled copy and the reference
 # --------------------------------------------------------------------------
 
-NETWORKS = [([3, 5, 4], None), ([6, 12, 3], None), ([4, 6, 5, 3], ["relu", "tanh"]),
-            ([2, 7, 4, 6, 1], ["tanh", "leaky_relu", "relu"]), ([5, 3], None)]
+NETWORKS = [
+    ([3, 5, 4], None),
+    ([6, 12, 3], None),
+    ([4, 6, 5, 3], ["relu", "tanh"]),
+    ([2, 7, 4, 6, 1], ["tanh", "leaky_relu", "relu"]),
+    ([5, 3], None),
+]
 
 
 def _network_cases():
@@ -624,8 +729,13 @@ def _network_cases():
 def _network_run(make_net, X, Y, lr):
     """Everything a user does with a network, each from the same initial weights."""
     net = make_net()
-    got = {"forward(x)": net.forward(X[0]), "forward(X)": net.forward(X), "cost(x, y)": net.cost(X[0], Y[0]),
-           "cost(X, Y)": net.cost(X, Y), "gradients": net.gradients(X[0], Y[0])}
+    got = {
+        "forward(x)": net.forward(X[0]),
+        "forward(X)": net.forward(X),
+        "cost(x, y)": net.cost(X[0], Y[0]),
+        "cost(X, Y)": net.cost(X, Y),
+        "gradients": net.gradients(X[0], Y[0]),
+    }
     got["step J"] = net.step(X[1], Y[1], lr)
     got["step"] = flat(net)
     for label, kwargs in (("online", {}), ("mini-batch", dict(batch_size=4, shuffle=True, seed=3))):
@@ -664,23 +774,44 @@ def test_network_on_every_copy_agrees_with_the_reference(sizes, hidden, out, los
         net = make(sizes, hidden, out, loss, dtype, isa=isa)
         np.testing.assert_array_equal(flat(net), init)  # the initial weights do not depend on the backend
         w = isa
-        assert_close(got["forward(x)"], expected["forward(x)"], rtol, scale=scales[0].output(), what=f"{w} forward(x)")
+        assert_close(
+            got["forward(x)"], expected["forward(x)"], rtol, scale=scales[0].output(), what=f"{w} forward(x)"
+        )
         assert_close(got["forward(X)"], expected["forward(X)"], rtol, scale=out_scale, what=f"{w} forward(X)")
-        assert_close(got["cost(x, y)"], expected["cost(x, y)"], rtol, scale=scales[0].cost, what=f"{w} cost(x, y)")
-        assert_close(got["cost(X, Y)"], expected["cost(X, Y)"], rtol, scale=cost_scale, what=f"{w} cost(X, Y)")
+        assert_close(
+            got["cost(x, y)"], expected["cost(x, y)"], rtol, scale=scales[0].cost, what=f"{w} cost(x, y)"
+        )
+        assert_close(
+            got["cost(X, Y)"], expected["cost(X, Y)"], rtol, scale=cost_scale, what=f"{w} cost(X, Y)"
+        )
         compare_grads(got["gradients"], expected["gradients"], scales[0], rtol, f"{w} gradients")
         assert_close(got["step J"], expected["step J"], rtol, scale=scales[1].cost, what=f"{w} step J")
-        assert_close(got["step"], expected["step"], rtol, scale=update_scale(init, expected["step"]),
-                     what=f"{w} step")
+        assert_close(
+            got["step"], expected["step"], rtol, scale=update_scale(init, expected["step"]), what=f"{w} step"
+        )
         for label in ("online", "mini-batch"):
             # (A single softmax output is always 1 and learns nothing.)
-            assert not np.array_equal(expected[label], init) or (out == "softmax" and sizes[-1] == 1), \
+            assert not np.array_equal(expected[label], init) or (out == "softmax" and sizes[-1] == 1), (
                 f"{label}: training changed nothing"
-            assert_close(got[f"{label} costs"], expected[f"{label} costs"], rtol_trained, scale=cost_scale,
-                         what=f"{w} {label} costs")
-            assert_close(got[label], expected[label], rtol_trained, scale=update_scale(init, expected[label]),
-                         what=f"{w} {label} weights")
-        results[isa] = [v for k, v in got.items() if k != "gradients"] + [*got["gradients"][0], *got["gradients"][1]]
+            )
+            assert_close(
+                got[f"{label} costs"],
+                expected[f"{label} costs"],
+                rtol_trained,
+                scale=cost_scale,
+                what=f"{w} {label} costs",
+            )
+            assert_close(
+                got[label],
+                expected[label],
+                rtol_trained,
+                scale=update_scale(init, expected[label]),
+                what=f"{w} {label} weights",
+            )
+        results[isa] = [v for k, v in got.items() if k != "gradients"] + [
+            *got["gradients"][0],
+            *got["gradients"][1],
+        ]
     _same_bits(results, "Network")
 
 
@@ -700,7 +831,9 @@ def test_a_diverging_epoch_is_undone_with_each_model(out, loss, backend):
         try:
             costs = net.train(X, Y, epochs=1, lr=1e308, batch_size=batch_size)
         except fastbp.TrainingDivergedError as error:
-            np.testing.assert_array_equal(flat(net), before, err_msg=f"{hidden}: the diverged epoch was not undone")
+            np.testing.assert_array_equal(
+                flat(net), before, err_msg=f"{hidden}: the diverged epoch was not undone"
+            )
             assert len(error.costs) == 0
             outcomes.add("diverged")
             # Restored, and usable as before.
@@ -718,9 +851,14 @@ def test_every_copy_gives_the_same_bits_with_each_model():
     rng = np.random.default_rng(99)
     X = rng.uniform(-1, 1, (37, 70))
     for (hidden, out, loss), dtype in itertools.product(
-            [("relu", "softmax", "cross_entropy"), ("tanh", "sigmoid", "cross_entropy"),
-             (["leaky_relu", "identity"], "identity", "squared_error"), ("sigmoid", "tanh", "squared_error")],
-            DTYPES):
+        [
+            ("relu", "softmax", "cross_entropy"),
+            ("tanh", "sigmoid", "cross_entropy"),
+            (["leaky_relu", "identity"], "identity", "squared_error"),
+            ("sigmoid", "tanh", "squared_error"),
+        ],
+        DTYPES,
+    ):
         sizes = [70, 33, 40, 9] if not isinstance(hidden, str) else [70, 40, 9]
         Y = targets(rng, (37, 9), out, loss)
         results = {}
@@ -729,7 +867,16 @@ def test_every_copy_gives_the_same_bits_with_each_model():
             costs = net.train(X, Y, epochs=2, lr=0.05, batch_size=5, shuffle=True, seed=1)
             costs1 = net.train(X, Y, epochs=1, lr=0.05)
             dW, db = net.gradients(X[0], Y[0])
-            results[isa] = [costs, costs1, net.forward(X), net.forward(X[3]), net.cost(X, Y), flat(net), *dW, *db]
+            results[isa] = [
+                costs,
+                costs1,
+                net.forward(X),
+                net.forward(X[3]),
+                net.cost(X, Y),
+                flat(net),
+                *dW,
+                *db,
+            ]
             assert np.isfinite(costs).all()
         _same_bits(results, f"{hidden}/{out}/{loss} {dtype}")
 
@@ -743,7 +890,11 @@ def random_model(rng):
     """A random network (1 to 3 hidden layers of 1 to 6) with a random
     activation per hidden layer and a random valid (output, loss)."""
     n_hidden = int(rng.integers(1, 4))
-    sizes = [int(rng.integers(1, 6))] + [int(rng.integers(1, 7)) for _ in range(n_hidden)] + [int(rng.integers(1, 5))]
+    sizes = (
+        [int(rng.integers(1, 6))]
+        + [int(rng.integers(1, 7)) for _ in range(n_hidden)]
+        + [int(rng.integers(1, 5))]
+    )
     hidden = [HIDDEN[i] for i in rng.integers(0, len(HIDDEN), n_hidden)]
     out, loss = OUTPUTS[int(rng.integers(0, len(OUTPUTS)))]
     return sizes, hidden, out, loss
@@ -768,9 +919,15 @@ def away_from_kinks(rng, net, n_rows=1, margin=1e-2, tries=200):
 
 def from_flat(net, params, dtype=None):
     views = layer_views(params, net.layer_sizes)
-    return Network.from_weights([W for W, _ in views], [b for _, b in views], activation=list(net.activations[:-1]),
-                                output_activation=net.activations[-1], loss=net.loss, backend=net.backend,
-                                dtype=dtype or net.dtype)
+    return Network.from_weights(
+        [W for W, _ in views],
+        [b for _, b in views],
+        activation=list(net.activations[:-1]),
+        output_activation=net.activations[-1],
+        loss=net.loss,
+        backend=net.backend,
+        dtype=dtype or net.dtype,
+    )
 
 
 @pytest.mark.parametrize("backend", ["cython", "python"])
@@ -797,8 +954,10 @@ def test_gradients_match_central_differences(seed, backend):
     J = net.cost(x, y)
     tolerance = 1e-7 * (1.0 + abs(J) + np.abs(analytic).max())
     err = np.abs(analytic - numeric).max()
-    assert err <= tolerance, (f"{sizes} {hidden} {out}/{loss}: max |analytic - numeric| = {err:.3g} "
-                              f"> {tolerance:.3g}\nanalytic {analytic}\nnumeric  {numeric}")
+    assert err <= tolerance, (
+        f"{sizes} {hidden} {out}/{loss}: max |analytic - numeric| = {err:.3g} "
+        f"> {tolerance:.3g}\nanalytic {analytic}\nnumeric  {numeric}"
+    )
     # And J is what the NumPy oracle of the model says.
     zs, a = np_forward(net.weights, net.biases, net.activations, x)
     if loss == "squared_error":
@@ -809,8 +968,11 @@ def test_gradients_match_central_differences(seed, backend):
 
 
 def _torch():
-    return pytest.importorskip("torch", reason="PyTorch is not installed (pip install torch==2.13.0): the "
-                                               "comparisons with its autograd are skipped")
+    return pytest.importorskip(
+        "torch",
+        reason="PyTorch is not installed (pip install torch==2.13.0): the "
+        "comparisons with its autograd are skipped",
+    )
 
 
 def torch_loss(torch, Ws, bs, names, loss, X, Y):
@@ -821,8 +983,13 @@ def torch_loss(torch, Ws, bs, names, loss, X, Y):
         z = a @ W.T + b
         if l == len(Ws) - 1:
             break
-        a = {"sigmoid": torch.sigmoid, "tanh": torch.tanh, "relu": F.relu,
-             "leaky_relu": lambda v: F.leaky_relu(v, 0.01), "identity": lambda v: v}[name](z)
+        a = {
+            "sigmoid": torch.sigmoid,
+            "tanh": torch.tanh,
+            "relu": F.relu,
+            "leaky_relu": lambda v: F.leaky_relu(v, 0.01),
+            "identity": lambda v: v,
+        }[name](z)
     out = names[-1]
     n = X.shape[0]
     if loss == "cross_entropy" and out == "sigmoid":
@@ -832,8 +999,13 @@ def torch_loss(torch, Ws, bs, names, loss, X, Y):
         J2 = -(Y * F.log_softmax(z, dim=1)).sum() / n
         assert torch.allclose(J, J2, rtol=1e-12, atol=1e-300)
         return J
-    o = {"sigmoid": torch.sigmoid, "tanh": torch.tanh, "relu": F.relu,
-         "leaky_relu": lambda v: F.leaky_relu(v, 0.01), "identity": lambda v: v}[out](z)
+    o = {
+        "sigmoid": torch.sigmoid,
+        "tanh": torch.tanh,
+        "relu": F.relu,
+        "leaky_relu": lambda v: F.leaky_relu(v, 0.01),
+        "identity": lambda v: v,
+    }[out](z)
     return 0.5 * ((o - Y) ** 2).sum() / n
 
 
@@ -862,22 +1034,35 @@ def test_gradients_match_torch_autograd(seed, backend):
     sc = Scales(net.weights, net.biases, net.activations, loss, X[0], Y[0])
     assert_close(net.cost(X[0], Y[0]), J_t.item(), RTOL_TORCH, scale=sc.cost, what="J vs torch")
     expected = ([W.grad.numpy() for W in Ws], [b.grad.numpy() for b in bs])
-    compare_grads(net.gradients(X[0], Y[0]), expected, sc, RTOL_TORCH, f"{sizes} {hidden} {out}/{loss} vs torch")
+    compare_grads(
+        net.gradients(X[0], Y[0]), expected, sc, RTOL_TORCH, f"{sizes} {hidden} {out}/{loss} vs torch"
+    )
     # The mean cost of a batch, and one full-batch step: W - lr * mean gradient.
     for t in (*Ws, *bs):
         t.grad = None
     J_t = torch_loss(torch, Ws, bs, net.activations, loss, tX, tY)
     J_t.backward()
     scales = batch_scales(net.weights, net.biases, net.activations, loss, X, Y)
-    assert_close(net.cost(X, Y), J_t.item(), RTOL_TORCH, scale=np.mean([s.cost for s in scales]),
-                 what="mean J vs torch")
+    assert_close(
+        net.cost(X, Y),
+        J_t.item(),
+        RTOL_TORCH,
+        scale=np.mean([s.cost for s in scales]),
+        what="mean J vs torch",
+    )
     lr = 0.3
     before = flat(net)
-    stepped = np.concatenate([np.r_[(W - lr * W.grad).detach().numpy().ravel(), (b - lr * b.grad).detach().numpy()]
-                              for W, b in zip(Ws, bs)])
+    stepped = np.concatenate(
+        [
+            np.r_[(W - lr * W.grad).detach().numpy().ravel(), (b - lr * b.grad).detach().numpy()]
+            for W, b in zip(Ws, bs)
+        ]
+    )
     costs = net.train(X, Y, epochs=1, lr=lr, batch_size=len(X))
     assert_close(costs[0], J_t.item(), RTOL_TORCH, scale=np.mean([s.cost for s in scales]), what="epoch J")
-    assert_close(flat(net), stepped, RTOL_TORCH, scale=update_scale(before, stepped), what="full-batch step vs torch")
+    assert_close(
+        flat(net), stepped, RTOL_TORCH, scale=update_scale(before, stepped), what="full-batch step vs torch"
+    )
 
 
 @pytest.mark.parametrize("out, loss", OUTPUTS)
@@ -895,19 +1080,32 @@ def test_every_output_and_loss_against_torch_on_a_deeper_net(out, loss):
             y = targets(rng, (1, 3), out, loss)[0].astype(dtype)
             Ws = [torch.tensor(W.astype(np.float64), requires_grad=True) for W in net.weights]
             bs = [torch.tensor(b.astype(np.float64), requires_grad=True) for b in net.biases]
-            J_t = torch_loss(torch, Ws, bs, net.activations, loss, torch.tensor(x[None].astype(np.float64)),
-                             torch.tensor(y[None].astype(np.float64)))
+            J_t = torch_loss(
+                torch,
+                Ws,
+                bs,
+                net.activations,
+                loss,
+                torch.tensor(x[None].astype(np.float64)),
+                torch.tensor(y[None].astype(np.float64)),
+            )
             J_t.backward()
             sc = Scales(net.weights, net.biases, net.activations, loss, x, y)
             rtol = RTOL_TORCH if dtype == np.float64 else RTOL32
             assert_close(net.cost(x, y), J_t.item(), rtol, scale=sc.cost, what=f"{hidden} {dtype} J")
-            compare_grads(net.gradients(x, y), ([W.grad.numpy() for W in Ws], [b.grad.numpy() for b in bs]),
-                          sc, rtol, f"{hidden} {out}/{loss} {dtype} vs torch")
+            compare_grads(
+                net.gradients(x, y),
+                ([W.grad.numpy() for W in Ws], [b.grad.numpy() for b in bs]),
+                sc,
+                rtol,
+                f"{hidden} {out}/{loss} {dtype} vs torch",
+            )
 
 
 # --------------------------------------------------------------------------
 # 3. Saturation: the cross-entropy stays finite and accurate
 # --------------------------------------------------------------------------
+
 
 def _mpmath():
     mpmath = pytest.importorskip("mpmath", reason="mpmath (a dependency of sympy) computes the exact costs")
@@ -937,8 +1135,9 @@ def exact_softmax_ce(z, y):
 def one_layer(z, out, dtype, backend):
     """A network [1, n] whose output net input for x = [1] is exactly z."""
     W = np.asarray(z, dtype=np.float64).reshape(-1, 1)
-    return Network.from_weights([W], [np.zeros(len(z))], output_activation=out, loss="cross_entropy",
-                                dtype=dtype, backend=backend)
+    return Network.from_weights(
+        [W], [np.zeros(len(z))], output_activation=out, loss="cross_entropy", dtype=dtype, backend=backend
+    )
 
 
 def sigmoid_ce_terms(z, y):
@@ -961,15 +1160,33 @@ def _close_to_exact(J, exact, terms):
     exact = float(exact)
     assert math.isfinite(J), J
     tolerance = 16 * np.finfo(np.float64).eps * (abs(exact) + terms) + 2 * 5e-324
-    assert abs(J - exact) <= tolerance, f"J = {J!r}, exact {exact!r}: error {abs(J - exact):.3g} > {tolerance:.3g}"
+    assert abs(J - exact) <= tolerance, (
+        f"J = {J!r}, exact {exact!r}: error {abs(J - exact):.3g} > {tolerance:.3g}"
+    )
 
 
 @pytest.mark.parametrize("backend", ["cython", "python"])
 @pytest.mark.parametrize("dtype", DTYPES, ids=str)
 def test_sigmoid_cross_entropy_saturated(dtype, backend):
     big = float(np.finfo(dtype).max)
-    zs = [30.0, -30.0, 40.0, -40.0, 100.0, -100.0, 745.0, -745.0, 800.0, -800.0, 1e4, -1e4, 1e30, -1e30,
-          big / 4, -big / 4]
+    zs = [
+        30.0,
+        -30.0,
+        40.0,
+        -40.0,
+        100.0,
+        -100.0,
+        745.0,
+        -745.0,
+        800.0,
+        -800.0,
+        1e4,
+        -1e4,
+        1e30,
+        -1e30,
+        big / 4,
+        -big / 4,
+    ]
     for y_value in (0.0, 1.0, 0.25):
         z = np.array(zs, dtype=dtype)
         net = one_layer(z, "sigmoid", dtype, backend)
@@ -984,8 +1201,11 @@ def test_sigmoid_cross_entropy_saturated(dtype, backend):
         # Each output on its own, and as a batch (the mean of the rows).
         for k in range(len(z)):
             single = one_layer(z[k : k + 1], "sigmoid", dtype, backend)
-            _close_to_exact(single.cost(x, y[k : k + 1]), exact_sigmoid_ce(z[k : k + 1], y[k : k + 1]),
-                            sigmoid_ce_terms(z[k : k + 1], y[k : k + 1]))
+            _close_to_exact(
+                single.cost(x, y[k : k + 1]),
+                exact_sigmoid_ce(z[k : k + 1], y[k : k + 1]),
+                sigmoid_ce_terms(z[k : k + 1], y[k : k + 1]),
+            )
         J_batch = net.cost(np.ones((3, 1), dtype), np.tile(y, (3, 1)))
         assert J_batch == pytest.approx(J, rel=1e-15)
         # The delta o - y is finite, and so are a step and an epoch (lr small
@@ -1028,7 +1248,9 @@ def test_softmax_cross_entropy_saturated(dtype, backend):
         y = np.full(n, 1.0 / n)
         y = y.astype(dtype)
         _close_to_exact(net.cost(x, y), exact_softmax_ce(z, y), softmax_ce_terms(z, y))
-        costs = net.train(np.ones((3, 1), dtype), np.tile(np.eye(n)[0], (3, 1)), epochs=2, lr=1e-3, batch_size=2)
+        costs = net.train(
+            np.ones((3, 1), dtype), np.tile(np.eye(n)[0], (3, 1)), epochs=2, lr=1e-3, batch_size=2
+        )
         assert np.isfinite(costs).all() and np.isfinite(flat(net)).all()
 
 
@@ -1057,13 +1279,20 @@ def test_saturated_cross_entropy_through_hidden_layers():
         zs, _ = np_forward([W1, W2], [b1, b2], (hidden, out), x)
         exact = exact_sigmoid_ce(zs[-1], y) if out == "sigmoid" else exact_softmax_ce(zs[-1], y)
         terms = sigmoid_ce_terms(zs[-1], y) if out == "sigmoid" else softmax_ce_terms(zs[-1], y)
-        ref = Network.from_weights([W1, W2], [b1, b2], activation=hidden, output_activation=out,
-                                   loss="cross_entropy", backend="python")
+        ref = Network.from_weights(
+            [W1, W2],
+            [b1, b2],
+            activation=hidden,
+            output_activation=out,
+            loss="cross_entropy",
+            backend="python",
+        )
         _close_to_exact(ref.cost(x, y), exact, terms)
         for isa in COPIES:
             with on_copy(isa):
-                net = Network.from_weights([W1, W2], [b1, b2], activation=hidden, output_activation=out,
-                                           loss="cross_entropy")
+                net = Network.from_weights(
+                    [W1, W2], [b1, b2], activation=hidden, output_activation=out, loss="cross_entropy"
+                )
             assert net.cost(x, y) == ref.cost(x, y)
             _close_to_exact(net.cost(x, y), exact, terms)
 
@@ -1079,45 +1308,150 @@ LOSS_LIST = ", ".join(map(repr, _model.LOSSES))
 
 # (id, layer sizes, keywords, exception, match)
 BAD_MODELS = [
-    ("unknown-activation", [3, 4, 2], dict(activation="swish"), ValueError,
-     esc(f"activation='swish' is not one of {HIDDEN_LIST}")),
-    ("unknown-activation-in-list", [3, 4, 4, 2], dict(activation=["relu", "gelu"]), ValueError,
-     esc(f"activation[1]='gelu' is not one of {HIDDEN_LIST}")),
+    (
+        "unknown-activation",
+        [3, 4, 2],
+        dict(activation="swish"),
+        ValueError,
+        esc(f"activation='swish' is not one of {HIDDEN_LIST}"),
+    ),
+    (
+        "unknown-activation-in-list",
+        [3, 4, 4, 2],
+        dict(activation=["relu", "gelu"]),
+        ValueError,
+        esc(f"activation[1]='gelu' is not one of {HIDDEN_LIST}"),
+    ),
     ("capitalised", [3, 4, 2], dict(activation="ReLU"), ValueError, esc("activation='ReLU' is not one of")),
-    ("sklearn-name", [3, 4, 2], dict(activation="logistic"), ValueError, esc("activation='logistic' is not one of")),
-    ("unknown-output", [3, 4, 2], dict(output_activation="linear"), ValueError,
-     esc(f"output_activation='linear' is not one of {ALL_LIST}")),
+    (
+        "sklearn-name",
+        [3, 4, 2],
+        dict(activation="logistic"),
+        ValueError,
+        esc("activation='logistic' is not one of"),
+    ),
+    (
+        "unknown-output",
+        [3, 4, 2],
+        dict(output_activation="linear"),
+        ValueError,
+        esc(f"output_activation='linear' is not one of {ALL_LIST}"),
+    ),
     ("unknown-loss", [3, 4, 2], dict(loss="mse"), ValueError, esc(f"loss='mse' is not one of {LOSS_LIST}")),
-    ("too-few-hidden", [3, 4, 4, 2], dict(activation=["relu"]), ValueError,
-     esc("activation must name 2 hidden layer(s) (one per hidden layer), got 1")),
-    ("too-many-hidden", [3, 4, 2], dict(activation=["relu", "tanh"]), ValueError,
-     esc("activation must name 1 hidden layer(s)")),
-    ("list-without-hidden-layers", [3, 2], dict(activation=["relu"]), ValueError,
-     esc("activation must name 0 hidden layer(s)")),
+    (
+        "too-few-hidden",
+        [3, 4, 4, 2],
+        dict(activation=["relu"]),
+        ValueError,
+        esc("activation must name 2 hidden layer(s) (one per hidden layer), got 1"),
+    ),
+    (
+        "too-many-hidden",
+        [3, 4, 2],
+        dict(activation=["relu", "tanh"]),
+        ValueError,
+        esc("activation must name 1 hidden layer(s)"),
+    ),
+    (
+        "list-without-hidden-layers",
+        [3, 2],
+        dict(activation=["relu"]),
+        ValueError,
+        esc("activation must name 0 hidden layer(s)"),
+    ),
     ("empty-list", [3, 4, 2], dict(activation=[]), ValueError, esc("activation must name 1 hidden layer(s)")),
-    ("softmax-hidden", [3, 4, 2], dict(activation="softmax"), ValueError,
-     esc("activation='softmax': softmax is for the output layer only")),
-    ("softmax-hidden-in-list", [3, 4, 4, 2], dict(activation=["relu", "softmax"]), ValueError,
-     esc("activation[1]='softmax': softmax is for the output layer only")),
-    *[(f"cross-entropy-with-{f}", [3, 4, 2], dict(output_activation=f, loss="cross_entropy"), ValueError,
-       esc(f"loss='cross_entropy' needs outputs that are probabilities: output_activation 'sigmoid' or "
-           f"'softmax', got {f!r}")) for f in ("tanh", "identity", "relu", "leaky_relu")],
-    ("softmax-with-squared-error", [3, 4, 2], dict(output_activation="softmax"), ValueError,
-     esc("output_activation='softmax' is supported with loss='cross_entropy' only")),
-    ("softmax-with-squared-error-named", [3, 4, 2], dict(output_activation="softmax", loss="squared_error"),
-     ValueError, esc("output_activation='softmax' is supported with loss='cross_entropy' only")),
-    ("int-activation", [3, 4, 2], dict(activation=1), TypeError, esc("activation must be a str or a sequence of str")),
-    ("none-activation", [3, 4, 2], dict(activation=None), TypeError, esc("activation must be a str or a sequence")),
+    (
+        "softmax-hidden",
+        [3, 4, 2],
+        dict(activation="softmax"),
+        ValueError,
+        esc("activation='softmax': softmax is for the output layer only"),
+    ),
+    (
+        "softmax-hidden-in-list",
+        [3, 4, 4, 2],
+        dict(activation=["relu", "softmax"]),
+        ValueError,
+        esc("activation[1]='softmax': softmax is for the output layer only"),
+    ),
+    *[
+        (
+            f"cross-entropy-with-{f}",
+            [3, 4, 2],
+            dict(output_activation=f, loss="cross_entropy"),
+            ValueError,
+            esc(
+                f"loss='cross_entropy' needs outputs that are probabilities: output_activation 'sigmoid' or "
+                f"'softmax', got {f!r}"
+            ),
+        )
+        for f in ("tanh", "identity", "relu", "leaky_relu")
+    ],
+    (
+        "softmax-with-squared-error",
+        [3, 4, 2],
+        dict(output_activation="softmax"),
+        ValueError,
+        esc("output_activation='softmax' is supported with loss='cross_entropy' only"),
+    ),
+    (
+        "softmax-with-squared-error-named",
+        [3, 4, 2],
+        dict(output_activation="softmax", loss="squared_error"),
+        ValueError,
+        esc("output_activation='softmax' is supported with loss='cross_entropy' only"),
+    ),
+    (
+        "int-activation",
+        [3, 4, 2],
+        dict(activation=1),
+        TypeError,
+        esc("activation must be a str or a sequence of str"),
+    ),
+    (
+        "none-activation",
+        [3, 4, 2],
+        dict(activation=None),
+        TypeError,
+        esc("activation must be a str or a sequence"),
+    ),
     ("bytes-activation", [3, 4, 2], dict(activation=b"relu"), TypeError, r"activation(\[0\])? must be a str"),
-    ("int-in-list", [3, 4, 4, 2], dict(activation=["relu", 2]), TypeError,
-     esc(f"activation[1] must be a str, one of {HIDDEN_LIST}; got int 2")),
-    ("set-of-activations", [3, 4, 4, 2], dict(activation={"relu", "tanh"}), TypeError, esc("(which has no order)")),
-    ("none-output", [3, 4, 2], dict(output_activation=None), TypeError,
-     esc("output_activation must be a str, one of") + ".*" + esc("got NoneType None")),
-    ("list-output", [3, 4, 2], dict(output_activation=["sigmoid"]), TypeError,
-     esc("output_activation must be a str")),
+    (
+        "int-in-list",
+        [3, 4, 4, 2],
+        dict(activation=["relu", 2]),
+        TypeError,
+        esc(f"activation[1] must be a str, one of {HIDDEN_LIST}; got int 2"),
+    ),
+    (
+        "set-of-activations",
+        [3, 4, 4, 2],
+        dict(activation={"relu", "tanh"}),
+        TypeError,
+        esc("(which has no order)"),
+    ),
+    (
+        "none-output",
+        [3, 4, 2],
+        dict(output_activation=None),
+        TypeError,
+        esc("output_activation must be a str, one of") + ".*" + esc("got NoneType None"),
+    ),
+    (
+        "list-output",
+        [3, 4, 2],
+        dict(output_activation=["sigmoid"]),
+        TypeError,
+        esc("output_activation must be a str"),
+    ),
     ("bytes-loss", [3, 4, 2], dict(loss=b"cross_entropy"), TypeError, esc("loss must be a str, one of")),
-    ("enum-like-loss", [3, 4, 2], dict(loss=1), TypeError, esc(f"loss must be a str, one of {LOSS_LIST}; got int 1")),
+    (
+        "enum-like-loss",
+        [3, 4, 2],
+        dict(loss=1),
+        TypeError,
+        esc(f"loss must be a str, one of {LOSS_LIST}; got int 1"),
+    ),
 ]
 
 
@@ -1160,19 +1494,31 @@ def test_from_weights_refuses_a_bad_model(label, sizes, kwargs, error, match, ba
 
 def test_good_models_are_accepted_in_every_spelling():
     # A tuple, a list, a NumPy array of str and a generator of names are all sequences of str.
-    for activation in (("relu", "tanh"), ["relu", "tanh"], np.array(["relu", "tanh"]), (n for n in ("relu", "tanh"))):
+    for activation in (
+        ("relu", "tanh"),
+        ["relu", "tanh"],
+        np.array(["relu", "tanh"]),
+        (n for n in ("relu", "tanh")),
+    ):
         net = Network([3, 4, 4, 2], activation=activation, seed=0)
         assert net.activations == ("relu", "tanh", "sigmoid")
     net = Network([3, 2], activation=[], output_activation="softmax", loss="cross_entropy", seed=0)
     assert net.activations == ("softmax",) and net.loss == "cross_entropy"
-    assert Network([3, 2], activation="relu", seed=0).activations == ("sigmoid",)  # no hidden layer to apply it to
+    assert Network([3, 2], activation="relu", seed=0).activations == (
+        "sigmoid",
+    )  # no hidden layer to apply it to
     net = Network([3, 4, 2], seed=0)
     assert net.activations == ("sigmoid", "sigmoid") and net.loss == "squared_error"
 
 
 def test_the_model_survives_pickle_and_from_weights():
-    net = Network([3, 4, 5, 2], activation=["leaky_relu", "tanh"], output_activation="softmax",
-                  loss="cross_entropy", seed=3)
+    net = Network(
+        [3, 4, 5, 2],
+        activation=["leaky_relu", "tanh"],
+        output_activation="softmax",
+        loss="cross_entropy",
+        seed=3,
+    )
     twin = pickle.loads(pickle.dumps(net))
     assert twin.activations == net.activations and twin.loss == net.loss
     x, y = np.array([0.1, -0.3, 0.7]), np.array([0.25, 0.75])
@@ -1184,7 +1530,12 @@ def test_the_model_survives_pickle_and_from_weights():
 CE_SIGMOID = dict(output_activation="sigmoid", loss="cross_entropy")
 CE_SOFTMAX = dict(output_activation="softmax", loss="cross_entropy")
 BAD_TARGETS = [
-    ("sigmoid-negative", CE_SIGMOID, [0.5, -0.25, 1.0], "must lie in \\[0, 1\\] for loss='cross_entropy'.*-0.25"),
+    (
+        "sigmoid-negative",
+        CE_SIGMOID,
+        [0.5, -0.25, 1.0],
+        "must lie in \\[0, 1\\] for loss='cross_entropy'.*-0.25",
+    ),
     ("sigmoid-above-1", CE_SIGMOID, [0.5, 0.25, 1.5], "must lie in \\[0, 1\\].*1.5"),
     ("sigmoid-tiny-negative", CE_SIGMOID, [0.0, -1e-300, 0.0], "must lie in \\[0, 1\\]"),
     ("sigmoid-just-above-1", CE_SIGMOID, [1.0, float(np.nextafter(1.0, 2.0)), 0.0], "must lie in \\[0, 1\\]"),
@@ -1207,11 +1558,20 @@ def _bad_target_calls(net, bad, dtype):
     return [
         ("cost(X, Y)", lambda as_list: net.cost(*(X.tolist(), Y.tolist()) if as_list else (X, Y)), "y"),
         ("cost(x, y)", lambda as_list: net.cost(*(X[0].tolist(), y.tolist()) if as_list else (X[0], y)), "y"),
-        ("gradients", lambda as_list: net.gradients(*(X[0].tolist(), y.tolist()) if as_list else (X[0], y)), "y"),
+        (
+            "gradients",
+            lambda as_list: net.gradients(*(X[0].tolist(), y.tolist()) if as_list else (X[0], y)),
+            "y",
+        ),
         ("step", lambda as_list: net.step(*(X[0].tolist(), y.tolist()) if as_list else (X[0], y), 0.5), "y"),
         ("train", lambda as_list: net.train(*(X.tolist(), Y.tolist()) if as_list else (X, Y), epochs=2), "Y"),
-        ("train batch", lambda as_list: net.train(*(X.tolist(), Y.tolist()) if as_list else (X, Y), epochs=2,
-                                                  batch_size=2, shuffle=True, seed=0), "Y"),
+        (
+            "train batch",
+            lambda as_list: net.train(
+                *(X.tolist(), Y.tolist()) if as_list else (X, Y), epochs=2, batch_size=2, shuffle=True, seed=0
+            ),
+            "Y",
+        ),
     ]
 
 
@@ -1228,11 +1588,16 @@ def test_cross_entropy_refuses_bad_targets(label, model, bad, match, dtype):
         twin = Network([4, 5, 3], seed=1, dtype=dtype, backend=backend, **model)
         before = flat(net)
         for what, call, name in _bad_target_calls(net, bad, dtype):
-            for as_list in (False, True):  # the compiled door (C-contiguous arrays of the dtype), the Python path
+            for as_list in (
+                False,
+                True,
+            ):  # the compiled door (C-contiguous arrays of the dtype), the Python path
                 with pytest.raises(ValueError, match=f"^{name} " + match) as info:
                     call(as_list)
                 messages.setdefault(what, set()).add(str(info.value))
-                np.testing.assert_array_equal(flat(net), before, err_msg=f"{backend} {what} changed the weights")
+                np.testing.assert_array_equal(
+                    flat(net), before, err_msg=f"{backend} {what} changed the weights"
+                )
         # Still working, and as an untouched twin.
         x, y = np.array([0.1, 0.2, 0.3, 0.4]), np.array([0.2, 0.3, 0.5])
         assert net.step(x, y, 0.5) == twin.step(x, y, 0.5)
@@ -1320,12 +1685,17 @@ def test_default_initial_weights_are_unchanged(sizes, dtype):
     assert np.abs(W).max() <= math.sqrt(0.5)
 
 
-@pytest.mark.parametrize("hidden, out, loss", [
-    ("relu", "identity", "squared_error"), ("tanh", "tanh", "squared_error"),
-    ("leaky_relu", "softmax", "cross_entropy"), ("identity", "sigmoid", "cross_entropy"),
-    (["relu", "tanh", "sigmoid"], "leaky_relu", "squared_error"),
-    (["sigmoid", "identity", "leaky_relu"], "relu", "squared_error"),
-])
+@pytest.mark.parametrize(
+    "hidden, out, loss",
+    [
+        ("relu", "identity", "squared_error"),
+        ("tanh", "tanh", "squared_error"),
+        ("leaky_relu", "softmax", "cross_entropy"),
+        ("identity", "sigmoid", "cross_entropy"),
+        (["relu", "tanh", "sigmoid"], "leaky_relu", "squared_error"),
+        (["sigmoid", "identity", "leaky_relu"], "relu", "squared_error"),
+    ],
+)
 def test_initial_weights_suit_each_activation(hidden, out, loss):
     sizes = [50, 40, 30, 20, 10] if not isinstance(hidden, str) else [50, 40, 10]
     names = hidden_names(hidden, sizes) + (out,)
@@ -1336,18 +1706,26 @@ def test_initial_weights_suit_each_activation(hidden, out, loss):
             np.testing.assert_array_equal(W, W_e, err_msg=f"layer {l + 1} ({name})", strict=True)
             np.testing.assert_array_equal(b, b_e, err_msg=f"layer {l + 1} ({name})", strict=True)
             n_out, n_in = W.shape
-            r = {"relu": math.sqrt(6 / n_in), "leaky_relu": math.sqrt(6 / n_in),
-                 "sigmoid": math.sqrt(2 / (n_in + n_out))}.get(name, math.sqrt(6 / (n_in + n_out)))
+            r = {
+                "relu": math.sqrt(6 / n_in),
+                "leaky_relu": math.sqrt(6 / n_in),
+                "sigmoid": math.sqrt(2 / (n_in + n_out)),
+            }.get(name, math.sqrt(6 / (n_in + n_out)))
             # Within the bound, and filling it (n_in * n_out >= 100 draws).
             assert np.abs(W).max() <= r and np.abs(W).max() > 0.9 * r, (name, np.abs(W).max(), r)
             assert np.abs(b).max() <= r
     # The same seed and sizes give the same draws under another model: only
     # the bound differs (U(-r, r) = r * U(-1, 1) up to rounding).
     sigmoid_net = Network(sizes, seed=7)
-    for W, W_s, name in zip(Network(sizes, activation=hidden, output_activation=out, loss=loss, seed=7).weights,
-                            sigmoid_net.weights, names):
+    for W, W_s, name in zip(
+        Network(sizes, activation=hidden, output_activation=out, loss=loss, seed=7).weights,
+        sigmoid_net.weights,
+        names,
+    ):
         n_out, n_in = W.shape
-        ratio = {"relu": math.sqrt(6 / n_in), "leaky_relu": math.sqrt(6 / n_in),
-                 "sigmoid": math.sqrt(2 / (n_in + n_out))}.get(name, math.sqrt(6 / (n_in + n_out))) \
-            / math.sqrt(2 / (n_in + n_out))
+        ratio = {
+            "relu": math.sqrt(6 / n_in),
+            "leaky_relu": math.sqrt(6 / n_in),
+            "sigmoid": math.sqrt(2 / (n_in + n_out)),
+        }.get(name, math.sqrt(6 / (n_in + n_out))) / math.sqrt(2 / (n_in + n_out))
         np.testing.assert_allclose(W, W_s * ratio, rtol=1e-12, atol=1e-14)

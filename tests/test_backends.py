@@ -29,7 +29,9 @@ def test_compiled_module_loaded():
     copies = isa_modules()
     assert list(copies)[-1] == "baseline" and copies["baseline"] is baseline
     for isa, module in copies.items():
-        assert any(module.__file__.endswith(s) for s in importlib.machinery.EXTENSION_SUFFIXES), module.__file__
+        assert any(module.__file__.endswith(s) for s in importlib.machinery.EXTENSION_SUFFIXES), (
+            module.__file__
+        )
         assert module.BACKEND_NAME == "cython" and module.ISA == isa
     # The default is the best copy this CPU runs.
     assert fastbp.get_backend("cython") is next(iter(copies.values()))
@@ -62,10 +64,17 @@ def test_isa_switch(monkeypatch):
         baseline.cpu_runs("avx9000")
 
 
-@pytest.mark.parametrize("sizes, expected", [
-    ([2, 2, 2], "baseline"), ([7, 7], "baseline"), ([3, 7, 2, 1], "baseline"),
-    ([8, 2, 2], "widest"), ([2, 8, 2], "widest"), ([784, 128, 10], "widest"),
-])
+@pytest.mark.parametrize(
+    "sizes, expected",
+    [
+        ([2, 2, 2], "baseline"),
+        ([7, 7], "baseline"),
+        ([3, 7, 2, 1], "baseline"),
+        ([8, 2, 2], "widest"),
+        ([2, 8, 2], "widest"),
+        ([784, 128, 10], "widest"),
+    ],
+)
 def test_the_copy_is_picked_by_the_network_shape(monkeypatch, sizes, expected):
     # The measured rule (fastbp.backends.isa_for): layers all narrower than 8
     # run on the baseline copy, anything wider on the widest this CPU runs;
@@ -184,7 +193,9 @@ def _python(code, path, env_extra):
     code = _NO_EDITABLE + code
     env = {k: v for k, v in os.environ.items() if k != ENV_VAR}
     env.update(env_extra, PYTHONPATH=str(path))
-    return subprocess.run([sys.executable, "-c", code], cwd=path, env=env, capture_output=True, text=True, timeout=120)
+    return subprocess.run(
+        [sys.executable, "-c", code], cwd=path, env=env, capture_output=True, text=True, timeout=120
+    )
 
 
 def test_import_without_compiled_module_fails_loudly(unbuilt_package):
@@ -209,7 +220,10 @@ def test_forced_reference_runs_without_compiled_module(unbuilt_package):
     assert "refused: fastbp's compiled kernels" in result.stdout
 
 
-@pytest.mark.skipif(not os.environ.get("FASTBP_EXPECT_INSTALLED_IN"), reason="only when a test run names where fastbp must come from")
+@pytest.mark.skipif(
+    not os.environ.get("FASTBP_EXPECT_INSTALLED_IN"),
+    reason="only when a test run names where fastbp must come from",
+)
 def test_imported_from_the_installed_package():
     # Set by the packaging test, which runs this suite against a wheel in a fresh venv.
     expected = pathlib.Path(os.environ["FASTBP_EXPECT_INSTALLED_IN"]).resolve()
@@ -259,8 +273,22 @@ def test_contract_network(kernels):
 
     def train(order, activations=big_activations, deltas=big_deltas, batch_size=1, state=state):
         order = np.array(order, dtype=np.intp)
-        kernels.train(params, sizes, X, Y, order, state, False, 0.1, batch_size, True, costs,
-                      activations, deltas, backup)
+        kernels.train(
+            params,
+            sizes,
+            X,
+            Y,
+            order,
+            state,
+            False,
+            0.1,
+            batch_size,
+            True,
+            costs,
+            activations,
+            deltas,
+            backup,
+        )
 
     with pytest.raises(ValueError, match="outside"):
         train([0, 1, 2, 3, 5])
@@ -270,8 +298,9 @@ def test_contract_network(kernels):
         train([0, 1, 2, 3])
     with pytest.raises(ValueError, match="shuffle needs an order"):
         order = np.zeros(0, dtype=np.intp)
-        kernels.train(params, sizes, X, Y, order, state, True, 0.1, 1, True, costs,
-                      big_activations, big_deltas, backup)
+        kernels.train(
+            params, sizes, X, Y, order, state, True, 0.1, 1, True, costs, big_activations, big_deltas, backup
+        )
     with pytest.raises(ValueError, match=r"len\(activations\)=11 .* batch_size=1 need 22"):
         train(range(5), activations=activations)
     with pytest.raises(ValueError, match=r"len\(deltas\)=12 .* batch_size=3 need 18"):
@@ -288,18 +317,37 @@ def test_contract_network(kernels):
         kernels.forward(params, np.array([3, 0, 2], dtype=np.intp), X[0], activations)
     # The model codes: one activation per layer and the loss, in the tables'
     # range and in the combinations fastbp._model allows.
-    for model, match in (([0, 0], r"len\(model\)=2 but .* need 3 codes"),
-                         ([0, 0, 0, 0], r"len\(model\)=4"),
-                         ([0, 6, 0], "codes outside"), ([-1, 0, 0], "codes outside"), ([0, 0, 2], "codes outside"),
-                         ([5, 5, 1], "softmax is for the output layer only"),
-                         ([0, 1, 1], "needs outputs that are probabilities"),
-                         ([0, 5, 0], "supported with loss=.cross_entropy. only")):
+    for model, match in (
+        ([0, 0], r"len\(model\)=2 but .* need 3 codes"),
+        ([0, 0, 0, 0], r"len\(model\)=4"),
+        ([0, 6, 0], "codes outside"),
+        ([-1, 0, 0], "codes outside"),
+        ([0, 0, 2], "codes outside"),
+        ([5, 5, 1], "softmax is for the output layer only"),
+        ([0, 1, 1], "needs outputs that are probabilities"),
+        ([0, 5, 0], "supported with loss=.cross_entropy. only"),
+    ):
         model = np.array(model, dtype=np.intp)
         with pytest.raises(ValueError, match=match):
             kernels.forward(params, sizes, X[0], activations, model)
         with pytest.raises(ValueError, match=match):
-            kernels.train(params, sizes, X, Y, np.zeros(0, dtype=np.intp), state, False, 0.1, 1, True, costs,
-                          big_activations, big_deltas, backup, model)
+            kernels.train(
+                params,
+                sizes,
+                X,
+                Y,
+                np.zeros(0, dtype=np.intp),
+                state,
+                False,
+                0.1,
+                1,
+                True,
+                costs,
+                big_activations,
+                big_deltas,
+                backup,
+                model,
+            )
     assert not params.any(), "a refused call wrote to params"
 
 

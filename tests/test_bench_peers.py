@@ -27,8 +27,8 @@ BENCH = Path(__file__).resolve().parent.parent / "bench"
 if not (BENCH / "peers" / "__init__.py").exists():  # e.g. an unpacked sdist: bench/ is not shipped
     pytest.skip("bench/ is not in this source tree", allow_module_level=True)
 sys.path.insert(0, str(BENCH))
-import peers  # noqa: E402
-from peers import Task, Unavailable, measure  # noqa: E402
+import peers
+from peers import Task, Unavailable, measure
 
 # compare.py's tolerance: the check the benchmark applies is the one tested.
 _spec = importlib.util.spec_from_file_location("bench_compare", BENCH / "compare.py")
@@ -124,7 +124,9 @@ def _model_task(model, dtype, batch_size, lr=LR):
 
 def _fastbp_model_costs(task, X, Y):
     try:
-        net = fastbp.Network.from_weights(task.weights, task.biases, dtype=task.dtype, **task.network_keywords())
+        net = fastbp.Network.from_weights(
+            task.weights, task.biases, dtype=task.dtype, **task.network_keywords()
+        )
     except TypeError as error:
         pytest.skip(f"this fastbp has no activation/loss keywords yet (issue 10's model): {error}")
     return net.train(X, Y, epochs=EPOCHS, lr=task.lr, batch_size=task.batch_size)
@@ -146,7 +148,9 @@ def test_peer_computes_fastbps_costs_on_other_models(name, model, batch_size, dt
     expected = _fastbp_model_costs(task, X, Y)
     result = measure(peer.trainer(task, X, Y), ROWS, EPOCHS, repeats=2)
     ok, diff = compare.check_costs(result.costs, expected, dtype)
-    assert ok, f"{name} on {model}: costs {result.costs} vs fastbp {expected} (max relative difference {diff:.3g})"
+    assert ok, (
+        f"{name} on {model}: costs {result.costs} vs fastbp {expected} (max relative difference {diff:.3g})"
+    )
     assert result.costs[1] < result.costs[0]
 
 
@@ -156,8 +160,12 @@ def test_peers_that_cannot_run_a_model_say_so():
     relu = _model_task("relu-softmax-ce", "float64", 1)
     with pytest.raises(Unavailable, match="n/a"):
         _peer("FANN").check(relu)
-    for activations, loss in [(("relu", "softmax"), "squared_error"), (("softmax", "softmax"), "cross_entropy"),
-                              (("relu", "tanh"), "cross_entropy"), (("relu", "swish"), "squared_error")]:
+    for activations, loss in [
+        (("relu", "softmax"), "squared_error"),
+        (("softmax", "softmax"), "cross_entropy"),
+        (("relu", "tanh"), "cross_entropy"),
+        (("relu", "swish"), "squared_error"),
+    ]:
         with pytest.raises(ValueError):
             Task(relu.weights[:2], relu.biases[:2], LR, activations=activations, loss=loss)
 
@@ -198,7 +206,9 @@ def test_issue10_workloads(workload):
         assert np.abs(Y).max() <= 0.5 and X.min() < 0
     task = compare.make_task(workload, "float64", 1)
     assert task.activations == activations and task.loss == loss
-    X50, Y50 = compare.make_data(workload, "float32", rows=50)  # fewer rows (--rows, --quick): the same first rows
+    X50, Y50 = compare.make_data(
+        workload, "float32", rows=50
+    )  # fewer rows (--rows, --quick): the same first rows
     assert np.array_equal(X50, X[:50]) and np.array_equal(Y50, Y[:50])
 
 

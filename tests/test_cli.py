@@ -29,8 +29,13 @@ def run(*args, cwd, env=None, script=False, stderr=subprocess.PIPE):
     environment.update(env or {})
     command = [SCRIPT] if script else [sys.executable, "-m", "fastbp"]
     return subprocess.run(
-        [*command, *map(str, args)], cwd=cwd, env=environment, stdout=subprocess.PIPE, stderr=stderr,
-        text=True, timeout=300,
+        [*command, *map(str, args)],
+        cwd=cwd,
+        env=environment,
+        stdout=subprocess.PIPE,
+        stderr=stderr,
+        text=True,
+        timeout=300,
     )
 
 
@@ -64,7 +69,9 @@ def assert_printed_cost(printed, actual):
 def circles_csv(tmp_path):
     """A noisy 'circles' problem with two inputs and the target in the middle column."""
     X, Y = datasets.circles(120, seed=5)
-    return write_csv(tmp_path / "circles.csv", ["a", "label", "b"], np.column_stack([X[:, 0], Y[:, 0], X[:, 1]]))
+    return write_csv(
+        tmp_path / "circles.csv", ["a", "label", "b"], np.column_stack([X[:, 0], Y[:, 0], X[:, 1]])
+    )
 
 
 def load_columns(path, columns):
@@ -78,8 +85,19 @@ def load_columns(path, columns):
 
 
 def test_train_saves_a_model_that_reproduces_the_printed_metrics(circles_csv, tmp_path):
-    result = ok("train", circles_csv, "--target", "label", "--layers", "6", "--epochs", "40",
-                "--out", "model.fbp", cwd=tmp_path)
+    result = ok(
+        "train",
+        circles_csv,
+        "--target",
+        "label",
+        "--layers",
+        "6",
+        "--epochs",
+        "40",
+        "--out",
+        "model.fbp",
+        cwd=tmp_path,
+    )
     net = fastbp.load(tmp_path / "model.fbp")
     assert net.layer_sizes == (2, 6, 1)  # inputs a and b, one hidden layer, the label
     X, Y = load_columns(circles_csv, ["a", "b"]), load_columns(circles_csv, ["label"])
@@ -102,8 +120,20 @@ def test_validation_split_progress_lines_and_loss_plot(tmp_path):
     import matplotlib.image
 
     epochs = 30
-    result = ok("train", "--dataset", "circles", "--epochs", epochs, "--val", "0.25", "--out", "m.fbp",
-                "--plot", "loss.png", cwd=tmp_path)
+    result = ok(
+        "train",
+        "--dataset",
+        "circles",
+        "--epochs",
+        epochs,
+        "--val",
+        "0.25",
+        "--out",
+        "m.fbp",
+        "--plot",
+        "loss.png",
+        cwd=tmp_path,
+    )
     assert "150 training rows, 50 validation rows" in result.stdout
     _, train_hits, train_rows = metrics(result.stdout, "training")
     val_cost, val_hits, val_rows = metrics(result.stdout, "validation")
@@ -188,11 +218,28 @@ def one_hot_csv(path, n=60, seed=3):
 
 def test_relu_hidden_softmax_output_defaults_to_cross_entropy(tmp_path):
     data, X, Y = one_hot_csv(tmp_path / "d.csv")
-    result = ok("train", data, "--target", "c0,c1,c2", "--activation", "relu", "--output-activation", "softmax",
-                "--epochs", "50", "--lr", "0.1", "--out", "m.fbp", cwd=tmp_path)
+    result = ok(
+        "train",
+        data,
+        "--target",
+        "c0,c1,c2",
+        "--activation",
+        "relu",
+        "--output-activation",
+        "softmax",
+        "--epochs",
+        "50",
+        "--lr",
+        "0.1",
+        "--out",
+        "m.fbp",
+        cwd=tmp_path,
+    )
     net = fastbp.load(tmp_path / "m.fbp")
     assert net.activations == ("relu", "softmax") and net.loss == "cross_entropy"
-    assert result.stdout.startswith("network: 2-8-3 (hidden relu, output softmax, loss cross_entropy; float64, ")
+    assert result.stdout.startswith(
+        "network: 2-8-3 (hidden relu, output softmax, loss cross_entropy; float64, "
+    )
     cost, hits, rows = metrics(result.stdout, "training")
     assert_printed_cost(cost, net.cost(X, Y))
     assert rows == 60 and hits == int((net.forward(X).argmax(axis=1) == Y.argmax(axis=1)).sum())
@@ -206,9 +253,26 @@ def test_relu_hidden_softmax_output_defaults_to_cross_entropy(tmp_path):
 
 
 def test_one_activation_per_hidden_layer_and_an_explicit_loss(circles_csv, tmp_path):
-    result = ok("train", circles_csv, "--target", "label", "--layers", "6,5", "--activation", "tanh,leaky_relu",
-                "--loss", "cross_entropy", "--epochs", "20", "--batch-size", "4", "--scale", "--out", "m.fbp",
-                cwd=tmp_path)
+    result = ok(
+        "train",
+        circles_csv,
+        "--target",
+        "label",
+        "--layers",
+        "6,5",
+        "--activation",
+        "tanh,leaky_relu",
+        "--loss",
+        "cross_entropy",
+        "--epochs",
+        "20",
+        "--batch-size",
+        "4",
+        "--scale",
+        "--out",
+        "m.fbp",
+        cwd=tmp_path,
+    )
     net = fastbp.load(tmp_path / "m.fbp")
     assert net.layer_sizes == (2, 6, 5, 1)
     assert net.activations == ("tanh", "leaky_relu", "sigmoid") and net.loss == "cross_entropy"
@@ -222,8 +286,22 @@ def test_identity_output_learns_targets_outside_0_1(tmp_path):
     X = rng.uniform(0, 1, size=(50, 2))
     y = 40 * X[:, 0] - 25 * X[:, 1] + 3  # from -22 to 43: no sigmoid reaches these
     data = write_csv(tmp_path / "r.csv", ["x1", "x2", "y"], np.column_stack([X, y]))
-    result = ok("train", data, "--layers", "", "--output-activation", "identity", "--lr", "0.05", "--epochs", "300",
-                "--out", "m.fbp", "--quiet", cwd=tmp_path)
+    result = ok(
+        "train",
+        data,
+        "--layers",
+        "",
+        "--output-activation",
+        "identity",
+        "--lr",
+        "0.05",
+        "--epochs",
+        "300",
+        "--out",
+        "m.fbp",
+        "--quiet",
+        cwd=tmp_path,
+    )
     net = fastbp.load(tmp_path / "m.fbp")
     assert net.activations == ("identity",) and net.loss == "squared_error"
     assert "(output identity, loss squared_error; " in result.stdout
@@ -235,12 +313,28 @@ def test_identity_output_learns_targets_outside_0_1(tmp_path):
 
 def test_the_default_model_is_the_notes(tmp_path):
     result = ok("train", "--dataset", "xor", "--epochs", "5", "--out", "m.fbp", cwd=tmp_path)
-    assert result.stdout.startswith("network: 2-3-1 (hidden sigmoid, output sigmoid, loss squared_error; float64, ")
+    assert result.stdout.startswith(
+        "network: 2-3-1 (hidden sigmoid, output sigmoid, loss squared_error; float64, "
+    )
     net = fastbp.load(tmp_path / "m.fbp")
     assert net.activations == ("sigmoid", "sigmoid") and net.loss == "squared_error"
     # The same weights as a network built with no model keywords, trained the same way.
-    same = ok("train", "--dataset", "xor", "--epochs", "5", "--activation", "sigmoid", "--output-activation",
-              "sigmoid", "--loss", "squared_error", "--out", "same.fbp", cwd=tmp_path)
+    same = ok(
+        "train",
+        "--dataset",
+        "xor",
+        "--epochs",
+        "5",
+        "--activation",
+        "sigmoid",
+        "--output-activation",
+        "sigmoid",
+        "--loss",
+        "squared_error",
+        "--out",
+        "same.fbp",
+        cwd=tmp_path,
+    )
     assert same.stdout.replace("same.fbp", "m.fbp") == result.stdout
     assert (tmp_path / "m.fbp").read_bytes() == (tmp_path / "same.fbp").read_bytes()
 
@@ -258,8 +352,21 @@ def test_one_hot_targets_get_argmax_accuracy(tmp_path):
 
 
 def test_minibatches_and_float32(circles_csv, tmp_path):
-    result = ok("train", circles_csv, "--target", "1", "--batch-size", "8", "--dtype", "float32",
-                "--epochs", "5", "--out", "m.fbp", cwd=tmp_path)
+    result = ok(
+        "train",
+        circles_csv,
+        "--target",
+        "1",
+        "--batch-size",
+        "8",
+        "--dtype",
+        "float32",
+        "--epochs",
+        "5",
+        "--out",
+        "m.fbp",
+        cwd=tmp_path,
+    )
     net = fastbp.load(tmp_path / "m.fbp")
     assert net.dtype == np.float32
     assert "batch size 8" in result.stdout
@@ -269,34 +376,75 @@ def test_minibatches_and_float32(circles_csv, tmp_path):
 
 # --optimizer and its options -> (the optimizer the library is given, the batch size).
 OPTIMIZER_RUNS = [
-    (("--optimizer", "sgd", "--momentum", "0.9", "--nesterov", "--weight-decay", "0.001", "--lr", "0.05"),
-     lambda: fastbp.SGD(lr=0.05, momentum=0.9, nesterov=True, weight_decay=0.001), 1),
+    (
+        ("--optimizer", "sgd", "--momentum", "0.9", "--nesterov", "--weight-decay", "0.001", "--lr", "0.05"),
+        lambda: fastbp.SGD(lr=0.05, momentum=0.9, nesterov=True, weight_decay=0.001),
+        1,
+    ),
     (("--momentum", "0.5", "--batch-size", "4"), lambda: fastbp.SGD(lr=0.5, momentum=0.5), 4),  # sgd implied
     (("--weight-decay", "0.01"), lambda: fastbp.SGD(lr=0.5, weight_decay=0.01), 1),  # sgd implied
-    (("--optimizer", "adam", "--weight-decay", "0.0001", "--batch-size", "8"),
-     lambda: fastbp.Adam(lr=0.001, weight_decay=0.0001), 8),  # Adam's own default lr
+    (
+        ("--optimizer", "adam", "--weight-decay", "0.0001", "--batch-size", "8"),
+        lambda: fastbp.Adam(lr=0.001, weight_decay=0.0001),
+        8,
+    ),  # Adam's own default lr
     (("--optimizer", "adam", "--lr", "0.01"), lambda: fastbp.Adam(lr=0.01), 1),
-    (("--optimizer", "rprop",), lambda: fastbp.RPROP(lr=0.01), None),  # full batch, RPROP's default first step
+    (
+        (
+            "--optimizer",
+            "rprop",
+        ),
+        lambda: fastbp.RPROP(lr=0.01),
+        None,
+    ),  # full batch, RPROP's default first step
     (("--optimizer", "rprop", "--lr", "0.1"), lambda: fastbp.RPROP(lr=0.1), None),
 ]
 
 
-@pytest.mark.parametrize("options, optimizer, batch_size", OPTIMIZER_RUNS,
-                         ids=[" ".join(options) for options, _, _ in OPTIMIZER_RUNS])
-def test_optimizers_train_the_model_the_library_trains(circles_csv, tmp_path, monkeypatch, capsys, options,
-                                                       optimizer, batch_size):
+@pytest.mark.parametrize(
+    "options, optimizer, batch_size",
+    OPTIMIZER_RUNS,
+    ids=[" ".join(options) for options, _, _ in OPTIMIZER_RUNS],
+)
+def test_optimizers_train_the_model_the_library_trains(
+    circles_csv, tmp_path, monkeypatch, capsys, options, optimizer, batch_size
+):
     """The command's model is exactly the library's with that optimizer (in
     process: the same backend as the library here)."""
-    status, out, err = run_in_process(("train", str(circles_csv), "--target", "label", "--layers", "5", "--epochs", "6",
-                                       "--out", "m.fbp", "--quiet", *options), tmp_path, monkeypatch, capsys)
+    status, out, err = run_in_process(
+        (
+            "train",
+            str(circles_csv),
+            "--target",
+            "label",
+            "--layers",
+            "5",
+            "--epochs",
+            "6",
+            "--out",
+            "m.fbp",
+            "--quiet",
+            *options,
+        ),
+        tmp_path,
+        monkeypatch,
+        capsys,
+    )
     assert status == 0, err
     expected = optimizer()
     assert f"6 epochs, optimizer {expected!r}, " in out
     assert ("full batch (120 rows)" if batch_size is None else f"batch size {batch_size}") in out
     X, Y = load_columns(circles_csv, ["a", "b"]), load_columns(circles_csv, ["label"])
     net = fastbp.Network([2, 5, 1], seed=0)
-    net.train(X, Y, epochs=6, optimizer=expected, batch_size=batch_size, shuffle=True,
-              seed=np.random.default_rng([0, 2]))
+    net.train(
+        X,
+        Y,
+        epochs=6,
+        optimizer=expected,
+        batch_size=batch_size,
+        shuffle=True,
+        seed=np.random.default_rng([0, 2]),
+    )
     saved = fastbp.load(tmp_path / "m.fbp")
     for W, W_saved in zip(net.weights + net.biases, saved.weights + saved.biases):
         np.testing.assert_array_equal(W, W_saved)
@@ -304,8 +452,26 @@ def test_optimizers_train_the_model_the_library_trains(circles_csv, tmp_path, mo
 
 
 def test_without_an_optimizer_training_is_plain_gradient_descent(circles_csv, tmp_path, monkeypatch, capsys):
-    status, out, err = run_in_process(("train", str(circles_csv), "--target", "label", "--layers", "5", "--epochs", "3",
-                                       "--lr", "0.7", "--out", "m.fbp", "--quiet"), tmp_path, monkeypatch, capsys)
+    status, out, err = run_in_process(
+        (
+            "train",
+            str(circles_csv),
+            "--target",
+            "label",
+            "--layers",
+            "5",
+            "--epochs",
+            "3",
+            "--lr",
+            "0.7",
+            "--out",
+            "m.fbp",
+            "--quiet",
+        ),
+        tmp_path,
+        monkeypatch,
+        capsys,
+    )
     assert status == 0, err
     network_line = out.splitlines()[0]
     assert network_line.endswith("3 epochs, lr 0.7, batch size 1") and "optimizer" not in network_line
@@ -318,16 +484,41 @@ def test_without_an_optimizer_training_is_plain_gradient_descent(circles_csv, tm
 
 def test_same_seed_same_model_other_seed_other_model(circles_csv, tmp_path):
     for name, seed in (("a.fbp", 4), ("b.fbp", 4), ("c.fbp", 5)):
-        ok("train", circles_csv, "--target", "label", "--epochs", "3", "--val", "0.2", "--seed", seed,
-           "--quiet", "--out", name, cwd=tmp_path)
+        ok(
+            "train",
+            circles_csv,
+            "--target",
+            "label",
+            "--epochs",
+            "3",
+            "--val",
+            "0.2",
+            "--seed",
+            seed,
+            "--quiet",
+            "--out",
+            name,
+            cwd=tmp_path,
+        )
     a, b, c = (fastbp.load(tmp_path / name) for name in ("a.fbp", "b.fbp", "c.fbp"))
     assert all(np.array_equal(u, v) for u, v in zip(a.weights, b.weights))
     assert not np.array_equal(a.weights[0], c.weights[0])
 
 
 def test_no_hidden_layer(tmp_path):
-    ok("train", "--dataset", "circles", "--layers", "", "--epochs", "2", "--no-shuffle", "--out", "m.fbp",
-       cwd=tmp_path)
+    ok(
+        "train",
+        "--dataset",
+        "circles",
+        "--layers",
+        "",
+        "--epochs",
+        "2",
+        "--no-shuffle",
+        "--out",
+        "m.fbp",
+        cwd=tmp_path,
+    )
     assert fastbp.load(tmp_path / "m.fbp").layer_sizes == (2, 1)
 
 
@@ -341,12 +532,29 @@ def _train_and_ctrl_c(tmp_path, handling, epochs):
     import signal
 
     environment = {k: v for k, v in os.environ.items() if k != "FASTBP_BACKEND"}
-    command = [sys.executable, "-m", "fastbp", "train", "--dataset", "spirals", "--epochs", str(epochs),
-               "--out", "m.fbp"]
-    with subprocess.Popen(
-        with_sigint(handling, command), cwd=tmp_path, env=environment, stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE, text=True,
-    ) as process, killed_after(process, DEADLINE) as expired:
+    command = [
+        sys.executable,
+        "-m",
+        "fastbp",
+        "train",
+        "--dataset",
+        "spirals",
+        "--epochs",
+        str(epochs),
+        "--out",
+        "m.fbp",
+    ]
+    with (
+        subprocess.Popen(
+            with_sigint(handling, command),
+            cwd=tmp_path,
+            env=environment,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        ) as process,
+        killed_after(process, DEADLINE) as expired,
+    ):
         first = process.stderr.readline()
         assert first.startswith(f"epoch 1/{epochs}: "), first + process.stderr.read()  # training has started
         process.send_signal(signal.SIGINT)
@@ -384,10 +592,16 @@ def test_progress_bar_on_a_terminal(tmp_path):
     leader, follower = os.openpty()
     fcntl.ioctl(follower, termios.TIOCSWINSZ, struct.pack("HHHH", 24, 80, 0, 0))  # a terminal 80 wide
     environment = {k: v for k, v in os.environ.items() if k != "FASTBP_BACKEND"}
-    with subprocess.Popen(
-        [sys.executable, "-m", "fastbp", "train", "--dataset", "xor", "--epochs", "50"],
-        cwd=tmp_path, env=environment, stdout=subprocess.DEVNULL, stderr=follower,
-    ) as process, killed_after(process, DEADLINE) as expired:
+    with (
+        subprocess.Popen(
+            [sys.executable, "-m", "fastbp", "train", "--dataset", "xor", "--epochs", "50"],
+            cwd=tmp_path,
+            env=environment,
+            stdout=subprocess.DEVNULL,
+            stderr=follower,
+        ) as process,
+        killed_after(process, DEADLINE) as expired,
+    ):
         os.close(follower)  # the child holds the only copy: reading ends when it exits
         output = b""
         while True:
@@ -426,7 +640,9 @@ def test_predict_writes_the_models_outputs(circles_csv, tmp_path):
 
     to_stdout = ok("predict", "m.fbp", circles_csv, "--drop", "label", cwd=tmp_path)
     assert to_stdout.stdout.splitlines()[0] == "output_0"
-    assert np.array_equal(np.loadtxt(to_stdout.stdout.splitlines()[1:], ndmin=2), expected)  # exact: repr round trip
+    assert np.array_equal(
+        np.loadtxt(to_stdout.stdout.splitlines()[1:], ndmin=2), expected
+    )  # exact: repr round trip
 
     ok("predict", "m.fbp", circles_csv, "--inputs", "a,-1", "--out", "p.csv", cwd=tmp_path)
     assert (tmp_path / "p.csv").read_text() == to_stdout.stdout
@@ -463,7 +679,9 @@ def test_train_on_a_fann_data_file_as_on_the_same_csv(fann_train, tmp_path):
     net = fastbp.load(tmp_path / "fann.fbp")
     assert_same_network(net, fastbp.load(tmp_path / "csv.fbp"))  # the same rows, the same run
     assert net.layer_sizes == (2, 5, 1)
-    assert "data: circles.train, 60 training rows, 20 validation rows" in result.stdout.replace(str(tmp_path) + "/", "")
+    assert "data: circles.train, 60 training rows, 20 validation rows" in result.stdout.replace(
+        str(tmp_path) + "/", ""
+    )
 
 
 def test_train_saves_fann_networks_by_the_extension(fann_train, tmp_path):
@@ -479,8 +697,10 @@ def test_convert_between_fastbp_and_fann(tmp_path):
     net = fastbp.Network([3, 4, 2], activation="tanh", output_activation="identity", seed=1)
     net.save(tmp_path / "m.fbp")
     result = ok("convert", "m.fbp", "m.net", cwd=tmp_path)
-    assert result.stdout == "wrote m.net in FANN's format: 3-4-2 network (hidden tanh, output identity, loss " \
+    assert (
+        result.stdout == "wrote m.net in FANN's format: 3-4-2 network (hidden tanh, output identity, loss "
         "squared_error; float64)\n"
+    )
     assert_same_network(load_fann(tmp_path / "m.net"), net)
     ok("convert", "m.net", "back.fbp", cwd=tmp_path)
     assert_same_network(fastbp.load(tmp_path / "back.fbp"), net)
@@ -520,8 +740,11 @@ def test_predict_with_a_fann_network_on_a_fann_data_file(fann_train, tmp_path):
 def test_a_fann_networks_scaling_parameters_are_a_note(tmp_path, monkeypatch, capsys):
     save_fann(fastbp.Network([1, 2, 1], seed=0), tmp_path / "m.net")
     text = (tmp_path / "m.net").read_text()
-    scale = "".join(f"scale_{what}_{where}=0.5 \n" for where in ("in", "out")
-                    for what in ("mean", "deviation", "new_min", "factor"))
+    scale = "".join(
+        f"scale_{what}_{where}=0.5 \n"
+        for where in ("in", "out")
+        for what in ("mean", "deviation", "new_min", "factor")
+    )
     (tmp_path / "m.net").write_text(text.replace("scale_included=0\n", "scale_included=1\n" + scale))
     status, out, err = run_in_process(["convert", "m.net", "m.fbp"], tmp_path, monkeypatch, capsys)
     assert status == 0 and out.startswith("wrote m.fbp")
@@ -638,16 +861,31 @@ BAD = [
     ((*TRAIN, "good.csv", "--epochs", "2.5"), ["--epochs", "'2.5'"]),
     ((*TRAIN, "good.csv", "--batch-size", "-1"), ["--batch-size", "'-1'"]),
     ((*TRAIN, "good.csv", "--optimizer", "lbfgs"), ["--optimizer", "'lbfgs'", "sgd", "adam", "rprop"]),
-    ((*TRAIN, "good.csv", "--optimizer", "rprop", "--batch-size", "4"), ["rprop", "full-batch", "--batch-size 4"]),
-    ((*TRAIN, "good.csv", "--optimizer", "rprop", "--batch-size", "1"), ["rprop", "full-batch", "--batch-size 1"]),
-    ((*TRAIN, "good.csv", "--optimizer", "adam", "--momentum", "0.5"),
-     ["--momentum applies to --optimizer sgd", "not --optimizer adam"]),
-    ((*TRAIN, "good.csv", "--optimizer", "rprop", "--momentum", "0.9", "--nesterov"),
-     ["--momentum and --nesterov apply to --optimizer sgd", "not --optimizer rprop"]),
+    (
+        (*TRAIN, "good.csv", "--optimizer", "rprop", "--batch-size", "4"),
+        ["rprop", "full-batch", "--batch-size 4"],
+    ),
+    (
+        (*TRAIN, "good.csv", "--optimizer", "rprop", "--batch-size", "1"),
+        ["rprop", "full-batch", "--batch-size 1"],
+    ),
+    (
+        (*TRAIN, "good.csv", "--optimizer", "adam", "--momentum", "0.5"),
+        ["--momentum applies to --optimizer sgd", "not --optimizer adam"],
+    ),
+    (
+        (*TRAIN, "good.csv", "--optimizer", "rprop", "--momentum", "0.9", "--nesterov"),
+        ["--momentum and --nesterov apply to --optimizer sgd", "not --optimizer rprop"],
+    ),
     ((*TRAIN, "good.csv", "--nesterov"), ["--nesterov needs --momentum > 0"]),
-    ((*TRAIN, "good.csv", "--optimizer", "sgd", "--momentum", "0", "--nesterov"), ["--nesterov needs --momentum > 0"]),
-    ((*TRAIN, "good.csv", "--optimizer", "rprop", "--weight-decay", "0.1"),
-     ["--weight-decay", "sgd or adam", "RPROP has no weight decay"]),
+    (
+        (*TRAIN, "good.csv", "--optimizer", "sgd", "--momentum", "0", "--nesterov"),
+        ["--nesterov needs --momentum > 0"],
+    ),
+    (
+        (*TRAIN, "good.csv", "--optimizer", "rprop", "--weight-decay", "0.1"),
+        ["--weight-decay", "sgd or adam", "RPROP has no weight decay"],
+    ),
     ((*TRAIN, "good.csv", "--momentum", "1"), ["--momentum", "[0, 1)", "'1'"]),
     ((*TRAIN, "good.csv", "--momentum", "-0.1"), ["--momentum", "'-0.1'"]),
     ((*TRAIN, "good.csv", "--momentum", "nan"), ["--momentum", "'nan'"]),
@@ -663,36 +901,70 @@ BAD = [
     ((*TRAIN, "good.csv", "--activation", "swish"), ["--activation", "unknown activation 'swish'", "relu"]),
     ((*TRAIN, "good.csv", "--activation", "relu,"), ["--activation", "unknown activation ''"]),
     ((*TRAIN, "good.csv", "--activation", "logistic"), ["--activation", "'logistic'", "sigmoid, tanh"]),
-    ((*TRAIN, "good.csv", "--activation", "softmax"), ["--activation", "output layer only", "--output-activation"]),
+    (
+        (*TRAIN, "good.csv", "--activation", "softmax"),
+        ["--activation", "output layer only", "--output-activation"],
+    ),
     ((*TRAIN, "good.csv", "--activation", "relu,tanh"), ["--activation", "2 activations", "1 hidden layers"]),
     ((*TRAIN, "good.csv", "--layers", "", "--activation", "relu,tanh"), ["--activation", "0 hidden layers"]),
     ((*TRAIN, "good.csv", "--output-activation", "swish"), ["--output-activation", "'swish'", "softmax"]),
     ((*TRAIN, "good.csv", "--loss", "hinge"), ["--loss", "'hinge'", "cross_entropy"]),
-    ((*TRAIN, "good.csv", "--loss", "cross_entropy", "--output-activation", "identity"),
-     ["--loss cross_entropy", "probabilities", "--output-activation identity"]),
-    ((*TRAIN, "good.csv", "--loss", "cross_entropy", "--output-activation", "tanh"), ["--output-activation tanh"]),
-    ((*TRAIN, "one_hot.csv", "--target", "a,b", "--output-activation", "softmax", "--loss", "squared_error"),
-     ["--output-activation softmax", "--loss cross_entropy only", "not --loss squared_error"]),
+    (
+        (*TRAIN, "good.csv", "--loss", "cross_entropy", "--output-activation", "identity"),
+        ["--loss cross_entropy", "probabilities", "--output-activation identity"],
+    ),
+    (
+        (*TRAIN, "good.csv", "--loss", "cross_entropy", "--output-activation", "tanh"),
+        ["--output-activation tanh"],
+    ),
+    (
+        (
+            *TRAIN,
+            "one_hot.csv",
+            "--target",
+            "a,b",
+            "--output-activation",
+            "softmax",
+            "--loss",
+            "squared_error",
+        ),
+        ["--output-activation softmax", "--loss cross_entropy only", "not --loss squared_error"],
+    ),
     ((*TRAIN, "target_out_of_range.csv", "--output-activation", "tanh"), ["'y'", "2.5", "[-1, 1]", "tanh"]),
     ((*TRAIN, "negative_target.csv", "--output-activation", "relu"), ["'y'", "-0.5", "below 0", "relu"]),
     ((*TRAIN, "negative_target.csv", "--loss", "cross_entropy"), ["'y'", "-0.5", "[0, 1]", "sigmoid"]),
-    ((*TRAIN, "good.csv", "--output-activation", "softmax"), ["softmax", "sum to 1", "'y'", "row 1", "sums to 0"]),
-    ((*TRAIN, "not_one_hot.csv", "--target", "a,b", "--output-activation", "softmax"),
-     ["softmax", "'a', 'b'", "of 1 rows", "row 3", "sums to 2"]),
+    (
+        (*TRAIN, "good.csv", "--output-activation", "softmax"),
+        ["softmax", "sum to 1", "'y'", "row 1", "sums to 0"],
+    ),
+    (
+        (*TRAIN, "not_one_hot.csv", "--target", "a,b", "--output-activation", "softmax"),
+        ["softmax", "'a', 'b'", "of 1 rows", "row 3", "sums to 2"],
+    ),
     ((*TRAIN, "--dataset", "xor", "--output-activation", "softmax"), ["softmax", "'label'", "sum to 1"]),
     ((*TRAIN,), ["DATA", "--dataset"]),
-    ((*TRAIN, "good.data", "--target", "0"), ["--target applies to CSV files", "good.data is a FANN data file"]),
+    (
+        (*TRAIN, "good.data", "--target", "0"),
+        ["--target applies to CSV files", "good.data is a FANN data file"],
+    ),
     ((*TRAIN, "comma.train"), ["comma.train", "line 4", "'0,5'", "decimal point"]),
     ((*TRAIN, "short.test"), ["short.test", "truncated", "3 samples", "sample 3, output 1"]),
     ((*TRAIN, "missing.data"), ["missing.data", "No such file"]),
     ((*TRAIN, "out_of_range.data"), ["'output 1'", "2.5", "[0, 1]"]),
-    (("train", "good.data", "--activation", "relu", "--out", "m.net"),
-     ["--out m.net", "cannot write a FANN network", "'relu'", "FANN 2.2"]),
-    (("train", "good.data", "--output-activation", "softmax", "--loss", "cross_entropy", "--out", "m.net"),
-     ["'softmax'"]),
+    (
+        ("train", "good.data", "--activation", "relu", "--out", "m.net"),
+        ["--out m.net", "cannot write a FANN network", "'relu'", "FANN 2.2"],
+    ),
+    (
+        ("train", "good.data", "--output-activation", "softmax", "--loss", "cross_entropy", "--out", "m.net"),
+        ["'softmax'"],
+    ),
     (("convert", "garbage.fbp", "out.net"), ["garbage.fbp"]),
     (("convert", "garbage.net", "out.fbp"), ["FANN network file 'garbage.net', line 2", "num_layers"]),
-    (("convert", "shortcut.net", "out.fbp"), ["shortcut.net", "FANN_NETTYPE_SHORTCUT", "shortcut connections"]),
+    (
+        ("convert", "shortcut.net", "out.fbp"),
+        ["shortcut.net", "FANN_NETTYPE_SHORTCUT", "shortcut connections"],
+    ),
     (("convert", "missing.net", "out.fbp"), ["missing.net", "No such file"]),
     (("convert", "good.csv", "out.fbp"), ["good.csv"]),
     (("convert", "garbage.fbp", "out.txt"), ["out.txt", "extension .txt", ".fbp", ".net", ".onnx"]),
@@ -719,10 +991,26 @@ BAD = [
 
 # The cases the command is run for in a subprocess; every case of BAD is also
 # run in process (the same code, much faster).
-IN_SUBPROCESS = ("missing.csv", "a_directory", "comma.train", "convert garbage.net", "out.txt", "empty.csv", "ragged.csv", "text.csv", "nan.csv", "--target z",
-                 "target_out_of_range.csv", "--lr 0", "no_such_dir/m.fbp", "garbage.fbp good.csv --out",
-                 "--activation swish", "--loss cross_entropy --output-activation identity",
-                 "--optimizer rprop --batch-size 4", "--optimizer adam --momentum")
+IN_SUBPROCESS = (
+    "missing.csv",
+    "a_directory",
+    "comma.train",
+    "convert garbage.net",
+    "out.txt",
+    "empty.csv",
+    "ragged.csv",
+    "text.csv",
+    "nan.csv",
+    "--target z",
+    "target_out_of_range.csv",
+    "--lr 0",
+    "no_such_dir/m.fbp",
+    "garbage.fbp good.csv --out",
+    "--activation swish",
+    "--loss cross_entropy --output-activation identity",
+    "--optimizer rprop --batch-size 4",
+    "--optimizer adam --momentum",
+)
 
 
 def run_in_process(args, cwd, monkeypatch, capsys):
@@ -782,7 +1070,10 @@ def test_bad_fann_input_to_predict_and_convert(files, model, monkeypatch, capsys
     fastbp.Network([2, 3, 1], activation="relu", seed=0).save(files / "relu.fbp")
     fastbp.Network([3, 2], seed=0).save(files / "three.fbp")
     cases = [
-        (("predict", model, "good.data", "--drop", "y"), ["--inputs and --drop apply to CSV files", "good.data"]),
+        (
+            ("predict", model, "good.data", "--drop", "y"),
+            ["--inputs and --drop apply to CSV files", "good.data"],
+        ),
         (("predict", model, "comma.train"), ["comma.train", "line 4", "'0,5'"]),
         (("predict", "three.fbp", "good.data"), ["takes 3 inputs", "good.data have 2"]),
         (("convert", "relu.fbp", "relu.net"), ["OUT relu.net", "cannot write a FANN network", "'relu'"]),
@@ -814,8 +1105,9 @@ def test_divergence_exits_1_and_writes_nothing(tmp_path, monkeypatch, capsys):
         raise fastbp.TrainingDivergedError("training diverged during epoch 1 of 3 with lr=100.0: ...")
 
     monkeypatch.setattr(fastbp.Network, "train", diverge)
-    status = cli.main(["train", "--dataset", "xor", "--out", str(tmp_path / "m.fbp"),
-                       "--plot", str(tmp_path / "p.png")])
+    status = cli.main(
+        ["train", "--dataset", "xor", "--out", str(tmp_path / "m.fbp"), "--plot", str(tmp_path / "p.png")]
+    )
     assert status == 1
     captured = capsys.readouterr()
     assert captured.out == ""
@@ -895,7 +1187,9 @@ def test_an_onnx_output_without_onnx_is_refused_before_training(circles_csv, tmp
     # training, no model file, one line naming the extra to install.
     monkeypatch.setitem(sys.modules, "onnx", None)
     out = tmp_path / "m.onnx"
-    status = cli.main(["train", str(circles_csv), "--target", "label", "--epochs", "2", "--out", str(out), "--quiet"])
+    status = cli.main(
+        ["train", str(circles_csv), "--target", "label", "--epochs", "2", "--out", str(out), "--quiet"]
+    )
     captured = capsys.readouterr()
     assert status == 2
     assert not out.exists()

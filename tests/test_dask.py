@@ -9,14 +9,14 @@ import pytest
 pytest.importorskip("sklearn")
 pytest.importorskip("distributed", reason="needs dask.distributed (pip install 'fastbp[dask]')")
 
-import joblib  # noqa: E402
-from dask.distributed import Client, LocalCluster  # noqa: E402
-from sklearn.datasets import load_iris  # noqa: E402
-from sklearn.exceptions import ConvergenceWarning  # noqa: E402
-from sklearn.model_selection import GridSearchCV  # noqa: E402
-from sklearn.preprocessing import StandardScaler  # noqa: E402
+import joblib
+from dask.distributed import Client, LocalCluster
+from sklearn.datasets import load_iris
+from sklearn.exceptions import ConvergenceWarning
+from sklearn.model_selection import GridSearchCV
+from sklearn.preprocessing import StandardScaler
 
-from fastbp.sklearn import BPClassifier  # noqa: E402
+from fastbp.sklearn import BPClassifier
 
 
 def grid_search():
@@ -33,7 +33,9 @@ def test_grid_search_on_a_local_dask_cluster_matches_a_local_run():
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)  # 30 epochs: short on purpose
         local = grid_search().fit(X, y)
-        with LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None) as cluster:
+        with LocalCluster(
+            n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None
+        ) as cluster:
             with Client(cluster) as client:
                 with joblib.parallel_backend("dask"):
                     distributed = grid_search().fit(X, y)
@@ -41,6 +43,8 @@ def test_grid_search_on_a_local_dask_cluster_matches_a_local_run():
                 assert client.run(lambda: "fastbp.sklearn" in __import__("sys").modules) == dict.fromkeys(
                     client.scheduler_info()["workers"], True
                 )
-    np.testing.assert_array_equal(distributed.cv_results_["mean_test_score"], local.cv_results_["mean_test_score"])
+    np.testing.assert_array_equal(
+        distributed.cv_results_["mean_test_score"], local.cv_results_["mean_test_score"]
+    )
     assert distributed.best_params_ == local.best_params_
     np.testing.assert_array_equal(distributed.predict_proba(X), local.predict_proba(X))

@@ -25,14 +25,24 @@ from support import SOURCE_TREE, background_job, clean_env, needs_source_tree, r
 
 pytestmark = [pytest.mark.debug_build, needs_source_tree]
 
-SUBSET = ["test_equivalence.py", "test_gradients.py", "test_validation.py", "test_network.py",
-          "test_hostile_input.py", "test_threads.py", "test_worked_example.py", "test_backends.py"]
+SUBSET = [
+    "test_equivalence.py",
+    "test_gradients.py",
+    "test_validation.py",
+    "test_network.py",
+    "test_hostile_input.py",
+    "test_threads.py",
+    "test_worked_example.py",
+    "test_backends.py",
+]
 
 
 def _skip_reason():
     if os.environ.get("FASTBP_EXPECT_INSTALLED_IN"):
-        return ("this run tests another build of fastbp (the packaging test's); the debug build runs once, "
-                "from the checkout's own run")
+        return (
+            "this run tests another build of fastbp (the packaging test's); the debug build runs once, "
+            "from the checkout's own run"
+        )
     for module in ("Cython", "setuptools"):
         if importlib.util.find_spec(module) is None:
             return f"building the kernels needs {module} (pip install '.[test]')"
@@ -47,8 +57,12 @@ def _build(tmp_path_factory):
     # The baseline copy alone (FASTBP_BASELINE_ONLY): the x86-64-v3/v4 copies
     # are the same Cython source, so the same bounds checks, compiled with
     # other -march flags (tests/test_isa_guard.py tests those copies).
-    run([sys.executable, "setup.py", "build_ext", "--inplace"], cwd=src,
-        env=clean_env(FASTBP_DEBUG="1", FASTBP_BASELINE_ONLY="1"), timeout=1800)
+    run(
+        [sys.executable, "setup.py", "build_ext", "--inplace"],
+        cwd=src,
+        env=clean_env(FASTBP_DEBUG="1", FASTBP_BASELINE_ONLY="1"),
+        timeout=1800,
+    )
     (work / "run").mkdir()  # outside the source tree: only the copy named by PYTHONPATH is importable
     return work, src
 
@@ -58,7 +72,9 @@ def _build_job(tmp_path_factory):
 
 
 def _tests_run_job(tmp_path_factory):
-    return background_job("debug build: tests", lambda: _run_the_tests(*_build_job(tmp_path_factory).result()))
+    return background_job(
+        "debug build: tests", lambda: _run_the_tests(*_build_job(tmp_path_factory).result())
+    )
 
 
 def start_in_background(tmp_path_factory, names):
@@ -114,7 +130,9 @@ for kernels in {fastbp.get_backend("cython"), importlib.import_module("fastbp._k
 
 def test_the_imported_kernels_raise_on_an_out_of_bounds_index(debug_build):
     work, src = debug_build
-    result = run([sys.executable, "-c", PROBE], cwd=work / "run", env=clean_env(PYTHONPATH=str(src)), timeout=300)
+    result = run(
+        [sys.executable, "-c", PROBE], cwd=work / "run", env=clean_env(PYTHONPATH=str(src)), timeout=300
+    )
     lines = result.stdout.strip().splitlines()
     assert lines and all(line.startswith("IndexError") for line in lines), result.stdout
     for line in lines:  # the modules came from the debug build, not an installed fastbp
@@ -130,9 +148,20 @@ def _run_the_tests(work, src):
     tests = [str(src / "tests" / name) for name in SUBSET if (src / "tests" / name).exists()]
     assert len(tests) >= 4, tests
     return run(
-        [sys.executable, "-m", "pytest", *tests, "-m", "not packaging and not debug_build", "-q",
-         *(f"--deselect=tests/{name}" for name in DESELECT),  # a node id: relative to --rootdir
-         "-p", "no:cacheprovider", "--rootdir", str(src)],
+        [
+            sys.executable,
+            "-m",
+            "pytest",
+            *tests,
+            "-m",
+            "not packaging and not debug_build",
+            "-q",
+            *(f"--deselect=tests/{name}" for name in DESELECT),  # a node id: relative to --rootdir
+            "-p",
+            "no:cacheprovider",
+            "--rootdir",
+            str(src),
+        ],
         cwd=work / "run",
         # FASTBP_EXPECT_INSTALLED_IN: test_backends.py checks fastbp was imported from the debug copy.
         env=clean_env(PYTHONPATH=str(src), FASTBP_EXPECT_INSTALLED_IN=str(src), FASTBP_NESTED_RUN="1"),

@@ -19,12 +19,12 @@ import numpy as np
 import pytest
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
+from support import examples
 
 import fastbp
-from support import examples
 import fastbp._model
 from fastbp import reference
-from fastbp._layout import activation_width, train_buffer_lengths, layer_views, n_params, split
+from fastbp._layout import activation_width, layer_views, n_params, split, train_buffer_lengths
 
 CY = fastbp.get_backend("cython")
 PY = fastbp.get_backend("python")
@@ -168,7 +168,9 @@ def update_scale(before, after):
 
 def compare_deltas(actual, expected, params, sizes, activations, y, rtol):
     for l, (d_c, d_p, m) in enumerate(
-        zip(split(actual, sizes[1:]), split(expected, sizes[1:]), delta_scales(params, sizes, activations, y)),
+        zip(
+            split(actual, sizes[1:]), split(expected, sizes[1:]), delta_scales(params, sizes, activations, y)
+        ),
         start=1,
     ):
         assert_close(d_c, d_p, rtol, scale=m.max(), what=f"delta[{l}]")
@@ -245,6 +247,7 @@ widths = st.integers(min_value=1, max_value=50)
 # input, 1 to 4 hidden layers, output
 network_sizes = st.lists(widths, min_size=3, max_size=6)
 
+
 def test_every_kernel_is_covered():
     # Every kernel of the interface has a test_<name> below: adding a kernel to
     # reference.__all__ without an equivalence test fails here.
@@ -299,11 +302,18 @@ ACTIVATION_CODES = st.integers(0, len(fastbp._model.ACTIVATIONS) - 1)
 def test_activate(n, seed, dtype, activation):
     # Every activation over values spread across its interesting range
     # (tanh's two formulas meet at |z| = 0.4; softmax normalises a layer).
-    z = (np.random.default_rng(seed).uniform(-1, 1, n) * 10.0 ** np.random.default_rng(seed + 1).uniform(-3, 2, n))
+    z = np.random.default_rng(seed).uniform(-1, 1, n) * 10.0 ** np.random.default_rng(seed + 1).uniform(
+        -3, 2, n
+    )
     z = z.astype(dtype)
     runs = run_both("activate", [z, nan_array(n, dtype), activation], inputs=[0])
-    assert_close(runs["cython"][1][1], runs["python"][1][1], rtol_for(dtype), scale=1.0 if activation in (0, 1, 5)
-                 else np.abs(z).max(), what=f"activate {fastbp._model.ACTIVATIONS[activation]}")
+    assert_close(
+        runs["cython"][1][1],
+        runs["python"][1][1],
+        rtol_for(dtype),
+        scale=1.0 if activation in (0, 1, 5) else np.abs(z).max(),
+        what=f"activate {fastbp._model.ACTIVATIONS[activation]}",
+    )
 
 
 @settings(max_examples=examples(40))
@@ -313,8 +323,13 @@ def test_activation_derivative(n, seed, dtype, activation):
     a = nan_array(n, dtype)
     PY.activate(z, a, activation)
     runs = run_both("activation_derivative", [a, nan_array(n, dtype), activation], inputs=[0])
-    assert_close(runs["cython"][1][1], runs["python"][1][1], rtol_for(dtype), scale=1.0,
-                 what=f"activation_derivative {fastbp._model.ACTIVATIONS[activation]}")
+    assert_close(
+        runs["cython"][1][1],
+        runs["python"][1][1],
+        rtol_for(dtype),
+        scale=1.0,
+        what=f"activation_derivative {fastbp._model.ACTIVATIONS[activation]}",
+    )
 
 
 @settings(max_examples=examples(40))
@@ -330,7 +345,9 @@ def test_forward_layer(n_out, n_in, seed, dtype):
     out = runs["python"][1][3].astype(np.float64)
     terms = np.abs(W.astype(np.float64)) @ np.abs(x.astype(np.float64)) + np.abs(b)
     scale = max(np.abs(out).max(), (out * (1 - out) * terms).max())
-    assert_close(runs["cython"][1][3], runs["python"][1][3], rtol_for(dtype), scale=scale, what="forward_layer")
+    assert_close(
+        runs["cython"][1][3], runs["python"][1][3], rtol_for(dtype), scale=scale, what="forward_layer"
+    )
 
 
 @settings(max_examples=examples(30))
@@ -348,7 +365,9 @@ def test_forward_layer_float32_sums_that_overflow(n_out, n_in, seed):
     # The same through a whole network whose first layer holds such weights.
     sizes = np.array([n_in, n_out, 3], dtype=np.intp)
     params = np.concatenate([W.ravel(), b, rng.uniform(-1, 1, 3 * (n_out + 1)).astype(np.float32)])
-    runs = run_both("forward", [params, sizes, x, nan_array(activation_width(sizes), np.float32)], inputs=[0, 1, 2])
+    runs = run_both(
+        "forward", [params, sizes, x, nan_array(activation_width(sizes), np.float32)], inputs=[0, 1, 2]
+    )
     a_c, a_p = (split(runs[k][1][3], sizes) for k in ("cython", "python"))
     for l in (1, 2):
         assert_close(a_c[l], a_p[l], RTOL32, scale=1.0, what=f"a[{l}]")
@@ -404,7 +423,9 @@ def test_hidden_delta(n_next, n, seed, dtype):
     # sum_k W[k, j] delta_k cancels: scale by sum_k |W[k, j] delta_k| a (1 - a).
     a64 = a.astype(np.float64)
     scale = ((np.abs(W.astype(np.float64)).T @ np.abs(delta_next.astype(np.float64))) * a64 * (1 - a64)).max()
-    assert_close(runs["cython"][1][3], runs["python"][1][3], rtol_for(dtype), scale=scale, what="hidden_delta")
+    assert_close(
+        runs["cython"][1][3], runs["python"][1][3], rtol_for(dtype), scale=scale, what="hidden_delta"
+    )
 
 
 @pytest.mark.parametrize("update_biases", [False, True])
@@ -500,7 +521,9 @@ def test_train_step(update_biases, sizes, seed, dtype):
         zip(layer_views(p_c, c.sizes), layer_views(p_p, c.sizes), layer_views(c.params, c.sizes)), start=1
     ):
         if not update_biases:
-            assert np.array_equal(b_c, b0) and np.array_equal(b_p, b0), f"b[{l}] changed with update_biases=False"
+            assert np.array_equal(b_c, b0) and np.array_equal(b_p, b0), (
+                f"b[{l}] changed with update_biases=False"
+            )
     # The scratch holds the step's forward pass and its deltas (from the weights before the step).
     assert_close(act_c, act_p, rtol, what="activations")
     compare_deltas(d_c, d_p, c.params, c.sizes, act_p, c.y, rtol)
@@ -540,17 +563,34 @@ def _train_args(c, n_rows, epochs, batch_size, shuffle, update_biases, state, in
     n_act, n_del = train_buffer_lengths(c.sizes, batch_size)
     order = np.arange(0 if in_order else n_rows, dtype=np.intp)
     return [
-        c.params, c.sizes, c.X, c.Y, order, np.array([state], dtype=np.uint64),
-        shuffle, c.lr, batch_size, update_biases, nan_array(epochs, np.float64),
-        nan_array(n_act, c.dtype), nan_array(n_del, c.dtype), nan_array(c.params.shape, c.dtype),
+        c.params,
+        c.sizes,
+        c.X,
+        c.Y,
+        order,
+        np.array([state], dtype=np.uint64),
+        shuffle,
+        c.lr,
+        batch_size,
+        update_biases,
+        nan_array(epochs, np.float64),
+        nan_array(n_act, c.dtype),
+        nan_array(n_del, c.dtype),
+        nan_array(c.params.shape, c.dtype),
     ]
 
 
 @pytest.mark.parametrize("update_biases", [False, True])
 @pytest.mark.parametrize("shuffle", ["in order", False, True])
 @settings(max_examples=examples(25))
-@given(sizes=network_sizes, n_rows=st.integers(1, 40), batch=st.integers(1, 45), epochs=st.integers(1, 3),
-       seed=seeds, dtype=dtypes)
+@given(
+    sizes=network_sizes,
+    n_rows=st.integers(1, 40),
+    batch=st.integers(1, 45),
+    epochs=st.integers(1, 3),
+    seed=seeds,
+    dtype=dtypes,
+)
 @example(sizes=[50] * 6, n_rows=40, batch=1, epochs=2, seed=0, dtype=np.dtype(np.float32))
 @example(sizes=[50] * 6, n_rows=40, batch=1, epochs=2, seed=1, dtype=np.dtype(np.float64))
 @example(sizes=[70, 40, 3], n_rows=40, batch=7, epochs=2, seed=2, dtype=np.dtype(np.float32))
@@ -560,8 +600,9 @@ def test_train(shuffle, update_biases, sizes, n_rows, batch, epochs, seed, dtype
     # (batch >= n_rows) runs, in order or shuffled, over up to 3 epochs.
     c = Case(sizes, seed, dtype, n_rows=n_rows)
     in_order = shuffle == "in order"
-    args = _train_args(c, n_rows, epochs, batch, bool(shuffle) and not in_order, update_biases, state=seed,
-                       in_order=in_order)
+    args = _train_args(
+        c, n_rows, epochs, batch, bool(shuffle) and not in_order, update_biases, state=seed, in_order=in_order
+    )
     runs = run_both("train", args, inputs=[1, 2, 3])
     (done_c, (p_c, *_, order_c, state_c, _, _, _, _, costs_c, _, _, _)) = runs["cython"]
     (done_p, (p_p, *_, order_p, state_p, _, _, _, _, costs_p, _, _, _)) = runs["python"]
@@ -591,7 +632,11 @@ def test_train_online_is_a_loop_of_train_steps(sizes, seed, dtype):
     args = _train_args(c, 10, 2, 1, False, True, state=0)
     p_train, costs = args[0], args[10]
     assert CY.train(*args) == 2
-    Js = [CY.train_step(p_steps, c.sizes, c.X[i], c.Y[i], c.lr, True, act, d) for _ in range(2) for i in range(10)]
+    Js = [
+        CY.train_step(p_steps, c.sizes, c.X[i], c.Y[i], c.lr, True, act, d)
+        for _ in range(2)
+        for i in range(10)
+    ]
     assert np.array_equal(p_train, p_steps)
     assert costs[1] == pytest.approx(sum(Js[10:]) / 10, rel=1e-15)
 
@@ -608,8 +653,9 @@ def test_a_long_run_is_its_epochs_one_call_each(dtype, n_rows, order_kind, batch
     # bit for bit.
     c = Case([3, 5, 2], n_rows, dtype, n_rows=n_rows)
     epochs = 150
-    args = _train_args(c, n_rows, epochs, batch, order_kind == "shuffled", True, state=7,
-                       in_order=order_kind == "in order")
+    args = _train_args(
+        c, n_rows, epochs, batch, order_kind == "shuffled", True, state=7, in_order=order_kind == "in order"
+    )
     one_call = [a.copy() if isinstance(a, np.ndarray) else a for a in args]
     assert CY.train(*one_call) == epochs
     each = [a.copy() if isinstance(a, np.ndarray) else a for a in args]
@@ -618,7 +664,7 @@ def test_a_long_run_is_its_epochs_one_call_each(dtype, n_rows, order_kind, batch
         each[10] = nan_array(1, np.float64)
         assert CY.train(*each) == 1
         costs.append(each[10][0])
-    assert np.array_equal(one_call[0], each[0])                        # params
+    assert np.array_equal(one_call[0], each[0])  # params
     assert np.array_equal(one_call[4], each[4]) and np.array_equal(one_call[5], each[5])  # order, state
     assert np.array_equal(one_call[10], np.array(costs))
 
@@ -646,8 +692,13 @@ def test_a_long_run_undoes_the_epoch_that_diverged(lr, epochs, n_rows, batch, sh
     assert np.array_equal(order_c, order_p) and np.array_equal(state_c, state_p)
     assert np.isfinite(p_c).all()
     compare_params(p_c, p_p, c.params, rtol_for(np.float64, trained=True))
-    assert_close(costs_c[:done_c], costs_p[:done_p], rtol_for(np.float64, trained=True),
-                 scale=cost_scale(c.Y), what="epoch costs")
+    assert_close(
+        costs_c[:done_c],
+        costs_p[:done_p],
+        rtol_for(np.float64, trained=True),
+        scale=cost_scale(c.Y),
+        what="epoch costs",
+    )
 
 
 @pytest.mark.parametrize("backend", list(BACKENDS))
@@ -751,7 +802,9 @@ def test_network_forward_cost_gradients(sizes, seed, dtype, n_rows):
     assert_close(net_c.forward(X), net_p.forward(X), rtol, what="forward(X)")
     assert_close(net_c.forward(X[0]), net_p.forward(X[0]), rtol, what="forward(x)")
     assert_close(net_c.cost(X, Y), net_p.cost(X, Y), rtol, scale=cost_scale(Y), what="cost(X, Y)")
-    assert_close(net_c.cost(X[0], Y[0]), net_p.cost(X[0], Y[0]), rtol, scale=cost_scale(Y[0]), what="cost(x, y)")
+    assert_close(
+        net_c.cost(X[0], Y[0]), net_p.cost(X[0], Y[0]), rtol, scale=cost_scale(Y[0]), what="cost(x, y)"
+    )
 
     (dW_c, db_c), (dW_p, db_p) = net_c.gradients(X[0], Y[0]), net_p.gradients(X[0], Y[0])
     # Scales of the deltas, from the reference's forward pass of this sample.
@@ -811,7 +864,20 @@ def _check_sigmoid(module, z, dtype):
 def test_sigmoid_extremes(backend, dtype):
     finfo = np.finfo(dtype)
     big = [1000.0, 1e30, float(finfo.max)]
-    edges = [0.0, -0.0, float(finfo.tiny), float(finfo.smallest_subnormal), 1.0, 20.0, 36.0, 37.0, 88.0, 89.0, 103.0, 104.0]
+    edges = [
+        0.0,
+        -0.0,
+        float(finfo.tiny),
+        float(finfo.smallest_subnormal),
+        1.0,
+        20.0,
+        36.0,
+        37.0,
+        88.0,
+        89.0,
+        103.0,
+        104.0,
+    ]
     if dtype == np.float64:
         edges += [700.0, 709.0, 710.0, 744.0, 746.0, 1e300]
     z = [math.inf, -math.inf] + [s * v for v in big + edges for s in (1.0, -1.0)]

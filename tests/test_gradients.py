@@ -91,7 +91,10 @@ def finite_differences(net, x, y, backend):
         up, down = w + H, w - H
         return (cost_with(l, which, index, up) - cost_with(l, which, index, down)) / (up - down)
 
-    dWs = [np.array([[derivative(l, "W", (k, j)) for j in range(W.shape[1])] for k in range(W.shape[0])]) for l, W in enumerate(Ws)]
+    dWs = [
+        np.array([[derivative(l, "W", (k, j)) for j in range(W.shape[1])] for k in range(W.shape[0])])
+        for l, W in enumerate(Ws)
+    ]
     dbs = [np.array([derivative(l, "b", k) for k in range(b.shape[0])]) for l, b in enumerate(bs)]
     return dWs, dbs
 
@@ -166,7 +169,9 @@ STEP_RTOL = {np.dtype(np.float64): 1e-12, np.dtype(np.float32): 16 * np.finfo(np
 def assert_step(after, before, grad, lr, rtol, what):
     before64 = before.astype(np.float64)
     expected = before64 - lr * grad.astype(np.float64)
-    scale = max(np.abs(before64).max() + np.abs(lr * grad.astype(np.float64)).max(), np.finfo(np.float64).tiny)
+    scale = max(
+        np.abs(before64).max() + np.abs(lr * grad.astype(np.float64)).max(), np.finfo(np.float64).tiny
+    )
     err = np.abs(after.astype(np.float64) - expected).max()
     assert err <= rtol * scale, f"{what}: after step() off W - lr*dW by {err:.3g} (scale {scale:.3g})"
     # ... and the step really moved the parameter (unless its gradient is 0).

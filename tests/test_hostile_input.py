@@ -37,9 +37,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
+from support import examples
 
 import fastbp
-from support import examples
 from fastbp import Network, TrainingDivergedError
 
 SIZES = [3, 4, 2]
@@ -121,19 +121,49 @@ class _Callable:
 BAD_KEYWORDS = {
     "Network": {
         "layer_sizes": [
-            ("set", {3, 2}, TypeError, esc("layer_sizes must be a sequence of integers like [2, 2, 2], got {2, 3} of type set")),
-            ("frozenset", frozenset([4, 2]), TypeError, esc("layer_sizes must be a sequence") + ".*of type frozenset"),
-            ("dict", {3: "in", 2: "out"}, TypeError, esc("layer_sizes must be a sequence") + ".*of type dict"),
+            (
+                "set",
+                {3, 2},
+                TypeError,
+                esc("layer_sizes must be a sequence of integers like [2, 2, 2], got {2, 3} of type set"),
+            ),
+            (
+                "frozenset",
+                frozenset([4, 2]),
+                TypeError,
+                esc("layer_sizes must be a sequence") + ".*of type frozenset",
+            ),
+            (
+                "dict",
+                {3: "in", 2: "out"},
+                TypeError,
+                esc("layer_sizes must be a sequence") + ".*of type dict",
+            ),
             ("float-array", np.array([3.0, 2.0]), TypeError, esc("layer_sizes[0] must be an integer")),
             ("overflowing", [3, 2**63, 2**63], ValueError, esc(f"layer_sizes [3, {2**63}, {2**63}] need")),
         ],
         "seed": [
-            ("seed-sequence", np.random.SeedSequence(0), TypeError, "(?s)" + esc("seed must be an integer") + ".*of type SeedSequence"),
-            ("bit-generator", np.random.PCG64(0), TypeError, esc("seed must be an integer") + ".*of type PCG64"),
+            (
+                "seed-sequence",
+                np.random.SeedSequence(0),
+                TypeError,
+                "(?s)" + esc("seed must be an integer") + ".*of type SeedSequence",
+            ),
+            (
+                "bit-generator",
+                np.random.PCG64(0),
+                TypeError,
+                esc("seed must be an integer") + ".*of type PCG64",
+            ),
             ("huge-negative", -(2**70), ValueError, esc(f"seed must be >= 0, got {-(2**70)}")),
         ],
         "dtype": [
-            ("float16-type", np.float16, TypeError, esc("dtype must be 'float32' or 'float64', got <class 'numpy.float16'>")),
+            (
+                "float16-type",
+                np.float16,
+                TypeError,
+                esc("dtype must be 'float32' or 'float64', got <class 'numpy.float16'>"),
+            ),
             ("float16-code", "f2", TypeError, esc("dtype must be 'float32' or 'float64', got 'f2'")),
             ("list", ["float64"], TypeError, esc("dtype must be 'float32' or 'float64', got ['float64']")),
         ],
@@ -142,21 +172,53 @@ BAD_KEYWORDS = {
             ("bytes", b"python", TypeError, esc("backend must be a str") + ".*got bytes"),
         ],
         "activation": [
-            ("unknown", "swish", ValueError,
-             esc("activation='swish' is not one of 'sigmoid', 'tanh', 'relu', 'leaky_relu', 'identity'")),
+            (
+                "unknown",
+                "swish",
+                ValueError,
+                esc("activation='swish' is not one of 'sigmoid', 'tanh', 'relu', 'leaky_relu', 'identity'"),
+            ),
             ("sklearn-name", "logistic", ValueError, esc("activation='logistic' is not one of")),
-            ("softmax-hidden", "softmax", ValueError, esc("activation='softmax': softmax is for the output layer only")),
-            ("too-many", ["relu", "tanh"], ValueError,
-             esc("activation must name 1 hidden layer(s) (one per hidden layer), got 2")),
-            ("int", 3, TypeError, esc("activation must be a str or a sequence of str (one per hidden layer), got int")),
+            (
+                "softmax-hidden",
+                "softmax",
+                ValueError,
+                esc("activation='softmax': softmax is for the output layer only"),
+            ),
+            (
+                "too-many",
+                ["relu", "tanh"],
+                ValueError,
+                esc("activation must name 1 hidden layer(s) (one per hidden layer), got 2"),
+            ),
+            (
+                "int",
+                3,
+                TypeError,
+                esc("activation must be a str or a sequence of str (one per hidden layer), got int"),
+            ),
             ("set", {"relu"}, TypeError, esc("got set (which has no order)")),
             ("int-in-list", [0], TypeError, esc("activation[0] must be a str") + ".*" + esc("got int 0")),
         ],
         "output_activation": [
-            ("unknown", "linear", ValueError, esc("output_activation='linear' is not one of 'sigmoid', 'tanh'")),
-            ("softmax-squared-error", "softmax", ValueError,
-             esc("output_activation='softmax' is supported with loss='cross_entropy' only")),
-            ("none", None, TypeError, esc("output_activation must be a str") + ".*" + esc("got NoneType None")),
+            (
+                "unknown",
+                "linear",
+                ValueError,
+                esc("output_activation='linear' is not one of 'sigmoid', 'tanh'"),
+            ),
+            (
+                "softmax-squared-error",
+                "softmax",
+                ValueError,
+                esc("output_activation='softmax' is supported with loss='cross_entropy' only"),
+            ),
+            (
+                "none",
+                None,
+                TypeError,
+                esc("output_activation must be a str") + ".*" + esc("got NoneType None"),
+            ),
         ],
         "loss": [
             ("unknown", "mse", ValueError, esc("loss='mse' is not one of 'squared_error', 'cross_entropy'")),
@@ -175,27 +237,55 @@ BAD_KEYWORDS = {
         ],
         "activation": [
             ("unknown", "gelu", ValueError, esc("activation='gelu' is not one of 'sigmoid', 'tanh'")),
-            ("softmax-hidden", ["softmax"], ValueError,
-             esc("activation[0]='softmax': softmax is for the output layer only")),
-            ("too-few", [], ValueError, esc("activation must name 1 hidden layer(s) (one per hidden layer), got 0")),
+            (
+                "softmax-hidden",
+                ["softmax"],
+                ValueError,
+                esc("activation[0]='softmax': softmax is for the output layer only"),
+            ),
+            (
+                "too-few",
+                [],
+                ValueError,
+                esc("activation must name 1 hidden layer(s) (one per hidden layer), got 0"),
+            ),
             ("none", None, TypeError, esc("activation must be a str or a sequence of str")),
         ],
         "output_activation": [
             ("unknown", "softplus", ValueError, esc("output_activation='softplus' is not one of")),
-            ("softmax-squared-error", "softmax", ValueError,
-             esc("output_activation='softmax' is supported with loss='cross_entropy' only")),
+            (
+                "softmax-squared-error",
+                "softmax",
+                ValueError,
+                esc("output_activation='softmax' is supported with loss='cross_entropy' only"),
+            ),
             ("int", 5, TypeError, esc("output_activation must be a str") + ".*" + esc("got int 5")),
         ],
         "loss": [
-            ("unknown", "hinge", ValueError, esc("loss='hinge' is not one of 'squared_error', 'cross_entropy'")),
+            (
+                "unknown",
+                "hinge",
+                ValueError,
+                esc("loss='hinge' is not one of 'squared_error', 'cross_entropy'"),
+            ),
             ("list", ["cross_entropy"], TypeError, esc("loss must be a str") + ".*got list"),
         ],
     },
     "step": {
         "lr": [
-            ("decimal", decimal.Decimal("0.5"), TypeError, esc("lr must be a real number, got Decimal('0.5') of type Decimal")),
+            (
+                "decimal",
+                decimal.Decimal("0.5"),
+                TypeError,
+                esc("lr must be a real number, got Decimal('0.5') of type Decimal"),
+            ),
             ("float16-inf", np.float16("inf"), ValueError, esc("lr must be finite, got inf")),
-            ("longdouble-overflow", np.longdouble("1e308") * np.longdouble(10), ValueError, esc("lr must be finite")),
+            (
+                "longdouble-overflow",
+                np.longdouble("1e308") * np.longdouble(10),
+                ValueError,
+                esc("lr must be finite"),
+            ),
             ("negative-subnormal", -5e-324, ValueError, esc("lr must be > 0, got -5e-324")),
         ],
         "optimizer": [
@@ -203,7 +293,12 @@ BAD_KEYWORDS = {
             ("class", fastbp.Adam, TypeError, esc("optimizer must be a fastbp optimizer") + ".*of type type"),
         ],
         "update_biases": [
-            ("0-d-array", np.array(True), TypeError, esc("update_biases must be True or False, got array(True) of type ndarray")),
+            (
+                "0-d-array",
+                np.array(True),
+                TypeError,
+                esc("update_biases must be True or False, got array(True) of type ndarray"),
+            ),
             ("str", "True", TypeError, esc("update_biases must be True or False, got 'True' of type str")),
         ],
     },
@@ -215,28 +310,59 @@ BAD_KEYWORDS = {
         ],
         "lr": [
             ("nan", NAN, ValueError, esc("lr must be finite, got nan")),
-            ("decimal", decimal.Decimal("0.1"), TypeError, esc("lr must be a real number, got Decimal('0.1') of type Decimal")),
+            (
+                "decimal",
+                decimal.Decimal("0.1"),
+                TypeError,
+                esc("lr must be a real number, got Decimal('0.1') of type Decimal"),
+            ),
         ],
         "batch_size": [
             ("zero", 0, ValueError, esc("batch_size must be >= 1, got 0")),
             ("negative", -4, ValueError, esc("batch_size must be >= 1, got -4")),
             ("float", 2.0, TypeError, esc("batch_size must be an integer, got 2.0 of type float")),
-            ("numpy-float", np.float32(2), TypeError, esc("batch_size must be an integer") + ".*of type float32"),
+            (
+                "numpy-float",
+                np.float32(2),
+                TypeError,
+                esc("batch_size must be an integer") + ".*of type float32",
+            ),
             ("bool", True, TypeError, esc("batch_size must be an integer, got True of type bool")),
             ("str", "32", TypeError, esc("batch_size must be an integer, got '32' of type str")),
             ("list", [2], TypeError, esc("batch_size must be an integer, got [2] of type list")),
         ],
         "optimizer": [
-            ("int", 1, TypeError, esc("optimizer must be a fastbp optimizer (fastbp.SGD, fastbp.Adam, fastbp.RPROP), "
-                                      "got 1 of type int")),
-            ("torch-like", types.SimpleNamespace(step=lambda: None), TypeError,
-             esc("optimizer must be a fastbp optimizer") + ".*of type SimpleNamespace"),
+            (
+                "int",
+                1,
+                TypeError,
+                esc(
+                    "optimizer must be a fastbp optimizer (fastbp.SGD, fastbp.Adam, fastbp.RPROP), "
+                    "got 1 of type int"
+                ),
+            ),
+            (
+                "torch-like",
+                types.SimpleNamespace(step=lambda: None),
+                TypeError,
+                esc("optimizer must be a fastbp optimizer") + ".*of type SimpleNamespace",
+            ),
         ],
         "shuffle": [
-            ("0-d-array", np.array(False), TypeError, esc("shuffle must be True or False, got array(False) of type ndarray")),
+            (
+                "0-d-array",
+                np.array(False),
+                TypeError,
+                esc("shuffle must be True or False, got array(False) of type ndarray"),
+            ),
         ],
         "seed": [
-            ("seed-sequence", np.random.SeedSequence(1), TypeError, "(?s)" + esc("seed must be an integer") + ".*of type SeedSequence"),
+            (
+                "seed-sequence",
+                np.random.SeedSequence(1),
+                TypeError,
+                "(?s)" + esc("seed must be an integer") + ".*of type SeedSequence",
+            ),
             ("float", 0.0, TypeError, esc("seed must be an integer, got 0.0 of type float")),
         ],
         "update_biases": [
@@ -248,7 +374,12 @@ BAD_KEYWORDS = {
             ("int", 3, TypeError, esc("callback must be callable or None, got 3 of type int")),
             ("str", "print", TypeError, esc("callback must be callable or None, got 'print' of type str")),
             ("false", False, TypeError, esc("callback must be callable or None, got False of type bool")),
-            ("list-of-callables", [print], TypeError, esc("callback must be callable or None") + ".*of type list"),
+            (
+                "list-of-callables",
+                [print],
+                TypeError,
+                esc("callback must be callable or None") + ".*of type list",
+            ),
         ],
         "progress": [
             ("str", "yes", TypeError, esc("progress must be True or False, got 'yes' of type str")),
@@ -333,8 +464,16 @@ def test_train_rejects_bad_keywords(backend, keyword, value, error, match):
     state = _generator_state(gen)
     calls = []
     # Every other keyword is good, and a generator that a started run would draw from.
-    kwargs = dict(epochs=2, lr=0.5, batch_size=1, shuffle=True, seed=gen, update_biases=True,
-                  callback=lambda epoch, cost: calls.append(epoch), progress=False)
+    kwargs = dict(
+        epochs=2,
+        lr=0.5,
+        batch_size=1,
+        shuffle=True,
+        seed=gen,
+        update_biases=True,
+        callback=lambda epoch, cost: calls.append(epoch),
+        progress=False,
+    )
     kwargs[keyword] = value
     with pytest.raises(error, match=match):
         net.train(X, Y, **kwargs)
@@ -347,8 +486,12 @@ def test_train_rejects_bad_keywords(backend, keyword, value, error, match):
     "kwargs, error, match",
     [
         pytest.param(dict(epochs=2, seed=-1), ValueError, esc("seed must be >= 0"), id="bad-seed"),
-        pytest.param(dict(epochs=2, callback=1), TypeError, esc("callback must be callable"), id="bad-callback"),
-        pytest.param(dict(epochs=10**30), ValueError, esc(f"epochs={10**30} is too many"), id="absurd-epochs"),
+        pytest.param(
+            dict(epochs=2, callback=1), TypeError, esc("callback must be callable"), id="bad-callback"
+        ),
+        pytest.param(
+            dict(epochs=10**30), ValueError, esc(f"epochs={10**30} is too many"), id="absurd-epochs"
+        ),
     ],
 )
 def test_a_rejected_call_with_progress_draws_no_bar(backend, kwargs, error, match, capsys):
@@ -385,12 +528,20 @@ def test_signature_misuse_is_a_type_error(backend, call, match):
 @pytest.mark.parametrize(
     "kwargs, same_as",
     [
-        pytest.param(lambda: dict(batch_size=np.int64(2)), lambda: dict(batch_size=2), id="batch_size-numpy-int"),
-        pytest.param(lambda: dict(batch_size=10**30), lambda: dict(batch_size=5), id="batch_size-huge-is-clipped"),
-        pytest.param(lambda: dict(batch_size=6), lambda: dict(batch_size=5), id="batch_size-n-plus-one-is-clipped"),
+        pytest.param(
+            lambda: dict(batch_size=np.int64(2)), lambda: dict(batch_size=2), id="batch_size-numpy-int"
+        ),
+        pytest.param(
+            lambda: dict(batch_size=10**30), lambda: dict(batch_size=5), id="batch_size-huge-is-clipped"
+        ),
+        pytest.param(
+            lambda: dict(batch_size=6), lambda: dict(batch_size=5), id="batch_size-n-plus-one-is-clipped"
+        ),
         pytest.param(lambda: dict(callback=_Callable()), lambda: dict(callback=None), id="callback-object"),
         pytest.param(lambda: dict(callback=print), lambda: dict(callback=None), id="callback-builtin"),
-        pytest.param(lambda: dict(progress=np.False_), lambda: dict(progress=False), id="progress-numpy-bool"),
+        pytest.param(
+            lambda: dict(progress=np.False_), lambda: dict(progress=False), id="progress-numpy-bool"
+        ),
         pytest.param(lambda: dict(lr=np.float16(0.5)), lambda: dict(lr=0.5), id="lr-float16"),
         pytest.param(lambda: dict(lr=5e-324), lambda: dict(lr=5e-324), id="lr-smallest-subnormal"),
     ],
@@ -518,12 +669,24 @@ def test_wrong_shape_or_dtype_in_any_layout(backend, layout, tmp_path):
 @pytest.mark.parametrize(
     "masked, call, match",
     [
-        pytest.param(np.ma.masked_greater(X, 0.5), lambda n, v: n.forward(v), "x has masked values, the first at index",
-                     id="forward"),
-        pytest.param(np.ma.array(Y, mask=np.eye(5, 2, k=-3, dtype=bool)), lambda n, v: n.train(X, v),
-                     esc("Y has masked values, the first at index (3, 0): fill them"), id="train-Y"),
-        pytest.param(np.ma.masked_invalid(_with(x, 1, NAN)), lambda n, v: n.step(v, y, 0.5),
-                     esc("x has masked values, the first at index (1,)"), id="step-masked-nan"),
+        pytest.param(
+            np.ma.masked_greater(X, 0.5),
+            lambda n, v: n.forward(v),
+            "x has masked values, the first at index",
+            id="forward",
+        ),
+        pytest.param(
+            np.ma.array(Y, mask=np.eye(5, 2, k=-3, dtype=bool)),
+            lambda n, v: n.train(X, v),
+            esc("Y has masked values, the first at index (3, 0): fill them"),
+            id="train-Y",
+        ),
+        pytest.param(
+            np.ma.masked_invalid(_with(x, 1, NAN)),
+            lambda n, v: n.step(v, y, 0.5),
+            esc("x has masked values, the first at index (1,)"),
+            id="step-masked-nan",
+        ),
     ],
 )
 def test_masked_values_are_refused_not_silently_used(backend, masked, call, match):
@@ -554,14 +717,24 @@ def _zero_stride_rows(a):
 ACCEPTED = {
     **{
         layout: (lambda tmp, layout=layout: (LAYOUTS[layout](X, tmp), LAYOUTS[layout](Y, tmp)))
-        for layout in ("unaligned", "masked-nothing-masked", "big-endian-fortran", "float32-strided",
-                       "float16-negative-stride")
+        for layout in (
+            "unaligned",
+            "masked-nothing-masked",
+            "big-endian-fortran",
+            "float32-strided",
+            "float16-negative-stride",
+        )
     },
     "zero-stride-rows": lambda tmp: (_zero_stride_rows(X), _zero_stride_rows(Y)),
     "memoryview": lambda tmp: (memoryview(np.array(X)), memoryview(np.array(Y))),
     "mixed-fortran-float32-with-negative-stride-int": lambda tmp: (
-        np.asfortranarray(X.astype(np.float32)), _negative_stride(np.rint(4 * Y).astype(np.int16))),
-    "mixed-memmap-with-unaligned-int32": lambda tmp: (_memmap(X, tmp), _unaligned(np.rint(4 * Y).astype(np.int32))),
+        np.asfortranarray(X.astype(np.float32)),
+        _negative_stride(np.rint(4 * Y).astype(np.int16)),
+    ),
+    "mixed-memmap-with-unaligned-int32": lambda tmp: (
+        _memmap(X, tmp),
+        _unaligned(np.rint(4 * Y).astype(np.int32)),
+    ),
     "mixed-list-of-rows-as-arrays": lambda tmp: (list(np.asfortranarray(X)), [tuple(r) for r in Y]),
 }
 
@@ -571,6 +744,7 @@ def test_the_unaligned_forms_are_unaligned():
         odd = _unaligned(a)
         assert not odd.flags.aligned and odd.flags.c_contiguous
         np.testing.assert_array_equal(odd, a, strict=True)
+
 
 OPERATIONS = {
     "forward-batch": lambda n, X_, Y_: n.forward(X_),
@@ -605,8 +779,12 @@ def test_accepted_single_samples_give_the_clean_result(backend, form):
     }[form]
     plain = {"zero-stride": lambda a: np.repeat(a[:1], len(a))}.get(form, lambda a: a)
     net, twin = make_net(backend), make_net(backend)
-    for call in (lambda n, a, b: n.forward(a), lambda n, a, b: n.cost(a, b),
-                 lambda n, a, b: n.gradients(a, b), lambda n, a, b: n.step(a, b, 0.5)):
+    for call in (
+        lambda n, a, b: n.forward(a),
+        lambda n, a, b: n.cost(a, b),
+        lambda n, a, b: n.gradients(a, b),
+        lambda n, a, b: n.step(a, b, 0.5),
+    ):
         got = call(net, odd(np.array(x)), odd(np.array(y)))
         expected = call(twin, plain(np.array(x)), plain(np.array(y)))
         for a, b in zip(_arrays(got), _arrays(expected), strict=True):
@@ -614,7 +792,9 @@ def test_accepted_single_samples_give_the_clean_result(backend, form):
     assert_params_equal(params_of(net), params_of(twin))
 
 
-@pytest.mark.parametrize("layout", ["unaligned", "fortran", "negative-stride", "memmap", "masked-nothing-masked"])
+@pytest.mark.parametrize(
+    "layout", ["unaligned", "fortran", "negative-stride", "memmap", "masked-nothing-masked"]
+)
 def test_from_weights_accepts_odd_layouts(backend, layout, tmp_path):
     source = make_net(backend)
     given = [LAYOUTS[layout](a, tmp_path) for a in params_of(source)]
@@ -629,19 +809,60 @@ def test_from_weights_accepts_odd_layouts(backend, layout, tmp_path):
 
 MIXED_CASES = [
     ("forward-bad-shape-and-nan", lambda n: n.forward(np.full((2, 5), NAN)), ValueError, "x must be finite"),
-    ("cost-both-nan", lambda n: n.cost(_with(X, (0, 0), NAN), _with(Y, (0, 0), NAN)), ValueError,
-     esc("x must be finite, found nan at index (0, 0)")),
-    ("cost-bad-x-dtype-bad-y-shape", lambda n: n.cost(X.astype(complex), Y[:, :1]), TypeError, esc("x must hold real numbers")),
-    ("cost-good-x-bad-y-in-fortran", lambda n: n.cost(X, np.asfortranarray(_with(Y, (2, 1), INF))), ValueError,
-     esc("y must be finite, found inf at index (2, 1)")),
-    ("gradients-x-wrong-y-wrong", lambda n: n.gradients(np.zeros(2), np.zeros(3)), ValueError, esc("x must have shape (3,), got (2,)")),
-    ("step-good-data-bad-lr-and-flag", lambda n: n.step(x, y, -1.0, update_biases="no"), ValueError, esc("lr must be > 0, got -1.0")),
-    ("step-bad-y-and-bad-lr", lambda n: n.step(x, [NAN, 0.5], "fast"), ValueError, esc("y must be finite, found nan at index (0,)")),
-    ("train-data-before-keywords", lambda n: n.train(X, Y[:3], epochs=0, lr=NAN), ValueError,
-     esc("X and Y must have the same number of rows, got X.shape=(5, 3) and Y.shape=(3, 2)")),
-    ("train-epochs-before-lr", lambda n: n.train(X, Y, epochs=-1, lr="x", batch_size=0), ValueError,
-     esc("epochs must be >= 1, got -1")),
-    ("train-every-keyword-bad-but-the-last", lambda n: n.train(X, Y, progress="on"), TypeError, esc("progress must be True or False")),
+    (
+        "cost-both-nan",
+        lambda n: n.cost(_with(X, (0, 0), NAN), _with(Y, (0, 0), NAN)),
+        ValueError,
+        esc("x must be finite, found nan at index (0, 0)"),
+    ),
+    (
+        "cost-bad-x-dtype-bad-y-shape",
+        lambda n: n.cost(X.astype(complex), Y[:, :1]),
+        TypeError,
+        esc("x must hold real numbers"),
+    ),
+    (
+        "cost-good-x-bad-y-in-fortran",
+        lambda n: n.cost(X, np.asfortranarray(_with(Y, (2, 1), INF))),
+        ValueError,
+        esc("y must be finite, found inf at index (2, 1)"),
+    ),
+    (
+        "gradients-x-wrong-y-wrong",
+        lambda n: n.gradients(np.zeros(2), np.zeros(3)),
+        ValueError,
+        esc("x must have shape (3,), got (2,)"),
+    ),
+    (
+        "step-good-data-bad-lr-and-flag",
+        lambda n: n.step(x, y, -1.0, update_biases="no"),
+        ValueError,
+        esc("lr must be > 0, got -1.0"),
+    ),
+    (
+        "step-bad-y-and-bad-lr",
+        lambda n: n.step(x, [NAN, 0.5], "fast"),
+        ValueError,
+        esc("y must be finite, found nan at index (0,)"),
+    ),
+    (
+        "train-data-before-keywords",
+        lambda n: n.train(X, Y[:3], epochs=0, lr=NAN),
+        ValueError,
+        esc("X and Y must have the same number of rows, got X.shape=(5, 3) and Y.shape=(3, 2)"),
+    ),
+    (
+        "train-epochs-before-lr",
+        lambda n: n.train(X, Y, epochs=-1, lr="x", batch_size=0),
+        ValueError,
+        esc("epochs must be >= 1, got -1"),
+    ),
+    (
+        "train-every-keyword-bad-but-the-last",
+        lambda n: n.train(X, Y, progress="on"),
+        TypeError,
+        esc("progress must be True or False"),
+    ),
 ]
 
 
@@ -655,8 +876,9 @@ def test_several_bad_arguments_name_the_first(backend, call, error, match):
 
 
 def test_both_backends_reject_with_the_same_message():
-    cases = [c[1] for c in MIXED_CASES] + [lambda n, v=v, c=c: c(n, LAYOUTS["fortran"](v, None))
-                                           for v, c, _ in BAD_VALUE_CALLS.values()]
+    cases = [c[1] for c in MIXED_CASES] + [
+        lambda n, v=v, c=c: c(n, LAYOUTS["fortran"](v, None)) for v, c, _ in BAD_VALUE_CALLS.values()
+    ]
     for call in cases:
         messages = []
         for backend in fastbp.backends():
@@ -693,7 +915,17 @@ ANY_DTYPE = st.one_of(
     ),
 )
 
-LAYOUT_NAMES = ["C", "fortran", "strided", "negative-stride", "read-only", "unaligned", "list", "masked", "transposed-copy"]
+LAYOUT_NAMES = [
+    "C",
+    "fortran",
+    "strided",
+    "negative-stride",
+    "read-only",
+    "unaligned",
+    "list",
+    "masked",
+    "transposed-copy",
+]
 
 
 @st.composite
@@ -701,8 +933,11 @@ def hostile_arrays(draw, valid_shapes):
     """An array (or nested list) of any dtype, a shape that is valid for the
     argument half of the time, any values (NaN, inf, huge) and any layout."""
     dtype = draw(ANY_DTYPE)
-    shape = draw(st.one_of(st.sampled_from(valid_shapes),
-                           hnp.array_shapes(min_dims=0, max_dims=3, min_side=0, max_side=4)))
+    shape = draw(
+        st.one_of(
+            st.sampled_from(valid_shapes), hnp.array_shapes(min_dims=0, max_dims=3, min_side=0, max_side=4)
+        )
+    )
     if dtype.kind == "O":
         elements = st.one_of(st.floats(-10, 10), st.integers(-3, 3), st.none())
         values = draw(hnp.arrays(dtype, shape, elements=elements))
@@ -761,22 +996,44 @@ def _rows_like(v, clean_rows):
 
 n0, n1 = PROP_SIZES[0], PROP_SIZES[-1]
 SLOTS = {
-    "forward": ("x", [(n0,), (1, n0), (3, n0)], lambda s: s in ((n0,),) or (len(s) == 2 and s[0] >= 1 and s[1] == n0),
-                lambda net, v: net.forward(v)),
-    "cost-x": ("x", [(n0,), (2, n0)], lambda s: s == (n0,) or (len(s) == 2 and s[0] >= 1 and s[1] == n0),
-               lambda net, v: net.cost(v, _rows_like(v, PROP_Y))),
-    "cost-y": ("y", [(n1,), (3, n1)], lambda s: s == (n1,) or (len(s) == 2 and s[0] >= 1 and s[1] == n1),
-               lambda net, v: net.cost(_rows_like(v, PROP_X), v)),
+    "forward": (
+        "x",
+        [(n0,), (1, n0), (3, n0)],
+        lambda s: s in ((n0,),) or (len(s) == 2 and s[0] >= 1 and s[1] == n0),
+        lambda net, v: net.forward(v),
+    ),
+    "cost-x": (
+        "x",
+        [(n0,), (2, n0)],
+        lambda s: s == (n0,) or (len(s) == 2 and s[0] >= 1 and s[1] == n0),
+        lambda net, v: net.cost(v, _rows_like(v, PROP_Y)),
+    ),
+    "cost-y": (
+        "y",
+        [(n1,), (3, n1)],
+        lambda s: s == (n1,) or (len(s) == 2 and s[0] >= 1 and s[1] == n1),
+        lambda net, v: net.cost(_rows_like(v, PROP_X), v),
+    ),
     "gradients-x": ("x", [(n0,)], lambda s: s == (n0,), lambda net, v: net.gradients(v, PROP_Y[0])),
     "gradients-y": ("y", [(n1,)], lambda s: s == (n1,), lambda net, v: net.gradients(PROP_X[0], v)),
     "step-x": ("x", [(n0,)], lambda s: s == (n0,), lambda net, v: net.step(v, PROP_Y[0], 0.5)),
     "step-y": ("y", [(n1,)], lambda s: s == (n1,), lambda net, v: net.step(PROP_X[0], v, 0.5)),
-    "train-X": ("X", [(1, n0), (4, n0)], lambda s: len(s) == 2 and s[0] >= 1 and s[1] == n0,
-                lambda net, v: net.train(v, _rows_like(v, PROP_Y) if np.ndim(np.asarray(v)) == 2 else PROP_Y,
-                                         epochs=1, lr=0.5)),
-    "train-Y": ("Y", [(1, n1), (4, n1)], lambda s: len(s) == 2 and s[0] >= 1 and s[1] == n1,
-                lambda net, v: net.train(_rows_like(v, PROP_X) if np.ndim(np.asarray(v)) == 2 else PROP_X, v,
-                                         epochs=1, lr=0.5)),
+    "train-X": (
+        "X",
+        [(1, n0), (4, n0)],
+        lambda s: len(s) == 2 and s[0] >= 1 and s[1] == n0,
+        lambda net, v: net.train(
+            v, _rows_like(v, PROP_Y) if np.ndim(np.asarray(v)) == 2 else PROP_Y, epochs=1, lr=0.5
+        ),
+    ),
+    "train-Y": (
+        "Y",
+        [(1, n1), (4, n1)],
+        lambda s: len(s) == 2 and s[0] >= 1 and s[1] == n1,
+        lambda net, v: net.train(
+            _rows_like(v, PROP_X) if np.ndim(np.asarray(v)) == 2 else PROP_X, v, epochs=1, lr=0.5
+        ),
+    ),
 }
 
 
@@ -871,9 +1128,17 @@ def test_any_array_is_refused_as_documented_or_agrees_with_the_reference(backend
 # Hyper-parameters of any type: refused with a message naming the keyword, or
 # accepted and the same run as their plain Python equivalent.
 ANY_VALUE = st.one_of(
-    st.none(), st.booleans(), st.integers(-3, 6), st.just(10**30), st.floats(), st.text(max_size=3),
-    st.complex_numbers(max_magnitude=2), st.lists(st.integers(1, 3), max_size=2),
-    st.sampled_from([np.int64(2), np.uint8(1), np.float32(0.25), np.bool_(True), np.array(1), np.float64("nan")]),
+    st.none(),
+    st.booleans(),
+    st.integers(-3, 6),
+    st.just(10**30),
+    st.floats(),
+    st.text(max_size=3),
+    st.complex_numbers(max_magnitude=2),
+    st.lists(st.integers(1, 3), max_size=2),
+    st.sampled_from(
+        [np.int64(2), np.uint8(1), np.float32(0.25), np.bool_(True), np.array(1), np.float64("nan")]
+    ),
 )
 
 
@@ -914,7 +1179,9 @@ def _plain(value):
 @given(keyword=st.sampled_from(list(BAD_KEYWORDS["train"])), value=ANY_VALUE)
 def test_any_train_keyword_value_is_refused_or_means_its_plain_value(keyword, value):
     expected_error = _predicted_keyword_error(keyword, value)
-    if expected_error is None and (keyword == "progress" and value or keyword == "lr" and value is not None and value > 10):
+    if expected_error is None and (
+        (keyword == "progress" and value) or (keyword == "lr" and value is not None and value > 10)
+    ):
         return  # a progress bar (optional tqdm) and divergence have tests of their own
     net, twin = make_net("cython"), make_net("cython")
     before = params_of(net)
@@ -952,7 +1219,7 @@ def test_any_train_keyword_value_is_refused_or_means_its_plain_value(keyword, va
 # float64 results are within 2 ulps (the worst measured over this corpus, for
 # both exps: a plain rounding analysis allows a few more).
 
-decimal_context = decimal.Context(prec=60, Emin=-10**9, Emax=10**9)
+decimal_context = decimal.Context(prec=60, Emin=-(10**9), Emax=10**9)
 
 
 def _true_sigmoid(z):
@@ -984,9 +1251,33 @@ def _formula(z):
 
 def _sigmoid_corpus(dtype, n_random):
     finfo = np.finfo(dtype)
-    special = [0.0, -0.0, 1.0, -1.0, 0.5, float(finfo.tiny), float(finfo.smallest_subnormal), float(finfo.eps),
-               float(finfo.max), 17.0, 36.0, 36.7, 37.0, 88.7, 89.0, 103.9, 104.0, 707.9, 708.0, 708.1, 709.7,
-               709.8, 745.1, 745.2, 1e300]
+    special = [
+        0.0,
+        -0.0,
+        1.0,
+        -1.0,
+        0.5,
+        float(finfo.tiny),
+        float(finfo.smallest_subnormal),
+        float(finfo.eps),
+        float(finfo.max),
+        17.0,
+        36.0,
+        36.7,
+        37.0,
+        88.7,
+        89.0,
+        103.9,
+        104.0,
+        707.9,
+        708.0,
+        708.1,
+        709.7,
+        709.8,
+        745.1,
+        745.2,
+        1e300,
+    ]
     z = [s * v for v in special for s in (1.0, -1.0)] + list(np.arange(-750.0, 750.0, 0.5))
     with np.errstate(over="ignore"):  # values beyond float32 become +-inf
         z = np.asarray(z, dtype=np.float64).astype(dtype, copy=False)
@@ -1016,11 +1307,11 @@ def _groupings(backend, z, singles=True):
     order = np.argsort(z, kind="stable")
     blocks = np.full(z.shape, np.nan, dtype=z.dtype)
     for start in range(0, len(z), 64):
-        chosen = order[start:start + 64]
+        chosen = order[start : start + 64]
         blocks[chosen] = _run_sigmoid(backend, np.ascontiguousarray(z[chosen]))
     results["sorted blocks of 64"] = blocks
     if singles:
-        results["one per call"] = np.concatenate([_run_sigmoid(backend, z[i:i + 1]) for i in range(len(z))])
+        results["one per call"] = np.concatenate([_run_sigmoid(backend, z[i : i + 1]) for i in range(len(z))])
     return results
 
 
@@ -1040,7 +1331,9 @@ def test_sigmoid_is_within_its_bound_of_the_truth_however_it_is_called(backend, 
         where = f"{grouping}: s({z[worst]!r}) = {out[worst]!r}, the truth rounds to {best[worst]!r}"
         if dtype == np.float32:
             assert ulps.max() <= 1, where
-            assert np.count_nonzero(ulps) <= len(z) // 10_000, f"{np.count_nonzero(ulps)} not correctly rounded; {where}"
+            assert np.count_nonzero(ulps) <= len(z) // 10_000, (
+                f"{np.count_nonzero(ulps)} not correctly rounded; {where}"
+            )
         else:
             assert ulps.max() <= 2, where
         assert (out[z == np.inf] == 1).all() and (out[z == -np.inf] == 0).all()
@@ -1073,7 +1366,9 @@ def test_sigmoid_of_every_exponent_is_in_range_and_warning_free(backend, dtype):
     mirrored = _groupings(backend, np.ascontiguousarray(-z), singles=False)
     for grouping, out in _groupings(backend, z, singles=False).items():
         assert not np.isnan(out).any() and ((out >= 0) & (out <= 1)).all(), grouping
-        assert np.abs(out.astype(np.float64) + mirrored[grouping] - 1.0).max() <= 2 * np.finfo(dtype).eps, grouping
+        assert np.abs(out.astype(np.float64) + mirrored[grouping] - 1.0).max() <= 2 * np.finfo(dtype).eps, (
+            grouping
+        )
 
 
 @pytest.mark.parametrize("dtype", ["float32", "float64"])

@@ -29,8 +29,10 @@ from fastbp.interop import load_fann, read_fann_data, save_fann, write_fann_data
 
 REPO = Path(__file__).resolve().parent.parent
 DATASETS = Path(os.environ.get("FASTBP_FANN_DATASETS", REPO.parent / "shared" / "fann-datasets"))
-needs_datasets = pytest.mark.skipif(not (DATASETS / "parity8.train").exists(),
-                                    reason=f"FANN's datasets are not in {DATASETS} (set FASTBP_FANN_DATASETS)")
+needs_datasets = pytest.mark.skipif(
+    not (DATASETS / "parity8.train").exists(),
+    reason=f"FANN's datasets are not in {DATASETS} (set FASTBP_FANN_DATASETS)",
+)
 
 XOR = "4 2 1\n-1 -1\n-1\n-1 1\n1\n1 -1\n1\n1 1\n-1\n"  # FANN's examples/xor.data
 
@@ -46,10 +48,16 @@ FANN_TRAIN_INCREMENTAL, FANN_TRAIN_RPROP = 0, 2
 class TrainData(ctypes.Structure):
     """``struct fann_train_data``, public in FANN 2.2's fann_train.h (no accessor reads the values)."""
 
-    _fields_ = [("errno_f", ctypes.c_int), ("error_log", ctypes.c_void_p), ("errstr", ctypes.c_char_p),
-                ("num_data", ctypes.c_uint), ("num_input", ctypes.c_uint), ("num_output", ctypes.c_uint),
-                ("input", ctypes.POINTER(ctypes.POINTER(ctypes.c_double))),
-                ("output", ctypes.POINTER(ctypes.POINTER(ctypes.c_double)))]
+    _fields_ = [
+        ("errno_f", ctypes.c_int),
+        ("error_log", ctypes.c_void_p),
+        ("errstr", ctypes.c_char_p),
+        ("num_data", ctypes.c_uint),
+        ("num_input", ctypes.c_uint),
+        ("num_output", ctypes.c_uint),
+        ("input", ctypes.POINTER(ctypes.POINTER(ctypes.c_double))),
+        ("output", ctypes.POINTER(ctypes.POINTER(ctypes.c_double))),
+    ]
 
 
 class LibFann:
@@ -86,7 +94,7 @@ class LibFann:
         for name, (restype, argtypes) in signatures.items():
             function = getattr(lib, name)
             function.restype, function.argtypes = restype, argtypes
-            setattr(self, name[len("fann_"):], function)
+            setattr(self, name[len("fann_") :], function)
         self.set_error_log(None, None)  # FANN's errors are checked here, not printed
 
     def load(self, path):
@@ -110,8 +118,11 @@ class LibFann:
         assert pointer, f"libfann could not read {path}"
         try:
             data = ctypes.cast(pointer, ctypes.POINTER(TrainData)).contents
-            shape = (self.length_train_data(pointer), self.num_input_train_data(pointer),
-                     self.num_output_train_data(pointer))
+            shape = (
+                self.length_train_data(pointer),
+                self.num_input_train_data(pointer),
+                self.num_output_train_data(pointer),
+            )
             assert (data.num_data, data.num_input, data.num_output) == shape  # the struct's layout is right
             n, n_in, n_out = shape
             X = np.array([data.input[i][:n_in] for i in range(n)]).reshape(n, n_in)
@@ -133,8 +144,9 @@ def _find_libfann():
 
 
 LIBFANN = _find_libfann()
-needs_libfann = pytest.mark.skipif(LIBFANN is None, reason="libdoublefann is not installed "
-                                   "(Debian: apt-get install libfann-dev)")
+needs_libfann = pytest.mark.skipif(
+    LIBFANN is None, reason="libdoublefann is not installed (Debian: apt-get install libfann-dev)"
+)
 
 
 def libc():
@@ -318,8 +330,11 @@ def test_saved_file_is_what_fann_save_writes(tmp_path):
     assert "layer_sizes=3 4 2 " in lines and "scale_included=0" in lines and "network_type=0" in lines
     neurons = re.findall(r"\((\d+), (\d+), (\S+)\)", lines[-3])
     # input neurons and bias; hidden tanh (FANN_SIGMOID_SYMMETRIC, steepness 1) and bias; sigmoid output, bias
-    assert [(int(a), int(b), float(c)) for a, b, c in neurons] == \
-        [(0, 0, 0.0)] * 3 + [(3, 5, 1.0)] * 3 + [(0, 5, 1.0), (4, 3, 0.5), (0, 0, 0.0)]
+    assert [(int(a), int(b), float(c)) for a, b, c in neurons] == [(0, 0, 0.0)] * 3 + [(3, 5, 1.0)] * 3 + [
+        (0, 5, 1.0),
+        (4, 3, 0.5),
+        (0, 0, 0.0),
+    ]
     connections = re.findall(r"\((\d+), (\S+)\)", lines[-2])
     assert [int(s) for s, _ in connections] == [0, 1, 2] * 3 + [3, 4, 5, 6]
     W, b = net.weights[0], net.biases[0]
@@ -358,11 +373,18 @@ def _saved_text(net):
         return (Path(directory) / "n.net").read_text()
 
 
-@pytest.mark.parametrize("code, steepness, name, factor", [
-    (FANN_SIGMOID, 0.5, "sigmoid", 1.0), (FANN_SIGMOID, 0.75, "sigmoid", 1.5), (FANN_SIGMOID, 1.0, "sigmoid", 2.0),
-    (FANN_SIGMOID_SYMMETRIC, 0.3, "tanh", 0.3), (FANN_LINEAR, 0.25, "identity", 0.25),
-    (18, 2.0, "relu", 2.0), (19, 0.7, "leaky_relu", 0.7),
-])
+@pytest.mark.parametrize(
+    "code, steepness, name, factor",
+    [
+        (FANN_SIGMOID, 0.5, "sigmoid", 1.0),
+        (FANN_SIGMOID, 0.75, "sigmoid", 1.5),
+        (FANN_SIGMOID, 1.0, "sigmoid", 2.0),
+        (FANN_SIGMOID_SYMMETRIC, 0.3, "tanh", 0.3),
+        (FANN_LINEAR, 0.25, "identity", 0.25),
+        (18, 2.0, "relu", 2.0),
+        (19, 0.7, "leaky_relu", 0.7),
+    ],
+)
 def test_steepness_is_folded_into_the_weights(tmp_path, code, steepness, name, factor):
     text = net_text(hidden=(code, steepness))
     (tmp_path / "n.net").write_text(text)
@@ -376,8 +398,13 @@ def test_steepness_is_folded_into_the_weights(tmp_path, code, steepness, name, f
     # What FANN computes, written out: g(s * sum) with FANN's g, for a few inputs.
     x = np.array([[0.3, -1.2], [2.0, 0.5]])
     v = steepness * (x @ table[:, :2].T + table[:, 2])
-    hidden = {"sigmoid": lambda v: 1 / (1 + np.exp(-2 * v)), "tanh": np.tanh, "identity": lambda v: v,
-              "relu": lambda v: np.maximum(v, 0), "leaky_relu": lambda v: np.where(v < 0, 0.01 * v, v)}[name](v)
+    hidden = {
+        "sigmoid": lambda v: 1 / (1 + np.exp(-2 * v)),
+        "tanh": np.tanh,
+        "identity": lambda v: v,
+        "relu": lambda v: np.maximum(v, 0),
+        "leaky_relu": lambda v: np.where(v < 0, 0.01 * v, v),
+    }[name](v)
     out = 1 / (1 + np.exp(-2 * 0.5 * (hidden @ raw[9:12] + raw[12])))
     np.testing.assert_allclose(loaded.forward(x)[:, 0], out, rtol=1e-14)
 
@@ -432,8 +459,15 @@ FANN_MODELS = [
     # sizes, per weight layer (FANN activation, steepness)
     ((3, 5, 2), [(FANN_SIGMOID_SYMMETRIC, 0.7), (FANN_SIGMOID, 0.3)]),
     ((4, 6, 5, 1), [(FANN_SIGMOID, 1.0), (FANN_SIGMOID_SYMMETRIC, 0.5), (FANN_LINEAR, 0.8)]),
-    ((2, 4, 3, 3, 2), [(FANN_SIGMOID_SYMMETRIC, 1.3), (FANN_SIGMOID, 0.5), (FANN_LINEAR, 1.0),
-                       (FANN_SIGMOID_SYMMETRIC, 0.9)]),
+    (
+        (2, 4, 3, 3, 2),
+        [
+            (FANN_SIGMOID_SYMMETRIC, 1.3),
+            (FANN_SIGMOID, 0.5),
+            (FANN_LINEAR, 1.0),
+            (FANN_SIGMOID_SYMMETRIC, 0.9),
+        ],
+    ),
 ]
 
 
@@ -506,8 +540,10 @@ def test_fastbp_reads_fanns_datasets_as_libfann_does():
 def test_libfanns_own_files_of_what_fastbp_refuses(tmp_path):
     sizes = LIBFANN.layers((2, 3, 1))
     made = {
-        "shortcut": (LIBFANN.create_shortcut_array(*sizes),
-                     "network_type=1 \\(FANN_NETTYPE_SHORTCUT\\): shortcut connections.*cascade training"),
+        "shortcut": (
+            LIBFANN.create_shortcut_array(*sizes),
+            "network_type=1 \\(FANN_NETTYPE_SHORTCUT\\): shortcut connections.*cascade training",
+        ),
         "sparse": (LIBFANN.create_sparse_array(0.5, *sizes), "connection_rate=0.5: a sparse network"),
         "stepwise": (LIBFANN.create_standard_array(*sizes), "FANN_SIGMOID_STEPWISE \\(a piecewise-linear"),
     }
@@ -539,14 +575,26 @@ BAD_DATA = [
     ("1234567890123456789 1 1\n", 1, "at most 18 digits"),
     ("0 1 1\n", 1, "0 samples"),
     ("1 0 1\n1\n", 1, "0 inputs and 1 outputs"),
-    ("2 1 1\n0.00\n1.00\n0.00\n", 4,
-     "truncated: the header promises 2 samples .* the file ends after 3 numbers, in sample 2, output 1"),
-    ("3 2 1\n0 0\n1\n", 1,
-     ("the header promises 3 samples of 2 inputs and 1 outputs \\(9 numbers\\), but the 7 bytes after it can hold "
-      "at most 3 numbers")),
+    (
+        "2 1 1\n0.00\n1.00\n0.00\n",
+        4,
+        "truncated: the header promises 2 samples .* the file ends after 3 numbers, in sample 2, output 1",
+    ),
+    (
+        "3 2 1\n0 0\n1\n",
+        1,
+        (
+            "the header promises 3 samples of 2 inputs and 1 outputs \\(9 numbers\\), but the 7 bytes after it can hold "
+            "at most 3 numbers"
+        ),
+    ),
     ("1 1 1\n0\n1\n2\n", 4, "unexpected '2' after the 1 samples"),
     ("1 1 1\n0\n1 2\n", 3, "unexpected '2'"),
-    ("1 1 1\n0,5\n1\n", 2, "sample 1, input 1: '0,5' is not a number: the decimal point must be '.', not a locale's ','"),
+    (
+        "1 1 1\n0,5\n1\n",
+        2,
+        "sample 1, input 1: '0,5' is not a number: the decimal point must be '.', not a locale's ','",
+    ),
     ("1 2 1\n0 abc\n1\n", 2, "sample 1, input 2: 'abc' is not a number"),
     ("1 1 1\nnan\n1\n", 2, "'nan' is not a finite number"),
     ("1 1 1\n0\n-inf\n", 3, "sample 1, output 1: '-inf' is not a finite number"),
@@ -620,12 +668,20 @@ def _good():
 BAD_NETS = [
     (lambda t: "", 1, "the file is empty"),
     (lambda t: "hello\n", 1, "not a FANN floating-point network file: the first line is 'hello'"),
-    (lambda t: edit(t, "FANN_FLO_2.1", "FANN_FIX_2.0\ndecimal_point=13"), 1, "FANN_FIX_2.0 is FANN's fixed-point"),
+    (
+        lambda t: edit(t, "FANN_FLO_2.1", "FANN_FIX_2.0\ndecimal_point=13"),
+        1,
+        "FANN_FIX_2.0 is FANN's fixed-point",
+    ),
     (lambda t: edit(t, "FANN_FLO_2.1", "FANN_FLO_1.1"), 1, "FANN_FLO_1.1 is FANN 1's format"),
     (lambda t: edit_line(t, "network_type", "1"), 5, "network_type=1 \\(FANN_NETTYPE_SHORTCUT\\)"),
     (lambda t: edit_line(t, "network_type", "7"), 5, "network_type=7 is not a FANN network type"),
     (lambda t: edit_line(t, "connection_rate", "0.500000"), 4, "connection_rate=0.5: a sparse network"),
-    (lambda t: edit_line(t, "connection_rate", "1,000000"), 4, "'1,000000' is not a number .*: the decimal point"),
+    (
+        lambda t: edit_line(t, "connection_rate", "1,000000"),
+        4,
+        "'1,000000' is not a number .*: the decimal point",
+    ),
     (lambda t: edit_line(t, "num_layers", "1"), 2, "num_layers=1: a network needs at least 2 layers"),
     (lambda t: edit_line(t, "num_layers", "4"), 33, "layer_sizes must list 4 values, got 3"),
     (lambda t: edit_line(t, "num_layers", "99999999999"), 33, "layer_sizes must list 99999999999 values"),
@@ -635,28 +691,68 @@ BAD_NETS = [
     (lambda t: edit_line(t, "cascade_activation_functions_count", "11"), 30, "must list 11 values, got 10"),
     (lambda t: edit_line(t, "layer_sizes", "3 4 2 2 "), 33, "must list 3 values, got 4"),
     (lambda t: edit_line(t, "layer_sizes", "3 1 2 "), 33, "layer 1 has 1 neurons"),
-    (lambda t: edit_line(t, "layer_sizes", "1000000000 1000000000 2 "), 35, "must list 2000000002 neurons .*got 9"),
+    (
+        lambda t: edit_line(t, "layer_sizes", "1000000000 1000000000 2 "),
+        35,
+        "must list 2000000002 neurons .*got 9",
+    ),
     (lambda t: edit_line(t, "scale_included", "2"), 34, "scale_included must be 0 or 1"),
     (lambda t: edit_line(t, "scale_included", "1"), 35, "expected the line 'scale_mean_in=...'"),
-    (lambda t: t.split("\nconnections")[0] + "\n", 36, "truncated: the file ends where the line 'connections"),
+    (
+        lambda t: t.split("\nconnections")[0] + "\n",
+        36,
+        "truncated: the file ends where the line 'connections",
+    ),
     (lambda t: t[: t.rindex("(")], 36, "must list 13 connections .*got 12"),
     (lambda t: t.rstrip("\n") + "(3, 0.5) \n", 36, "lists more than the 13 connections"),
     (lambda t: t + "extra\n", 37, "unexpected content after the connections: 'extra'"),
-    (lambda t: edit_connections(t, "(6, ", "(6,  0,5) (7, "), 36, "connection 12 is not .*'\\(6,  0,5\\)' \\(the decimal point"),
-    (lambda t: edit_connections(t, "(6, ", "(6, nan) (7, "), 36, "connection 12 is not \\(connected_to_neuron, weight\\)"),
+    (
+        lambda t: edit_connections(t, "(6, ", "(6,  0,5) (7, "),
+        36,
+        "connection 12 is not .*'\\(6,  0,5\\)' \\(the decimal point",
+    ),
+    (
+        lambda t: edit_connections(t, "(6, ", "(6, nan) (7, "),
+        36,
+        "connection 12 is not \\(connected_to_neuron, weight\\)",
+    ),
     (lambda t: re.sub(r"\(6, \S+\)", "(6, 1e999)", t), 36, "the weight of connection 12, '1e999', is beyond"),
-    (lambda t: edit_connections(t, "(3, ", "(4, "), 36,
-     "connection 9 \\(input 0 of neuron 0 of layer 2\\) comes from neuron 4"),
-    (lambda t: edit(t, "(3, 5, 1.0)", "(3, 5, 1.5)"), 35,
-     ("the neurons of layer 1 differ: neuron 0 has FANN_SIGMOID_SYMMETRIC with steepness 1.5, neuron 1 "
-      "FANN_SIGMOID_SYMMETRIC with steepness 1.0")),
-    (lambda t: net_text(hidden=(FANN_SIGMOID_STEPWISE, 0.5)), 35, "layer 1 uses the activation FANN_SIGMOID_STEPWISE"),
-    (lambda t: net_text(hidden=(7, 0.5)), 35, "layer 1 uses the activation FANN_GAUSSIAN, which fastbp does not"),
+    (
+        lambda t: edit_connections(t, "(3, ", "(4, "),
+        36,
+        "connection 9 \\(input 0 of neuron 0 of layer 2\\) comes from neuron 4",
+    ),
+    (
+        lambda t: edit(t, "(3, 5, 1.0)", "(3, 5, 1.5)"),
+        35,
+        (
+            "the neurons of layer 1 differ: neuron 0 has FANN_SIGMOID_SYMMETRIC with steepness 1.5, neuron 1 "
+            "FANN_SIGMOID_SYMMETRIC with steepness 1.0"
+        ),
+    ),
+    (
+        lambda t: net_text(hidden=(FANN_SIGMOID_STEPWISE, 0.5)),
+        35,
+        "layer 1 uses the activation FANN_SIGMOID_STEPWISE",
+    ),
+    (
+        lambda t: net_text(hidden=(7, 0.5)),
+        35,
+        "layer 1 uses the activation FANN_GAUSSIAN, which fastbp does not",
+    ),
     (lambda t: net_text(output=(42, 0.5)), 35, "layer 2 uses the unknown activation code 42"),
-    (lambda t: net_text(hidden=(FANN_SIGMOID, 0.0)), 35, "layer 1 has the steepness 0.0: fastbp reads steepness > 0"),
+    (
+        lambda t: net_text(hidden=(FANN_SIGMOID, 0.0)),
+        35,
+        "layer 1 has the steepness 0.0: fastbp reads steepness > 0",
+    ),
     (lambda t: net_text(hidden=(FANN_SIGMOID, -0.5)), 35, "steepness -0.5"),
     (lambda t: net_text(hidden=(FANN_SIGMOID, 1e308)), 36, "overflow"),
-    (lambda t: edit(t, "(3, 5, 1.0) (0, 5", "(2, 5, 1.0) (0, 5"), 35, "neuron 2 of layer 1 .*has 2 inputs.*has 3"),
+    (
+        lambda t: edit(t, "(3, 5, 1.0) (0, 5", "(2, 5, 1.0) (0, 5"),
+        35,
+        "neuron 2 of layer 1 .*has 2 inputs.*has 3",
+    ),
     (lambda t: edit(t, "(0, 5, 1.0)", "(3, 5, 1.0)"), 35, "the bias neuron of layer 1 .* has 3 inputs"),
     (lambda t: edit(t, "(0, 0, 0.00000000000000000000e+00)", "(1, 0, 0.0)"), 35, "neuron 0 of layer 0"),
     (lambda t: edit(t, "(3, 5, 1.0)", "(3, 5 1.0)"), 35, "neuron 3 is not \\(num_inputs"),
@@ -669,7 +765,9 @@ def test_bad_network_files(tmp_path, make, line, message):
     load_fann_text(tmp_path, good)  # the edits are of a good file
     path = tmp_path / "bad.net"
     path.write_text(make(good))
-    with pytest.raises(ValueError, match=f"^FANN network file {re.escape(repr(str(path)))}, line {line}: .*{message}"):
+    with pytest.raises(
+        ValueError, match=f"^FANN network file {re.escape(repr(str(path)))}, line {line}: .*{message}"
+    ):
         load_fann(path)
 
 
@@ -693,7 +791,10 @@ def test_absurd_layer_sizes_allocate_nothing(tmp_path):
 def test_windows_line_ends_and_fann_2_0_files_load(tmp_path):
     good = _good()
     reference = load_fann_text(tmp_path, good)
-    for text in (good.replace("\n", "\r\n"), edit(good.replace("FANN_FLO_2.1", "FANN_FLO_2.0"), "scale_included=0\n", "")):
+    for text in (
+        good.replace("\n", "\r\n"),
+        edit(good.replace("FANN_FLO_2.1", "FANN_FLO_2.0"), "scale_included=0\n", ""),
+    ):
         loaded = load_fann_text(tmp_path, text, "other.net")
         for a, b in zip(loaded.weights + loaded.biases, reference.weights + reference.biases):
             np.testing.assert_array_equal(a, b)
@@ -701,9 +802,11 @@ def test_windows_line_ends_and_fann_2_0_files_load(tmp_path):
 
 def test_scaling_parameters_are_checked_and_left_out_with_a_warning(tmp_path):
     good = _good()
-    scale = "".join(f"{key}={' '.join(['0.500000'] * n)} \n" for n, key in
-                    [(2, f"scale_{w}_in") for w in ("mean", "deviation", "new_min", "factor")] +
-                    [(1, f"scale_{w}_out") for w in ("mean", "deviation", "new_min", "factor")])
+    scale = "".join(
+        f"{key}={' '.join(['0.500000'] * n)} \n"
+        for n, key in [(2, f"scale_{w}_in") for w in ("mean", "deviation", "new_min", "factor")]
+        + [(1, f"scale_{w}_out") for w in ("mean", "deviation", "new_min", "factor")]
+    )
     scaled = edit(good, "scale_included=0\n", "scale_included=1\n" + scale)
     with pytest.warns(UserWarning, match="scale_included=1.*fann_scale_input"):
         loaded = load_fann_text(tmp_path, scaled)
@@ -718,7 +821,23 @@ def test_scaling_parameters_are_checked_and_left_out_with_a_warning(tmp_path):
 # ---------------------------------------------------------------------------
 
 FUZZ_CASES = int(os.environ.get("FASTBP_FUZZ_CASES", "5000"))
-CHUNKS = [b"0", b"9", b"-", b".", b",", b"e", b"(", b")", b" ", b"\n", b"=", b"1e999", b"nan", b"99999999", b"\x00"]
+CHUNKS = [
+    b"0",
+    b"9",
+    b"-",
+    b".",
+    b",",
+    b"e",
+    b"(",
+    b")",
+    b" ",
+    b"\n",
+    b"=",
+    b"1e999",
+    b"nan",
+    b"99999999",
+    b"\x00",
+]
 
 
 def mutate(rng, data):
@@ -744,8 +863,11 @@ def mutate(rng, data):
 
 
 def fuzz_originals(tmp_path):
-    nets = [Network([2, 3, 1], activation="tanh", seed=0), Network([1, 2], output_activation="identity", seed=1),
-            Network([3, 2, 2, 1], activation=["sigmoid", "identity"], seed=2, dtype="float32")]
+    nets = [
+        Network([2, 3, 1], activation="tanh", seed=0),
+        Network([1, 2], output_activation="identity", seed=1),
+        Network([3, 2, 2, 1], activation=["sigmoid", "identity"], seed=2, dtype="float32"),
+    ]
     nets_data = []
     for net in nets:
         save_fann(net, tmp_path / "o.net")

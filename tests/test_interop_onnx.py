@@ -21,19 +21,21 @@ from hypothesis import strategies as st
 onnx = pytest.importorskip("onnx", reason="onnx is not installed (pip install 'fastbp[onnx]')")
 ort = pytest.importorskip("onnxruntime", reason="onnxruntime is not installed (pip install 'fastbp[onnx]')")
 
-from onnx import TensorProto, numpy_helper  # noqa: E402
+from onnx import TensorProto, numpy_helper
+from support import fail, write_half_then_fill_the_disk
 
-import fastbp  # noqa: E402
-import fastbp._onnx  # noqa: E402
-import fastbp.cli  # noqa: E402
-from fastbp import Network  # noqa: E402
-from fastbp._model import HIDDEN_ACTIVATIONS, LEAKY_SLOPE  # noqa: E402
-from fastbp.interop import save_onnx  # noqa: E402
-from support import fail, write_half_then_fill_the_disk  # noqa: E402
+import fastbp
+import fastbp._onnx
+import fastbp.cli
+from fastbp import Network
+from fastbp._model import HIDDEN_ACTIVATIONS, LEAKY_SLOPE
+from fastbp.interop import save_onnx
 
 # Output activation and loss: every combination Network accepts.
 OUTPUTS = [(name, "squared_error") for name in HIDDEN_ACTIVATIONS] + [
-    ("sigmoid", "cross_entropy"), ("softmax", "cross_entropy")]
+    ("sigmoid", "cross_entropy"),
+    ("softmax", "cross_entropy"),
+]
 # The issue's bar: float64 within 1e-12 relative, float32 within 1e-6.
 RTOL = {"float64": 1e-12, "float32": 1e-6}
 ELEM_TYPE = {"float64": TensorProto.DOUBLE, "float32": TensorProto.FLOAT}
@@ -93,9 +95,14 @@ def output_scale(net, X):
     (130 inputs summing to 0.1) fails a test that measured only the outputs."""
     m = np.abs(X.astype(np.float64))
     for l, (W, b, f) in enumerate(zip(net.weights, net.biases, net.activations), start=1):
-        upto = Network.from_weights(net.weights[:l], net.biases[:l], activation=list(net.activations[:l - 1]),
-                                    output_activation=f, loss="cross_entropy" if f == "softmax" else "squared_error",
-                                    dtype=net.dtype)
+        upto = Network.from_weights(
+            net.weights[:l],
+            net.biases[:l],
+            activation=list(net.activations[: l - 1]),
+            output_activation=f,
+            loss="cross_entropy" if f == "softmax" else "squared_error",
+            dtype=net.dtype,
+        )
         m = np.abs(upto.forward(X).astype(np.float64)) + LIPSCHITZ[f] * (m @ np.abs(W.T) + np.abs(b))
     return float(m.max())
 
@@ -105,25 +112,29 @@ def check_against_forward(net, path, seed=0):
         X = inputs(n_rows, net.layer_sizes[0], net.dtype, seed)
         out = run(path, X)
         assert list(out) == ["output"]
-        assert_close(out["output"], net.forward(X), RTOL[net.dtype.name], scale=output_scale(net, X),
-                     what=repr(net))
+        assert_close(
+            out["output"], net.forward(X), RTOL[net.dtype.name], scale=output_scale(net, X), what=repr(net)
+        )
 
 
 # ---------------------------------------------------------------------------
 # A network: outputs equal forward
 # ---------------------------------------------------------------------------
 
-CASES = [(hidden, output, loss, depth)
-         for output, loss in OUTPUTS
-         for depth in range(4)
-         for hidden in (HIDDEN_ACTIVATIONS if depth else ("sigmoid",))]  # depth 0: no hidden layer
+CASES = [
+    (hidden, output, loss, depth)
+    for output, loss in OUTPUTS
+    for depth in range(4)
+    for hidden in (HIDDEN_ACTIVATIONS if depth else ("sigmoid",))
+]  # depth 0: no hidden layer
 
 
 @pytest.mark.parametrize("dtype", ["float64", "float32"])
-@pytest.mark.parametrize(("hidden", "output", "loss", "depth"), CASES,
-                         ids=[f"{h}-{o}-{loss}-{d}hidden" for h, o, loss, d in CASES])
+@pytest.mark.parametrize(
+    ("hidden", "output", "loss", "depth"), CASES, ids=[f"{h}-{o}-{loss}-{d}hidden" for h, o, loss, d in CASES]
+)
 def test_outputs_equal_forward(tmp_path, dtype, hidden, output, loss, depth):
-    sizes = [5, 7, 4, 6][:depth + 1] + [3]
+    sizes = [5, 7, 4, 6][: depth + 1] + [3]
     net = Network(sizes, activation=hidden, output_activation=output, loss=loss, seed=depth, dtype=dtype)
     path = tmp_path / "net.onnx"
     save_onnx(net, path)
@@ -138,10 +149,17 @@ def test_random_networks_equal_forward(tmp_path, data):
     dtype = data.draw(st.sampled_from(["float64", "float32"]))
     sizes = data.draw(st.lists(st.sampled_from([1, 2, 3, 8, 33, 130]), min_size=2, max_size=5))
     output, loss = data.draw(st.sampled_from(OUTPUTS))
-    hidden = data.draw(st.lists(st.sampled_from(HIDDEN_ACTIVATIONS), min_size=len(sizes) - 2,
-                                max_size=len(sizes) - 2))
-    net = Network(sizes, activation=hidden, output_activation=output, loss=loss,
-                  seed=data.draw(st.integers(0, 2**32 - 1)), dtype=dtype)
+    hidden = data.draw(
+        st.lists(st.sampled_from(HIDDEN_ACTIVATIONS), min_size=len(sizes) - 2, max_size=len(sizes) - 2)
+    )
+    net = Network(
+        sizes,
+        activation=hidden,
+        output_activation=output,
+        loss=loss,
+        seed=data.draw(st.integers(0, 2**32 - 1)),
+        dtype=dtype,
+    )
     path = tmp_path / "net.onnx"
     save_onnx(net, path)
     check_against_forward(net, path, seed=data.draw(st.integers(0, 1000)))
@@ -168,8 +186,9 @@ def test_trained_weights_are_exported(tmp_path):
 
 @pytest.mark.parametrize("dtype", ["float64", "float32"])
 def test_checker_names_and_types(tmp_path, dtype):
-    net = Network([4, 6, 2], activation="relu", output_activation="softmax", loss="cross_entropy",
-                  seed=0, dtype=dtype)
+    net = Network(
+        [4, 6, 2], activation="relu", output_activation="softmax", loss="cross_entropy", seed=0, dtype=dtype
+    )
     path = tmp_path / "net.onnx"
     save_onnx(net, path)
     model = onnx.load(path)
@@ -196,19 +215,33 @@ def test_opset_and_metadata(tmp_path):
     assert repr(net) in model.doc_string and fastbp.__version__ in model.doc_string
     assert model.graph.name == "fastbp.Network"
     props = {p.key: p.value for p in model.metadata_props}
-    assert props == {"fastbp_version": fastbp.__version__, "layer_sizes": "[3, 2, 1]",
-                     "activations": '["tanh", "sigmoid"]', "loss": "squared_error", "dtype": "float64"}
+    assert props == {
+        "fastbp_version": fastbp.__version__,
+        "layer_sizes": "[3, 2, 1]",
+        "activations": '["tanh", "sigmoid"]',
+        "loss": "squared_error",
+        "dtype": "float64",
+    }
 
 
-@pytest.mark.parametrize(("dtype", "ops"), [
-    ("float64", ["Gemm", "Mul", "Max", "Gemm", "Tanh", "Gemm", "Softmax"]),
-    ("float32", ["Gemm", "LeakyRelu", "Gemm", "Tanh", "Gemm", "Softmax"]),
-])
+@pytest.mark.parametrize(
+    ("dtype", "ops"),
+    [
+        ("float64", ["Gemm", "Mul", "Max", "Gemm", "Tanh", "Gemm", "Softmax"]),
+        ("float32", ["Gemm", "LeakyRelu", "Gemm", "Tanh", "Gemm", "Softmax"]),
+    ],
+)
 def test_one_gemm_and_one_activation_per_layer(tmp_path, dtype, ops):
     """One Gemm per layer; float64 leaky_relu is Max(z, 0.01 z) with a double
     slope (LeakyRelu's alpha attribute is a 32-bit float)."""
-    net = Network([3, 4, 5, 2], activation=["leaky_relu", "tanh"], output_activation="softmax",
-                  loss="cross_entropy", seed=0, dtype=dtype)
+    net = Network(
+        [3, 4, 5, 2],
+        activation=["leaky_relu", "tanh"],
+        output_activation="softmax",
+        loss="cross_entropy",
+        seed=0,
+        dtype=dtype,
+    )
     path = tmp_path / "net.onnx"
     save_onnx(net, path)
     graph = onnx.load(path).graph
@@ -230,8 +263,9 @@ def test_float64_leaky_relu_uses_fastbps_slope_exactly(tmp_path):
     """Negative pre-activations through an identity-free leaky layer: 0.01 z
     to float64's precision, which LeakyRelu's float32 alpha (2e-8 off) is not."""
     W = np.array([[1.0], [-3.0]])
-    net = Network.from_weights([W, np.eye(2)], [np.zeros(2), np.zeros(2)], activation="leaky_relu",
-                               output_activation="identity")
+    net = Network.from_weights(
+        [W, np.eye(2)], [np.zeros(2), np.zeros(2)], activation="leaky_relu", output_activation="identity"
+    )
     path = tmp_path / "net.onnx"
     save_onnx(net, path)
     X = np.array([[0.7], [-1.3], [123.456]])
@@ -250,7 +284,9 @@ def test_identity_layers_have_no_activation_node(tmp_path):
 
 @pytest.mark.parametrize("opset", [13, 15, 17, 21])
 def test_opsets(tmp_path, opset):
-    net = Network([3, 4, 3], activation="leaky_relu", output_activation="softmax", loss="cross_entropy", seed=0)
+    net = Network(
+        [3, 4, 3], activation="leaky_relu", output_activation="softmax", loss="cross_entropy", seed=0
+    )
     path = tmp_path / "net.onnx"
     save_onnx(net, path, opset=opset)
     model = onnx.load(path)
@@ -266,8 +302,9 @@ def test_opsets(tmp_path, opset):
 
 @pytest.mark.parametrize("model", [None, "net.fbp", [[1.0]], np.zeros((2, 2)), object()])
 def test_a_model_that_is_not_a_network(tmp_path, model):
-    with pytest.raises(TypeError, match=r"model must be a fastbp\.Network or a fitted .*got \S*"
-                                        + type(model).__qualname__):
+    with pytest.raises(
+        TypeError, match=r"model must be a fastbp\.Network or a fitted .*got \S*" + type(model).__qualname__
+    ):
         save_onnx(model, tmp_path / "out.onnx")
     assert os.listdir(tmp_path) == []
 
@@ -276,7 +313,9 @@ def test_another_librarys_estimator(tmp_path):
     pytest.importorskip("sklearn", reason="scikit-learn is not installed")
     from sklearn.neural_network import MLPClassifier
 
-    with pytest.raises(TypeError, match=r"got sklearn\.neural_network\._multilayer_perceptron\.MLPClassifier"):
+    with pytest.raises(
+        TypeError, match=r"got sklearn\.neural_network\._multilayer_perceptron\.MLPClassifier"
+    ):
         save_onnx(MLPClassifier(), tmp_path / "out.onnx")
 
 
@@ -296,13 +335,16 @@ def test_unwritable_paths(tmp_path):
     assert os.listdir(tmp_path) == ["a directory"]
 
 
-@pytest.mark.parametrize(("opset", "error", "message"), [
-    (12, ValueError, "opset must be from 13 to"),
-    (10**6, ValueError, "opset must be from 13 to"),
-    ("17", TypeError, "opset must be an int"),
-    (17.0, TypeError, "opset must be an int"),
-    (True, TypeError, "opset must be an int"),
-])
+@pytest.mark.parametrize(
+    ("opset", "error", "message"),
+    [
+        (12, ValueError, "opset must be from 13 to"),
+        (10**6, ValueError, "opset must be from 13 to"),
+        ("17", TypeError, "opset must be an int"),
+        (17.0, TypeError, "opset must be an int"),
+        (True, TypeError, "opset must be an int"),
+    ],
+)
 def test_bad_opset(tmp_path, opset, error, message):
     with pytest.raises(error, match=message):
         save_onnx(Network([2, 1], seed=0), tmp_path / "net.onnx", opset=opset)
@@ -433,8 +475,13 @@ LABEL_TYPE = {"i": TensorProto.INT64, "U": TensorProto.STRING, "b": TensorProto.
 def test_classifier_equals_predict_and_predict_proba(tmp_path, sklearn_estimators, dtype, loss, target):
     y = TARGETS[target]
     X = features()
-    clf = fitted(sklearn_estimators.BPClassifier(hidden_layer_sizes=(6,), activation="tanh", loss=loss,
-                                                 max_iter=5, dtype=dtype, random_state=0), X, y)
+    clf = fitted(
+        sklearn_estimators.BPClassifier(
+            hidden_layer_sizes=(6,), activation="tanh", loss=loss, max_iter=5, dtype=dtype, random_state=0
+        ),
+        X,
+        y,
+    )
     path = tmp_path / "clf.onnx"
     save_onnx(clf, path)
     model = onnx.load(path)
@@ -443,10 +490,14 @@ def test_classifier_equals_predict_and_predict_proba(tmp_path, sklearn_estimator
     label_shape = ["N", 3] if target == "multilabel" else ["N"]
     label_type = TensorProto.INT64 if target == "multilabel" else LABEL_TYPE[clf.classes_.dtype.kind]
     assert [(o.name, o.type.tensor_type.elem_type) for o in model.graph.output] == [
-        ("label", label_type), ("probabilities", TensorProto.DOUBLE)]
+        ("label", label_type),
+        ("probabilities", TensorProto.DOUBLE),
+    ]
     s = session(path)
-    assert [(o.name, o.shape) for o in s.get_outputs()] == [("label", label_shape),
-                                                            ("probabilities", ["N", n_columns])]
+    assert [(o.name, o.shape) for o in s.get_outputs()] == [
+        ("label", label_shape),
+        ("probabilities", ["N", n_columns]),
+    ]
     assert [(i.name, i.type, i.shape) for i in s.get_inputs()] == [("input", ORT_TYPE[dtype], ["N", 4])]
     for n_rows in (1, 50):
         Xt = features(seed=2, n_rows=n_rows)
@@ -464,15 +515,25 @@ def test_classifier_equals_predict_and_predict_proba(tmp_path, sklearn_estimator
 def test_regressor_equals_predict(tmp_path, sklearn_estimators, dtype, out_activation, y_shape):
     X = features()
     y = np.random.default_rng(3).normal(size=y_shape) * 40 + 100  # far from the sigmoid's (0, 1)
-    reg = fitted(sklearn_estimators.BPRegressor(hidden_layer_sizes=(6, 5), out_activation=out_activation,
-                                                learning_rate_init=1e-4, max_iter=5, dtype=dtype,
-                                                random_state=0), X, y)
+    reg = fitted(
+        sklearn_estimators.BPRegressor(
+            hidden_layer_sizes=(6, 5),
+            out_activation=out_activation,
+            learning_rate_init=1e-4,
+            max_iter=5,
+            dtype=dtype,
+            random_state=0,
+        ),
+        X,
+        y,
+    )
     path = tmp_path / "reg.onnx"
     save_onnx(reg, path)
     model = onnx.load(path)
     onnx.checker.check_model(model, full_check=True)
     assert [(o.name, o.type.tensor_type.elem_type) for o in model.graph.output] == [
-        ("variable", TensorProto.DOUBLE)]
+        ("variable", TensorProto.DOUBLE)
+    ]
     assert session(path).get_outputs()[0].shape == ["N", *y_shape[1:]]
     for n_rows in (1, 50):
         Xt = features(seed=2, n_rows=n_rows)
@@ -481,15 +542,23 @@ def test_regressor_equals_predict(tmp_path, sklearn_estimators, dtype, out_activ
         outputs = reg.network_.forward(Xt.astype(dtype)).astype(np.float64)
         scale = np.abs(outputs).max() * getattr(reg, "y_scale_", np.ones(1))
         scale = scale if expected.ndim == 2 else scale.ravel()
-        assert_close(run(path, Xt.astype(dtype))["variable"], expected, RTOL[dtype],
-                     scale=np.maximum(scale, np.abs(expected).max()), what="variable")
+        assert_close(
+            run(path, Xt.astype(dtype))["variable"],
+            expected,
+            RTOL[dtype],
+            scale=np.maximum(scale, np.abs(expected).max()),
+            what="variable",
+        )
     if out_activation == "logistic":
         assert "y_center" in {t.name for t in model.graph.initializer}
 
 
 def test_estimator_metadata(tmp_path, sklearn_estimators):
-    clf = fitted(sklearn_estimators.BPClassifier(hidden_layer_sizes=(3,), max_iter=2, random_state=0),
-                 features(), TARGETS["binary int"])
+    clf = fitted(
+        sklearn_estimators.BPClassifier(hidden_layer_sizes=(3,), max_iter=2, random_state=0),
+        features(),
+        TARGETS["binary int"],
+    )
     path = tmp_path / "clf.onnx"
     save_onnx(clf, path)
     model = onnx.load(path)
@@ -521,8 +590,9 @@ def cli_commands():
 @pytest.mark.skipif("convert" not in cli_commands(), reason="fastbp convert not present")
 @pytest.mark.parametrize("dtype", ["float64", "float32"])
 def test_cli_convert_to_onnx(tmp_path, dtype, capsys):
-    net = Network([3, 5, 2], activation="relu", output_activation="softmax", loss="cross_entropy",
-                  seed=0, dtype=dtype)
+    net = Network(
+        [3, 5, 2], activation="relu", output_activation="softmax", loss="cross_entropy", seed=0, dtype=dtype
+    )
     net.save(tmp_path / "net.fbp")
     status = fastbp.cli.main(["convert", str(tmp_path / "net.fbp"), str(tmp_path / "net.onnx")])
     assert status == 0, capsys.readouterr().err

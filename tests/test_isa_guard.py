@@ -49,8 +49,9 @@ WIDE = {module: path for module, path in COPIES.items() if ISA_OF[module] != "ba
 
 def _import_in_subprocess(module, cwd, prefix=()):
     # From cwd, a folder without a fastbp/ of its own: the installed one is imported.
-    return subprocess.run([*prefix, sys.executable, "-c", PROBE, module], capture_output=True, text=True,
-                          timeout=300, cwd=cwd)
+    return subprocess.run(
+        [*prefix, sys.executable, "-c", PROBE, module], capture_output=True, text=True, timeout=300, cwd=cwd
+    )
 
 
 def _assert_imports_or_refuses(result, module, runs):
@@ -62,8 +63,10 @@ def _assert_imports_or_refuses(result, module, runs):
     else:
         assert result.returncode == 1, result.stdout + result.stderr
         last = result.stderr.strip().splitlines()[-1]
-        assert last.startswith(f"ImportError: {module} is the copy of fastbp's kernels compiled for {isa}, "
-                               "which this CPU cannot run (it lacks "), last
+        assert last.startswith(
+            f"ImportError: {module} is the copy of fastbp's kernels compiled for {isa}, "
+            "which this CPU cannot run (it lacks "
+        ), last
         lacks = re.search(r"\(it lacks ([^)]*)\)", last).group(1).split(", ")
         assert lacks and all(re.fullmatch(r"[a-z0-9_.]+", feature) for feature in lacks), last
 
@@ -94,21 +97,88 @@ def test_the_backend_loads_only_copies_this_cpu_runs():
 # AVX2, AVX-512: an AT&T mnemonic starting with "v", or a ymm/zmm/mask
 # register) is caught separately.
 BEYOND_BASELINE = {
-    "andn", "bextr", "blsi", "blsmsk", "blsr", "bzhi", "mulx", "pdep", "pext", "rorx", "sarx", "shlx", "shrx",
-    "lzcnt", "tzcnt", "movbe", "popcnt", "crc32", "pshufb", "palignr", "ptest", "pblendvb", "pblendw",
-    "blendpd", "blendps", "blendvpd", "blendvps", "roundsd", "roundss", "roundpd", "roundps", "pminsd", "pmaxsd",
-    "pminud", "pmaxud", "pmulld", "pinsrb", "pinsrd", "pinsrq", "pextrb", "pextrd", "pextrq", "insertps",
-    "extractps", "pcmpeqq", "pcmpgtq", "packusdw", "dpps", "dppd", "haddpd", "haddps", "hsubpd", "hsubps",
-    "addsubpd", "addsubps", "movddup", "movshdup", "movsldup", "lddqu", "pabsb", "pabsw", "pabsd", "phaddw",
-    "phaddd", "pmaddubsw", "pmulhrsw", "psignb", "psignw", "psignd",
+    "andn",
+    "bextr",
+    "blsi",
+    "blsmsk",
+    "blsr",
+    "bzhi",
+    "mulx",
+    "pdep",
+    "pext",
+    "rorx",
+    "sarx",
+    "shlx",
+    "shrx",
+    "lzcnt",
+    "tzcnt",
+    "movbe",
+    "popcnt",
+    "crc32",
+    "pshufb",
+    "palignr",
+    "ptest",
+    "pblendvb",
+    "pblendw",
+    "blendpd",
+    "blendps",
+    "blendvpd",
+    "blendvps",
+    "roundsd",
+    "roundss",
+    "roundpd",
+    "roundps",
+    "pminsd",
+    "pmaxsd",
+    "pminud",
+    "pmaxud",
+    "pmulld",
+    "pinsrb",
+    "pinsrd",
+    "pinsrq",
+    "pextrb",
+    "pextrd",
+    "pextrq",
+    "insertps",
+    "extractps",
+    "pcmpeqq",
+    "pcmpgtq",
+    "packusdw",
+    "dpps",
+    "dppd",
+    "haddpd",
+    "haddps",
+    "hsubpd",
+    "hsubps",
+    "addsubpd",
+    "addsubps",
+    "movddup",
+    "movshdup",
+    "movsldup",
+    "lddqu",
+    "pabsb",
+    "pabsw",
+    "pabsd",
+    "phaddw",
+    "phaddd",
+    "pmaddubsw",
+    "pmulhrsw",
+    "psignb",
+    "psignw",
+    "psignd",
 }
 PREFIXES = {"rep", "repz", "repe", "repnz", "repne", "lock", "bnd", "notrack", "data16", "addr32", "cs", "ds"}
 
 
 def _disassemble(path):
     """``{function: [(mnemonic, operands)]}`` of a shared object."""
-    text = subprocess.run(["objdump", "-d", "--no-show-raw-insn", "-M", "att", str(path)], capture_output=True,
-                          text=True, timeout=300, check=True).stdout
+    text = subprocess.run(
+        ["objdump", "-d", "--no-show-raw-insn", "-M", "att", str(path)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=True,
+    ).stdout
     functions, current = {}, None
     for line in text.splitlines():
         head = re.fullmatch(r"[0-9a-f]+ <(.+)>:", line)
@@ -134,7 +204,9 @@ def _targets(operands):
 
 
 @pytest.mark.skipif(not WIDE, reason="no copy for a wider instruction set was built on this platform")
-@pytest.mark.skipif(shutil.which("objdump") is None, reason="needs objdump (binutils) to read the machine code")
+@pytest.mark.skipif(
+    shutil.which("objdump") is None, reason="needs objdump (binutils) to read the machine code"
+)
 @pytest.mark.parametrize("module", list(WIDE))
 def test_the_entry_point_of_a_wide_copy_runs_only_baseline_instructions(module):
     # Everything reachable from PyInit_<name> except Cython's own init (which
@@ -149,19 +221,26 @@ def test_the_entry_point_of_a_wide_copy_runs_only_baseline_instructions(module):
             continue
         seen.add(name)
         for mnemonic, operands in functions.get(name, []):
-            if (mnemonic.startswith("v") or mnemonic in BEYOND_BASELINE
-                    or re.search(r"%[yz]mm\d|%k[0-7]\b", operands)):
+            if (
+                mnemonic.startswith("v")
+                or mnemonic in BEYOND_BASELINE
+                or re.search(r"%[yz]mm\d|%k[0-7]\b", operands)
+            ):
                 bad.append(f"{name}: {mnemonic} {operands}")
             if mnemonic.startswith(("call", "jmp", "j")):
                 for target in _targets(operands):
                     if target is None:  # a jump table's jump stays in the function; a call might not
-                        assert mnemonic.startswith("j"), f"{name}: the indirect {mnemonic} {operands} cannot be followed"
+                        assert mnemonic.startswith("j"), (
+                            f"{name}: the indirect {mnemonic} {operands} cannot be followed"
+                        )
                         continue
                     if target.startswith("fastbp_unguarded_"):
                         reached_unguarded = True
                     elif target in functions:  # else: another library's (libc, libpython)
                         todo.append(target)
-    assert reached_unguarded, f"{entry} does not call Cython's init: the guard is not wired in ({sorted(seen)})"
+    assert reached_unguarded, (
+        f"{entry} does not call Cython's init: the guard is not wired in ({sorted(seen)})"
+    )
     assert not bad, "instructions beyond the baseline before the CPU check:\n" + "\n".join(bad[:20])
 
 
@@ -178,8 +257,9 @@ LEVELS = ["baseline", "x86-64-v3", "x86-64-v4"]
 
 
 def _emulated(cpu, code, cwd):
-    return subprocess.run([QEMU, "-cpu", cpu, sys.executable, "-c", code], capture_output=True, text=True,
-                          timeout=600, cwd=cwd)
+    return subprocess.run(
+        [QEMU, "-cpu", cpu, sys.executable, "-c", code], capture_output=True, text=True, timeout=600, cwd=cwd
+    )
 
 
 @pytest.mark.skipif(QEMU is None, reason="needs qemu-x86_64 (Debian's qemu-user) to emulate other CPUs")
@@ -197,10 +277,13 @@ def test_every_copy_imports_or_refuses_on_an_emulated_cpu(cpu, tmp_path):
         result = _import_in_subprocess(module, tmp_path, prefix=(QEMU, "-cpu", cpu))
         _assert_imports_or_refuses(result, module, ISA_OF[module] in runs)
     # fastbp itself picks the best copy the emulated CPU runs, and computes.
-    result = _emulated(cpu, "import fastbp; k = fastbp.get_backend('cython'); "
-                       "net = fastbp.Network.from_weights([[[0.15, 0.20], [0.25, 0.30]], [[0.40, 0.45], [0.50, 0.55]]], "
-                       "[[0.35, 0.35], [0.60, 0.60]]); print(k.ISA, repr(net.cost([0.05, 0.10], [0.01, 0.99])))",
-                       tmp_path)
+    result = _emulated(
+        cpu,
+        "import fastbp; k = fastbp.get_backend('cython'); "
+        "net = fastbp.Network.from_weights([[[0.15, 0.20], [0.25, 0.30]], [[0.40, 0.45], [0.50, 0.55]]], "
+        "[[0.35, 0.35], [0.60, 0.60]]); print(k.ISA, repr(net.cost([0.05, 0.10], [0.01, 0.99])))",
+        tmp_path,
+    )
     assert result.returncode == 0, result.stderr
     best = [isa for isa in runs if dict(backends._ISA_MODULES)[isa] in COPIES][-1]  # the widest built
     assert result.stdout.split() == [best, "0.2983711087600027"]

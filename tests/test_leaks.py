@@ -40,7 +40,9 @@ import pytest
 import fastbp
 from fastbp import Network, TrainingDivergedError
 
-pytestmark = pytest.mark.skipif(not pathlib.Path("/proc/self/statm").exists(), reason="reads the RSS from /proc")
+pytestmark = pytest.mark.skipif(
+    not pathlib.Path("/proc/self/statm").exists(), reason="reads the RSS from /proc"
+)
 
 CALLS = 100_000
 TRAIN_CALLS = 50_000
@@ -81,7 +83,9 @@ def in_a_fresh_process(expression, cwd):
         "print(fastbp.__file__)\n"
         f"print(json.dumps(leaks.{expression}))\n"
     )
-    result = subprocess.run([sys.executable, "-c", code], cwd=cwd, capture_output=True, text=True, timeout=1800)
+    result = subprocess.run(
+        [sys.executable, "-c", code], cwd=cwd, capture_output=True, text=True, timeout=1800
+    )
     assert result.returncode == 0, result.stderr[-4000:]
     imported, value = result.stdout.strip().splitlines()[-2:]
     assert imported == fastbp.__file__, f"the child imported {imported}, this run {fastbp.__file__}"
@@ -174,17 +178,28 @@ def _error_paths():
         "forward-overflow": (lambda: huge.forward([2.0, 2.0]), FloatingPointError),
         "step-diverges": (lambda: net.step(x, far_targets[0], 1.0), TrainingDivergedError),
         "train-diverges": (lambda: net.train(X, far_targets, epochs=2, lr=1.0), TrainingDivergedError),
-        "train-batches-diverge": (lambda: net.train(X, far_targets, epochs=2, lr=1.0, batch_size=3),
-                                  TrainingDivergedError),
+        "train-batches-diverge": (
+            lambda: net.train(X, far_targets, epochs=2, lr=1.0, batch_size=3),
+            TrainingDivergedError,
+        ),
         "train-callback-raises": (lambda: net.train(X, Y, epochs=3, lr=0.1, callback=_boom), _Boom),
-        "kernel-wrong-dtype": (lambda: KERNELS.forward_batch(params, sizes, X.astype(np.float32), out, scratch),
-                               ValueError),
-        "kernel-not-contiguous": (lambda: KERNELS.forward_batch(params, sizes, np.asfortranarray(X), out, scratch),
-                                  ValueError),
-        "kernel-short-buffer": (lambda: KERNELS.forward_batch(params, sizes, X, out, scratch[:3]), ValueError),
+        "kernel-wrong-dtype": (
+            lambda: KERNELS.forward_batch(params, sizes, X.astype(np.float32), out, scratch),
+            ValueError,
+        ),
+        "kernel-not-contiguous": (
+            lambda: KERNELS.forward_batch(params, sizes, np.asfortranarray(X), out, scratch),
+            ValueError,
+        ),
+        "kernel-short-buffer": (
+            lambda: KERNELS.forward_batch(params, sizes, X, out, scratch[:3]),
+            ValueError,
+        ),
         "network-sizes": (lambda: Network([2, 0, 1], backend="cython"), ValueError),
-        "from-weights-chain": (lambda: Network.from_weights([np.zeros((3, 2)), np.zeros((1, 4))],
-                                                            [np.zeros(3), np.zeros(1)]), ValueError),
+        "from-weights-chain": (
+            lambda: Network.from_weights([np.zeros((3, 2)), np.zeros((1, 4))], [np.zeros(3), np.zeros(1)]),
+            ValueError,
+        ),
         "get-backend": (lambda: fastbp.get_backend("fortran"), ValueError),
     }
 

@@ -93,7 +93,7 @@ def test_prints_the_key_figures(result):
 def test_prints_the_published_figures(result, label, figure):
     out = result.stdout
     if label.startswith("w"):  # the updated weight, in section 6
-        out = out[out.index("6. The update"):out.index("7. Training")]
+        out = out[out.index("6. The update") : out.index("7. Training")]
     assert_printed(value_of(out, label), figure)
 
 
@@ -115,7 +115,7 @@ def test_shows_the_chain_rule_for_w5(result):
 
 def milestones(out):
     """{rounds: error} from the training table."""
-    table = out[out.index("rounds   E after"):]
+    table = out[out.index("rounds   E after") :]
     return {int(n): float(e) for n, e in re.findall(r"^\s+(\d+)\s+(\d+\.\d+)\s*$", table, re.M)}
 
 
@@ -132,7 +132,7 @@ def test_shows_the_error_falling(result):
 
 def test_final_outputs_approach_the_targets(result):
     out = result.stdout
-    final = out[out.index("final outputs vs targets"):]
+    final = out[out.index("final outputs vs targets") :]
     assert abs(value_of(final, "out_o1") - 0.01) < 0.01
     assert abs(value_of(final, "out_o2") - 0.99) < 0.01
 

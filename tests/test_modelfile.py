@@ -22,10 +22,10 @@ import tracemalloc
 
 import numpy as np
 import pytest
+from support import fail, write_half_then_fill_the_disk
 
 import fastbp
 from fastbp import Network
-from support import fail, write_half_then_fill_the_disk
 
 MAGIC = b"FASTBP\x00"
 LE = {"float32": "<f4", "float64": "<f8"}
@@ -48,7 +48,9 @@ def assert_identical(loaded, original):
 
 def flat_payload(net):
     dtype = LE[net.dtype.name]
-    return b"".join(np.asarray(a, dtype=dtype).tobytes() for W, b in zip(net.weights, net.biases) for a in (W, b))
+    return b"".join(
+        np.asarray(a, dtype=dtype).tobytes() for W, b in zip(net.weights, net.biases) for a in (W, b)
+    )
 
 
 def split_file(data):
@@ -77,7 +79,9 @@ def test_round_trip_is_exact(tmp_path, backend, dtype, sizes):
 
 def test_special_values_survive_bit_for_bit(tmp_path, dtype):
     info = np.finfo(dtype)
-    W = np.array([[-0.0, info.smallest_subnormal, -info.smallest_subnormal], [info.max, -info.max, info.tiny]], dtype)
+    W = np.array(
+        [[-0.0, info.smallest_subnormal, -info.smallest_subnormal], [info.max, -info.max, info.tiny]], dtype
+    )
     b = np.array([0.0, -0.0], dtype)
     net = Network.from_weights([W], [b])
     net.save(tmp_path / "special.fbp")
@@ -117,8 +121,9 @@ MODELS = [
 def model_net(model, dtype="float64", backend=None, seed=0):
     hidden, output, loss = model
     sizes = [3, 5, 4] if isinstance(hidden, str) else [3, 5, 4, 4]
-    return Network(sizes, activation=hidden, output_activation=output, loss=loss, seed=seed, dtype=dtype,
-                   backend=backend)
+    return Network(
+        sizes, activation=hidden, output_activation=output, loss=loss, seed=seed, dtype=dtype, backend=backend
+    )
 
 
 def model_targets(net, n=12):
@@ -131,7 +136,9 @@ def model_targets(net, n=12):
     return rng.uniform(0.1, 0.9, size=(n, n_out))
 
 
-@pytest.mark.parametrize("model", MODELS, ids=["/".join(map(str, np.ravel(m[0]))) + f"-{m[1]}-{m[2]}" for m in MODELS])
+@pytest.mark.parametrize(
+    "model", MODELS, ids=["/".join(map(str, np.ravel(m[0]))) + f"-{m[1]}-{m[2]}" for m in MODELS]
+)
 def test_activations_and_loss_round_trip(tmp_path, backend, dtype, model):
     net = model_net(model, dtype, backend)
     X = np.random.default_rng(0).uniform(-2, 2, size=(12, 3))
@@ -142,7 +149,9 @@ def test_activations_and_loss_round_trip(tmp_path, backend, dtype, model):
     assert version == 2 and header["activations"] == list(net.activations) and header["loss"] == model[2]
     loaded = fastbp.load(tmp_path / "m.fbp", backend=backend)
     assert_identical(loaded, net)
-    assert loaded.activations == ((model[0],) * 1 if isinstance(model[0], str) else tuple(model[0])) + (model[1],)
+    assert loaded.activations == ((model[0],) * 1 if isinstance(model[0], str) else tuple(model[0])) + (
+        model[1],
+    )
     assert bits(loaded.forward(X)) == bits(net.forward(X))
     assert loaded.cost(X, Y) == net.cost(X, Y)
     assert [loaded.step(x, y, 0.1) for x, y in zip(X, Y)] == [net.step(x, y, 0.1) for x, y in zip(X, Y)]
@@ -209,13 +218,22 @@ def test_file_layout_is_the_documented_one(tmp_path, dtype):
 
 
 def test_the_header_records_the_model(tmp_path):
-    net = Network([3, 4, 4, 2], activation=["relu", "tanh"], output_activation="softmax", loss="cross_entropy",
-                  seed=3)
+    net = Network(
+        [3, 4, 4, 2], activation=["relu", "tanh"], output_activation="softmax", loss="cross_entropy", seed=3
+    )
     net.save(tmp_path / "n.fbp")
     _, header, _ = split_file((tmp_path / "n.fbp").read_bytes())
     assert header["activations"] == ["relu", "tanh", "softmax"] and header["loss"] == "cross_entropy"
-    assert list(header) == ["format_version", "fastbp_version", "layer_sizes", "dtype", "activations", "loss",
-                            "payload_bytes", "payload_sha256"]
+    assert list(header) == [
+        "format_version",
+        "fastbp_version",
+        "layer_sizes",
+        "dtype",
+        "activations",
+        "loss",
+        "payload_bytes",
+        "payload_sha256",
+    ]
 
 
 def test_saving_is_deterministic_and_idempotent(tmp_path):
@@ -379,12 +397,19 @@ BAD_FILES = {
     "npz (zip)": (b"PK\x03\x04" + GOOD[4:], "not a fastbp model file"),
     "text": (b"hello world, not a model", "not a fastbp model file: it starts with b'hello w'"),
     "future version": (
-        craft(version=3), r"format version 3 is newer than this fastbp \(0.1.0\) can read \(versions 1, 2\); upgrade"
+        craft(version=3),
+        r"format version 3 is newer than this fastbp \(0.1.0\) can read \(versions 1, 2\); upgrade",
     ),
     "version 255": (craft(version=255), "format version 255 is newer"),
     "version 0": (craft(version=0), r"unknown format version 0 \(this fastbp reads versions 1, 2\)"),
-    "version 1 byte, version 2 header": (craft(base_header(), version=1), r"version 1 file must have .*unexpected \['loss'\]"),
-    "version 2 byte, version 1 header": (craft(base_header(version=1)), r"version 2 file must have .*missing \['loss'\]"),
+    "version 1 byte, version 2 header": (
+        craft(base_header(), version=1),
+        r"version 1 file must have .*unexpected \['loss'\]",
+    ),
+    "version 2 byte, version 1 header": (
+        craft(base_header(version=1)),
+        r"version 2 file must have .*missing \['loss'\]",
+    ),
     "header too big": (craft(header_size=64 * 1024 + 1), "says 65537 bytes, more than the 65536 allowed"),
     "header size 2**32-1": (craft(header_size=2**32 - 1), "more than the 65536 allowed"),
     "header beyond the file": (craft(header_size=len(GOOD)), r"truncated: the header is \d+ bytes but only"),
@@ -394,8 +419,14 @@ BAD_FILES = {
     "header size 0": (craft(raw_header=b""), "the header is not valid JSON"),
     "header not JSON": (craft(raw_header=b"layer_sizes=[2,3,1]"), "the header is not valid JSON"),
     "header not UTF-8": (craft(raw_header=b'{"a":"\xff"}'), "the header is not UTF-8 text"),
-    "header with a BOM": (craft(raw_header=b"\xef\xbb\xbf" + json.dumps(base_header()).encode()), "not valid JSON"),
-    "two JSON values": (craft(raw_header=json.dumps(base_header()).encode() * 2), "not valid JSON: Extra data: line 1"),
+    "header with a BOM": (
+        craft(raw_header=b"\xef\xbb\xbf" + json.dumps(base_header()).encode()),
+        "not valid JSON",
+    ),
+    "two JSON values": (
+        craft(raw_header=json.dumps(base_header()).encode() * 2),
+        "not valid JSON: Extra data: line 1",
+    ),
     "deeply nested": (craft(raw_header=b"[" * 30000 + b"]" * 30000), "not valid JSON"),
     "JSON array": (craft(raw_header=b"[1, 2]"), "the header must be a JSON object, got an array: \\[1, 2\\]"),
     "JSON number": (craft(raw_header=b"1"), "must be a JSON object, got a number: 1"),
@@ -406,12 +437,19 @@ BAD_FILES = {
         r"repeats the key\(s\) \['dtype'\]",
     ),
     "NaN in the header": (
-        craft(raw_header=json.dumps(base_header()).encode().replace(b'"payload_bytes":', b'"payload_bytes":NaN,"x":')),
+        craft(
+            raw_header=json.dumps(base_header())
+            .encode()
+            .replace(b'"payload_bytes":', b'"payload_bytes":NaN,"x":')
+        ),
         "holds NaN, which is not a JSON number",
     ),
     # The header's keys and types.
     "missing key": (changed(payload_sha256=None), r"exactly the keys .*missing \['payload_sha256'\]"),
-    "missing key, version 1": (changed(1, payload_sha256=None), r"exactly the keys .*missing \['payload_sha256'\]"),
+    "missing key, version 1": (
+        changed(1, payload_sha256=None),
+        r"exactly the keys .*missing \['payload_sha256'\]",
+    ),
     "extra key": (changed(pickle="cos\nsystem\n"), r"unexpected \['pickle'\]"),
     "empty object": (craft({}), "missing"),
     "format_version str": (changed(format_version="2"), "'format_version' must be 2"),
@@ -434,18 +472,33 @@ BAD_FILES = {
         changed(layer_sizes=[2, 4, 1]),
         r"payload_bytes=104 but layer sizes \[2, 4, 1\] in float64 need 136",
     ),
-    "unknown dtype": (changed(dtype="float16"), r"'dtype' must be one of \['float32', 'float64'\], got 'float16'"),
+    "unknown dtype": (
+        changed(dtype="float16"),
+        r"'dtype' must be one of \['float32', 'float64'\], got 'float16'",
+    ),
     "numpy dtype string": (changed(dtype="<f8"), "'dtype' must be one of"),
     "dtype as a list": (changed(dtype=["float64"]), "'dtype' must be one of"),
-    "dtype that does not fit the payload": (changed(dtype="float32"), "payload_bytes=104 but .* in float32 need 52"),
+    "dtype that does not fit the payload": (
+        changed(dtype="float32"),
+        "payload_bytes=104 but .* in float32 need 52",
+    ),
     "unknown activation": (
         changed(activations=["sigmoid", "swish"]),
         r"layer 2 uses the activation 'swish', which this fastbp \(0.1.0\) does not implement \(it knows \['sigmoid', "
         r"'tanh', 'relu', 'leaky_relu', 'identity', 'softmax'\]\)",
     ),
-    "activation in capitals": (changed(activations=["Sigmoid", "sigmoid"]), "layer 1 uses the activation 'Sigmoid'"),
-    "activation with a space": (changed(activations=["sigmoid", "tanh "]), "layer 2 uses the activation 'tanh '"),
-    "scikit-learn's name": (changed(activations=["logistic", "sigmoid"]), "layer 1 uses the activation 'logistic'"),
+    "activation in capitals": (
+        changed(activations=["Sigmoid", "sigmoid"]),
+        "layer 1 uses the activation 'Sigmoid'",
+    ),
+    "activation with a space": (
+        changed(activations=["sigmoid", "tanh "]),
+        "layer 2 uses the activation 'tanh '",
+    ),
+    "scikit-learn's name": (
+        changed(activations=["logistic", "sigmoid"]),
+        "layer 1 uses the activation 'logistic'",
+    ),
     "empty activation": (changed(activations=["sigmoid", ""]), "layer 2 uses the activation ''"),
     "softmax hidden": (
         changed(activations=["softmax", "softmax"], loss="cross_entropy"),
@@ -456,7 +509,8 @@ BAD_FILES = {
         r"layer 1 uses the activation 'relu', which format version 1 does not have .*need version 2",
     ),
     "version 1 with an unknown activation": (
-        changed(1, activations=["sigmoid", "swish"]), "layer 2 uses the activation 'swish', which format version 1",
+        changed(1, activations=["sigmoid", "swish"]),
+        "layer 2 uses the activation 'swish', which format version 1",
     ),
     "version 1 with a loss": (changed(1, loss="cross_entropy"), r"unexpected \['loss'\]"),
     "unknown loss": (
@@ -466,7 +520,10 @@ BAD_FILES = {
     ),
     "loss in capitals": (changed(loss="Cross_Entropy"), "the loss 'Cross_Entropy' is one this fastbp"),
     "loss by another name": (changed(loss="mse"), "the loss 'mse'"),
-    "loss empty list": (changed(loss=[]), r"'loss' must be one of \['squared_error', 'cross_entropy'\], got \[\]"),
+    "loss empty list": (
+        changed(loss=[]),
+        r"'loss' must be one of \['squared_error', 'cross_entropy'\], got \[\]",
+    ),
     "loss null": (craft({**base_header(), "loss": None}), "'loss' must be one of .*got None"),
     "loss number": (changed(loss=1), "'loss' must be one of .*got 1"),
     "loss bool": (changed(loss=False), "'loss' must be one of .*got False"),
@@ -479,10 +536,12 @@ BAD_FILES = {
         ".*'sigmoid' or 'softmax'",
     ),
     "cross-entropy with tanh outputs": (
-        changed(activations=["relu", "tanh"], loss="cross_entropy"), "'tanh' and the loss 'cross_entropy' are not",
+        changed(activations=["relu", "tanh"], loss="cross_entropy"),
+        "'tanh' and the loss 'cross_entropy' are not",
     ),
     "cross-entropy with relu outputs": (
-        changed(activations=["relu", "relu"], loss="cross_entropy"), "'relu' and the loss 'cross_entropy' are not",
+        changed(activations=["relu", "relu"], loss="cross_entropy"),
+        "'relu' and the loss 'cross_entropy' are not",
     ),
     "softmax with squared error": (
         changed(activations=["relu", "softmax"], loss="squared_error"),
@@ -490,7 +549,10 @@ BAD_FILES = {
     ),
     "activations str": (changed(activations="sigmoid"), "'activations' must be a list of 2 strings"),
     "too few activations": (changed(activations=["sigmoid"]), "'activations' must be a list of 2 strings"),
-    "too many activations": (changed(activations=["sigmoid"] * 3), "'activations' must be a list of 2 strings"),
+    "too many activations": (
+        changed(activations=["sigmoid"] * 3),
+        "'activations' must be a list of 2 strings",
+    ),
     "activation not str": (changed(activations=["sigmoid", None]), "'activations' must be"),
     "activation a list": (changed(activations=[["sigmoid"], "sigmoid"]), "'activations' must be"),
     "activations null": (changed(activations=[]), "'activations' must be a list of 2 strings"),
@@ -499,7 +561,10 @@ BAD_FILES = {
     "payload_bytes float": (changed(payload_bytes=104.0), "'payload_bytes' must be an integer"),
     "payload_bytes bool": (changed(payload_bytes=True), "'payload_bytes' must be an integer"),
     "payload_bytes wrong": (changed(payload_bytes=96), "payload_bytes=96 but layer sizes .* need 104"),
-    "checksum uppercase": (changed(payload_sha256=base_header()["payload_sha256"].upper()), "64 lowercase hex"),
+    "checksum uppercase": (
+        changed(payload_sha256=base_header()["payload_sha256"].upper()),
+        "64 lowercase hex",
+    ),
     "checksum short": (changed(payload_sha256="ab" * 31), "'payload_sha256' must be 64 lowercase hex"),
     "checksum not hex": (changed(payload_sha256="g" * 64), "'payload_sha256' must be 64 lowercase hex"),
     "checksum number": (changed(payload_sha256=5), "'payload_sha256' must be 64 lowercase hex"),
@@ -509,7 +574,10 @@ BAD_FILES = {
         f"in float64 need {8 * (2**40 * (2**40 + 1) + 2**40 + 1)} payload bytes, more than fastbp allows",
     ),
     "size 2**64": (changed(layer_sizes=[1, 2**64], activations=["sigmoid"]), "more than fastbp allows"),
-    "a 4000-digit size": (changed(layer_sizes=[1, 10**3999], activations=["sigmoid"]), "more than fastbp allows"),
+    "a 4000-digit size": (
+        changed(layer_sizes=[1, 10**3999], activations=["sigmoid"]),
+        "more than fastbp allows",
+    ),
     "sum overflowing int64 with payload_bytes matching": (
         changed(layer_sizes=[2**62, 1], activations=["sigmoid"], payload_bytes=8 * (2**62 + 1)),
         "more than fastbp allows",
@@ -525,9 +593,18 @@ BAD_FILES = {
         nan_file(np.nan, 0),
         r"the weights of layer 1 hold 1 non-finite values \(first: nan at index \(0, 0\)\)",
     ),
-    "inf bias, right checksum": (nan_file(np.inf, 8), r"the biases of layer 1 hold 1 non-finite .*inf at index \(2,\)"),
-    "-inf last weight, right checksum": (nan_file(-np.inf, 9), r"weights of layer 2 .*-inf at index \(0, 0\)"),
-    "float32 NaN, right checksum": (nan_file(np.nan, 12, "float32"), "the biases of layer 2 hold 1 non-finite"),
+    "inf bias, right checksum": (
+        nan_file(np.inf, 8),
+        r"the biases of layer 1 hold 1 non-finite .*inf at index \(2,\)",
+    ),
+    "-inf last weight, right checksum": (
+        nan_file(-np.inf, 9),
+        r"weights of layer 2 .*-inf at index \(0, 0\)",
+    ),
+    "float32 NaN, right checksum": (
+        nan_file(np.nan, 12, "float32"),
+        "the biases of layer 2 hold 1 non-finite",
+    ),
 }
 
 
@@ -555,11 +632,18 @@ def test_the_crafting_helper_makes_good_files(tmp_path):
 
 
 @pytest.mark.parametrize("hidden", ["sigmoid", "tanh", "relu", "leaky_relu", "identity"])
-@pytest.mark.parametrize("output, loss", [
-    ("sigmoid", "squared_error"), ("sigmoid", "cross_entropy"), ("softmax", "cross_entropy"),
-    ("tanh", "squared_error"), ("relu", "squared_error"), ("leaky_relu", "squared_error"),
-    ("identity", "squared_error"),
-])
+@pytest.mark.parametrize(
+    "output, loss",
+    [
+        ("sigmoid", "squared_error"),
+        ("sigmoid", "cross_entropy"),
+        ("softmax", "cross_entropy"),
+        ("tanh", "squared_error"),
+        ("relu", "squared_error"),
+        ("leaky_relu", "squared_error"),
+        ("identity", "squared_error"),
+    ],
+)
 def test_every_model_a_network_accepts_loads(tmp_path, hidden, output, loss):
     (tmp_path / "n.fbp").write_bytes(changed(activations=[hidden, output], loss=loss))
     loaded = fastbp.load(tmp_path / "n.fbp")
@@ -576,7 +660,11 @@ def test_fastbp_version_is_informative(tmp_path):
     "sizes, dtype, message",
     [
         # 10**12 bytes of float32: under fastbp's limit, so only the file size refuses it.
-        ([500_000, 500_000], "float32", "truncated: the header says 1000002000000 payload bytes but the file holds 104"),
+        (
+            [500_000, 500_000],
+            "float32",
+            "truncated: the header says 1000002000000 payload bytes but the file holds 104",
+        ),
         ([10**6, 10**6], "float64", "need 8000008000000 payload bytes, more than fastbp allows"),
     ],
 )
@@ -605,8 +693,16 @@ FUZZ_CASES = int(os.environ.get("FASTBP_FUZZ_CASES", "10000"))
 
 def fuzz_originals(directory):
     nets = [
-        Network([2, 3, 1], seed=0, dtype="float32"), Network([1, 2], seed=1), Network([3, 1, 2, 1], seed=2),
-        Network([2, 3, 2, 3], activation=["relu", "tanh"], output_activation="softmax", loss="cross_entropy", seed=3),
+        Network([2, 3, 1], seed=0, dtype="float32"),
+        Network([1, 2], seed=1),
+        Network([3, 1, 2, 1], seed=2),
+        Network(
+            [2, 3, 2, 3],
+            activation=["relu", "tanh"],
+            output_activation="softmax",
+            loss="cross_entropy",
+            seed=3,
+        ),
         Network([2, 2, 1], activation="leaky_relu", output_activation="identity", seed=4, dtype="float32"),
     ]
     originals = []
@@ -644,7 +740,9 @@ def mutate(rng, data, header_end):
         elif op == 5:
             del data[at : at + rng.randint(1, 8)]
         else:
-            chunk = rng.choice([b"0", b"9", b'"', b"-", b",", b"1e9", b"true", b"[", b"]", b"{", b"}", b"\\u0000"])
+            chunk = rng.choice(
+                [b"0", b"9", b'"', b"-", b",", b"1e9", b"true", b"[", b"]", b"{", b"}", b"\\u0000"]
+            )
             data[at : at + len(chunk)] = chunk
     return bytes(data)
 
@@ -773,4 +871,3 @@ def test_permissions_like_open(tmp_path):
         assert stat.S_IMODE(os.stat(new).st_mode) == 0o600
     finally:
         os.umask(umask)
-

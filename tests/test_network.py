@@ -180,8 +180,11 @@ def test_returned_arrays_are_new(backend, dtype):
     results = {
         "forward-batch": [net.forward(X), net.forward(X)],
         "forward-one": [net.forward(X[0]), net.forward(X[0])],
-        "gradients": [*net.gradients(X[0], Y[0])[0], *net.gradients(X[0], Y[0])[1],
-                      *net.gradients(X[1], Y[1])[0]],
+        "gradients": [
+            *net.gradients(X[0], Y[0])[0],
+            *net.gradients(X[0], Y[0])[1],
+            *net.gradients(X[1], Y[1])[0],
+        ],
         "train": [net.train(X, Y, epochs=2), net.train(X, Y, epochs=2)],
     }
     every = [a for arrays in results.values() for a in arrays]
@@ -189,7 +192,7 @@ def test_returned_arrays_are_new(backend, dtype):
         assert a.flags.writeable
         for internal in _internals(net):
             assert not np.shares_memory(a, internal)
-        for b in every[i + 1:]:
+        for b in every[i + 1 :]:
             if a.base is None or a.base is not b.base:  # the dW/db of one call may share one buffer
                 assert not np.shares_memory(a, b)
     assert results["forward-batch"][0].dtype == dtype and results["train"][0].dtype == np.float64
@@ -254,20 +257,44 @@ def test_from_weights_copies(backend, dtype):
 @pytest.mark.parametrize(
     "make, expected",
     [
-        pytest.param(lambda W, b: ([w.astype(np.float32) for w in W], [v.astype(np.float32) for v in b]),
-                     np.float32, id="all-float32"),
+        pytest.param(
+            lambda W, b: ([w.astype(np.float32) for w in W], [v.astype(np.float32) for v in b]),
+            np.float32,
+            id="all-float32",
+        ),
         pytest.param(lambda W, b: (W, b), np.float64, id="all-float64"),
-        pytest.param(lambda W, b: ([W[0].astype(np.float32), W[1].astype(np.float32)],
-                                   [b[0].astype(np.float32), b[1]]), np.float64, id="one-float64"),
-        pytest.param(lambda W, b: ([w.astype(np.float32) for w in W], [v.tolist() for v in b]),
-                     np.float64, id="float32-weights-list-biases"),
+        pytest.param(
+            lambda W, b: (
+                [W[0].astype(np.float32), W[1].astype(np.float32)],
+                [b[0].astype(np.float32), b[1]],
+            ),
+            np.float64,
+            id="one-float64",
+        ),
+        pytest.param(
+            lambda W, b: ([w.astype(np.float32) for w in W], [v.tolist() for v in b]),
+            np.float64,
+            id="float32-weights-list-biases",
+        ),
         pytest.param(lambda W, b: ([w.tolist() for w in W], [v.tolist() for v in b]), np.float64, id="lists"),
-        pytest.param(lambda W, b: ([np.ones((4, 3), np.int32), np.ones((2, 4), np.int32)],
-                                   [np.zeros(4, np.int32), np.zeros(2, np.int32)]), np.float64, id="ints"),
-        pytest.param(lambda W, b: ([w.astype(np.float16) for w in W], [v.astype(np.float16) for v in b]),
-                     np.float64, id="float16"),
-        pytest.param(lambda W, b: (tuple(w.astype(np.float32) for w in W), tuple(v.astype(np.float32) for v in b)),
-                     np.float32, id="tuples-of-float32"),
+        pytest.param(
+            lambda W, b: (
+                [np.ones((4, 3), np.int32), np.ones((2, 4), np.int32)],
+                [np.zeros(4, np.int32), np.zeros(2, np.int32)],
+            ),
+            np.float64,
+            id="ints",
+        ),
+        pytest.param(
+            lambda W, b: ([w.astype(np.float16) for w in W], [v.astype(np.float16) for v in b]),
+            np.float64,
+            id="float16",
+        ),
+        pytest.param(
+            lambda W, b: (tuple(w.astype(np.float32) for w in W), tuple(v.astype(np.float32) for v in b)),
+            np.float32,
+            id="tuples-of-float32",
+        ),
     ],
 )
 def test_from_weights_infers_the_dtype(backend, make, expected):
@@ -390,10 +417,12 @@ def test_gradients_match_finite_differences(backend):
         for params, grads, is_bias in ((net.weights, dW, False), (net.biases, db, True)):
             base = snapshot(net)
             for index in np.ndindex(params[layer].shape):
+
                 def J_with(delta):
                     Ws, bs = [w.copy() for w in base[0]], [b.copy() for b in base[1]]
                     (bs if is_bias else Ws)[layer][index] += delta
                     return Network.from_weights(Ws, bs, backend=backend).cost(x, y)
+
                 numeric = (J_with(eps) - J_with(-eps)) / (2 * eps)
                 assert grads[layer][index] == pytest.approx(numeric, rel=1e-5, abs=1e-9)
 
@@ -565,7 +594,9 @@ def test_diverging_step_restores_the_network(backend, net_dtype, target, lr):
     net.step(X[1], Y[1], 0.5)  # a normal step first: the state to come back to is not the initial one
     before = snapshot(net)
     y = np.array([target, 0.5])
-    with pytest.raises(TrainingDivergedError, match=re.escape(f"training diverged during the step with lr={lr}")):
+    with pytest.raises(
+        TrainingDivergedError, match=re.escape(f"training diverged during the step with lr={lr}")
+    ):
         net.step(X[0], y, lr)
     assert_state(net, before)
     assert np.isfinite(all_params(net)).all()
@@ -594,7 +625,9 @@ def test_a_huge_but_finite_step_is_applied_as_the_reference_applies_it(net_dtype
     assert np.isfinite(all_params(compiled)).all()
     # The step taken was beyond the bound (2^969, 2^102) that skips the check.
     assert abs(compiled.weights[0][:, 0]).max() > (2.0**969 if net_dtype == "float64" else 2.0**102)
-    np.testing.assert_allclose(all_params(compiled), all_params(reference), rtol=1e-6 if net_dtype == "float32" else 1e-12)
+    np.testing.assert_allclose(
+        all_params(compiled), all_params(reference), rtol=1e-6 if net_dtype == "float32" else 1e-12
+    )
 
 
 @pytest.mark.parametrize("net_dtype, huge, lr", [("float64", 1e300, 1e10), ("float32", 1e36, 1e10)])
@@ -615,7 +648,9 @@ def test_diverging_train_restores_the_network(backend, net_dtype, target, lr):
     before = snapshot(net)
     Y_bad = Y.copy()
     Y_bad[:, 0] = target
-    with pytest.raises(TrainingDivergedError, match=re.escape(f"training diverged during epoch 1 of 3 with lr={lr}")):
+    with pytest.raises(
+        TrainingDivergedError, match=re.escape(f"training diverged during epoch 1 of 3 with lr={lr}")
+    ):
         net.train(X, Y_bad, epochs=3, lr=lr, shuffle=True, seed=0)
     assert_state(net, before)
     assert np.isfinite(all_params(net)).all()
@@ -651,7 +686,9 @@ def test_divergence_late_in_training_restores_the_last_good_epoch(backend, dtype
     monkeypatch.setattr(net, "_kernels", _PoisonedEpoch(net._kernels, fail_at=3))
     seen = []
     # A callback makes one kernel call per epoch, so the third call is epoch 3.
-    with pytest.raises(TrainingDivergedError, match="training diverged during epoch 3 of 5 with lr=0.5") as error:
+    with pytest.raises(
+        TrainingDivergedError, match="training diverged during epoch 3 of 5 with lr=0.5"
+    ) as error:
         net.train(X, Y, epochs=5, lr=0.5, callback=lambda epoch, cost: seen.append(cost))
     twin_costs = twin.train(X, Y, epochs=2, lr=0.5)  # the two epochs that completed
     assert_same_net(net, twin)
@@ -685,9 +722,11 @@ def test_training_from_two_threads_is_serialised(backend):
         params = all_params(net)
         assert np.isfinite(params).all()
         matches = [
-            order for order, (costs, final) in serial.items()
+            order
+            for order, (costs, final) in serial.items()
             if np.array_equal(params, final)
-            and np.array_equal(costs_A, costs["A"]) and np.array_equal(costs_B, costs["B"])
+            and np.array_equal(costs_A, costs["A"])
+            and np.array_equal(costs_B, costs["B"])
         ]
         assert len(matches) == 1, "the two train calls interleaved"
 
@@ -715,8 +754,9 @@ def test_forward_from_many_threads_is_bit_identical(backend, dtype):
     def work():
         results = []
         for _ in range(rounds):
-            results.append((net.forward(X), [net.forward(x) for x in X[:10]], net.cost(X, Y),
-                            net.gradients(X[0], Y[0])))
+            results.append(
+                (net.forward(X), [net.forward(x) for x in X[:10]], net.cost(X, Y), net.gradients(X[0], Y[0]))
+            )
         return results
 
     for results in run_in_threads([work] * 8):
@@ -767,7 +807,9 @@ def test_get_backend_returns_the_kernel_modules():
 
 
 def test_unknown_backend_is_rejected():
-    with pytest.raises(ValueError, match=r"backend='numpy' names no backend; choose one of \['cython', 'python'\]"):
+    with pytest.raises(
+        ValueError, match=r"backend='numpy' names no backend; choose one of \['cython', 'python'\]"
+    ):
         Network([2, 2], backend="numpy")
     with pytest.raises(ValueError, match=r"backend='numpy' names no backend"):
         Network.from_weights([[[1.0]]], [[0.0]], backend="numpy")
@@ -791,8 +833,12 @@ def test_float64_overflow_is_refused_not_returned_as_nan(backend):
     # inf - inf: no wider type to fall back on, so forward/cost/gradients raise.
     net = Network.from_weights([[[1e308, -1e308]]], [[0.0]], backend=backend)
     snap = snapshot(net)
-    for call in (lambda: net.forward([2.0, 2.0]), lambda: net.forward([[2.0, 2.0]]),
-                 lambda: net.cost([2.0, 2.0], [0.5]), lambda: net.gradients([2.0, 2.0], [0.5])):
+    for call in (
+        lambda: net.forward([2.0, 2.0]),
+        lambda: net.forward([[2.0, 2.0]]),
+        lambda: net.cost([2.0, 2.0], [0.5]),
+        lambda: net.gradients([2.0, 2.0], [0.5]),
+    ):
         with pytest.raises(FloatingPointError, match="overflowed"):
             call()
     assert_state(net, snap)

@@ -38,14 +38,13 @@ import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from support import examples
+from test_activations import COPIES, HIDDEN, OUTPUTS, flat, make, targets
+from test_equivalence import RTOL64_TRAINED, assert_close, rtol_for, update_scale
 
 import fastbp
 from fastbp import Network, _model
 from fastbp.optimizers import Optimizer
-
-from support import examples
-from test_activations import COPIES, HIDDEN, OUTPUTS, flat, make, targets
-from test_equivalence import RTOL64_TRAINED, assert_close, rtol_for, update_scale
 
 PY = fastbp.get_backend("python")
 DTYPES = (np.dtype(np.float64), np.dtype(np.float32))
@@ -110,8 +109,9 @@ def data(sizes, rows, out, loss, seed=0):
 
 
 def net_of(sizes, hidden, out, loss, backend, dtype=np.float64, seed=1):
-    return Network(sizes, activation=hidden, output_activation=out, loss=loss, seed=seed, dtype=dtype,
-                   backend=backend)
+    return Network(
+        sizes, activation=hidden, output_activation=out, loss=loss, seed=seed, dtype=dtype, backend=backend
+    )
 
 
 def state_of(opt):
@@ -125,7 +125,9 @@ def assert_same_state(opt, expected, what):
     steps, sizes, dtype, slots = state_of(opt)
     e_steps, e_sizes, e_dtype, e_slots = expected
     assert steps == e_steps, f"{what}: steps {steps} != {e_steps}"
-    assert (sizes, dtype) == (e_sizes, e_dtype), f"{what}: bound to {sizes} {dtype}, expected {e_sizes} {e_dtype}"
+    assert (sizes, dtype) == (e_sizes, e_dtype), (
+        f"{what}: bound to {sizes} {dtype}, expected {e_sizes} {e_dtype}"
+    )
     assert slots.keys() == e_slots.keys(), f"{what}: state slots {sorted(slots)} != {sorted(e_slots)}"
     for name in slots:
         np.testing.assert_array_equal(slots[name], e_slots[name], err_msg=f"{what}: state {name!r}")
@@ -151,8 +153,11 @@ def train(net, X, Y, opt, epochs, batch_size, **kwargs):
 
 
 def _torch():
-    return pytest.importorskip("torch", reason="PyTorch is not installed (pip install torch==2.13.0): the "
-                                               "trajectories against torch.optim are skipped")
+    return pytest.importorskip(
+        "torch",
+        reason="PyTorch is not installed (pip install torch==2.13.0): the "
+        "trajectories against torch.optim are skipped",
+    )
 
 
 def torch_row_costs(torch, Ws, bs, names, loss, X, Y):
@@ -161,8 +166,13 @@ def torch_row_costs(torch, Ws, bs, names, loss, X, Y):
     ``-[y ln o + (1 - y) ln(1 - o)]`` is ``binary_cross_entropy_with_logits``;
     for softmax ``-sum y ln o`` is ``-sum y log_softmax(z)``."""
     F = torch.nn.functional
-    functions = {"sigmoid": torch.sigmoid, "tanh": torch.tanh, "relu": F.relu,
-                 "leaky_relu": lambda v: F.leaky_relu(v, _model.LEAKY_SLOPE), "identity": lambda v: v}
+    functions = {
+        "sigmoid": torch.sigmoid,
+        "tanh": torch.tanh,
+        "relu": F.relu,
+        "leaky_relu": lambda v: F.leaky_relu(v, _model.LEAKY_SLOPE),
+        "identity": lambda v: v,
+    }
     a = X
     for l, (W, b, name) in enumerate(zip(Ws, bs, names)):
         z = a @ W.T + b
@@ -198,8 +208,15 @@ def torch_trajectory(net, X, Y, name, kwargs, epochs, batch_size, update_biases=
         total = 0.0
         for start in range(0, n, batch_size):
             opt.zero_grad()
-            J = torch_row_costs(torch, Ws, bs, net.activations, net.loss, tX[start:start + batch_size],
-                                tY[start:start + batch_size])
+            J = torch_row_costs(
+                torch,
+                Ws,
+                bs,
+                net.activations,
+                net.loss,
+                tX[start : start + batch_size],
+                tY[start : start + batch_size],
+            )
             (J.sum() / len(J)).backward()
             total += J.detach().sum().item()
             opt.step()
@@ -242,18 +259,20 @@ def trajectory_cases(config, mode):
     j = family.index((config, mode))
     cases = list(model_cases(offset=config))
     if name == "RPROP":
-        return cases[j % 2::2]
+        return cases[j % 2 :: 2]
     return [cases[(2 * j) % 7], cases[(2 * j + 1) % 7]]
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _torch_expected(config, mode, i):
     """The torch trajectory of one case, computed once for every backend."""
     name, kwargs, _ = CONFIGS[config]
     rows, epochs, batch_size = MODES[mode]
     sizes, hidden, out, loss = trajectory_cases(config, mode)[i]
     X, Y = data(sizes, rows, out, loss, seed=config)
-    return torch_trajectory(net_of(sizes, hidden, out, loss, "python"), X, Y, name, kwargs, epochs, batch_size)
+    return torch_trajectory(
+        net_of(sizes, hidden, out, loss, "python"), X, Y, name, kwargs, epochs, batch_size
+    )
 
 
 def test_the_trajectory_cases_cover_every_model():
@@ -276,17 +295,28 @@ def test_the_trajectory_is_torch_optims(config, mode, backend):
     for i, (sizes, hidden, out, loss) in enumerate(trajectory_cases(config, mode)):
         X, Y = data(sizes, rows, out, loss, seed=config)
         net = net_of(sizes, hidden, out, loss, backend)
-        compare_with_torch(net, X, Y, name, kwargs, epochs, batch_size,
-                           f"{cid} {mode} {sizes} {hidden} {out}/{loss} on {backend}",
-                           expected=_torch_expected(config, mode, i))
+        compare_with_torch(
+            net,
+            X,
+            Y,
+            name,
+            kwargs,
+            epochs,
+            batch_size,
+            f"{cid} {mode} {sizes} {hidden} {out}/{loss} on {backend}",
+            expected=_torch_expected(config, mode, i),
+        )
 
 
-WITHOUT_BIASES = [("sgd-nesterov-weight-decay", "online"), ("adam-weight-decay", "mini-batch"),
-                  ("rprop-custom", "full-batch")]
+WITHOUT_BIASES = [
+    ("sgd-nesterov-weight-decay", "online"),
+    ("adam-weight-decay", "mini-batch"),
+    ("rprop-custom", "full-batch"),
+]
 WITHOUT_BIASES_MODEL = [3, 5, 4, 3], ["tanh", "relu"], "sigmoid", "cross_entropy"
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _torch_expected_without_biases(config, mode):
     name, kwargs, _ = CONFIGS[CONFIG_IDS.index(config)]
     rows, epochs, batch_size = MODES[mode]
@@ -307,8 +337,18 @@ def test_the_trajectory_without_bias_updates_is_torch_optims_on_the_weights(conf
     X, Y = data(sizes, rows, out, loss, seed=7)
     net = net_of(sizes, hidden, out, loss, backend)
     biases = [b.copy() for b in net.biases]
-    compare_with_torch(net, X, Y, name, kwargs, epochs, batch_size, f"{cid} {mode} without biases",
-                       update_biases=False, expected=_torch_expected_without_biases(config, mode))
+    compare_with_torch(
+        net,
+        X,
+        Y,
+        name,
+        kwargs,
+        epochs,
+        batch_size,
+        f"{cid} {mode} without biases",
+        update_biases=False,
+        expected=_torch_expected_without_biases(config, mode),
+    )
     for b, b0 in zip(net.biases, biases):
         np.testing.assert_array_equal(b, b0)
 
@@ -324,8 +364,12 @@ def test_the_torch_side_is_what_fastbp_computes_with_plain_sgd():
         init = flat(net)
         expected_costs, expected = torch_trajectory(net, X, Y, "SGD", dict(lr=0.3), 5, 4)
         costs = net.train(X, Y, epochs=5, lr=0.3, batch_size=4)
-        assert_close(flat(net), expected, RTOL_TORCH, scale=update_scale(init, expected), what=f"{out}/{loss}")
-        assert_close(costs, expected_costs, RTOL_TORCH, scale=np.abs(expected_costs).max(), what=f"{out}/{loss}")
+        assert_close(
+            flat(net), expected, RTOL_TORCH, scale=update_scale(init, expected), what=f"{out}/{loss}"
+        )
+        assert_close(
+            costs, expected_costs, RTOL_TORCH, scale=np.abs(expected_costs).max(), what=f"{out}/{loss}"
+        )
 
 
 # --------------------------------------------------------------------------
@@ -371,19 +415,36 @@ def test_every_compiled_copy_agrees_with_the_reference(config, dtype):
             X, Y = data(sizes, rows, out, loss, seed=config)
             what = f"{cid} {mode} {sizes} {hidden} {out}/{loss} {dtype}"
             init = flat(make(sizes, hidden, out, loss, dtype, backend="python", seed=1))
-            expected = _copy_run(lambda: make(sizes, hidden, out, loss, dtype, backend="python", seed=1),
-                                 name, kwargs, mode, X, Y)
+            expected = _copy_run(
+                lambda: make(sizes, hidden, out, loss, dtype, backend="python", seed=1),
+                name,
+                kwargs,
+                mode,
+                X,
+                Y,
+            )
             results = {}
             for isa in COPIES:
-                got = _copy_run(lambda: make(sizes, hidden, out, loss, dtype, isa=isa, seed=1),
-                                name, kwargs, mode, X, Y)
+                got = _copy_run(
+                    lambda: make(sizes, hidden, out, loss, dtype, isa=isa, seed=1), name, kwargs, mode, X, Y
+                )
                 assert got["steps"] == expected["steps"], f"{what} {isa}: steps"
                 for key in ("costs", "shuffled costs", "step J"):
-                    assert_close(got[key], expected[key], rtol, scale=np.abs(expected["costs"]).max(),
-                                 what=f"{what} {isa} {key}")
+                    assert_close(
+                        got[key],
+                        expected[key],
+                        rtol,
+                        scale=np.abs(expected["costs"]).max(),
+                        what=f"{what} {isa} {key}",
+                    )
                 for key in ("weights", "shuffled weights", "step weights"):
-                    assert_close(got[key], expected[key], rtol, scale=update_scale(init, expected[key]),
-                                 what=f"{what} {isa} {key}")
+                    assert_close(
+                        got[key],
+                        expected[key],
+                        rtol,
+                        scale=update_scale(init, expected[key]),
+                        what=f"{what} {isa} {key}",
+                    )
                 for key in expected:
                     if key.startswith(("state", "final state")):
                         assert_close(got[key], expected[key], rtol, what=f"{what} {isa} {key}")
@@ -450,13 +511,20 @@ def test_sgd_without_momentum_is_plain_gradient_descent(backend):
         costs_plain = plain.train(X, Y, epochs=10, lr=0.1, batch_size=batch_size)
         costs_opt = opt_net.train(X, Y, epochs=10, optimizer=fastbp.SGD(lr=0.1), batch_size=batch_size)
         assert_close(costs_opt, costs_plain, RTOL64_TRAINED, what="costs")
-        assert_close(flat(opt_net), flat(plain), RTOL64_TRAINED, scale=update_scale(init, flat(plain)), what="weights")
+        assert_close(
+            flat(opt_net), flat(plain), RTOL64_TRAINED, scale=update_scale(init, flat(plain)), what="weights"
+        )
 
 
 @pytest.mark.parametrize("backend", fastbp.backends())
 @settings(max_examples=examples(10))
-@given(config=st.integers(0, len(CONFIGS) - 1), splits=st.lists(st.integers(1, 4), min_size=1, max_size=4),
-       update_biases=st.booleans(), dtype=st.sampled_from(DTYPES), rows=st.integers(1, 9))
+@given(
+    config=st.integers(0, len(CONFIGS) - 1),
+    splits=st.lists(st.integers(1, 4), min_size=1, max_size=4),
+    update_biases=st.booleans(),
+    dtype=st.sampled_from(DTYPES),
+    rows=st.integers(1, 9),
+)
 def test_any_split_of_a_run_is_the_run(backend, config, splits, update_biases, dtype, rows):
     # The epochs of a run split into calls in any way: the bits of one call
     # per split on one side, of one call per epoch on the other.
@@ -555,7 +623,10 @@ def test_a_long_run_ends_at_the_last_epoch_before_it_diverged(name, rows, backen
     # (Adam is not here: its steps are bounded by about lr / sqrt(1 - beta2),
     # so it overflows in its first updates or never; the undo of its state is
     # tested above and below.)
-    kwargs = {"SGD": dict(lr=0.2, momentum=0.9), "RPROP": dict(lr=1.0, etas=(0.5, 1e60), step_sizes=(0.0, 1e300))}[name]
+    kwargs = {
+        "SGD": dict(lr=0.2, momentum=0.9),
+        "RPROP": dict(lr=1.0, etas=(0.5, 1e60), step_sizes=(0.0, 1e300)),
+    }[name]
     batch_size = None if name == "RPROP" else (rows + 1) // 2
     sizes, hidden, out, loss = [3, 4, 2], ["identity"], "identity", "squared_error"
     X, Y = data(sizes, rows, out, loss)
@@ -612,15 +683,19 @@ def _ctrl_c_after(seconds):
     return timer
 
 
-@pytest.mark.parametrize("backend, name, kwargs, batch_size, sizes, rows", [
-    ("python", "Adam", dict(lr=0.01), 1, [2, 3, 2], 100_000),
-    ("python", "SGD", dict(lr=0.1, momentum=0.9, nesterov=True), 4, [2, 3, 2], 200_000),
-    ("cython", "Adam", dict(lr=0.001, weight_decay=0.01), 1, [1, 2000, 1], 2_000_000),
-    ("cython", "SGD", dict(lr=0.01, momentum=0.9), 64, [1, 2000, 1], 2_000_000),
-    ("cython", "RPROP", dict(), None, [1, 2000, 1], 2_000_000),
-])
-def test_ctrl_c_restores_the_weights_and_the_optimizer_state(backend, name, kwargs, batch_size, sizes, rows,
-                                                             default_sigint_handler):
+@pytest.mark.parametrize(
+    "backend, name, kwargs, batch_size, sizes, rows",
+    [
+        ("python", "Adam", dict(lr=0.01), 1, [2, 3, 2], 100_000),
+        ("python", "SGD", dict(lr=0.1, momentum=0.9, nesterov=True), 4, [2, 3, 2], 200_000),
+        ("cython", "Adam", dict(lr=0.001, weight_decay=0.01), 1, [1, 2000, 1], 2_000_000),
+        ("cython", "SGD", dict(lr=0.01, momentum=0.9), 64, [1, 2000, 1], 2_000_000),
+        ("cython", "RPROP", dict(), None, [1, 2000, 1], 2_000_000),
+    ],
+)
+def test_ctrl_c_restores_the_weights_and_the_optimizer_state(
+    backend, name, kwargs, batch_size, sizes, rows, default_sigint_handler
+):
     # Two good epochs on a few rows make the state non-trivial; Ctrl-C at
     # 0.3 s into one long epoch (seconds to minutes uninterrupted) undoes it.
     rng = np.random.default_rng(3)
@@ -647,8 +722,11 @@ COPIERS = {"pickle": lambda o: pickle.loads(pickle.dumps(o)), "deepcopy": copy.d
 
 
 def _hyper(opt):
-    names = {"SGD": ("lr", "momentum", "nesterov", "weight_decay"), "Adam": ("lr", "betas", "eps", "weight_decay"),
-             "RPROP": ("lr", "etas", "step_sizes")}[type(opt).__name__]
+    names = {
+        "SGD": ("lr", "momentum", "nesterov", "weight_decay"),
+        "Adam": ("lr", "betas", "eps", "weight_decay"),
+        "RPROP": ("lr", "etas", "step_sizes"),
+    }[type(opt).__name__]
     return {n: getattr(opt, n) for n in names}
 
 
@@ -731,8 +809,14 @@ def test_networks_of_one_shape_may_share_an_optimizer(backend):
 
 def test_hyper_parameters_are_read_only_except_lr():
     opt = fastbp.SGD(lr=0.1, momentum=0.5)
-    for attribute, value in (("momentum", 0.1), ("nesterov", True), ("weight_decay", 0.1), ("steps", 3),
-                             ("layer_sizes", (1, 1)), ("dtype", np.float32)):
+    for attribute, value in (
+        ("momentum", 0.1),
+        ("nesterov", True),
+        ("weight_decay", 0.1),
+        ("steps", 3),
+        ("layer_sizes", (1, 1)),
+        ("dtype", np.float32),
+    ):
         with pytest.raises(AttributeError):
             setattr(opt, attribute, value)
     for attribute, value in (("betas", (0.5, 0.5)), ("eps", 1.0)):
@@ -822,15 +906,24 @@ BAD_HYPER = [
 ]
 
 
-@pytest.mark.parametrize("name, kwargs, error, word", BAD_HYPER,
-                         ids=[f"{n}-{k}" for n, k, _, _ in BAD_HYPER])
+@pytest.mark.parametrize("name, kwargs, error, word", BAD_HYPER, ids=[f"{n}-{k}" for n, k, _, _ in BAD_HYPER])
 def test_bad_hyper_parameters_are_refused_naming_the_argument(name, kwargs, error, word):
     with pytest.raises(error, match=word):
         CLASSES[name](**kwargs)
 
 
-@pytest.mark.parametrize("value, error", [(0.0, ValueError), (-1.0, ValueError), (NAN, ValueError), (INF, ValueError),
-                                          (True, TypeError), ("0.1", TypeError), (None, TypeError)])
+@pytest.mark.parametrize(
+    "value, error",
+    [
+        (0.0, ValueError),
+        (-1.0, ValueError),
+        (NAN, ValueError),
+        (INF, ValueError),
+        (True, TypeError),
+        ("0.1", TypeError),
+        (None, TypeError),
+    ],
+)
 def test_a_bad_lr_assigned_is_refused_and_changes_nothing(value, error):
     opt = fastbp.Adam(lr=0.01)
     with pytest.raises(error, match="lr"):
@@ -875,9 +968,14 @@ def _bound(backend, sizes=(3, 4, 2), dtype=np.float64, name="Adam"):
 def test_an_optimizer_reused_on_another_shape_or_dtype_is_refused(backend):
     net, opt, X, Y = _bound(backend)
     for sizes, dtype in (((3, 5, 2), np.float64), ((3, 4, 4, 2), np.float64), ((3, 4, 2), np.float32)):
-        other = net_of(list(sizes), ["tanh"] * (len(sizes) - 2), "sigmoid", "squared_error", backend, dtype=dtype)
+        other = net_of(
+            list(sizes), ["tanh"] * (len(sizes) - 2), "sigmoid", "squared_error", backend, dtype=dtype
+        )
         with _Unchanged(other, opt), _Unchanged(net):
-            for call in (lambda: other.train(X, Y, optimizer=opt), lambda: other.step(X[0], Y[0], optimizer=opt)):
+            for call in (
+                lambda: other.train(X, Y, optimizer=opt),
+                lambda: other.step(X[0], Y[0], optimizer=opt),
+            ):
                 with pytest.raises(ValueError) as error:
                     call()
                 message = str(error.value)
@@ -908,9 +1006,19 @@ def test_both_lr_and_optimizer_or_neither_are_refused(backend):
     assert fresh.layer_sizes is None and fresh.steps == 0
 
 
-@pytest.mark.parametrize("thing", [
-    "adam", fastbp.Adam, 0.1, dict(lr=0.1), (0.1, 0.9), object(), True,
-], ids=["str", "class", "float", "dict", "tuple", "object", "bool"])
+@pytest.mark.parametrize(
+    "thing",
+    [
+        "adam",
+        fastbp.Adam,
+        0.1,
+        dict(lr=0.1),
+        (0.1, 0.9),
+        object(),
+        True,
+    ],
+    ids=["str", "class", "float", "dict", "tuple", "object", "bool"],
+)
 def test_an_object_that_is_not_an_optimizer_is_refused(thing, backend):
     net, opt, X, Y = _bound(backend)
     with _Unchanged(net, opt):
@@ -936,8 +1044,10 @@ def test_rprop_with_a_mini_batch_is_refused(backend):
     # All the rows (or more, clipped) is the full batch it is.
     a, b = pickle.loads(pickle.dumps(net)), pickle.loads(pickle.dumps(net))
     opt_b = copy.deepcopy(opt)
-    np.testing.assert_array_equal(a.train(X, Y, optimizer=opt, batch_size=len(X)),
-                                  b.train(X, Y, optimizer=opt_b, batch_size=10 * len(X)))
+    np.testing.assert_array_equal(
+        a.train(X, Y, optimizer=opt, batch_size=len(X)),
+        b.train(X, Y, optimizer=opt_b, batch_size=10 * len(X)),
+    )
     np.testing.assert_array_equal(flat(a), flat(b))
 
 
@@ -948,9 +1058,19 @@ def test_bad_data_or_arguments_with_an_optimizer_change_nothing(name, backend):
     net, opt, X, Y = _bound(backend, name=name)
     fresh = CLASSES[name]()
     bad = [
-        dict(X=X[:, :2]), dict(Y=Y[:, :1]), dict(Y=Y[:-1]), dict(X=np.full_like(X, np.nan)),
-        dict(epochs=0), dict(epochs=True), dict(epochs=1.5), dict(batch_size=0), dict(batch_size="4"),
-        dict(shuffle="yes"), dict(update_biases=None), dict(seed=-1), dict(callback=3),
+        dict(X=X[:, :2]),
+        dict(Y=Y[:, :1]),
+        dict(Y=Y[:-1]),
+        dict(X=np.full_like(X, np.nan)),
+        dict(epochs=0),
+        dict(epochs=True),
+        dict(epochs=1.5),
+        dict(batch_size=0),
+        dict(batch_size="4"),
+        dict(shuffle="yes"),
+        dict(update_biases=None),
+        dict(seed=-1),
+        dict(callback=3),
     ]
     with _Unchanged(net, opt):
         for kwargs in bad:

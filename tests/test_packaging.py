@@ -35,7 +35,9 @@ def _build_job(tmp_path_factory):
 
 
 def _wheel_run_job(tmp_path_factory):
-    return background_job("packaging: wheel run", lambda: _run_the_core_suite(*_build_job(tmp_path_factory).result()))
+    return background_job(
+        "packaging: wheel run", lambda: _run_the_core_suite(*_build_job(tmp_path_factory).result())
+    )
 
 
 def start_in_background(tmp_path_factory, names):
@@ -56,8 +58,16 @@ def test_sdist_holds_sources_not_build_outputs(artefacts):
     _, sdist, _ = artefacts
     with tarfile.open(sdist) as tar:
         names = {"/".join(n.split("/")[1:]) for n in tar.getnames()}
-    for required in ("pyproject.toml", "setup.py", "README.md", "fastbp/_kernels.pyx", "fastbp/_kernels.pyi",
-                     "fastbp/py.typed", "fastbp/reference.py", "tests/conftest.py"):
+    for required in (
+        "pyproject.toml",
+        "setup.py",
+        "README.md",
+        "fastbp/_kernels.pyx",
+        "fastbp/_kernels.pyi",
+        "fastbp/py.typed",
+        "fastbp/reference.py",
+        "tests/conftest.py",
+    ):
         assert required in names, f"{required} missing from the sdist"
     generated = [n for n in names if n.endswith((".c", ".so", ".o"))]
     assert generated == []
@@ -80,9 +90,17 @@ def test_wheel_holds_the_compiled_module_and_stubs(artefacts):
 # run by the main suite, and so are (below) the tests whose outcome does not
 # depend on how fastbp was built and installed.
 WHEEL_TESTS = [
-    "test_backends.py", "test_equivalence.py", "test_gradients.py", "test_network.py",
-    "test_validation.py", "test_hostile_input.py", "test_worked_example.py", "test_main.py",
-    "test_modelfile.py", "test_interrupt.py", "test_isa_guard.py",
+    "test_backends.py",
+    "test_equivalence.py",
+    "test_gradients.py",
+    "test_network.py",
+    "test_validation.py",
+    "test_hostile_input.py",
+    "test_worked_example.py",
+    "test_main.py",
+    "test_modelfile.py",
+    "test_interrupt.py",
+    "test_isa_guard.py",
 ]
 # Left to this run and the debug build's: tests/test_threads.py (the locks and
 # per-call buffers of fastbp/network.py, the same code in every build; the
@@ -99,16 +117,28 @@ def _run_the_core_suite(work, sdist, wheel):
     python = venv / ("Scripts/python.exe" if os.name == "nt" else "bin/python")
     # The wheel and what the core tests need (not the optional peers of the
     # test extra: the main run covers those; this one is about the wheel).
-    run([str(python), "-m", "pip", "install", "--quiet", str(wheel), "pytest", "hypothesis"],
-         env=clean_env(), timeout=1800)
+    run(
+        [str(python), "-m", "pip", "install", "--quiet", str(wheel), "pytest", "hypothesis"],
+        env=clean_env(),
+        timeout=1800,
+    )
     run_dir = work / "run"  # outside the source tree: only the installed fastbp is importable
     run_dir.mkdir()
     tests = work / "src" / "tests"
     return venv, run(
         # The core tests of the same snapshot the wheel was built from.
-        [str(python), "-m", "pytest", *(str(tests / name) for name in WHEEL_TESTS), "-q",
-         *(f"--deselect=tests/{name}" for name in WHEEL_DESELECT),  # a node id: relative to --rootdir
-         "-p", "no:cacheprovider", "--rootdir", str(work / "src")],
+        [
+            str(python),
+            "-m",
+            "pytest",
+            *(str(tests / name) for name in WHEEL_TESTS),
+            "-q",
+            *(f"--deselect=tests/{name}" for name in WHEEL_DESELECT),  # a node id: relative to --rootdir
+            "-p",
+            "no:cacheprovider",
+            "--rootdir",
+            str(work / "src"),
+        ],
         cwd=run_dir,
         env=clean_env(FASTBP_EXPECT_INSTALLED_IN=str(venv), FASTBP_NESTED_RUN="1"),
         timeout=1800,

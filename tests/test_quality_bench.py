@@ -14,13 +14,18 @@ import pytest
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO / "bench"))
 
-import quality  # noqa: E402
+import quality
 
 DATASETS = Path(os.environ.get("FASTBP_FANN_DATASETS", REPO.parent / "shared" / "fann-datasets"))
-needs_datasets = pytest.mark.skipif(not (DATASETS / "parity8.train").exists(),
-                                    reason=f"FANN's datasets are not in {DATASETS} (set FASTBP_FANN_DATASETS)")
-needs_fann = pytest.mark.skipif(not Path("/usr/include/fann.h").exists(),
-                                reason="FANN is not installed (Debian: apt-get install libfann-dev)")
+needs_datasets = pytest.mark.skipif(
+    not (DATASETS / "parity8.train").exists(),
+    reason=f"FANN's datasets are not in {DATASETS} (set FASTBP_FANN_DATASETS)",
+)
+needs_fann = pytest.mark.skipif(
+    not Path("/usr/include/fann.h").exists(),
+    reason="FANN is not installed (Debian: apt-get install libfann-dev)",
+)
+
 
 def test_load_reads_a_datasets_train_and_test_files(tmp_path):
     """The files are read by fastbp.interop.read_fann_data (tested in
@@ -65,7 +70,7 @@ def test_run_measures_outside_the_budget_and_keeps_the_best():
     assert len(trainer.calls) == 10 and len(result["curve"]) == 11
     assert result["epochs"] == trainer.epochs == sum(trainer.calls)
     assert result["seconds"] == 10.0
-    assert result["best"] == 0.5 ** 4 and result["final"] == trainer.test_mse() > result["best"]
+    assert result["best"] == 0.5**4 and result["final"] == trainer.test_mse() > result["best"]
     assert not result["diverged"]
 
 
@@ -129,8 +134,9 @@ def test_reads_the_benchmark_datasets():
 def test_tiny_benchmark_and_report():
     ticks = itertools.count()
     clock = lambda: next(ticks) * 0.01  # noqa: E731
-    results = quality.benchmark(DATASETS, ["diabetes"], 0.05, 2, clock, log=lambda line: None,
-                                only=["sgd", "incremental", "rprop"])
+    results = quality.benchmark(
+        DATASETS, ["diabetes"], 0.05, 2, clock, log=lambda line: None, only=["sgd", "incremental", "rprop"]
+    )
     entries = results["diabetes"]["contenders"]
     assert results["diabetes"]["sizes"] == (8, 4, 2)
     assert {"fastbp SGD", "FANN incremental", "FANN RPROP"} <= set(entries)

@@ -14,17 +14,17 @@ import pytest
 
 sklearn = pytest.importorskip("sklearn")
 
-import joblib  # noqa: E402  (a scikit-learn dependency)
-from sklearn.base import clone  # noqa: E402
-from sklearn.datasets import load_iris, make_blobs  # noqa: E402
-from sklearn.exceptions import ConvergenceWarning, NotFittedError  # noqa: E402
-from sklearn.model_selection import GridSearchCV  # noqa: E402
-from sklearn.pipeline import make_pipeline  # noqa: E402
-from sklearn.preprocessing import StandardScaler  # noqa: E402
-from sklearn.utils.estimator_checks import parametrize_with_checks  # noqa: E402
+import joblib
+from sklearn.base import clone
+from sklearn.datasets import load_iris, make_blobs
+from sklearn.exceptions import ConvergenceWarning, NotFittedError
+from sklearn.model_selection import GridSearchCV
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import StandardScaler
+from sklearn.utils.estimator_checks import parametrize_with_checks
 
-import fastbp  # noqa: E402
-from fastbp.sklearn import ACTIVATIONS, AUTO_LEARNING_RATES, BPClassifier, BPRegressor  # noqa: E402
+import fastbp
+from fastbp.sklearn import ACTIVATIONS, AUTO_LEARNING_RATES, BPClassifier, BPRegressor
 
 AUTO = AUTO_LEARNING_RATES["classifier"]
 PLAIN_SGD = dict(solver="sgd", momentum=0.0, alpha=0.0)  # the note's gradient descent
@@ -54,8 +54,16 @@ def sine(n=80, seed=0):
 
 
 # The defaults (classifier "rprop", regressor "adam") and the other solvers.
-@parametrize_with_checks([BPClassifier(), BPRegressor(), BPClassifier(solver="sgd"), BPClassifier(solver="adam"),
-                          BPRegressor(solver="sgd"), BPRegressor(solver="rprop")])
+@parametrize_with_checks(
+    [
+        BPClassifier(),
+        BPRegressor(),
+        BPClassifier(solver="sgd"),
+        BPClassifier(solver="adam"),
+        BPRegressor(solver="sgd"),
+        BPRegressor(solver="rprop"),
+    ]
+)
 def test_sklearn_estimator_checks(estimator, check):
     with warnings.catch_warnings():
         # A few checks fit on tiny or random data on purpose; not reaching
@@ -115,8 +123,13 @@ def test_multiclass_softmax_is_the_proba(iris):
 
 def test_squared_error_multiclass_one_hot_sigmoids_and_normalised_proba(iris):
     X, y = iris
-    clf = BPClassifier(hidden_layer_sizes=(10,), loss="squared_error", activation="logistic",
-                       learning_rate_init=1.0, random_state=0).fit(X, y)
+    clf = BPClassifier(
+        hidden_layer_sizes=(10,),
+        loss="squared_error",
+        activation="logistic",
+        learning_rate_init=1.0,
+        random_state=0,
+    ).fit(X, y)
     assert clf.n_outputs_ == 3
     assert clf.out_activation_ == "logistic"
     assert clf.network_.activations == ("sigmoid", "sigmoid") and clf.network_.loss == "squared_error"
@@ -186,7 +199,9 @@ def test_unfitted_estimator_raises_not_fitted(iris):
 def test_regressor_identity_outputs_are_the_predictions_unscaled():
     X, y = sine()
     y = 3 * y + 10
-    reg = BPRegressor(hidden_layer_sizes=(20,), activation="tanh", learning_rate_init=0.01, random_state=0).fit(X, y)
+    reg = BPRegressor(
+        hidden_layer_sizes=(20,), activation="tanh", learning_rate_init=0.01, random_state=0
+    ).fit(X, y)
     assert reg.out_activation_ == "identity"
     assert reg.network_.activations == (ACTIVATIONS[reg.activation], "identity")
     assert reg.network_.loss == "squared_error"
@@ -199,18 +214,27 @@ def test_regressor_identity_outputs_extrapolate():
     # A linear network on a line: nothing bounds the predictions to the training range.
     rng = np.random.default_rng(0)
     X = rng.uniform(-1, 1, size=(100, 1))
-    reg = BPRegressor(hidden_layer_sizes=(4,), activation="identity", learning_rate_init=0.01,
-                      random_state=0).fit(X, 3 * X[:, 0] + 1)
+    reg = BPRegressor(
+        hidden_layer_sizes=(4,), activation="identity", learning_rate_init=0.01, random_state=0
+    ).fit(X, 3 * X[:, 0] + 1)
     np.testing.assert_allclose(reg.predict([[3.0]]), [10.0], rtol=0.02)
 
 
 def test_regressor_logistic_maps_the_training_range_to_0_1_0_9_and_back():
     X, y = sine()
     y = 3 * y + 10
-    reg = BPRegressor(hidden_layer_sizes=(20,), activation="logistic", out_activation="logistic",
-                      learning_rate_init=1.0, **PLAIN_SGD, random_state=0).fit(X, y)
+    reg = BPRegressor(
+        hidden_layer_sizes=(20,),
+        activation="logistic",
+        out_activation="logistic",
+        learning_rate_init=1.0,
+        **PLAIN_SGD,
+        random_state=0,
+    ).fit(X, y)
     assert reg.out_activation_ == "logistic"
-    np.testing.assert_allclose(0.5 + (np.array([y.min(), y.max()]) - reg.y_center_) / reg.y_scale_, [0.1, 0.9])
+    np.testing.assert_allclose(
+        0.5 + (np.array([y.min(), y.max()]) - reg.y_center_) / reg.y_scale_, [0.1, 0.9]
+    )
     outputs = reg.network_.forward(X)[:, 0]
     np.testing.assert_allclose(reg.predict(X), reg.y_center_ + (outputs - 0.5) * reg.y_scale_)
     assert reg.score(X, y) > 0.9
@@ -236,10 +260,14 @@ def test_regressor_multioutput_and_shapes(out_activation):
     X, y = sine()
     Y = np.column_stack([y, -2 * y, np.full_like(y, 7.0)])
     # logistic: the note's model, as the regressor was before it had other activations.
-    notes = (dict(activation="logistic", learning_rate_init=1.0, **PLAIN_SGD) if out_activation == "logistic"
-             else dict(activation="tanh", learning_rate_init=0.01, **PLAIN_SGD))
-    reg = BPRegressor(hidden_layer_sizes=(20,), out_activation=out_activation, max_iter=400, random_state=0,
-                      **notes).fit(X, Y)
+    notes = (
+        dict(activation="logistic", learning_rate_init=1.0, **PLAIN_SGD)
+        if out_activation == "logistic"
+        else dict(activation="tanh", learning_rate_init=0.01, **PLAIN_SGD)
+    )
+    reg = BPRegressor(
+        hidden_layer_sizes=(20,), out_activation=out_activation, max_iter=400, random_state=0, **notes
+    ).fit(X, Y)
     assert reg.predict(X).shape == (len(X), 3)
     if out_activation == "logistic":
         assert reg.y_scale_[2] == 1.0  # a constant column is centred at 0.5
@@ -278,14 +306,26 @@ def test_regressor_refuses_targets_its_fixed_scaling_cannot_reach():
 # ----------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("activation, fastbp_name", [("logistic", "sigmoid"), ("tanh", "tanh"), ("relu", "relu"),
-                                                     ("identity", "identity"), ("leaky_relu", "leaky_relu")])
+@pytest.mark.parametrize(
+    "activation, fastbp_name",
+    [
+        ("logistic", "sigmoid"),
+        ("tanh", "tanh"),
+        ("relu", "relu"),
+        ("identity", "identity"),
+        ("leaky_relu", "leaky_relu"),
+    ],
+)
 def test_activation_names_map_to_fastbp(iris, activation, fastbp_name):
     X, y = iris
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
-        clf = BPClassifier(hidden_layer_sizes=(6, 5), activation=activation, max_iter=3, random_state=0).fit(X, y)
-        reg = BPRegressor(hidden_layer_sizes=(6,), activation=activation, max_iter=3, random_state=0).fit(X, y)
+        clf = BPClassifier(hidden_layer_sizes=(6, 5), activation=activation, max_iter=3, random_state=0).fit(
+            X, y
+        )
+        reg = BPRegressor(hidden_layer_sizes=(6,), activation=activation, max_iter=3, random_state=0).fit(
+            X, y
+        )
     assert clf.network_.activations == (fastbp_name, fastbp_name, "softmax")
     assert reg.network_.activations == (fastbp_name, "identity")
 
@@ -303,9 +343,19 @@ def test_the_notes_model_is_reachable_and_unchanged(iris):
     """activation="logistic", loss="squared_error" is the estimator as it was:
     an all-sigmoid squared-error Network, trained exactly like one built by hand."""
     X, y = iris
-    clf = BPClassifier(hidden_layer_sizes=(5,), activation="logistic", loss="squared_error", learning_rate_init=1.0,
-                       **PLAIN_SGD, batch_size=1, learning_rate="constant", max_iter=2, tol=0.0, n_iter_no_change=3,
-                       random_state=0)
+    clf = BPClassifier(
+        hidden_layer_sizes=(5,),
+        activation="logistic",
+        loss="squared_error",
+        learning_rate_init=1.0,
+        **PLAIN_SGD,
+        batch_size=1,
+        learning_rate="constant",
+        max_iter=2,
+        tol=0.0,
+        n_iter_no_change=3,
+        random_state=0,
+    )
     with pytest.warns(ConvergenceWarning):
         clf.fit(X, y)
     rng = np.random.default_rng(np.random.RandomState(0).randint(np.iinfo(np.int32).max))
@@ -317,8 +367,9 @@ def test_the_notes_model_is_reachable_and_unchanged(iris):
         np.testing.assert_array_equal(W, W_hand)
 
 
-@pytest.mark.parametrize("change", [dict(activation="relu"), dict(loss="squared_error"),
-                                    dict(hidden_layer_sizes=(7,))])
+@pytest.mark.parametrize(
+    "change", [dict(activation="relu"), dict(loss="squared_error"), dict(hidden_layer_sizes=(7,))]
+)
 def test_warm_start_and_partial_fit_refuse_a_changed_model(iris, change):
     X, y = iris
     with warnings.catch_warnings():
@@ -345,8 +396,16 @@ def test_stalls_divide_the_learning_rate_then_stop(iris, schedule, epochs, capsy
     X, y = iris
     # With tol this large only the first epoch counts as progress: every
     # n_iter_no_change=3 epochs after it are a stall.
-    clf = BPClassifier(hidden_layer_sizes=(5,), tol=1e9, n_iter_no_change=3, learning_rate=schedule,
-                       learning_rate_init=1.0, **PLAIN_SGD, verbose=True, random_state=0).fit(X, y)
+    clf = BPClassifier(
+        hidden_layer_sizes=(5,),
+        tol=1e9,
+        n_iter_no_change=3,
+        learning_rate=schedule,
+        learning_rate_init=1.0,
+        **PLAIN_SGD,
+        verbose=True,
+        random_state=0,
+    ).fit(X, y)
     assert clf.n_iter_ == len(clf.loss_curve_) == epochs
     assert clf.best_loss_ == min(clf.loss_curve_)
     assert clf.validation_scores_ is None
@@ -367,8 +426,15 @@ def test_converges_before_max_iter_or_warns(iris):
 
 def test_early_stopping_keeps_the_network_of_the_best_validation_score(iris):
     X, y = iris
-    params = dict(hidden_layer_sizes=(5,), learning_rate_init=2.0, early_stopping=True, validation_fraction=0.2,
-                  n_iter_no_change=4, tol=0.0, random_state=3)
+    params = dict(
+        hidden_layer_sizes=(5,),
+        learning_rate_init=2.0,
+        early_stopping=True,
+        validation_fraction=0.2,
+        n_iter_no_change=4,
+        tol=0.0,
+        random_state=3,
+    )
     clf = BPClassifier(**params).fit(X, y)
     scores = clf.validation_scores_
     assert len(scores) == clf.n_iter_ == len(clf.loss_curve_)
@@ -394,8 +460,14 @@ def test_same_random_state_same_model(blobs):
 
 def _no_stop(max_iter):
     """Parameters of a run of exactly max_iter epochs in a fixed order."""
-    return dict(hidden_layer_sizes=(6,), shuffle=False, tol=0.0, n_iter_no_change=max_iter + 1,
-                max_iter=max_iter, random_state=0)
+    return dict(
+        hidden_layer_sizes=(6,),
+        shuffle=False,
+        tol=0.0,
+        n_iter_no_change=max_iter + 1,
+        max_iter=max_iter,
+        random_state=0,
+    )
 
 
 def test_warm_start_continues_from_the_fitted_network(iris):
@@ -437,7 +509,9 @@ def test_partial_fit_is_one_epoch_per_call(iris):
 
 def test_partial_fit_sees_classes_before_they_appear(iris):
     X, y = iris
-    clf = BPClassifier(hidden_layer_sizes=(6,), random_state=0).partial_fit(X[y == 0], y[y == 0], classes=[0, 1, 2])
+    clf = BPClassifier(hidden_layer_sizes=(6,), random_state=0).partial_fit(
+        X[y == 0], y[y == 0], classes=[0, 1, 2]
+    )
     assert list(clf.classes_) == [0, 1, 2] and clf.n_outputs_ == 3
     for _ in range(20):
         clf.partial_fit(X, y)
@@ -447,8 +521,9 @@ def test_partial_fit_sees_classes_before_they_appear(iris):
 @pytest.mark.parametrize("batch_size", [4, 1000])
 def test_mini_batches(iris, batch_size):
     X, y = iris
-    clf = BPClassifier(hidden_layer_sizes=(10,), batch_size=batch_size, learning_rate_init=0.1, max_iter=300,
-                       random_state=0)
+    clf = BPClassifier(
+        hidden_layer_sizes=(10,), batch_size=batch_size, learning_rate_init=0.1, max_iter=300, random_state=0
+    )
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
         clf.fit(X, y)
@@ -466,7 +541,9 @@ def test_a_failed_fit_leaves_the_estimator_as_it_was(iris, monkeypatch):
     before = dict(vars(clf))
 
     def unchanged():
-        return vars(clf).keys() == before.keys() and all(vars(clf)[name] is value for name, value in before.items())
+        return vars(clf).keys() == before.keys() and all(
+            vars(clf)[name] is value for name, value in before.items()
+        )
 
     weights = [W.copy() for W in clf.coefs_]
 
@@ -526,9 +603,16 @@ def test_a_failed_fit_leaves_the_estimator_as_it_was(iris, monkeypatch):
         (dict(activation="softmax"), ValueError, "activation='softmax' is not one of 'identity', 'logistic'"),
         (dict(activation="sigmoid"), ValueError, "activation='sigmoid' is not one of"),
         (dict(activation=None), TypeError, "activation must be a str .* or a list/tuple of them"),
-        (dict(hidden_layer_sizes=(4, 4), activation=("relu", 3)), TypeError, r"activation\[1\] must be a str"),
-        (dict(hidden_layer_sizes=(4, 4), activation=("relu", "swish")), ValueError,
-         r"activation\[1\]='swish' is not one of"),
+        (
+            dict(hidden_layer_sizes=(4, 4), activation=("relu", 3)),
+            TypeError,
+            r"activation\[1\] must be a str",
+        ),
+        (
+            dict(hidden_layer_sizes=(4, 4), activation=("relu", "swish")),
+            ValueError,
+            r"activation\[1\]='swish' is not one of",
+        ),
         (dict(activation=("relu",) * 2), ValueError, r"2 names for hidden_layer_sizes=\(100,\)"),
         (dict(loss="cross_entropy"), ValueError, "loss must be one of 'log_loss', 'squared_error'"),
         (dict(loss=None), ValueError, "loss must be one of"),
@@ -544,7 +628,11 @@ def test_a_failed_fit_leaves_the_estimator_as_it_was(iris, monkeypatch):
         (dict(dtype="int32"), TypeError, "dtype must be 'float32' or 'float64'"),
         (dict(backend="gpu"), ValueError, "gpu"),
         (dict(random_state=-1), ValueError, "random_state must be >= 0"),
-        (dict(random_state=1.5), TypeError, "random_state must be None, an int or a numpy.random.RandomState"),
+        (
+            dict(random_state=1.5),
+            TypeError,
+            "random_state must be None, an int or a numpy.random.RandomState",
+        ),
     ],
 )
 def test_bad_parameters_are_named_in_the_error(blobs, params, error, message):
@@ -607,7 +695,9 @@ def test_grid_search_in_parallel_matches_serial(iris):
         with joblib.parallel_backend("threading", n_jobs=2):
             threads = GridSearchCV(estimator, grid, cv=3, n_jobs=2).fit(X, y)
     for search in (processes, threads):
-        np.testing.assert_array_equal(search.cv_results_["mean_test_score"], serial.cv_results_["mean_test_score"])
+        np.testing.assert_array_equal(
+            search.cv_results_["mean_test_score"], serial.cv_results_["mean_test_score"]
+        )
         assert search.best_params_ == serial.best_params_
     assert serial.best_score_ > 0.9
 
@@ -647,14 +737,24 @@ def test_pickle_and_joblib_round_trips(tmp_path, iris, Estimator):
 @pytest.mark.parametrize(
     "params, expected",
     [
-        (dict(solver="sgd", learning_rate_init=0.2, momentum=0.9, alpha=0.8, batch_size=16),
-         fastbp.SGD(lr=0.2, momentum=0.9, nesterov=True, weight_decay=0.8 / 16)),
-        (dict(solver="sgd", learning_rate_init=0.2, momentum=0.9, nesterovs_momentum=False, batch_size=1000),
-         fastbp.SGD(lr=0.2, momentum=0.9)),  # batch_size clipped to the 150 rows
-        (dict(solver="sgd", momentum=0.0, nesterovs_momentum=True, alpha=0.3, batch_size=1000),
-         fastbp.SGD(lr=AUTO["sgd"], weight_decay=0.3 / 150)),  # Nesterov needs momentum: as scikit-learn, no effect
-        (dict(solver="adam", beta_1=0.8, beta_2=0.99, epsilon=1e-6, alpha=0.01, batch_size=10),
-         fastbp.Adam(lr=AUTO["adam"], betas=(0.8, 0.99), eps=1e-6, weight_decay=0.01 / 10)),
+        (
+            dict(solver="sgd", learning_rate_init=0.2, momentum=0.9, alpha=0.8, batch_size=16),
+            fastbp.SGD(lr=0.2, momentum=0.9, nesterov=True, weight_decay=0.8 / 16),
+        ),
+        (
+            dict(
+                solver="sgd", learning_rate_init=0.2, momentum=0.9, nesterovs_momentum=False, batch_size=1000
+            ),
+            fastbp.SGD(lr=0.2, momentum=0.9),
+        ),  # batch_size clipped to the 150 rows
+        (
+            dict(solver="sgd", momentum=0.0, nesterovs_momentum=True, alpha=0.3, batch_size=1000),
+            fastbp.SGD(lr=AUTO["sgd"], weight_decay=0.3 / 150),
+        ),  # Nesterov needs momentum: as scikit-learn, no effect
+        (
+            dict(solver="adam", beta_1=0.8, beta_2=0.99, epsilon=1e-6, alpha=0.01, batch_size=10),
+            fastbp.Adam(lr=AUTO["adam"], betas=(0.8, 0.99), eps=1e-6, weight_decay=0.01 / 10),
+        ),
         (dict(solver="rprop", learning_rate_init=0.05, alpha=0.5, momentum=0.5), fastbp.RPROP(lr=0.05)),
     ],
 )
@@ -674,11 +774,18 @@ def test_learning_rate_init_auto_is_per_solver(iris, solver):
     X, y = iris
     assert BPClassifier().learning_rate_init == BPRegressor().learning_rate_init == "auto"
     for Estimator, kind in ((BPClassifier, "classifier"), (BPRegressor, "regressor")):
-        model = Estimator(hidden_layer_sizes=(3,), solver=solver, random_state=0).partial_fit(X, y, *(
-            [[0, 1, 2]] if kind == "classifier" else []))
+        model = Estimator(hidden_layer_sizes=(3,), solver=solver, random_state=0).partial_fit(
+            X, y, *([[0, 1, 2]] if kind == "classifier" else [])
+        )
         # sgd's rate is for no momentum, scaled by 1 - momentum (0.9 by default).
-        assert model.optimizer_.lr == AUTO_LEARNING_RATES[kind][solver] * ((1 - 0.9) if solver == "sgd" else 1) > 0
-    sgd = BPClassifier(hidden_layer_sizes=(3,), solver="sgd", momentum=0.5).partial_fit(X, y, classes=[0, 1, 2])
+        assert (
+            model.optimizer_.lr
+            == AUTO_LEARNING_RATES[kind][solver] * ((1 - 0.9) if solver == "sgd" else 1)
+            > 0
+        )
+    sgd = BPClassifier(hidden_layer_sizes=(3,), solver="sgd", momentum=0.5).partial_fit(
+        X, y, classes=[0, 1, 2]
+    )
     assert sgd.optimizer_.lr == AUTO["sgd"] * 0.5
 
 
@@ -690,8 +797,18 @@ def test_alpha_is_mlpclassifiers_penalty_on_the_weights_and_also_decays_the_bias
     from sklearn.neural_network import MLPClassifier
 
     X, y = iris
-    common = dict(hidden_layer_sizes=(3,), activation="tanh", solver="sgd", learning_rate_init=0.1, momentum=momentum,
-                  nesterovs_momentum=False, alpha=0.5, batch_size=150, shuffle=False, random_state=0)
+    common = dict(
+        hidden_layer_sizes=(3,),
+        activation="tanh",
+        solver="sgd",
+        learning_rate_init=0.1,
+        momentum=momentum,
+        nesterovs_momentum=False,
+        alpha=0.5,
+        batch_size=150,
+        shuffle=False,
+        random_state=0,
+    )
     bp = BPClassifier(**common).partial_fit(X, y, classes=[0, 1, 2])
     assert bp.optimizer_.weight_decay == 0.5 / 150
     weights, biases = [W.copy() for W in bp.coefs_], [b.copy() for b in bp.intercepts_]
@@ -715,11 +832,18 @@ def test_a_solver_trains_as_the_library_does(iris, solver):
     with pytest.warns(ConvergenceWarning):
         clf.fit(X, y)
     rng = np.random.default_rng(np.random.RandomState(0).randint(np.iinfo(np.int32).max))
-    net = fastbp.Network([4, 6, 3], activation="tanh", output_activation="softmax", loss="cross_entropy", seed=rng)
-    optimizer = {"adam": fastbp.Adam(lr=AUTO["adam"]), "rprop": fastbp.RPROP(lr=AUTO["rprop"]),
-                 "sgd": fastbp.SGD(lr=AUTO["sgd"] * 0.5, momentum=0.5, nesterov=True)}[solver]
+    net = fastbp.Network(
+        [4, 6, 3], activation="tanh", output_activation="softmax", loss="cross_entropy", seed=rng
+    )
+    optimizer = {
+        "adam": fastbp.Adam(lr=AUTO["adam"]),
+        "rprop": fastbp.RPROP(lr=AUTO["rprop"]),
+        "sgd": fastbp.SGD(lr=AUTO["sgd"] * 0.5, momentum=0.5, nesterov=True),
+    }[solver]
     batch = {} if solver == "rprop" else dict(batch_size=8)
-    costs = [net.train(X, np.eye(3)[y], epochs=1, optimizer=optimizer, seed=rng, **batch)[0] for _ in range(3)]
+    costs = [
+        net.train(X, np.eye(3)[y], epochs=1, optimizer=optimizer, seed=rng, **batch)[0] for _ in range(3)
+    ]
     assert clf.loss_curve_ == costs
     for W, W_hand in zip(clf.network_.weights + clf.network_.biases, net.weights + net.biases):
         np.testing.assert_array_equal(W, W_hand)
@@ -744,7 +868,9 @@ def test_partial_fit_and_warm_start_keep_the_optimizer_state(iris, solver):
     for _ in range(6):
         incremental.partial_fit(X, y, classes=[0, 1, 2])
     assert straight.optimizer_.steps == warm.optimizer_.steps == incremental.optimizer_.steps
-    for W, W_warm, W_inc, W_forgetful in zip(straight.coefs_, warm.coefs_, incremental.coefs_, forgetful.coefs_):
+    for W, W_warm, W_inc, W_forgetful in zip(
+        straight.coefs_, warm.coefs_, incremental.coefs_, forgetful.coefs_
+    ):
         np.testing.assert_array_equal(W_warm, W)
         np.testing.assert_array_equal(W_inc, W)
     assert not all(np.array_equal(W, W_f) for W, W_f in zip(straight.coefs_, forgetful.coefs_))
@@ -763,23 +889,40 @@ def test_a_changed_solver_or_parameter_starts_a_new_optimizer(iris):
         assert clf.optimizer_.betas == (0.5, 0.999) and clf.optimizer_.steps == kept.steps
         clf.set_params(solver="rprop").partial_fit(X, y)
         assert isinstance(clf.optimizer_, fastbp.RPROP) and clf.optimizer_.steps == 1
-        clf.set_params(learning_rate_init=0.02).partial_fit(X, y)  # the step size is not the optimizer's identity
+        clf.set_params(learning_rate_init=0.02).partial_fit(
+            X, y
+        )  # the step size is not the optimizer's identity
         assert isinstance(clf.optimizer_, fastbp.RPROP) and clf.optimizer_.steps == 2
 
 
 def test_rprop_is_full_batch_and_its_steps_are_not_divided(iris, capsys):
     X, y = iris
-    clf = BPClassifier(hidden_layer_sizes=(5,), solver="rprop", batch_size=4, tol=1e9, n_iter_no_change=3,
-                       verbose=True, random_state=0).fit(X, y)  # learning_rate="adaptive": no effect on RPROP
+    clf = BPClassifier(
+        hidden_layer_sizes=(5,),
+        solver="rprop",
+        batch_size=4,
+        tol=1e9,
+        n_iter_no_change=3,
+        verbose=True,
+        random_state=0,
+    ).fit(X, y)  # learning_rate="adaptive": no effect on RPROP
     assert clf.n_iter_ == 1 + 3 and clf.optimizer_.steps == clf.n_iter_  # one update per epoch
     assert "learning rate now" not in capsys.readouterr().out
 
 
 def test_early_stopping_keeps_the_optimizer_of_the_best_network(iris):
     X, y = iris
-    clf = BPClassifier(hidden_layer_sizes=(5,), solver="adam", learning_rate_init=0.05, batch_size=135,
-                       early_stopping=True, validation_fraction=0.1, n_iter_no_change=4, tol=0.0,
-                       random_state=3).fit(X, y)
+    clf = BPClassifier(
+        hidden_layer_sizes=(5,),
+        solver="adam",
+        learning_rate_init=0.05,
+        batch_size=135,
+        early_stopping=True,
+        validation_fraction=0.1,
+        n_iter_no_change=4,
+        tol=0.0,
+        random_state=3,
+    ).fit(X, y)
     best_epoch = int(np.argmax(clf.validation_scores_)) + 1
     assert clf.n_iter_ > best_epoch
     assert clf.optimizer_.steps == best_epoch  # one batch of the 135 training rows per epoch

@@ -69,8 +69,13 @@ def test_threads_evaluating_different_data_get_their_serial_results(backend, dty
     inputs = [data(rows, seed=100 + t, sizes=sizes) for t in range(n_threads)]
 
     def evaluate(X, Y):
-        return (net.forward(X), [net.forward(x) for x in X[:10]], net.cost(X, Y), net.cost(X[3], Y[3]),
-                net.gradients(X[0], Y[0]))
+        return (
+            net.forward(X),
+            [net.forward(x) for x in X[:10]],
+            net.cost(X, Y),
+            net.cost(X[3], Y[3]),
+            net.gradients(X[0], Y[0]),
+        )
 
     expected = [evaluate(X, Y) for X, Y in inputs]  # serially, before any thread starts
     before = all_params(net)
@@ -131,7 +136,8 @@ def test_train_racing_steps_ends_in_one_serial_order(backend, batch_size):
         costs, Js = run_in_threads([lambda: train_call(net), lambda: [step(net) for step in step_calls]])
         params = all_params(net)
         matches = [
-            k for k, (p, c, j) in enumerate(outcomes)
+            k
+            for k, (p, c, j) in enumerate(outcomes)
             if np.array_equal(params, p) and np.array_equal(costs, c) and Js == j
         ]
         assert len(matches) == 1, "the train call and the steps interleaved (no serial order matches)"
@@ -156,8 +162,13 @@ def test_two_train_calls_with_different_settings_are_serialised(backend):
         costs_A, costs_B = run_in_threads([lambda: calls["A"](net), lambda: calls["B"](net)])
         params = all_params(net)
         assert np.isfinite(params).all()
-        matches = [order for order, (p, c) in serial.items()
-                   if np.array_equal(params, p) and np.array_equal(costs_A, c["A"]) and np.array_equal(costs_B, c["B"])]
+        matches = [
+            order
+            for order, (p, c) in serial.items()
+            if np.array_equal(params, p)
+            and np.array_equal(costs_A, c["A"])
+            and np.array_equal(costs_B, c["B"])
+        ]
         assert len(matches) == 1, "the two train calls interleaved"
 
 
@@ -262,7 +273,9 @@ def test_a_callback_that_steps_the_network_it_trains_does_not_deadlock():
         steps.append(net.step(x, y, 0.1))
 
     try:
-        (costs,) = run_in_threads([lambda: net.train(X, Y, epochs=3, lr=0.5, callback=callback)], timeout=10.0)
+        (costs,) = run_in_threads(
+            [lambda: net.train(X, Y, epochs=3, lr=0.5, callback=callback)], timeout=10.0
+        )
     except RuntimeError as error:  # refusing the re-entry with a clear error is as good
         assert "train" in str(error) or "step" in str(error), error
         assert np.isfinite(all_params(net)).all()

@@ -47,7 +47,9 @@ def _run(args, cwd):
 
 def _compiled_kernel_modules():
     """``_kernels`` and the copies of it built for other instruction sets."""
-    return sorted({path.name.split(".")[0] for path in INSTALLED.glob("_kernels*") if path.suffix in (".so", ".pyd")})
+    return sorted(
+        {path.name.split(".")[0] for path in INSTALLED.glob("_kernels*") if path.suffix in (".so", ".pyd")}
+    )
 
 
 def test_the_outside_config_matches_pyproject():
@@ -70,8 +72,10 @@ def test_mypy_is_clean_on_the_package(tmp_path):
         # site-packages for a source folder, whose other modules then shadow
         # the libraries), with the same settings and a cache outside it.
         config = tmp_path / "mypy.ini"
-        config.write_text(f"[mypy]\ncache_dir = {tmp_path / 'mypy_cache'}\n"
-                          f"[mypy-{','.join(UNTYPED_PEERS)}]\nignore_missing_imports = True\n")
+        config.write_text(
+            f"[mypy]\ncache_dir = {tmp_path / 'mypy_cache'}\n"
+            f"[mypy-{','.join(UNTYPED_PEERS)}]\nignore_missing_imports = True\n"
+        )
         args, cwd = ["--config-file", str(config), "-p", "fastbp"], tmp_path
     result = _run(["mypy", *args], cwd=cwd)
     assert result.returncode == 0, result.stdout + result.stderr
@@ -90,9 +94,13 @@ def _copies():
     for name in names:
         isa = ISA_OF.get(f"fastbp.{name}")
         if isa is not None and not baseline.cpu_runs(isa):
-            yield pytest.param(name, marks=pytest.mark.skip(
-                reason=f"fastbp.{name} is built for {isa}, which this CPU cannot run: stubtest, which imports "
-                       "the module, checks only the copies this CPU runs (they come from one source)"))
+            yield pytest.param(
+                name,
+                marks=pytest.mark.skip(
+                    reason=f"fastbp.{name} is built for {isa}, which this CPU cannot run: stubtest, which imports "
+                    "the module, checks only the copies this CPU runs (they come from one source)"
+                ),
+            )
         else:
             yield name
 
@@ -122,8 +130,15 @@ def test_stubtest_agrees_with_the_compiled_modules(name, stub_setup):
     # Every compiled copy (they come from the same source) must agree with the one stub.
     work, config, allowlist = stub_setup
     result = _run(
-        ["mypy.stubtest", f"fastbp.{name}", "--allowlist", str(allowlist), "--ignore-unused-allowlist",
-         "--mypy-config-file", str(config)],
+        [
+            "mypy.stubtest",
+            f"fastbp.{name}",
+            "--allowlist",
+            str(allowlist),
+            "--ignore-unused-allowlist",
+            "--mypy-config-file",
+            str(config),
+        ],
         # Not from site-packages, whose other modules mypy would see as shadowing
         # the libraries; from here the installed fastbp is imported, as by the tests.
         cwd=work,

@@ -55,7 +55,9 @@ def printed(figure):
 
 def assert_figure(computed, figure, what):
     value, tol = printed(figure)
-    assert abs(float(computed) - value) <= tol, f"{what} = {float(computed)!r}, published {figure} (+/- {tol:g})"
+    assert abs(float(computed) - value) <= tol, (
+        f"{what} = {float(computed)!r}, published {figure} (+/- {tol:g})"
+    )
 
 
 def example(backend, dtype="float64"):
@@ -139,7 +141,9 @@ def test_one_update_is_w_minus_lr_times_gradient(backend):
     dW, _ = net.gradients(X, Y)
     net.step(X, Y, LR, update_biases=False)
     for layer in range(2):
-        np.testing.assert_allclose(net.weights[layer], np.array(WEIGHTS[layer]) - LR * dW[layer], rtol=0, atol=1e-15)
+        np.testing.assert_allclose(
+            net.weights[layer], np.array(WEIGHTS[layer]) - LR * dW[layer], rtol=0, atol=1e-15
+        )
 
 
 def test_error_after_first_round_is_the_float64_value(backend):

@@ -76,9 +76,13 @@ class Task:
         output, cross_entropy = self.activations[-1], self.loss == "cross_entropy"
         # fastbp's rules: softmax on the output only, cross-entropy needs a sigmoid or softmax
         # output, softmax needs cross-entropy (fastbp refuses softmax with squared error)
-        if (unknown or "softmax" in self.activations[:-1] or self.loss not in LOSSES
-                or (cross_entropy and output not in ("sigmoid", "softmax"))
-                or (output == "softmax" and not cross_entropy)):
+        if (
+            unknown
+            or "softmax" in self.activations[:-1]
+            or self.loss not in LOSSES
+            or (cross_entropy and output not in ("sigmoid", "softmax"))
+            or (output == "softmax" and not cross_entropy)
+        ):
             raise ValueError(f"not a model fastbp trains: {self.activations} {self.loss!r}")
         if self.optimizer is not None:
             rule, hyper = self.optimizer
@@ -117,8 +121,11 @@ class Task:
         the sigmoid workloads call fastbp exactly as before issue 10)."""
         if self.sigmoid_squared_error:
             return {}
-        return {"activation": tuple(self.activations[:-1]), "output_activation": self.activations[-1],
-                "loss": self.loss}
+        return {
+            "activation": tuple(self.activations[:-1]),
+            "output_activation": self.activations[-1],
+            "loss": self.loss,
+        }
 
     def describe_model(self):
         return "/".join(self.activations) + ", " + self.loss.replace("_", " ")
@@ -154,10 +161,10 @@ class Peer:
 
     name = "?"
     about = ""
-    online = True       # can do batch_size=1
-    minibatch = True    # can do batch_size>1
+    online = True  # can do batch_size=1
+    minibatch = True  # can do batch_size>1
     multithreaded = False  # uses more than one thread when allowed to
-    optimizers = ()     # the Task optimizers (issue 11) it runs besides plain SGD
+    optimizers = ()  # the Task optimizers (issue 11) it runs besides plain SGD
 
     def check(self, task):
         """Raise ``Unavailable`` with the reason if this peer cannot run ``task``."""
@@ -174,7 +181,7 @@ class Peer:
 
 @dataclass
 class Measurement:
-    rates: list        # samples per second, one per repeat
+    rates: list  # samples per second, one per repeat
     costs: np.ndarray  # mean J per epoch (identical across repeats)
     rows: int
     epochs: int

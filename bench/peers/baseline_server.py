@@ -26,8 +26,13 @@ def main():
                 L, dtype = command["layers"], command["dtype"]
                 weights = [data[f"W{l}"] for l in range(L)]
                 biases = [data[f"b{l}"] for l in range(L)]
-                state.update(X=data["X"], Y=data["Y"], lr=command["lr"], batch_size=command["batch_size"],
-                             make=lambda: fastbp.Network.from_weights(weights, biases, dtype=dtype))
+                state.update(
+                    X=data["X"],
+                    Y=data["Y"],
+                    lr=command["lr"],
+                    batch_size=command["batch_size"],
+                    make=lambda: fastbp.Network.from_weights(weights, biases, dtype=dtype),
+                )
                 state["net"] = state["make"]()
                 kernels = fastbp.get_backend() if hasattr(fastbp, "get_backend") else None
                 result = {"fastbp": fastbp.__file__, "backend": str(getattr(kernels, "__name__", kernels))}
@@ -36,11 +41,16 @@ def main():
                 result = None
             else:
                 rows, epochs = command["train"]
-                costs = state["net"].train(state["X"][:rows], state["Y"][:rows], epochs=epochs, lr=state["lr"],
-                                           batch_size=state["batch_size"])
+                costs = state["net"].train(
+                    state["X"][:rows],
+                    state["Y"][:rows],
+                    epochs=epochs,
+                    lr=state["lr"],
+                    batch_size=state["batch_size"],
+                )
                 result = [float(c) for c in costs]
             answer = {"result": result}
-        except Exception as error:  # noqa: BLE001 - reported to the parent
+        except Exception as error:
             answer = {"error": f"{type(error).__name__}: {error}"}
         sys.stdout.write(json.dumps(answer) + "\n")
         sys.stdout.flush()

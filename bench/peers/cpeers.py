@@ -33,7 +33,9 @@ def compile_shared(source, flags, libs=(), tag=""):
     if not target.exists():
         BUILD.mkdir(exist_ok=True)
         partial = target.with_suffix(".tmp.so")
-        result = subprocess.run([*command, str(source), "-o", str(partial), *libs], capture_output=True, text=True)
+        result = subprocess.run(
+            [*command, str(source), "-o", str(partial), *libs], capture_output=True, text=True
+        )
         if result.returncode != 0:
             raise Unavailable(f"{' '.join(command)} {source.name} failed: {result.stderr.strip()[:300]}")
         partial.replace(target)  # atomic: two processes may build at once
@@ -79,24 +81,39 @@ class _NativeTrainer(_CTrainer):
     def train(self, rows, epochs):
         costs = np.empty(epochs)
         common = (
-            ctypes.c_int(self.L), _ptr(self.sizes, ctypes.c_long), _ptr(self.params, self.real),
-            _ptr(self.X, self.real), _ptr(self.Y, self.real), ctypes.c_long(rows), ctypes.c_long(epochs),
+            ctypes.c_int(self.L),
+            _ptr(self.sizes, ctypes.c_long),
+            _ptr(self.params, self.real),
+            _ptr(self.X, self.real),
+            _ptr(self.Y, self.real),
+            ctypes.c_long(rows),
+            ctypes.c_long(epochs),
         )
         if not self.task.sigmoid_squared_error:  # issue 10's models: the *_model loops
-            model = (ctypes.c_int * (self.L + 1))(*[ACTIVATIONS.index(a) for a in self.task.activations],
-                                                  LOSSES.index(self.task.loss))
+            model = (ctypes.c_int * (self.L + 1))(
+                *[ACTIVATIONS.index(a) for a in self.task.activations], LOSSES.index(self.task.loss)
+            )
             if self.task.batch_size == 1:
-                status = self.lib.train_online_model(*common, ctypes.c_double(self.task.lr),
-                                                     _ptr(costs, ctypes.c_double), model)
+                status = self.lib.train_online_model(
+                    *common, ctypes.c_double(self.task.lr), _ptr(costs, ctypes.c_double), model
+                )
             else:
-                status = self.lib.train_minibatch_model(*common, ctypes.c_long(self.task.batch_size),
-                                                        ctypes.c_double(self.task.lr), _ptr(costs, ctypes.c_double),
-                                                        model)
+                status = self.lib.train_minibatch_model(
+                    *common,
+                    ctypes.c_long(self.task.batch_size),
+                    ctypes.c_double(self.task.lr),
+                    _ptr(costs, ctypes.c_double),
+                    model,
+                )
         elif self.task.batch_size == 1:
-            status = self.lib.train_online(*common, ctypes.c_double(self.task.lr), _ptr(costs, ctypes.c_double))
+            status = self.lib.train_online(
+                *common, ctypes.c_double(self.task.lr), _ptr(costs, ctypes.c_double)
+            )
         else:
             status = self.lib.train_minibatch(
-                *common, ctypes.c_long(self.task.batch_size), ctypes.c_double(self.task.lr),
+                *common,
+                ctypes.c_long(self.task.batch_size),
+                ctypes.c_double(self.task.lr),
                 _ptr(costs, ctypes.c_double),
             )
         if status != 0:
@@ -135,14 +152,20 @@ class Native(Peer):
 # FANN
 # ---------------------------------------------------------------------------
 
-FANN_LIBS = {np.dtype(np.float64): ("FANN_F64", "doublefann"), np.dtype(np.float32): ("FANN_F32", "floatfann")}
+FANN_LIBS = {
+    np.dtype(np.float64): ("FANN_F64", "doublefann"),
+    np.dtype(np.float32): ("FANN_F32", "floatfann"),
+}
 
 
 # fastbp's activations as FANN's (enum fann_activationfunc_enum in fann_data.h) and steepness:
 # FANN_SIGMOID = 1 / (1 + exp(-2 s x)), FANN_SIGMOID_SYMMETRIC = tanh(s x), FANN_LINEAR = s x.
 FANN_LINEAR, FANN_SIGMOID, FANN_SIGMOID_SYMMETRIC = 0, 3, 5
-FANN_ACTIVATIONS = {"sigmoid": (FANN_SIGMOID, 0.5), "tanh": (FANN_SIGMOID_SYMMETRIC, 1.0),
-                    "identity": (FANN_LINEAR, 1.0)}
+FANN_ACTIVATIONS = {
+    "sigmoid": (FANN_SIGMOID, 0.5),
+    "tanh": (FANN_SIGMOID_SYMMETRIC, 1.0),
+    "identity": (FANN_LINEAR, 1.0),
+}
 
 
 def fann_model(task):
@@ -160,7 +183,13 @@ def fann_model(task):
 
 # FANN 2.2's RPROP parameters (fann_create_standard's defaults): increase 1.2, decrease 0.5,
 # delta_min 0, delta_max 50, delta_zero 0.1, all stored as floats.
-FANN_RPROP_DEFAULTS = {"increase": 1.2, "decrease": 0.5, "delta_min": 0.0, "delta_max": 50.0, "delta_zero": 0.1}
+FANN_RPROP_DEFAULTS = {
+    "increase": 1.2,
+    "decrease": 0.5,
+    "delta_min": 0.0,
+    "delta_max": 50.0,
+    "delta_zero": 0.1,
+}
 # FANN floors the previous step at this before every update (fann_update_weights_irpropm) and
 # clips every weight to +-1500 after it.
 FANN_RPROP_STEP_FLOOR, FANN_WEIGHT_CLIP = 0.0001, 1500.0
@@ -187,8 +216,13 @@ def fann_rprop_parameters(task):
     delta_zero is chosen so that FANN's first step (delta_zero * increase) is
     the task's lr, and the factors and the largest step are the task's."""
     eta_minus, eta_plus = task.hyper("etas")
-    return dict(FANN_RPROP_DEFAULTS, increase=eta_plus, decrease=eta_minus, delta_max=task.hyper("step_sizes")[1],
-                delta_zero=task.lr / eta_plus)
+    return dict(
+        FANN_RPROP_DEFAULTS,
+        increase=eta_plus,
+        decrease=eta_minus,
+        delta_max=task.hyper("step_sizes")[1],
+        delta_zero=task.lr / eta_plus,
+    )
 
 
 def fann_irpropm_costs(task, X, Y, epochs, parameters=None):
@@ -221,7 +255,10 @@ def fann_irpropm_costs(task, X, Y, epochs, parameters=None):
     W = [np.array(w, dtype=np.float64) for w in task.weights]
     b = [np.array(v, dtype=np.float64) for v in task.biases]
     X, Y = np.asarray(X, dtype=np.float64), np.asarray(Y, dtype=np.float64)
-    steps = [(np.full(w.shape, _f32(p["delta_zero"])), np.full(v.shape, _f32(p["delta_zero"]))) for w, v in zip(W, b)]
+    steps = [
+        (np.full(w.shape, _f32(p["delta_zero"])), np.full(v.shape, _f32(p["delta_zero"])))
+        for w, v in zip(W, b)
+    ]
     prev = [(np.zeros(w.shape), np.zeros(v.shape)) for w, v in zip(W, b)]
     lo, hi = _f32(0.01), _f32(0.99)
 
@@ -233,7 +270,9 @@ def fann_irpropm_costs(task, X, Y, epochs, parameters=None):
     for _ in range(epochs):
         A = [X]
         for w, v in zip(W, b):
-            s = np.clip(0.5 * (A[-1] @ w.T + v), -300.0, 300.0)  # fann_run: sum * steepness, clamped to 150/steepness
+            s = np.clip(
+                0.5 * (A[-1] @ w.T + v), -300.0, 300.0
+            )  # fann_run: sum * steepness, clamped to 150/steepness
             A.append(1.0 / (1.0 + np.exp(-2.0 * s)))
         diff = Y - A[-1]
         costs.append(0.5 * float(np.sum(diff * diff)) / len(X))
@@ -250,8 +289,9 @@ def fann_irpropm_costs(task, X, Y, epochs, parameters=None):
                 same = old * slope >= 0
                 nxt = np.where(same, np.minimum(step0 * inc, dmax), np.maximum(step0 * dec, dmin))
                 slope = np.where(same, slope, 0.0)
-                param[l] = np.clip(np.where(slope < 0, param[l] - nxt, param[l] + nxt), -FANN_WEIGHT_CLIP,
-                                   FANN_WEIGHT_CLIP)
+                param[l] = np.clip(
+                    np.where(slope < 0, param[l] - nxt, param[l] + nxt), -FANN_WEIGHT_CLIP, FANN_WEIGHT_CLIP
+                )
                 steps[l][i][...] = nxt
                 prev[l][i][...] = slope
     return np.array(costs)
@@ -261,32 +301,54 @@ class _FannTrainer(_CTrainer):
     def __init__(self, task, X, Y, lib):
         super().__init__(task, X, Y)
         self.lib = lib
-        self.handle = lib.peer_create(ctypes.c_int(self.L), _ptr(self.sizes, ctypes.c_long),
-                                      _ptr(self.initial, self.real), ctypes.c_double(task.lr))
+        self.handle = lib.peer_create(
+            ctypes.c_int(self.L),
+            _ptr(self.sizes, ctypes.c_long),
+            _ptr(self.initial, self.real),
+            ctypes.c_double(task.lr),
+        )
         if not self.handle:
             raise RuntimeError("fann_create_standard_array failed")
         self.data = {}  # rows -> FANN's fann_train_data (RPROP)
         if task.rule == "sgd":
-            lib.peer_set_optimizer(ctypes.c_void_p(self.handle), 0, ctypes.c_double(task.hyper("momentum")),
-                                   *(ctypes.c_double(0),) * 5)
+            lib.peer_set_optimizer(
+                ctypes.c_void_p(self.handle),
+                0,
+                ctypes.c_double(task.hyper("momentum")),
+                *(ctypes.c_double(0),) * 5,
+            )
         elif task.rule == "rprop":
             p = fann_rprop_parameters(task)
-            lib.peer_set_optimizer(ctypes.c_void_p(self.handle), 1, ctypes.c_double(0),
-                                   *(ctypes.c_double(p[k]) for k in ("increase", "decrease", "delta_min", "delta_max",
-                                                                     "delta_zero")))
+            lib.peer_set_optimizer(
+                ctypes.c_void_p(self.handle),
+                1,
+                ctypes.c_double(0),
+                *(
+                    ctypes.c_double(p[k])
+                    for k in ("increase", "decrease", "delta_min", "delta_max", "delta_zero")
+                ),
+            )
         if not task.sigmoid_squared_error:  # the note's model: peer_create's settings, as before issue 10
             functions, steepness, lr = fann_model(task)
-            status = lib.peer_set_model(ctypes.c_void_p(self.handle), ctypes.c_int(self.L),
-                                        (ctypes.c_int * self.L)(*functions), (ctypes.c_double * self.L)(*steepness),
-                                        ctypes.c_double(lr))
+            status = lib.peer_set_model(
+                ctypes.c_void_p(self.handle),
+                ctypes.c_int(self.L),
+                (ctypes.c_int * self.L)(*functions),
+                (ctypes.c_double * self.L)(*steepness),
+                ctypes.c_double(lr),
+            )
             if status != 0:
                 raise RuntimeError("FANN's layer count does not match the layer sizes")
         self.fann_mse = None
         self.reset()
 
     def reset(self):
-        status = self.lib.peer_set_params(ctypes.c_void_p(self.handle), ctypes.c_int(self.L),
-                                          _ptr(self.sizes, ctypes.c_long), _ptr(self.initial, self.real))
+        status = self.lib.peer_set_params(
+            ctypes.c_void_p(self.handle),
+            ctypes.c_int(self.L),
+            _ptr(self.sizes, ctypes.c_long),
+            _ptr(self.initial, self.real),
+        )
         if status != 0:
             raise RuntimeError("FANN's connection count does not match the layer sizes")
         self.lib.peer_reset_state(ctypes.c_void_p(self.handle))  # momentum's deltas, RPROP's steps and slopes
@@ -295,8 +357,13 @@ class _FannTrainer(_CTrainer):
         """FANN's copy of the first ``rows`` rows (made once, untimed: plan_epochs asks for it first)."""
         if rows not in self.data:
             n_in, n_out = self.X.shape[1], self.Y.shape[1]
-            self.data[rows] = self.lib.peer_data(_ptr(self.X, self.real), _ptr(self.Y, self.real), ctypes.c_long(rows),
-                                                 ctypes.c_long(n_in), ctypes.c_long(n_out))
+            self.data[rows] = self.lib.peer_data(
+                _ptr(self.X, self.real),
+                _ptr(self.Y, self.real),
+                ctypes.c_long(rows),
+                ctypes.c_long(n_in),
+                ctypes.c_long(n_out),
+            )
             if not self.data[rows]:
                 raise RuntimeError("fann_create_train failed")
         return ctypes.c_void_p(self.data[rows])
@@ -305,13 +372,25 @@ class _FannTrainer(_CTrainer):
         costs, self.fann_mse = np.empty(epochs), np.empty(epochs)
         clipped = ctypes.c_long(0)
         if self.task.full_batch:
-            self.lib.peer_train_rprop(ctypes.c_void_p(self.handle), self.train_data(rows), ctypes.c_long(epochs),
-                                      _ptr(costs, ctypes.c_double), _ptr(self.fann_mse, ctypes.c_double),
-                                      ctypes.byref(clipped) if count_clipped else None)
+            self.lib.peer_train_rprop(
+                ctypes.c_void_p(self.handle),
+                self.train_data(rows),
+                ctypes.c_long(epochs),
+                _ptr(costs, ctypes.c_double),
+                _ptr(self.fann_mse, ctypes.c_double),
+                ctypes.byref(clipped) if count_clipped else None,
+            )
         else:
-            self.lib.peer_train(ctypes.c_void_p(self.handle), _ptr(self.X, self.real), _ptr(self.Y, self.real),
-                                ctypes.c_long(rows), ctypes.c_long(epochs), _ptr(costs, ctypes.c_double),
-                                _ptr(self.fann_mse, ctypes.c_double), ctypes.byref(clipped) if count_clipped else None)
+            self.lib.peer_train(
+                ctypes.c_void_p(self.handle),
+                _ptr(self.X, self.real),
+                _ptr(self.Y, self.real),
+                ctypes.c_long(rows),
+                ctypes.c_long(epochs),
+                _ptr(costs, ctypes.c_double),
+                _ptr(self.fann_mse, ctypes.c_double),
+                ctypes.byref(clipped) if count_clipped else None,
+            )
         self.clipped = clipped.value if count_clipped else None
         return costs
 
@@ -321,15 +400,21 @@ class _FannTrainer(_CTrainer):
         costs, the rule's name); None for the other tasks (torch's rules)."""
         if self.task.rule != "rprop":
             return None
-        return fann_irpropm_costs(self.task, self.X[:rows], self.Y[:rows], epochs), 2, "FANN 2.2's iRPROP- (emulated)"
+        return (
+            fann_irpropm_costs(self.task, self.X[:rows], self.Y[:rows], epochs),
+            2,
+            "FANN 2.2's iRPROP- (emulated)",
+        )
 
     def fann_epoch(self, rows):
         """One epoch of FANN's own fann_train_epoch (the tests compare its weights with train's)."""
         return self.lib.peer_epoch_fann(ctypes.c_void_p(self.handle), self.train_data(rows))
 
     def fann_weights(self):
-        out = np.empty(int(sum(self.sizes[l] * (self.sizes[l - 1] + 1) for l in range(1, self.L + 1))),
-                       dtype=self.task.dtype)
+        out = np.empty(
+            int(sum(self.sizes[l] * (self.sizes[l - 1] + 1) for l in range(1, self.L + 1))),
+            dtype=self.task.dtype,
+        )
         self.lib.peer_get_weights(ctypes.c_void_p(self.handle), _ptr(out, self.real))
         return out
 
@@ -351,8 +436,10 @@ class _FannTrainer(_CTrainer):
 
 class Fann(Peer):
     name = "FANN"
-    about = ("FANN 2.2 (Debian libfann-dev) fann_train per sample: incremental, momentum 0, linear error, "
-             "sigmoid (steepness 0.5) or tanh (FANN_SIGMOID_SYMMETRIC, steepness 1)")
+    about = (
+        "FANN 2.2 (Debian libfann-dev) fann_train per sample: incremental, momentum 0, linear error, "
+        "sigmoid (steepness 0.5) or tanh (FANN_SIGMOID_SYMMETRIC, steepness 1)"
+    )
     minibatch = False  # FANN's batch training is full-batch only: no mini-batch of k rows
     optimizers = ("sgd", "rprop")  # incremental with momentum; FANN_TRAIN_RPROP (full batch)
     _libs = {}
@@ -363,8 +450,12 @@ class Fann(Peer):
             if not Path("/usr/include/fann.h").exists() and not Path("/usr/local/include/fann.h").exists():
                 raise Unavailable("FANN is not installed (Debian: apt-get install libfann-dev)")
             macro, lib_name = FANN_LIBS[dtype]
-            path = compile_shared(HERE / "fann_driver.c", [*FANN_FLAGS, f"-D{macro}"], [f"-l{lib_name}", "-lm"],
-                                  tag="_" + _SUFFIX[dtype])
+            path = compile_shared(
+                HERE / "fann_driver.c",
+                [*FANN_FLAGS, f"-D{macro}"],
+                [f"-l{lib_name}", "-lm"],
+                tag="_" + _SUFFIX[dtype],
+            )
             lib = ctypes.CDLL(str(path))
             lib.peer_create.restype = ctypes.c_void_p
             lib.peer_set_params.restype = ctypes.c_int

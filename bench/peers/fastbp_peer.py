@@ -46,8 +46,9 @@ class _NetworkTrainer:
         import fastbp
 
         model = task.network_keywords()  # {} for the note's model: the call as before issue 10
-        self._make = lambda: fastbp.Network.from_weights(task.weights, task.biases, dtype=task.dtype, backend=backend,
-                                                         **model)
+        self._make = lambda: fastbp.Network.from_weights(
+            task.weights, task.biases, dtype=task.dtype, backend=backend, **model
+        )
         self.task = task
         self.X = np.ascontiguousarray(X, dtype=task.dtype)
         self.Y = np.ascontiguousarray(Y, dtype=task.dtype)
@@ -58,7 +59,9 @@ class _NetworkTrainer:
         self.optimizer = make_optimizer(self.task)  # a fresh state (untimed, as the network)
 
     def train(self, rows, epochs):
-        return self.net.train(self.X[:rows], self.Y[:rows], epochs=epochs, **train_keywords(self.task, self.optimizer))
+        return self.net.train(
+            self.X[:rows], self.Y[:rows], epochs=epochs, **train_keywords(self.task, self.optimizer)
+        )
 
 
 class Fastbp(Peer):
@@ -76,16 +79,20 @@ class Fastbp(Peer):
         # Until the training engine lands, train(batch_size>1) raises
         # NotImplementedError: find out on a one-row run instead of guessing.
         try:
-            net = fastbp.Network.from_weights(task.weights, task.biases, dtype=task.dtype, backend=self.backend,
-                                              **task.network_keywords())
+            net = fastbp.Network.from_weights(
+                task.weights, task.biases, dtype=task.dtype, backend=self.backend, **task.network_keywords()
+            )
         except TypeError as error:
             if not task.network_keywords():
                 raise
             raise Unavailable(f"n/a: this fastbp has no {task.describe_model()} model ({error})") from None
         x = np.full((2, net.layer_sizes[0]), 0.5, dtype=task.dtype)
         # targets every loss accepts (softmax's rows must sum to 1)
-        y = np.full((2, net.layer_sizes[-1]), 1 / net.layer_sizes[-1] if task.activations[-1] == "softmax" else 0.5,
-                    dtype=task.dtype)
+        y = np.full(
+            (2, net.layer_sizes[-1]),
+            1 / net.layer_sizes[-1] if task.activations[-1] == "softmax" else 0.5,
+            dtype=task.dtype,
+        )
         try:
             net.train(x, y, epochs=1, **train_keywords(task, make_optimizer(task)))
         except NotImplementedError as error:
@@ -115,15 +122,31 @@ class _BaselineTrainer:
         self.task = task
         handle, self.path = tempfile.mkstemp(suffix=".npz")
         os.close(handle)
-        arrays = {"X": np.ascontiguousarray(X, dtype=task.dtype), "Y": np.ascontiguousarray(Y, dtype=task.dtype)}
+        arrays = {
+            "X": np.ascontiguousarray(X, dtype=task.dtype),
+            "Y": np.ascontiguousarray(Y, dtype=task.dtype),
+        }
         for l, (W, b) in enumerate(zip(task.weights, task.biases)):
             arrays[f"W{l}"], arrays[f"b{l}"] = W, b
         np.savez(self.path, **arrays)
         env = dict(os.environ, PYTHONPATH=str(checkout))
-        self.child = subprocess.Popen([sys.executable, str(HERE / "baseline_server.py")], stdin=subprocess.PIPE,
-                                      stdout=subprocess.PIPE, text=True, env=env, cwd=str(checkout))
-        self.about = self.call({"load": self.path, "layers": len(task.weights), "dtype": str(task.dtype),
-                                "lr": task.lr, "batch_size": task.batch_size})
+        self.child = subprocess.Popen(
+            [sys.executable, str(HERE / "baseline_server.py")],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+            env=env,
+            cwd=str(checkout),
+        )
+        self.about = self.call(
+            {
+                "load": self.path,
+                "layers": len(task.weights),
+                "dtype": str(task.dtype),
+                "lr": task.lr,
+                "batch_size": task.batch_size,
+            }
+        )
 
     def call(self, command):
         self.child.stdin.write(json.dumps(command) + "\n")
@@ -148,7 +171,7 @@ class _BaselineTrainer:
             try:
                 child.stdin.close()
                 child.wait(timeout=10)
-            except Exception:  # noqa: BLE001 - interpreter shutdown
+            except Exception:
                 pass
         if getattr(self, "path", None):
             try:
@@ -159,8 +182,10 @@ class _BaselineTrainer:
 
 class FastbpBaseline(Peer):
     name = "fastbp-base"
-    about = (f"fastbp.Network.train of another checkout (${BASELINE_ENV}, compare.py --baseline: the commit before "
-             "an issue), in a child process; plain SGD only")
+    about = (
+        f"fastbp.Network.train of another checkout (${BASELINE_ENV}, compare.py --baseline: the commit before "
+        "an issue), in a child process; plain SGD only"
+    )
 
     def checkout(self):
         path = os.environ.get(BASELINE_ENV)

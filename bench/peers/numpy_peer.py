@@ -126,7 +126,6 @@ class _Trainer:
                 delta = previous
         return total
 
-
     def _online_model(self, X, Y):
         W, b, lr, f = self.W, self.b, self.task.lr, self.task.activations
         total = 0.0

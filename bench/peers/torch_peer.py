@@ -35,7 +35,10 @@ class _Trainer:
         self.task = task
         self.X = torch.from_numpy(np.ascontiguousarray(X, dtype=task.dtype))
         self.Y = torch.from_numpy(np.ascontiguousarray(Y, dtype=task.dtype))
-        self.initial = [(torch.from_numpy(W.copy()), torch.from_numpy(b.copy())) for W, b in zip(task.weights, task.biases)]
+        self.initial = [
+            (torch.from_numpy(W.copy()), torch.from_numpy(b.copy()))
+            for W, b in zip(task.weights, task.biases)
+        ]
         self.setup()
         self.reset()
 
@@ -113,8 +116,14 @@ class _SGDTrainer(_Trainer):
             for W, _ in self.initial:
                 layers += [nn.Linear(W.shape[1], W.shape[0], dtype=W.dtype), nn.Sigmoid()]
         else:
-            modules = {"sigmoid": nn.Sigmoid, "tanh": nn.Tanh, "relu": nn.ReLU, "identity": nn.Identity,
-                       "leaky_relu": lambda: nn.LeakyReLU(LEAKY_SLOPE), "softmax": lambda: nn.Softmax(dim=-1)}
+            modules = {
+                "sigmoid": nn.Sigmoid,
+                "tanh": nn.Tanh,
+                "relu": nn.ReLU,
+                "identity": nn.Identity,
+                "leaky_relu": lambda: nn.LeakyReLU(LEAKY_SLOPE),
+                "softmax": lambda: nn.Softmax(dim=-1),
+            }
             cross_entropy = self.task.loss == "cross_entropy"
             for l, ((W, _), name) in enumerate(zip(self.initial, self.task.activations)):
                 layers.append(nn.Linear(W.shape[1], W.shape[0], dtype=W.dtype))
@@ -170,8 +179,10 @@ class _SGDTrainer(_Trainer):
 
 class TorchSGD(Peer):
     name = "torch-sgd"
-    about = ("PyTorch, idiomatic: nn.Sequential(Linear, Sigmoid...), 0.5*mse_loss(sum), backward(), torch.optim.SGD "
-             "(or the task's torch.optim.SGD(momentum)/Adam/Rprop, default implementation)")
+    about = (
+        "PyTorch, idiomatic: nn.Sequential(Linear, Sigmoid...), 0.5*mse_loss(sum), backward(), torch.optim.SGD "
+        "(or the task's torch.optim.SGD(momentum)/Adam/Rprop, default implementation)"
+    )
     multithreaded = True
     optimizers = ("sgd", "adam", "rprop")
 
@@ -196,7 +207,7 @@ class _NoGradTrainer(_Trainer):
         sizes = self.task.layer_sizes
         new = lambda n: torch.empty(n, dtype=self.W[0].dtype)  # noqa: E731
         self.a = [None] + [new(n) for n in sizes[1:]]  # a[0] is the input row itself
-        self.delta = [new(n) for n in sizes]           # delta[0] unused
+        self.delta = [new(n) for n in sizes]  # delta[0] unused
         self.tmp = [new(n) for n in sizes]
         self.J = torch.empty(len(self.X), dtype=self.W[0].dtype)
         self.z_out = new(sizes[-1])  # the output's net input (cross-entropy's cost is computed from it)
@@ -232,7 +243,16 @@ class _NoGradTrainer(_Trainer):
         """``online`` with torch.optim.SGD's momentum written in place:
         buf = mu buf + g (buf from 0), W -= lr buf."""
         torch = self.torch
-        W, b, a, delta, tmp, J, vW, vb = self.W, self.b, self.a, self.delta, self.tmp, self.J, self.vW, self.vb
+        W, b, a, delta, tmp, J, vW, vb = (
+            self.W,
+            self.b,
+            self.a,
+            self.delta,
+            self.tmp,
+            self.J,
+            self.vW,
+            self.vb,
+        )
         L, lr, mu = len(W), self.task.lr, self.task.hyper("momentum")
         with torch.no_grad():
             for i in range(rows):
@@ -270,7 +290,9 @@ class _NoGradTrainer(_Trainer):
                 delta.mul_(A[L] - A[L] * A[L])
                 scale = 1.0 / len(A[0])
                 for l in range(L, 0, -1):
-                    previous = torch.mm(delta, W[l - 1]).mul_(A[l - 1] - A[l - 1] * A[l - 1]) if l > 1 else None
+                    previous = (
+                        torch.mm(delta, W[l - 1]).mul_(A[l - 1] - A[l - 1] * A[l - 1]) if l > 1 else None
+                    )
                     torch.mm(delta.t(), A[l - 1], out=self.gW[l - 1]).mul_(scale)
                     torch.sum(delta, 0, out=self.gb[l - 1]).mul_(scale)
                     delta = previous
@@ -312,7 +334,9 @@ class _NoGradTrainer(_Trainer):
                 delta.mul_(A[L] - A[L] * A[L])
                 step = self.task.lr / len(A[0])
                 for l in range(L, 0, -1):
-                    previous = torch.mm(delta, W[l - 1]).mul_(A[l - 1] - A[l - 1] * A[l - 1]) if l > 1 else None
+                    previous = (
+                        torch.mm(delta, W[l - 1]).mul_(A[l - 1] - A[l - 1] * A[l - 1]) if l > 1 else None
+                    )
                     W[l - 1].addmm_(delta.t(), A[l - 1], alpha=-step)
                     b[l - 1].sub_(delta.sum(0), alpha=step)
                     delta = previous
@@ -376,14 +400,20 @@ class _NoGradTrainer(_Trainer):
                     total -= float(torch.sum(Y * ls, dtype=torch.float64))
                     delta = A[L] - Y
                 else:
-                    total += float(torch.nn.functional.binary_cross_entropy_with_logits(
-                        Z.double(), Y.double(), reduction="sum"))
+                    total += float(
+                        torch.nn.functional.binary_cross_entropy_with_logits(
+                            Z.double(), Y.double(), reduction="sum"
+                        )
+                    )
                     A.append(torch.sigmoid(Z))
                     delta = A[L] - Y
                 step = self.task.lr / len(A[0])
                 for l in range(L, 0, -1):
-                    previous = (_times_derivative_(torch, f[l - 2], torch.mm(delta, W[l - 1]), A[l - 1])
-                                if l > 1 else None)
+                    previous = (
+                        _times_derivative_(torch, f[l - 2], torch.mm(delta, W[l - 1]), A[l - 1])
+                        if l > 1
+                        else None
+                    )
                     W[l - 1].addmm_(delta.t(), A[l - 1], alpha=-step)
                     b[l - 1].sub_(delta.sum(0), alpha=step)
                     delta = previous
@@ -392,9 +422,11 @@ class _NoGradTrainer(_Trainer):
 
 class TorchNoGrad(TorchSGD):
     name = "torch-nograd"
-    about = ("PyTorch, hand-written: no_grad, preallocated tensors, in-place addmv/addr_ (per sample) or addmm (batch); "
-             "momentum in place (buf.mul_(mu).addr_), Adam/Rprop: the gradients into .grad, then torch.optim's step "
-             "(fused Adam, foreach Rprop)")
+    about = (
+        "PyTorch, hand-written: no_grad, preallocated tensors, in-place addmv/addr_ (per sample) or addmm (batch); "
+        "momentum in place (buf.mul_(mu).addr_), Adam/Rprop: the gradients into .grad, then torch.optim's step "
+        "(fused Adam, foreach Rprop)"
+    )
 
     def check(self, task):
         super().check(task)
@@ -419,10 +451,15 @@ def _scripted_epoch():
     global _SCRIPTED
     if _SCRIPTED is None:
         torch = _torch()
-        from typing import List
 
-        def epoch(W: List[torch.Tensor], b: List[torch.Tensor], X: torch.Tensor, Y: torch.Tensor, rows: int,
-                  lr: float) -> float:
+        def epoch(
+            W: list[torch.Tensor],
+            b: list[torch.Tensor],
+            X: torch.Tensor,
+            Y: torch.Tensor,
+            rows: int,
+            lr: float,
+        ) -> float:
             total = 0.0
             L = len(W)
             for i in range(rows):
@@ -445,7 +482,7 @@ def _scripted_epoch():
             warnings.simplefilter("ignore")  # TorchScript is deprecated; it still runs
             try:
                 _SCRIPTED = torch.jit.script(epoch)
-            except Exception as error:  # noqa: BLE001 - any failure means "not available here"
+            except Exception as error:
                 _SCRIPTED = Unavailable(f"torch.jit.script failed: {type(error).__name__}: {error}")
     if isinstance(_SCRIPTED, Unavailable):
         raise _SCRIPTED
@@ -460,10 +497,18 @@ def _scripted_momentum_epoch():
     global _SCRIPTED_MOMENTUM
     if _SCRIPTED_MOMENTUM is None:
         torch = _torch()
-        from typing import List
 
-        def epoch(W: List[torch.Tensor], b: List[torch.Tensor], vW: List[torch.Tensor], vb: List[torch.Tensor],
-                  X: torch.Tensor, Y: torch.Tensor, rows: int, lr: float, mu: float) -> float:
+        def epoch(
+            W: list[torch.Tensor],
+            b: list[torch.Tensor],
+            vW: list[torch.Tensor],
+            vb: list[torch.Tensor],
+            X: torch.Tensor,
+            Y: torch.Tensor,
+            rows: int,
+            lr: float,
+            mu: float,
+        ) -> float:
             total = 0.0
             L = len(W)
             for i in range(rows):
@@ -488,7 +533,7 @@ def _scripted_momentum_epoch():
             warnings.simplefilter("ignore")
             try:
                 _SCRIPTED_MOMENTUM = torch.jit.script(epoch)
-            except Exception as error:  # noqa: BLE001
+            except Exception as error:
                 _SCRIPTED_MOMENTUM = Unavailable(f"torch.jit.script failed: {type(error).__name__}: {error}")
     if isinstance(_SCRIPTED_MOMENTUM, Unavailable):
         raise _SCRIPTED_MOMENTUM
@@ -504,12 +549,20 @@ def _scripted_model_epoch():
     global _SCRIPTED_MODEL
     if _SCRIPTED_MODEL is None:
         torch = _torch()
-        from typing import List
 
         assert ACTIVATIONS.index("softmax") == 5 and LOSSES.index("cross_entropy") == 1  # the codes below
 
-        def epoch(W: List[torch.Tensor], b: List[torch.Tensor], X: torch.Tensor, Y: torch.Tensor, rows: int,
-                  lr: float, f: List[int], loss: int, slope: float) -> float:
+        def epoch(
+            W: list[torch.Tensor],
+            b: list[torch.Tensor],
+            X: torch.Tensor,
+            Y: torch.Tensor,
+            rows: int,
+            lr: float,
+            f: list[int],
+            loss: int,
+            slope: float,
+        ) -> float:
             total = 0.0
             L = len(W)
             for i in range(rows):
@@ -535,7 +588,9 @@ def _scripted_model_epoch():
                     if f[L - 1] == 5:
                         total -= float(torch.dot(y, torch.log_softmax(z, 0)))
                     else:
-                        total += float(torch.sum(torch.clamp_min(z, 0) - y * z + torch.log1p(torch.exp(-torch.abs(z)))))
+                        total += float(
+                            torch.sum(torch.clamp_min(z, 0) - y * z + torch.log1p(torch.exp(-torch.abs(z))))
+                        )
                     delta = a[L] - y
                 else:
                     delta = a[L] - y
@@ -551,7 +606,9 @@ def _scripted_model_epoch():
                         elif code == 2:
                             delta = delta * (out > 0).to(out.dtype)
                         elif code == 3:
-                            delta = delta * torch.where(out > 0, torch.ones_like(out), torch.full_like(out, slope))
+                            delta = delta * torch.where(
+                                out > 0, torch.ones_like(out), torch.full_like(out, slope)
+                            )
                     if l > 1:  # before W[l-1] changes
                         previous = torch.mv(W[l - 1].t(), delta)
                     else:
@@ -565,7 +622,7 @@ def _scripted_model_epoch():
             warnings.simplefilter("ignore")
             try:
                 _SCRIPTED_MODEL = torch.jit.script(epoch)
-            except Exception as error:  # noqa: BLE001
+            except Exception as error:
                 _SCRIPTED_MODEL = Unavailable(f"torch.jit.script failed: {type(error).__name__}: {error}")
     if isinstance(_SCRIPTED_MODEL, Unavailable):
         raise _SCRIPTED_MODEL
@@ -575,8 +632,17 @@ def _scripted_model_epoch():
 class _ScriptTrainer(_NoGradTrainer):
     def online_momentum(self, rows):
         with self.torch.no_grad():
-            return _scripted_momentum_epoch()(self.W, self.b, self.vW, self.vb, self.X, self.Y, rows,
-                                              float(self.task.lr), float(self.task.hyper("momentum")))
+            return _scripted_momentum_epoch()(
+                self.W,
+                self.b,
+                self.vW,
+                self.vb,
+                self.X,
+                self.Y,
+                rows,
+                float(self.task.lr),
+                float(self.task.hyper("momentum")),
+            )
 
     def online(self, rows):
         with self.torch.no_grad():
@@ -585,8 +651,17 @@ class _ScriptTrainer(_NoGradTrainer):
     def online_model(self, rows):
         codes = [ACTIVATIONS.index(name) for name in self.task.activations]
         with self.torch.no_grad():
-            return _scripted_model_epoch()(self.W, self.b, self.X, self.Y, rows, float(self.task.lr), codes,
-                                           LOSSES.index(self.task.loss), LEAKY_SLOPE)
+            return _scripted_model_epoch()(
+                self.W,
+                self.b,
+                self.X,
+                self.Y,
+                rows,
+                float(self.task.lr),
+                codes,
+                LOSSES.index(self.task.loss),
+                LEAKY_SLOPE,
+            )
 
 
 class TorchScript(TorchSGD):
