@@ -37,7 +37,7 @@ import json
 import os
 import sys
 import time
-from itertools import product
+from itertools import pairwise, product
 from pathlib import Path
 
 import numpy as np
@@ -213,7 +213,7 @@ def find_libs():
         if all(pack):
             lib.cblas_sgemm_pack_get_size.restype = ctypes.c_size_t
             lib.cblas_sgemm_pack_get_size.argtypes = [ctypes.c_int] * 4
-            mkl_lib.packed = pack + (lib.cblas_sgemm_pack_get_size,)
+            mkl_lib.packed = (*pack, lib.cblas_sgemm_pack_get_size)
         libs.append(mkl_lib)
     except ImportError:
         missing["PyTorch's MKL"] = "PyTorch is not installed"
@@ -357,7 +357,7 @@ def batch_gemms(sizes, layout, dtype, rng, m=BATCH):
     """The GEMMs of one mini-batch step of ``_train_block`` with ``layout``."""
     sW, sA, sD = (int(c == "T") for c in layout)
     out = []
-    for l, (n_in, n_out) in enumerate(zip(sizes[:-1], sizes[1:]), start=1):
+    for l, (n_in, n_out) in enumerate(pairwise(sizes), start=1):
         # forward: Z (m x n_out) = A (m x n_in) W^T; Q = W^T is stored transposed when W is stored as written
         out.append(
             Gemm(
@@ -520,7 +520,7 @@ def training(network, dtype, thread_counts, repeats, seconds, libs):
             names.append((name, threads))
     results = measure_interleaved(runs, repeats)
     out = {}
-    for (name, threads), (trainer, r, e), result in zip(names, runs, results):
+    for (name, threads), (_trainer, r, e), result in zip(names, runs, results):
         SWITCH.use(libs[0], 1)
         expected = fastbp.Network.from_weights(task.weights, task.biases, dtype=dtype).train(
             X[:r], Y[:r], epochs=e, lr=lr, batch_size=BATCH
@@ -717,7 +717,6 @@ def case_lines(case):
 def recommend(out):
     lines = []
     for case in out["cases"]:
-        libs = list(dict.fromkeys(e["lib"] for e in case["gemm_us"] if not e["packed"]))
         today = _entry(case, "SciPy OpenBLAS", TODAY)
         if today is None:
             continue
@@ -764,13 +763,12 @@ def summary(out):
     if not cases:
         return []
     lines = []
-    linkable = lambda c: [
-        e
-        for e in c["gemm_us"]
-        if e["threads"] == 1
-        and not e["packed"]
-        and e["lib"] != "PyTorch's MKL"
-    ]
+
+    def linkable(c):
+        return [
+            e for e in c["gemm_us"] if e["threads"] == 1 and not e["packed"] and e["lib"] != "PyTorch's MKL"
+        ]
+
     wins = {}
     for c in cases:
         best = min(linkable(c), key=lambda e: e["total_us"])
@@ -875,7 +873,7 @@ def main(argv=None):
     try:
         harness()
     except Unavailable as why:
-        raise SystemExit(f"cannot build the GEMM harness: {why}")
+        raise SystemExit(f"cannot build the GEMM harness: {why}") from None
     out = run(args)
     say("\nRecommendation (from the numbers above):")
     for line in out["recommendation"]:

@@ -534,10 +534,9 @@ def memory_probe(spec):
     """In a fresh process: peak RSS added by one train call (prints JSON)."""
     import gc
 
-
     workload, mode, rows, epochs = spec.split(",")
     rows, epochs = int(rows), int(epochs)
-    sizes, _, lr = WORKLOADS[workload]
+    _sizes, _, lr = WORKLOADS[workload]
     X, Y = make_data(workload, "float64", rows)
     task = make_task(workload, "float64", MODES[mode])
     import fastbp
@@ -546,13 +545,13 @@ def memory_probe(spec):
     try:
         net.train(X[:2], Y[:2], epochs=1, lr=lr, batch_size=task.batch_size)  # load everything once
     except NotImplementedError as error:
-        raise SystemExit(f"n/a: {error}")
+        raise SystemExit(f"n/a: {error}") from None
     gc.collect()
     clear = Path("/proc/self/clear_refs")
     try:
         clear.write_text("5")  # reset VmHWM (the peak RSS) to the current RSS
     except OSError:
-        raise SystemExit("cannot reset the peak RSS (/proc/self/clear_refs): memory not measured")
+        raise SystemExit("cannot reset the peak RSS (/proc/self/clear_refs): memory not measured") from None
     import tracemalloc
 
     tracemalloc.start()  # sees NumPy's and Python's allocations (not a C malloc)

@@ -3,6 +3,7 @@ the measured matrix-multiply peak (the ceiling for GFLOP/s)."""
 
 from __future__ import annotations
 
+import itertools
 import os
 import platform
 import shutil
@@ -155,5 +156,5 @@ def training_flops(sizes):
     two: the forward pass (2 per weight), the back-propagated deltas (2 per
     weight of every layer but the first) and the gradient step (2 per weight).
     Sigmoids, biases and costs are left out."""
-    weights = [a * b for a, b in zip(sizes[:-1], sizes[1:])]
+    weights = [a * b for a, b in itertools.pairwise(sizes)]
     return 2 * sum(weights) + 2 * sum(weights[1:]) + 2 * sum(weights)

@@ -149,7 +149,7 @@ class TorchByHand:
         self.W = [torch.from_numpy(np.array(W)) for W in weights]
         self.b = [torch.from_numpy(np.array(b)) for b in biases]
         dtype = self.W[0].dtype
-        sizes = (self.W[0].shape[1],) + tuple(W.shape[0] for W in self.W)
+        sizes = (self.W[0].shape[1], *tuple(W.shape[0] for W in self.W))
         new = lambda *shape: torch.empty(*shape, dtype=dtype)  # noqa: E731
         self.a = [None] + [new(n) for n in sizes[1:]]  # a[0]: the input itself
         self.A = [None] + [new(batch_rows, n) for n in sizes[1:]]
@@ -319,7 +319,7 @@ def _contenders(call, sizes, dtype, torch):
         net = make()
         if peer == "torch":
             tx, ty = torch.from_numpy(x), torch.from_numpy(y)
-            tX, tY = torch.from_numpy(np.ascontiguousarray(X)), torch.from_numpy(np.ascontiguousarray(Y))
+            tX = torch.from_numpy(np.ascontiguousarray(X))
             args = {
                 "forward": (tx,),
                 "step": (tx, ty, LR),

@@ -63,6 +63,7 @@ import os
 import sys
 import time
 from pathlib import Path
+from typing import ClassVar
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
@@ -321,7 +322,11 @@ class FastbpTrainer:
 
 class FannTrainer:
     _lib = None
-    ALGORITHMS = {"incremental": (0, 0.7, 0.0), "incr. momentum": (0, 0.7, 0.4), "rprop": (2, 0.7, 0.0)}
+    ALGORITHMS: ClassVar[dict] = {
+        "incremental": (0, 0.7, 0.0),
+        "incr. momentum": (0, 0.7, 0.4),
+        "rprop": (2, 0.7, 0.0),
+    }
 
     @classmethod
     def library(cls):
@@ -572,7 +577,7 @@ def report(results, markdown, header):
             if "unavailable" in e:
                 cells = ("n/a", "n/a", "n/a", e["unavailable"])
             else:
-                mark = " (diverged %d)" % e["diverged"] if e["diverged"] else ""
+                mark = f" (diverged {e['diverged']})" if e["diverged"] else ""
                 cells = (
                     fmt(e["best"]),
                     fmt(e["final"]),

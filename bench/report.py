@@ -507,7 +507,7 @@ def markdown(results):
         lines += ["", "**" + warning.lstrip("! ") + "**"]
     roofs = [line for case in results["cases"] for line in _roofline_lines(case, markdown=True)]
     if roofs:
-        lines += [""] + roofs
+        lines += ["", *roofs]
     lines += percall_markdown(results.get("percall"))
     lines += ["", "| target | float64 | float32 |", "|---|---|---|"]
     grouped = {}

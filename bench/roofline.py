@@ -29,6 +29,7 @@ machine load.
 from __future__ import annotations
 
 import ctypes
+import itertools
 from pathlib import Path
 
 import numpy as np
@@ -61,7 +62,7 @@ def cache_sizes():
 def model(sizes, dtype="float64"):
     """The bytes one online sample must move (see the module docstring)."""
     item = np.dtype(dtype).itemsize
-    params = sum(n_out * (n_in + 1) for n_in, n_out in zip(sizes[:-1], sizes[1:]))
+    params = sum(n_out * (n_in + 1) for n_in, n_out in itertools.pairwise(sizes))
     W1 = sizes[0] * sizes[1] * item
     return {
         "W1_bytes": W1,

@@ -18,7 +18,7 @@ def test_by_hand_computes_fastbps_numbers(network, call, dtype):
         torch = None
     contenders = percall._contenders(call, sizes, dtype, torch)
     expected = percall._flatten(contenders["fastbp"][3])
-    for peer, (fn, args, context, result) in contenders.items():
+    for peer, (_fn, _args, _context, result) in contenders.items():
         got = percall._flatten(result)
         assert len(got) == len(expected)
         diff = max(percall._max_rel_diff(g, e) for g, e in zip(got, expected))

@@ -458,8 +458,8 @@ cdef class Door:
 
     cdef object _view(self, object base, int nd, cnp.npy_intp* dims, Py_ssize_t offset):
         # A view of ``base`` starting ``offset`` values in, of shape dims[:nd].
-        view = cnp.PyArray_SimpleNewFromData(nd, dims, self.typenum,
-                                            <char*>cnp.PyArray_DATA(<cnp.ndarray>base) + offset * self.itemsize)
+        view = cnp.PyArray_SimpleNewFromData(
+            nd, dims, self.typenum, <char*>cnp.PyArray_DATA(<cnp.ndarray>base) + offset * self.itemsize)
         cnp.set_array_base(<cnp.ndarray>view, base)
         return view
 

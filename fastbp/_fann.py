@@ -867,7 +867,7 @@ def save_fann(net, path):
     for l, (W, b) in enumerate(zip(weights, biases), start=1):
         sources = [f"({first_previous + i}, " for i in range(with_bias[l - 1])]
         for row, bias in zip(W.tolist(), b.tolist()):
-            chunks.append("".join(f"{s}{w:.20e}) " for s, w in zip(sources, row + [bias])).encode("ascii"))
+            chunks.append("".join(f"{s}{w:.20e}) " for s, w in zip(sources, [*row, bias])).encode("ascii"))
         first_previous += with_bias[l - 1]
     chunks.append(b"\n")
     _write_atomically(path, chunks)

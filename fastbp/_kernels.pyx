@@ -812,7 +812,7 @@ cdef void _forward_block(const floating* params, const Py_ssize_t* sizes, Py_ssi
     # r), A[0] already in place, and the net inputs Z[L] of the output layer
     # after A[L].  In BLAS's column-major terms A[l]^T = W[l] A[l-1]^T:
     # W[l] (row-major n_out x n_in) is column-major n_in x n_out, hence 'T'.
-    cdef Py_ssize_t l, r, k, j, n_in, n_out, p = 0, a = 0
+    cdef Py_ssize_t l, r, k, n_in, n_out, p = 0, a = 0
     cdef const floating* W
     cdef const floating* b
     cdef floating* A_prev
@@ -862,7 +862,7 @@ cdef double _train_block(floating* params, const Py_ssize_t* sizes, Py_ssize_t L
     # gradient sums go to G instead, G = beta G + alpha sum_r (an optimizer's
     # rule makes the update: alpha = 1/m for a batch's mean; beta = 1 adds
     # this block to the blocks before it, for RPROP's full batch).
-    cdef Py_ssize_t l, r, k, j, n_in, n_out, p = 0, a = 0, d = 0
+    cdef Py_ssize_t l, r, k, n_in, n_out, p = 0, a = 0, d = 0
     cdef Py_ssize_t n_L = sizes[L]
     cdef double J = 0, scale = lr / m
     cdef floating* W
@@ -1293,8 +1293,8 @@ cdef void _rule_from(Rule* rule, const double[::1] hyper) noexcept:
     elif rule.code == RULE_ADAM:
         rule.lr, rule.beta1, rule.beta2, rule.eps, rule.weight_decay = hyper[0], hyper[1], hyper[2], hyper[3], hyper[4]
     else:
-        rule.lr, rule.eta_minus, rule.eta_plus, rule.step_min, rule.step_max = (hyper[0], hyper[1], hyper[2],
-                                                                                 hyper[3], hyper[4])
+        rule.lr, rule.eta_minus, rule.eta_plus, rule.step_min, rule.step_max = (
+            hyper[0], hyper[1], hyper[2], hyper[3], hyper[4])
 
 
 def shuffle(Py_ssize_t[::1] order, uint64_t[::1] rng_state):

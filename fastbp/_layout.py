@@ -30,6 +30,8 @@ user input once, with messages in the user's terms, before any kernel runs.
 
 from __future__ import annotations
 
+import itertools
+
 import numpy as np
 
 from . import _model, _rules
@@ -37,7 +39,7 @@ from . import _model, _rules
 
 def n_params(sizes) -> int:
     """Number of weights and biases: sum over layers of n_out * (n_in + 1)."""
-    return sum(int(n_out) * (int(n_in) + 1) for n_in, n_out in zip(sizes[:-1], sizes[1:]))
+    return sum(int(n_out) * (int(n_in) + 1) for n_in, n_out in itertools.pairwise(sizes))
 
 
 def activation_width(sizes) -> int:
@@ -49,7 +51,7 @@ def layer_views(params, sizes):
     """Return ``[(W[1], b[1]), ..., (W[L], b[L])]`` as views into ``params``."""
     views = []
     offset = 0
-    for n_in, n_out in zip(sizes[:-1], sizes[1:]):
+    for n_in, n_out in itertools.pairwise(sizes):
         n_in, n_out = int(n_in), int(n_out)
         W = params[offset : offset + n_out * n_in].reshape(n_out, n_in)
         offset += n_out * n_in

@@ -108,7 +108,7 @@ def resolve(activation, output_activation, loss, n_layers):
             f"output_activation='softmax' is supported with loss='cross_entropy' only "
             f"(its delta o - y), got loss={loss!r}"
         )
-    return hidden + (output,), loss
+    return (*hidden, output), loss
 
 
 def codes(names, loss):

@@ -248,7 +248,7 @@ def weights_and_biases(weights, biases, dtype):
                 f"layers do not chain: weights[{l}].shape={W.shape} takes {W.shape[1]} inputs "
                 f"but weights[{l - 1}].shape={Ws[l - 1].shape} gives {Ws[l - 1].shape[0]} outputs"
             )
-    sizes = (Ws[0].shape[1],) + tuple(W.shape[0] for W in Ws)
+    sizes = (Ws[0].shape[1], *tuple(W.shape[0] for W in Ws))
     return sizes, dtype, Ws, bs
 
 

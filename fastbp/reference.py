@@ -62,6 +62,7 @@ Nothing here uses NumPy for arithmetic; NumPy only lends views on the buffers.
 
 from __future__ import annotations
 
+import itertools
 import math
 from array import array
 
@@ -409,7 +410,7 @@ def gradients(params, sizes, x, y, activations, deltas, grads, model=None):
     functions, loss = check_model(sizes, model)
     layers = layer_views(params, sizes)
     a, _ = _split_activations(activations, sizes)
-    d = [None] + split(deltas, sizes[1:])  # d[l] = delta of layer l
+    d = [None, *split(deltas, sizes[1:])]  # d[l] = delta of layer l
     _forward(params, sizes, x, activations, functions)
     J = _cost(activations, sizes, y, functions, loss)
     _backward(layers, a, d, y, functions, loss)
@@ -427,7 +428,7 @@ def gradients(params, sizes, x, y, activations, deltas, grads, model=None):
 def _train_step(params, sizes, x, y, lr, update_biases, activations, deltas, functions, loss):
     layers = layer_views(params, sizes)
     a, _ = _split_activations(activations, sizes)
-    d = [None] + split(deltas, sizes[1:])
+    d = [None, *split(deltas, sizes[1:])]
     _forward(params, sizes, x, activations, functions)
     J = _cost(activations, sizes, y, functions, loss)
     _backward(layers, a, d, y, functions, loss)
@@ -527,7 +528,7 @@ def _batch_gradient(params, sizes, X, Y, rows, activations, deltas, functions, l
     total = 0.0
     sums = [0.0] * len(params)
     a, _ = _split_activations(activations, sizes)
-    d = [None] + split(deltas, sizes[1:])
+    d = [None, *split(deltas, sizes[1:])]
     for i in rows:
         _forward(params, sizes, X[i], activations, functions)
         total += _cost(activations, sizes, Y[i], functions, loss)
@@ -559,7 +560,7 @@ def _train_batch(params, sizes, X, Y, rows, lr, update_biases, activations, delt
 def _updated(sizes, update_biases):
     """The indices of the parameters an update changes: all, or the weights only."""
     p = 0
-    for n_in, n_out in zip(sizes[:-1], sizes[1:]):
+    for n_in, n_out in itertools.pairwise(sizes):
         n_in, n_out = int(n_in), int(n_out)
         yield from range(p, p + n_out * (n_in + int(update_biases)))
         p += n_out * (n_in + 1)

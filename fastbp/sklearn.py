@@ -489,6 +489,7 @@ class _BaseBP(BaseEstimator):
                 f"{' after the last learning-rate division' if params['adaptive'] else ''}); "
                 "raise max_iter to train longer.",
                 ConvergenceWarning,
+                stacklevel=2,
             )
 
         self.network_ = best_net if params["early_stopping"] else net
@@ -583,7 +584,7 @@ class _BaseBP(BaseEstimator):
         self._optimizer_key = _optimizer_key(params)
         self._set_encoding(encoding)
         self.n_outputs_ = Y.shape[1]
-        self.loss_curve_ = loss_curve + [loss]
+        self.loss_curve_ = [*loss_curve, loss]
         self.loss_ = loss
         self.n_iter_ = len(self.loss_curve_)
         self.best_loss_ = min(self.loss_curve_)

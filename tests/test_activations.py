@@ -55,7 +55,8 @@ COPIES = isa_modules()  # every compiled copy this CPU runs, best first
 
 HIDDEN = ("sigmoid", "tanh", "relu", "leaky_relu", "identity")
 # Every (output activation, loss) pair the model allows.
-OUTPUTS = tuple((f, "squared_error") for f in HIDDEN) + (
+OUTPUTS = (
+    *tuple((f, "squared_error") for f in HIDDEN),
     ("sigmoid", "cross_entropy"),
     ("softmax", "cross_entropy"),
 )
@@ -380,7 +381,7 @@ def test_activate_extremes(activation):
 
 
 @pytest.mark.parametrize("dtype", DTYPES, ids=str)
-@pytest.mark.parametrize("activation", HIDDEN + ("softmax",))
+@pytest.mark.parametrize("activation", (*HIDDEN, "softmax"))
 def test_forward_layer_with_each_activation(activation, dtype):
     code = _model.ACTIVATIONS.index(activation)
     rng = np.random.default_rng(40 + code)
@@ -551,7 +552,7 @@ def test_network_kernels_with_a_model(sizes, hidden, out, loss, dtype):
     rtol, rtol_trained = rtol_for(dtype), rtol_for(dtype, trained=True)
     width, n_d, n = activation_width(c.sizes), int(c.sizes[1:].sum()), len(c.X)
     sc0 = c.scales[0]
-    n_act, n_del = train_buffer_lengths(c.sizes, 4)
+    _n_act, _n_del = train_buffer_lengths(c.sizes, 4)
 
     def all_kernels(module):
         got = {}
@@ -760,7 +761,7 @@ def test_network_on_every_copy_agrees_with_the_reference(sizes, hidden, out, los
     Y = targets(rng, (13, sizes[-1]), out, loss)
     lr = 0.2
     ref = make(sizes, hidden, out, loss, dtype, backend="python")
-    assert ref.activations == hidden_names(hidden, sizes) + (out,) and ref.loss == loss
+    assert ref.activations == (*hidden_names(hidden, sizes), out) and ref.loss == loss
     init = flat(ref)
     expected = _network_run(lambda: make(sizes, hidden, out, loss, dtype, backend="python"), X, Y, lr)
     Xd, Yd = X.astype(dtype), Y.astype(dtype)
@@ -959,7 +960,7 @@ def test_gradients_match_central_differences(seed, backend):
         f"> {tolerance:.3g}\nanalytic {analytic}\nnumeric  {numeric}"
     )
     # And J is what the NumPy oracle of the model says.
-    zs, a = np_forward(net.weights, net.biases, net.activations, x)
+    _zs, a = np_forward(net.weights, net.biases, net.activations, x)
     if loss == "squared_error":
         J_np = 0.5 * np.sum((y - a[-1]) ** 2)
     else:
@@ -1210,7 +1211,7 @@ def test_sigmoid_cross_entropy_saturated(dtype, backend):
         assert J_batch == pytest.approx(J, rel=1e-15)
         # The delta o - y is finite, and so are a step and an epoch (lr small
         # enough for the weights to stay finite).
-        dW, db = net.gradients(x, y)
+        _dW, db = net.gradients(x, y)
         np.testing.assert_array_equal(db[0], (o.astype(np.float64) - y).astype(dtype))
         assert net.step(x, y, 1e-3) == J
         costs = net.train(np.ones((4, 1), dtype), np.tile(y, (4, 1)), epochs=2, lr=1e-3)
@@ -1242,7 +1243,7 @@ def test_softmax_cross_entropy_saturated(dtype, backend):
             y[k] = 1  # the worst class too: J = lse - z_k, up to 2e38 and more
             J = net.cost(x, y)
             _close_to_exact(J, exact_softmax_ce(z, y), softmax_ce_terms(z, y))
-            dW, db = net.gradients(x, y)
+            _dW, db = net.gradients(x, y)
             assert np.isfinite(db[0]).all()
             np.testing.assert_array_equal(db[0], (o.astype(np.float64) - y).astype(dtype))
         y = np.full(n, 1.0 / n)
@@ -1483,7 +1484,7 @@ def test_network_refuses_a_bad_model(label, sizes, kwargs, error, match, backend
 @pytest.mark.parametrize("label, sizes, kwargs, error, match", _bad_model_params())
 def test_from_weights_refuses_a_bad_model(label, sizes, kwargs, error, match, backend):
     rng = np.random.default_rng(6)
-    Ws = [rng.uniform(-1, 1, (n_out, n_in)) for n_in, n_out in zip(sizes[:-1], sizes[1:])]
+    Ws = [rng.uniform(-1, 1, (n_out, n_in)) for n_in, n_out in itertools.pairwise(sizes)]
     bs = [rng.uniform(-1, 1, n_out) for n_out in sizes[1:]]
     before = [a.copy() for a in (*Ws, *bs)]
     with pytest.raises(error, match=match):
@@ -1698,7 +1699,7 @@ def test_default_initial_weights_are_unchanged(sizes, dtype):
 )
 def test_initial_weights_suit_each_activation(hidden, out, loss):
     sizes = [50, 40, 30, 20, 10] if not isinstance(hidden, str) else [50, 40, 10]
-    names = hidden_names(hidden, sizes) + (out,)
+    names = (*hidden_names(hidden, sizes), out)
     for dtype in DTYPES:
         net = Network(sizes, activation=hidden, output_activation=out, loss=loss, seed=7, dtype=dtype)
         Ws, bs = expected_init(sizes, names, 7, dtype)

@@ -354,9 +354,9 @@ def test_contract_network(kernels):
 def test_compiled_refuses_mixed_dtypes():
     # Fused kernels take one floating dtype per call; a mix is refused, never reinterpreted.
     compiled = fastbp.get_backend("cython")
-    with pytest.raises((TypeError, ValueError), match="dtype|signature"):
+    with pytest.raises((TypeError, ValueError), match=r"dtype|signature"):
         compiled.sigmoid(np.zeros(3, dtype=np.float32), np.zeros(3, dtype=np.float64))
-    with pytest.raises((TypeError, ValueError), match="dtype|signature"):
+    with pytest.raises((TypeError, ValueError), match=r"dtype|signature"):
         compiled.sigmoid(np.zeros(3, dtype=np.int64), np.zeros(3, dtype=np.int64))
 
 

@@ -135,8 +135,8 @@ def test_validation_split_progress_lines_and_loss_plot(tmp_path):
         cwd=tmp_path,
     )
     assert "150 training rows, 50 validation rows" in result.stdout
-    _, train_hits, train_rows = metrics(result.stdout, "training")
-    val_cost, val_hits, val_rows = metrics(result.stdout, "validation")
+    _, _train_hits, train_rows = metrics(result.stdout, "training")
+    val_cost, _val_hits, val_rows = metrics(result.stdout, "validation")
     assert (train_rows, val_rows) == (150, 50)
 
     # Not a terminal: plain progress lines on stderr, the first and the last epoch included.

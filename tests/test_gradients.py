@@ -29,7 +29,7 @@ NETWORKS = [
     ([2, 1, 3, 1, 1, 2], 8, 2.0),  # deep, with width-1 layers
     ([3, 4, 4, 2], 6, 4.0),  # large weights: saturating sigmoids
 ]
-IDS = ["-".join(map(str, sizes)) + ("-x%g" % scale if scale != 1 else "") for sizes, _, scale in NETWORKS]
+IDS = ["-".join(map(str, sizes)) + (f"-x{scale:g}" if scale != 1 else "") for sizes, _, scale in NETWORKS]
 
 
 def make_network(sizes, seed, scale, backend, dtype="float64"):

@@ -5,6 +5,7 @@ that ``import fastbp`` finds the installed package (with its compiled
 kernels) rather than the unbuilt ``fastbp/`` source folder.
 """
 
+import itertools
 import os
 import re
 import subprocess
@@ -124,7 +125,7 @@ def test_shows_the_error_falling(result):
     assert sorted(errors) == [1, 10, 100, 1000, 10000]
     assert errors[1] == pytest.approx(0.2910277737, abs=1e-9)
     values = [errors[n] for n in sorted(errors)]
-    assert all(later < earlier for earlier, later in zip(values, values[1:])), values
+    assert all(later < earlier for earlier, later in itertools.pairwise(values)), values
     assert errors[10000] < 1e-4  # the goal the walkthrough states, reached
     assert "stopped after 10000 rounds" in result.stdout
     assert "biases fixed" in result.stdout

@@ -84,7 +84,7 @@ def optimizer(name, kwargs):
 
 def config_mode_cases():
     """Every optimizer of CONFIGS with each of its modes."""
-    for i, (name, kwargs, cid) in enumerate(CONFIGS):
+    for i, (name, _kwargs, cid) in enumerate(CONFIGS):
         for mode in modes_of(name):
             yield pytest.param(i, mode, id=f"{cid}-{mode}")
 
@@ -281,7 +281,7 @@ def test_the_trajectory_cases_cover_every_model():
         for config, (n, _, _) in enumerate(CONFIGS):
             if n == name:
                 for mode in modes_of(name):
-                    for sizes, hidden, out, loss in trajectory_cases(config, mode):
+                    for _sizes, hidden, out, loss in trajectory_cases(config, mode):
                         seen.add((out, loss))
                         seen.update(hidden)
         assert seen == set(OUTPUTS) | set(HIDDEN), name
@@ -379,7 +379,7 @@ def test_the_torch_side_is_what_fastbp_computes_with_plain_sgd():
 
 def _copy_run(make_net, name, kwargs, mode, X, Y):
     """What a user does with an optimizer, from the same initial weights."""
-    rows, epochs, batch_size = MODES[mode]
+    _rows, epochs, batch_size = MODES[mode]
     got = {}
     net, opt = make_net(), optimizer(name, kwargs)
     got["costs"] = train(net, X, Y, opt, epochs // 2, batch_size)
@@ -465,11 +465,11 @@ def test_k_calls_of_one_epoch_are_one_call_of_k_epochs(config, mode, backend):
     X, Y = data(sizes, rows, out, loss)
     # 3 rows, 70 epochs: the compiled run saves its state only every few
     # epochs (64 // rows); the same bits whatever it does between.
-    for X, Y, k in ((X, Y, 6), (X[:3], Y[:3], 70)):
+    for rows_X, rows_Y, k in ((X, Y, 6), (X[:3], Y[:3], 70)):
         one, many = net_of(sizes, hidden, out, loss, backend), net_of(sizes, hidden, out, loss, backend)
         opt_one, opt_many = optimizer(name, kwargs), optimizer(name, kwargs)
-        costs_one = train(one, X, Y, opt_one, k, batch_size)
-        costs_many = np.concatenate([train(many, X, Y, opt_many, 1, batch_size) for _ in range(k)])
+        costs_one = train(one, rows_X, rows_Y, opt_one, k, batch_size)
+        costs_many = np.concatenate([train(many, rows_X, rows_Y, opt_many, 1, batch_size) for _ in range(k)])
         np.testing.assert_array_equal(costs_many, costs_one, err_msg=f"{cid} {mode}: costs")
         np.testing.assert_array_equal(flat(many), flat(one), err_msg=f"{cid} {mode}: weights")
         assert_same_state(opt_many, state_of(opt_one), f"{cid} {mode}")

@@ -147,7 +147,7 @@ def _run_the_core_suite(work, sdist, wheel):
 
 def test_wheel_passes_the_core_suite_in_a_fresh_venv(tmp_path_factory):
     # Run in the background from the session's start (tests/conftest.py).
-    venv, result = _wheel_run_job(tmp_path_factory).result()
+    _venv, result = _wheel_run_job(tmp_path_factory).result()
     summary = result.stdout.strip().splitlines()[-1]
     assert " passed" in summary and "failed" not in summary and "error" not in summary, summary
     # The check that fastbp came from the venv ran: it skips only outside this test.

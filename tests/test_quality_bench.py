@@ -42,7 +42,7 @@ def test_load_reads_a_datasets_train_and_test_files(tmp_path):
     with pytest.raises(ValueError, match="toy: train and test files have different widths"):
         quality.load(tmp_path, "toy")
     (tmp_path / "toy.test").write_text("1 2 1\n7 8,5\n9\n")
-    with pytest.raises(ValueError, match="toy.test', line 2: .*'8,5' is not a number"):
+    with pytest.raises(ValueError, match=r"toy.test', line 2: .*'8,5' is not a number"):
         quality.load(tmp_path, "toy")
 
 

@@ -188,7 +188,7 @@ def test_unfitted_estimator_raises_not_fitted(iris):
     with pytest.raises(NotFittedError):
         BPClassifier().predict(iris[0])
     with pytest.raises(NotFittedError):
-        BPRegressor().coefs_
+        _ = BPRegressor().coefs_
 
 
 # ----------------------------------------------------------------------
@@ -288,7 +288,7 @@ def test_regressor_refuses_targets_its_fixed_scaling_cannot_reach():
     span = y.max() - y.min()
     reg.partial_fit(X[:1], [y.max() + span / 10])
     before = [W.copy() for W in reg.coefs_]
-    with pytest.raises(ValueError, match="outside .* the range this model's sigmoid outputs can represent"):
+    with pytest.raises(ValueError, match=r"outside .* the range this model's sigmoid outputs can represent"):
         reg.partial_fit(X[:1], [y.max() + span / 4])
     reg.set_params(warm_start=True)
     with pytest.raises(ValueError, match="target scaling was fixed by the first fit"):
@@ -378,7 +378,7 @@ def test_warm_start_and_partial_fit_refuse_a_changed_model(iris, change):
     weights = [W.copy() for W in clf.coefs_]
     clf.set_params(**change)
     for fit in (lambda: clf.fit(X, y), lambda: clf.partial_fit(X, y)):
-        with pytest.raises(ValueError, match="the fitted network has .* but the parameters now ask for"):
+        with pytest.raises(ValueError, match=r"the fitted network has .* but the parameters now ask for"):
             fit()
     assert all(np.array_equal(a, b) for a, b in zip(weights, clf.coefs_))
     reg = BPRegressor(hidden_layer_sizes=(6,), activation="relu", random_state=0).partial_fit(X, y)
@@ -868,7 +868,7 @@ def test_partial_fit_and_warm_start_keep_the_optimizer_state(iris, solver):
     for _ in range(6):
         incremental.partial_fit(X, y, classes=[0, 1, 2])
     assert straight.optimizer_.steps == warm.optimizer_.steps == incremental.optimizer_.steps
-    for W, W_warm, W_inc, W_forgetful in zip(
+    for W, W_warm, W_inc, _W_forgetful in zip(
         straight.coefs_, warm.coefs_, incremental.coefs_, forgetful.coefs_
     ):
         np.testing.assert_array_equal(W_warm, W)

@@ -132,7 +132,7 @@ class Task:
 
     @property
     def layer_sizes(self):
-        return (self.weights[0].shape[1],) + tuple(W.shape[0] for W in self.weights)
+        return (self.weights[0].shape[1], *tuple(W.shape[0] for W in self.weights))
 
     def flat_params(self):
         """fastbp's flat layout: for each layer W (row-major) then b."""

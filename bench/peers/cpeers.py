@@ -9,6 +9,7 @@ import hashlib
 import shutil
 import subprocess
 from pathlib import Path
+from typing import ClassVar
 
 import numpy as np
 
@@ -124,7 +125,7 @@ class _NativeTrainer(_CTrainer):
 class Native(Peer):
     name = "C"
     about = "hand-written C loops (bench/peers/native.c), gcc " + " ".join(NATIVE_FLAGS) + ", single thread"
-    _libs = {}
+    _libs: ClassVar[dict] = {}
 
     def library(self, dtype):
         dtype = np.dtype(dtype)
@@ -442,7 +443,7 @@ class Fann(Peer):
     )
     minibatch = False  # FANN's batch training is full-batch only: no mini-batch of k rows
     optimizers = ("sgd", "rprop")  # incremental with momentum; FANN_TRAIN_RPROP (full batch)
-    _libs = {}
+    _libs: ClassVar[dict] = {}
 
     def library(self, dtype):
         dtype = np.dtype(dtype)
