@@ -19,14 +19,28 @@ from support import SOURCE_TREE, background_job, clean_env, needs_source_tree, r
 pytestmark = [pytest.mark.packaging, needs_source_tree]
 
 
+# A Linux wheel as built says only linux_x86_64 (it runs where it was built);
+# auditwheel checks which system libraries and symbol versions it uses and
+# retags it manylinux, the tag PyPI takes and pip on other distributions
+# installs.  The repaired wheel is the one tested below.
+REPAIRS_WHEELS = sys.platform.startswith("linux")
+
+
 def _build(tmp_path_factory):
     work = tmp_path_factory.mktemp("packaging")
-    src, dist = work / "src", work / "dist"
+    src, dist, wheelhouse = work / "src", work / "dist", work / "wheelhouse"
     src.mkdir()
     source_tree(src)
     run([sys.executable, "-m", "build", "--outdir", str(dist), str(src)], env=clean_env(), timeout=1800)
     (sdist,) = dist.glob("*.tar.gz")
     (wheel,) = dist.glob("*.whl")
+    if REPAIRS_WHEELS:
+        run(
+            [sys.executable, "-m", "auditwheel", "repair", "--wheel-dir", str(wheelhouse), str(wheel)],
+            env=clean_env(),
+            timeout=600,
+        )
+        (wheel,) = wheelhouse.glob("*.whl")
     return work, sdist, wheel
 
 
@@ -83,6 +97,26 @@ def test_wheel_holds_the_compiled_module_and_stubs(artefacts):
     for required in ("fastbp/__init__.py", "fastbp/_kernels.pyi", "fastbp/py.typed", "fastbp/reference.py"):
         assert required in names
     assert not [n for n in names if n.endswith((".c", ".pyx"))]
+
+
+@pytest.mark.skipif(not REPAIRS_WHEELS, reason="auditwheel repairs Linux wheels only")
+def test_wheel_is_repaired_to_a_manylinux_tag(artefacts):
+    _, _, wheel = artefacts
+    # name-version-python-abi-platform.whl; the platform part may hold several
+    # tags joined by '.', e.g. manylinux_2_17_x86_64.manylinux2014_x86_64.
+    platforms = wheel.name.removesuffix(".whl").split("-")[-1].split(".")
+    assert all(p.startswith("manylinux") for p in platforms), wheel.name
+    tags = [
+        line
+        for line in zipfile.ZipFile(wheel).read(_dist_info(wheel) + "/WHEEL").decode().splitlines()
+        if line.startswith("Tag: ")
+    ]
+    assert tags and all("-manylinux" in tag for tag in tags), tags
+
+
+def _dist_info(wheel):
+    name, version = wheel.name.split("-")[:2]
+    return f"{name}-{version}.dist-info"
 
 
 # The tests of the kernels, the Network API and its guarantees; the CLI,
