@@ -29,6 +29,7 @@ SUBSET = [
     "test_equivalence.py",
     "test_gradients.py",
     "test_validation.py",
+    "test_layout.py",
     "test_network.py",
     "test_hostile_input.py",
     "test_threads.py",

@@ -95,6 +95,7 @@ WHEEL_TESTS = [
     "test_gradients.py",
     "test_network.py",
     "test_validation.py",
+    "test_layout.py",
     "test_hostile_input.py",
     "test_worked_example.py",
     "test_main.py",
