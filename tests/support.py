@@ -173,6 +173,18 @@ def make_net(backend, dtype="float64", sizes=(3, 4, 2)):
     return fastbp.Network(sizes, seed=0, dtype=dtype, backend=backend)
 
 
+def frozen_data(seed, sizes=(3, 4, 2)):
+    """Five rows of data for a network of ``sizes`` from ``default_rng(seed)``:
+    X in U(-1, 1), Y in U(0.1, 0.9); read-only, so that no test may change
+    the data its module shares."""
+    rng = np.random.default_rng(seed)
+    X = rng.uniform(-1.0, 1.0, size=(5, sizes[0]))
+    Y = rng.uniform(0.1, 0.9, size=(5, sizes[-1]))
+    for a in (X, Y):
+        a.flags.writeable = False
+    return X, Y
+
+
 def esc(text):
     """``text`` as a regular expression that matches it literally (pytest.raises' ``match``)."""
     return re.escape(text)

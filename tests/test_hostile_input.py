@@ -35,6 +35,7 @@ from support import (
     clean,
     esc,
     examples,
+    frozen_data,
     make_net,
     negative_stride,
     params_of,
@@ -50,12 +51,8 @@ from fastbp import Network, TrainingDivergedError
 SIZES = [3, 4, 2]
 N_IN, N_OUT = SIZES[0], SIZES[-1]
 
-_rng = np.random.default_rng(4)
-X = _rng.uniform(-1.0, 1.0, size=(5, N_IN))
-Y = _rng.uniform(0.1, 0.9, size=(5, N_OUT))
+X, Y = frozen_data(seed=4, sizes=SIZES)
 x, y = X[0], Y[0]
-for _a in (X, Y):
-    _a.flags.writeable = False  # no test may change the shared data
 
 NAN, INF = float("nan"), float("inf")
 

@@ -32,6 +32,7 @@ from support import (
     clean,
     esc,
     fixed_layers,
+    frozen_data,
     make_net,
     memmap_of,
     negative_stride,
@@ -48,12 +49,8 @@ from fastbp import Network
 SIZES = [3, 4, 2]
 N_IN, N_OUT = SIZES[0], SIZES[-1]
 
-_rng = np.random.default_rng(12345)
-X = _rng.uniform(-1.0, 1.0, size=(5, N_IN))
-Y = _rng.uniform(0.1, 0.9, size=(5, N_OUT))
+X, Y = frozen_data(seed=12345, sizes=SIZES)
 x, y = X[0], Y[0]
-for _a in (X, Y):
-    _a.flags.writeable = False  # no test may change the shared data
 
 NAN, INF = float("nan"), float("inf")
 

@@ -14,19 +14,24 @@ from fractions import Fraction
 
 import numpy as np
 import pytest
-from support import assert_same_net, assert_same_state, esc, fixed_layers, make_net, snapshot, with_value
+from support import (
+    assert_same_net,
+    assert_same_state,
+    esc,
+    fixed_layers,
+    frozen_data,
+    make_net,
+    snapshot,
+    with_value,
+)
 
 from fastbp import Network
 
 SIZES = [3, 4, 2]
 N_IN, N_OUT = SIZES[0], SIZES[-1]
 
-_rng = np.random.default_rng(12345)
-X = _rng.uniform(-1.0, 1.0, size=(5, N_IN))
-Y = _rng.uniform(0.1, 0.9, size=(5, N_OUT))
+X, Y = frozen_data(seed=12345, sizes=SIZES)
 x, y = X[0], Y[0]
-for _a in (X, Y):
-    _a.flags.writeable = False  # no test may change the shared data
 
 
 # ---------------------------------------------------------------------------
