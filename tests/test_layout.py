@@ -295,7 +295,7 @@ ACCEPTED = {
 }
 
 
-def test_the_unaligned_forms_areunaligned():
+def test_the_unaligned_forms_are_unaligned():
     for a in (X, np.rint(4 * Y).astype(np.int32), X.astype(np.float32)):
         odd = unaligned(a)
         assert not odd.flags.aligned and odd.flags.c_contiguous
