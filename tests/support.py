@@ -5,12 +5,16 @@ import contextlib
 import errno
 import os
 import pathlib
+import re
 import shutil
 import subprocess
 import sys
 import threading
 
+import numpy as np
 import pytest
+
+import fastbp
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 # Whether these tests sit in a source tree (a checkout or an unpacked sdist),
@@ -130,6 +134,159 @@ def examples(n):
     (FASTBP_NESTED_RUN=1), which run the same tests and assertions against
     another build; this run's own examples cover the inputs."""
     return min(n, 8) if os.environ.get("FASTBP_NESTED_RUN") else n
+
+
+# ---------------------------------------------------------------------------
+# A network's state, for the tests that compare networks or check that a call
+# changed nothing.
+# ---------------------------------------------------------------------------
+
+
+def snapshot(net):
+    """Copies of the network's weights and biases: ``(weights, biases)``."""
+    return [W.copy() for W in net.weights], [b.copy() for b in net.biases]
+
+
+def all_params(net):
+    """Every weight and bias of the network in one flat array (W[1], b[1], W[2], ...)."""
+    return np.concatenate([a.ravel() for pair in zip(net.weights, net.biases) for a in pair])
+
+
+def assert_same_state(net, snap):
+    """``net`` holds exactly the parameters of ``snap`` (a ``snapshot``)."""
+    Ws, bs = snap
+    assert len(net.weights) == len(Ws)
+    for W, W0 in zip(net.weights, Ws, strict=True):
+        np.testing.assert_array_equal(W, W0, strict=True)
+    for b, b0 in zip(net.biases, bs, strict=True):
+        np.testing.assert_array_equal(b, b0, strict=True)
+
+
+def assert_same_net(a, b):
+    """Two networks of the same shape and dtype with the same parameters."""
+    assert a.layer_sizes == b.layer_sizes and a.dtype == b.dtype
+    assert_same_state(a, snapshot(b))
+
+
+def make_net(backend, dtype="float64", sizes=(3, 4, 2)):
+    """The network of the input tests (test_validation, test_hostile_input, test_layout)."""
+    return fastbp.Network(sizes, seed=0, dtype=dtype, backend=backend)
+
+
+def frozen_data(seed, sizes=(3, 4, 2)):
+    """Five rows of data for a network of ``sizes`` from ``default_rng(seed)``:
+    X in U(-1, 1), Y in U(0.1, 0.9); read-only, so that no test may change
+    the data its module shares."""
+    rng = np.random.default_rng(seed)
+    X = rng.uniform(-1.0, 1.0, size=(5, sizes[0]))
+    Y = rng.uniform(0.1, 0.9, size=(5, sizes[-1]))
+    for a in (X, Y):
+        a.flags.writeable = False
+    return X, Y
+
+
+def esc(text):
+    """``text`` as a regular expression that matches it literally (pytest.raises' ``match``)."""
+    return re.escape(text)
+
+
+def params_of(net):
+    """Copies of the network's weights then biases, in one list."""
+    return [a.copy() for a in (*net.weights, *net.biases)]
+
+
+def assert_params_equal(got, expected):
+    assert len(got) == len(expected)
+    for a, b in zip(got, expected):
+        np.testing.assert_array_equal(a, b, strict=True)
+
+
+def assert_unchanged_and_working(net, twin, before):
+    """``net`` holds the parameters it had before the rejected call and keeps
+    working: its next step (run in a thread that must finish, so a lock the
+    rejected call left held fails instead of hanging) equals the step of an
+    untouched twin."""
+    rng = np.random.default_rng(0)
+    x, y = rng.uniform(-1.0, 1.0, net.layer_sizes[0]), rng.uniform(0.1, 0.9, net.layer_sizes[-1])
+    assert_params_equal(params_of(net), before)
+    (J,) = run_in_threads([lambda: net.step(x, y, 0.5)], timeout=60.0)
+    assert J == twin.step(x, y, 0.5)
+    assert_params_equal(params_of(net), params_of(twin))
+
+
+def fixed_layers(dtype=np.float64):
+    """Weights and biases of a [3, 4, 2] network, fresh arrays each call."""
+    rng = np.random.default_rng(7)
+    Ws = [rng.uniform(-1, 1, (4, 3)).astype(dtype), rng.uniform(-1, 1, (2, 4)).astype(dtype)]
+    bs = [rng.uniform(-1, 1, 4).astype(dtype), rng.uniform(-1, 1, 2).astype(dtype)]
+    return Ws, bs
+
+
+def result_arrays(result):
+    """A call's result as a list of arrays: gradients' ``(dW per layer, db per
+    layer)`` flattened, anything else (an array, a cost) as one array."""
+    if isinstance(result, tuple):  # gradients
+        return [np.asarray(a) for part in result for a in part]
+    return [np.asarray(result)]
+
+
+# ---------------------------------------------------------------------------
+# Odd forms of the same values (tests/test_layout.py, and the property tests
+# of tests/test_hostile_input.py): each holds exactly the values of ``a``.
+# ---------------------------------------------------------------------------
+
+
+def strided(a):
+    """A view of every other element of a larger array, holding ``a``'s values."""
+    big = np.zeros(tuple(2 * s for s in a.shape), dtype=a.dtype)
+    if big.dtype.kind in "iuf":
+        big[...] = 99  # values a misread stride would pick up
+    big[tuple(slice(None, None, 2) for _ in a.shape)] = a
+    return big[tuple(slice(None, None, 2) for _ in a.shape)]
+
+
+def negative_stride(a):
+    """``a``'s values in a view with negative strides on every axis."""
+    flipped = np.array(a[tuple(slice(None, None, -1) for _ in a.shape)])
+    return flipped[tuple(slice(None, None, -1) for _ in a.shape)]
+
+
+def read_only(a):
+    """A read-only copy of ``a``."""
+    a = np.array(a)
+    a.flags.writeable = False
+    return a
+
+
+def memmap_of(a, tmp_path):
+    """``a``'s values in a read-only memory map of a new file in ``tmp_path``."""
+    path = tmp_path / f"data{len(list(tmp_path.iterdir()))}.dat"
+    m = np.memmap(path, dtype=a.dtype, mode="w+", shape=a.shape)
+    m[...] = a
+    m.flush()
+    del m
+    return np.memmap(path, dtype=a.dtype, mode="r", shape=a.shape)
+
+
+def unaligned(a):
+    """The same values in a buffer one byte off the dtype's alignment."""
+    raw = np.zeros(a.nbytes + 1, dtype=np.uint8)
+    out = np.ndarray(a.shape, dtype=a.dtype, buffer=raw, offset=1)
+    out[...] = a
+    return out
+
+
+def with_value(a, index, value):
+    """A float64 copy of ``a`` with ``value`` at ``index``."""
+    out = np.array(a, dtype=np.float64)
+    out[index] = value
+    return out
+
+
+def clean(value, dtype):
+    """The documented cast of data: a C-contiguous array of the network's dtype."""
+    with np.errstate(all="ignore"):
+        return np.array(np.asarray(value), dtype=dtype, order="C")
 
 
 # The slow nested runs (tests/test_packaging.py, tests/test_debug_build.py)

@@ -8,9 +8,10 @@
   kernels with a ``model``, and ``Network`` (forward of one row and of a
   batch, cost, gradients, step, online and shuffled mini-batch training).
   All compiled copies give the same bits.
-* Gradients against central finite differences of ``net.cost`` and against
-  PyTorch's autograd on random networks with random activations per layer
-  (skipped, with the reason, where torch is not installed).
+* Gradients against PyTorch's autograd on random networks with random
+  activations per layer (skipped, with the reason, where torch is not
+  installed); against central finite differences of ``net.cost`` on the same
+  random models: tests/test_gradients.py.
 * Saturation: the cross-entropy stays finite and accurate where the outputs
   round to exactly 0 or 1 (checked against mpmath, or exact Python floats).
 * Bad input for the new keywords and for the targets the cross-entropy
@@ -883,7 +884,7 @@ def test_every_copy_gives_the_same_bits_with_each_model():
 
 
 # --------------------------------------------------------------------------
-# 2. Gradients: central finite differences and PyTorch's autograd
+# 2. Gradients: PyTorch's autograd (finite differences: tests/test_gradients.py)
 # --------------------------------------------------------------------------
 
 
@@ -929,43 +930,6 @@ def from_flat(net, params, dtype=None):
         backend=net.backend,
         dtype=dtype or net.dtype,
     )
-
-
-@pytest.mark.parametrize("backend", ["cython", "python"])
-@pytest.mark.parametrize("seed", range(12))
-def test_gradients_match_central_differences(seed, backend):
-    rng = np.random.default_rng(1000 + seed)
-    sizes, hidden, out, loss = random_model(rng)
-    net = Network(sizes, activation=hidden, output_activation=out, loss=loss, seed=seed, backend=backend)
-    # Larger weights than the initial ones, so that slopes differ from 1/4 and 1.
-    net = from_flat(net, 1.5 * flat(net))
-    x = away_from_kinks(rng, net)[0]
-    y = targets(rng, (1, sizes[-1]), out, loss)[0]
-    dW, db = net.gradients(x, y)
-    analytic = np.concatenate([np.r_[W.ravel(), b] for W, b in zip(dW, db)])
-    params = flat(net)
-    h = 1e-6
-    numeric = np.empty_like(params)
-    for i in range(len(params)):
-        up, down = params.copy(), params.copy()
-        up[i] += h
-        down[i] -= h
-        numeric[i] = (from_flat(net, up).cost(x, y) - from_flat(net, down).cost(x, y)) / (2 * h)
-    # Central differences: truncation ~ h^2 |J'''| ~ 1e-12, rounding ~ eps |J| / h ~ 1e-10 |J|.
-    J = net.cost(x, y)
-    tolerance = 1e-7 * (1.0 + abs(J) + np.abs(analytic).max())
-    err = np.abs(analytic - numeric).max()
-    assert err <= tolerance, (
-        f"{sizes} {hidden} {out}/{loss}: max |analytic - numeric| = {err:.3g} "
-        f"> {tolerance:.3g}\nanalytic {analytic}\nnumeric  {numeric}"
-    )
-    # And J is what the NumPy oracle of the model says.
-    _zs, a = np_forward(net.weights, net.biases, net.activations, x)
-    if loss == "squared_error":
-        J_np = 0.5 * np.sum((y - a[-1]) ** 2)
-    else:
-        J_np = -np.sum(y * np.log(a[-1]) + ((1 - y) * np.log(1 - a[-1]) if out == "sigmoid" else 0.0))
-    assert J == pytest.approx(J_np, rel=1e-12, abs=1e-15)
 
 
 def _torch():

@@ -1,8 +1,13 @@
-"""The backend registry, and the promise that both backends are one interface."""
+"""The backend registry: which kernels a network runs on.
 
-import ast
+The backends by name (``backend=``), by ``FASTBP_BACKEND`` and by default;
+the compiled copies (``FASTBP_ISA``, the copy picked by the network's shape,
+the same bits from every copy); a package without its compiled module.  That
+the backends are one interface is tests/test_interface.py's.
+"""
+
+import importlib
 import importlib.machinery
-import inspect
 import os
 import pathlib
 import pickle
@@ -14,12 +19,12 @@ import types
 
 import numpy as np
 import pytest
+from support import esc
 
 import fastbp
 import fastbp.reference
+from fastbp import Network
 from fastbp.backends import ENV_VAR, ISA_VAR, default_backend, isa_modules
-
-INTERFACE = fastbp.reference.__all__
 
 
 def test_compiled_module_loaded():
@@ -117,60 +122,84 @@ def test_every_copy_gives_the_same_bits(dtype, batch_size, monkeypatch):
             np.testing.assert_array_equal(a, b, err_msg=isa)
 
 
-def test_registry_names():
+# ---------------------------------------------------------------------------
+# Selection: by name, by FASTBP_BACKEND, the default
+# ---------------------------------------------------------------------------
+
+
+def test_backend_none_uses_the_default(monkeypatch):
+    monkeypatch.delenv("FASTBP_BACKEND", raising=False)
+    assert default_backend() == "cython"
+    assert Network([2, 2]).backend == default_backend()
+    assert Network([2, 2], backend=None).backend == "cython"
+    assert Network.from_weights([[[1.0]]], [[0.0]]).backend == "cython"
+
+
+def test_environment_selects_the_default_backend(monkeypatch):
+    monkeypatch.setenv("FASTBP_BACKEND", "python")
+    assert default_backend() == "python"
+    assert Network([2, 2]).backend == "python"
+    assert Network([2, 2], seed=0, backend=None).backend == "python"
+    assert Network.from_weights([[[1.0]]], [[0.0]]).backend == "python"
+    assert fastbp.get_backend() is importlib.import_module("fastbp.reference")
+    # An explicit name wins over the environment.
+    assert Network([2, 2], backend="cython").backend == "cython"
+    monkeypatch.setenv("FASTBP_BACKEND", " python ")
+    assert Network([2, 2]).backend == "python"
+    monkeypatch.setenv("FASTBP_BACKEND", "")
+    assert Network([2, 2]).backend == "cython"
+
+
+def test_get_backend_returns_the_kernel_modules():
+    assert fastbp.get_backend("cython") is next(iter(isa_modules().values()))
+    assert importlib.import_module("fastbp._kernels") in isa_modules().values()
+    assert fastbp.get_backend("python") is importlib.import_module("fastbp.reference")
     assert fastbp.backends() == ("cython", "python")
     for name in fastbp.backends():
         assert fastbp.get_backend(name).BACKEND_NAME == name
 
 
-@pytest.mark.parametrize("name", INTERFACE)
-def test_same_functions_and_signatures(name):
-    reference = inspect.signature(getattr(fastbp.get_backend("python"), name))
-    compiled = inspect.signature(getattr(fastbp.get_backend("cython"), name))
-    assert list(compiled.parameters) == list(reference.parameters)
-    for p_ref, p_comp in zip(reference.parameters.values(), compiled.parameters.values()):
-        assert p_comp.kind == p_ref.kind, (name, p_ref.name)
-        assert p_comp.default == p_ref.default, (name, p_ref.name)
+def test_unknown_backend_is_rejected():
+    with pytest.raises(
+        ValueError, match=r"backend='numpy' names no backend; choose one of \['cython', 'python'\]"
+    ):
+        Network([2, 2], backend="numpy")
+    with pytest.raises(ValueError, match=r"backend='numpy' names no backend"):
+        Network.from_weights([[[1.0]]], [[0.0]], backend="numpy")
 
 
-def test_compiled_exposes_the_interface_and_nothing_missing():
-    compiled = fastbp.get_backend("cython")
-    missing = [n for n in INTERFACE if not callable(getattr(compiled, n, None))]
-    assert missing == []
+@pytest.mark.parametrize(
+    "name, error, match",
+    [
+        pytest.param("numba", ValueError, esc("backend='numba' names no backend"), id="unknown"),
+        pytest.param("", ValueError, esc("backend='' names no backend"), id="empty"),
+        pytest.param(3, TypeError, esc("backend must be a str") + ".*got int", id="int"),
+        pytest.param(["cython"], TypeError, esc("backend must be a str") + ".*got list", id="list"),
+    ],
+)
+def test_get_backend_rejects(name, error, match):
+    with pytest.raises(error, match=match):
+        fastbp.get_backend(name)
 
 
-def test_stub_matches_compiled_module():
-    # The shipped .pyi declares exactly the interface, with the same parameter names.
-    stub = pathlib.Path(fastbp.__file__).with_name("_kernels.pyi")
-    assert stub.is_file(), "fastbp/_kernels.pyi is not installed beside the package"
-    assert pathlib.Path(fastbp.__file__).with_name("py.typed").is_file()
-    tree = ast.parse(stub.read_text())
-    declared = {f.name: [a.arg for a in f.args.args] for f in tree.body if isinstance(f, ast.FunctionDef)}
-    assert sorted(declared) == sorted([*INTERFACE, "cpu_runs"])
-    compiled = fastbp.get_backend("cython")
-    for name, params in declared.items():
-        assert params == list(inspect.signature(getattr(compiled, name)).parameters), name
+def test_get_backend_accepts_names_and_none(backend):
+    assert fastbp.get_backend(backend).BACKEND_NAME == backend
+    assert fastbp.get_backend(None).BACKEND_NAME == default_backend()
 
 
-def test_default_backend_and_env_switch(monkeypatch):
-    monkeypatch.delenv(ENV_VAR, raising=False)
-    assert default_backend() == "cython"
-    assert fastbp.Network([2, 1]).backend == "cython"
-    monkeypatch.setenv(ENV_VAR, "python")
-    assert default_backend() == "python"
-    assert fastbp.Network([2, 1]).backend == "python"
-    monkeypatch.setenv(ENV_VAR, "fortran")
-    with pytest.raises(ValueError, match="FASTBP_BACKEND='fortran'"):
-        fastbp.Network([2, 1])
+def test_bad_environment_backend_is_named(monkeypatch, backend):
+    monkeypatch.setenv("FASTBP_BACKEND", "fortran")
+    with pytest.raises(ValueError, match=esc("FASTBP_BACKEND='fortran' names no backend")):
+        fastbp.get_backend()
+    with pytest.raises(ValueError, match=esc("FASTBP_BACKEND='fortran' names no backend")):
+        Network([2, 2])
+    # An explicit backend does not consult the environment.
+    assert Network([2, 2], backend=backend).backend == backend
 
 
-def test_unknown_backend():
-    with pytest.raises(ValueError, match="backend='numba'"):
-        fastbp.get_backend("numba")
-    with pytest.raises(TypeError, match="backend must be a str"):
-        fastbp.get_backend(1)
-    with pytest.raises(ValueError, match="backend='numba'"):
-        fastbp.Network([2, 2], backend="numba")
+# ---------------------------------------------------------------------------
+# Without the compiled module
+# ---------------------------------------------------------------------------
 
 
 @pytest.fixture
@@ -230,134 +259,9 @@ def test_imported_from_the_installed_package():
     assert expected in pathlib.Path(fastbp.__file__).resolve().parents
 
 
-# The kernels' memory contract: a direct call with mismatched buffers raises
-# ValueError in both backends instead of touching memory outside the arrays.
-
-
-def _network_buffers(dtype=np.float64):
-    sizes = np.array([3, 4, 2], dtype=np.intp)
-    params = np.zeros(4 * 4 + 2 * 5, dtype=dtype)
-    # activations: a[0..2] (3 + 4 + 2) and z[2] (2); deltas: delta[1..2].
-    return sizes, params, np.zeros(11, dtype=dtype), np.zeros(6, dtype=dtype)
-
-
-def test_contract_per_layer(kernels):
-    W = np.ones((3, 2))
-    with pytest.raises(ValueError, match=r"len\(x\)=3 does not match"):
-        kernels.forward_layer(W, np.ones(3), np.ones(3), np.zeros(3))
-    with pytest.raises(ValueError, match=r"len\(out\)=2"):
-        kernels.forward_layer(W, np.ones(3), np.ones(2), np.zeros(2))
-    with pytest.raises(ValueError, match=r"len\(delta_next\)=2"):
-        kernels.hidden_delta(W, np.ones(2), np.ones(2), np.zeros(2))
-    with pytest.raises(ValueError, match=r"len\(a_prev\)=5"):
-        kernels.update(W.copy(), np.ones(3), np.ones(3), np.ones(5), 0.1, True)
-    with pytest.raises(ValueError, match="equal lengths"):
-        kernels.sigmoid(np.ones(3), np.zeros(2))
-    with pytest.raises(ValueError, match="equal lengths"):
-        kernels.output_delta(np.ones(3), np.ones(3), np.zeros(4))
-
-
-def test_contract_network(kernels):
-    sizes, params, activations, deltas = _network_buffers()
-    X, Y = np.ones((5, 3)), np.ones((5, 2))
-    with pytest.raises(ValueError, match=r"len\(params\)=25 but layer sizes \[3, 4, 2\] need 26"):
-        kernels.forward(params[:-1], sizes, X[0], activations)
-    with pytest.raises(ValueError, match=r"len\(activations\)=10 but layer sizes \[3, 4, 2\] need 11"):
-        kernels.forward(params, sizes, X[0], activations[:-1])
-    with pytest.raises(ValueError, match=r"len\(deltas\)=5"):
-        kernels.train_step(params, sizes, X[0], Y[0], 0.1, True, activations, deltas[:-1])
-    with pytest.raises(ValueError, match=r"len\(x\)=2 but the network needs 3"):
-        kernels.forward(params, sizes, X[0, :2].copy(), activations)
-    costs, backup, state = np.zeros(2), np.zeros_like(params), np.zeros(1, dtype=np.uint64)
-    big_activations, big_deltas = np.zeros(2 * len(activations)), np.zeros(2 * len(deltas))
-
-    def train(order, activations=big_activations, deltas=big_deltas, batch_size=1, state=state):
-        order = np.array(order, dtype=np.intp)
-        kernels.train(
-            params,
-            sizes,
-            X,
-            Y,
-            order,
-            state,
-            False,
-            0.1,
-            batch_size,
-            True,
-            costs,
-            activations,
-            deltas,
-            backup,
-        )
-
-    with pytest.raises(ValueError, match="outside"):
-        train([0, 1, 2, 3, 5])
-    with pytest.raises(ValueError, match="outside"):
-        train([0, 1, 2, 3, -1])
-    with pytest.raises(ValueError, match=r"one index per row of X \(5\) or none, got 4"):
-        train([0, 1, 2, 3])
-    with pytest.raises(ValueError, match="shuffle needs an order"):
-        order = np.zeros(0, dtype=np.intp)
-        kernels.train(
-            params, sizes, X, Y, order, state, True, 0.1, 1, True, costs, big_activations, big_deltas, backup
-        )
-    with pytest.raises(ValueError, match=r"len\(activations\)=11 .* batch_size=1 need 22"):
-        train(range(5), activations=activations)
-    with pytest.raises(ValueError, match=r"len\(deltas\)=12 .* batch_size=3 need 18"):
-        train(range(5), batch_size=3, activations=np.zeros(33))
-    with pytest.raises(ValueError, match="rng_state must hold 1 value"):
-        train(range(5), state=np.zeros(2, dtype=np.uint64))
-    with pytest.raises(ValueError, match="batch_size must be in"):
-        train(range(5), batch_size=0)
-    with pytest.raises(ValueError, match="positive multiple"):
-        kernels.forward_batch(params, sizes, X, np.zeros((5, 2)), np.zeros(len(activations) + 1))
-    with pytest.raises(ValueError, match=r"Y must have shape \(5, 2\)"):
-        kernels.mean_cost(params, sizes, X, Y[:4], activations)
-    with pytest.raises(ValueError, match="every layer size must be >= 1"):
-        kernels.forward(params, np.array([3, 0, 2], dtype=np.intp), X[0], activations)
-    # The model codes: one activation per layer and the loss, in the tables'
-    # range and in the combinations fastbp._model allows.
-    for model, match in (
-        ([0, 0], r"len\(model\)=2 but .* need 3 codes"),
-        ([0, 0, 0, 0], r"len\(model\)=4"),
-        ([0, 6, 0], "codes outside"),
-        ([-1, 0, 0], "codes outside"),
-        ([0, 0, 2], "codes outside"),
-        ([5, 5, 1], "softmax is for the output layer only"),
-        ([0, 1, 1], "needs outputs that are probabilities"),
-        ([0, 5, 0], "supported with loss=.cross_entropy. only"),
-    ):
-        model = np.array(model, dtype=np.intp)
-        with pytest.raises(ValueError, match=match):
-            kernels.forward(params, sizes, X[0], activations, model)
-        with pytest.raises(ValueError, match=match):
-            kernels.train(
-                params,
-                sizes,
-                X,
-                Y,
-                np.zeros(0, dtype=np.intp),
-                state,
-                False,
-                0.1,
-                1,
-                True,
-                costs,
-                big_activations,
-                big_deltas,
-                backup,
-                model,
-            )
-    assert not params.any(), "a refused call wrote to params"
-
-
-def test_compiled_refuses_mixed_dtypes():
-    # Fused kernels take one floating dtype per call; a mix is refused, never reinterpreted.
-    compiled = fastbp.get_backend("cython")
-    with pytest.raises((TypeError, ValueError), match=r"dtype|signature"):
-        compiled.sigmoid(np.zeros(3, dtype=np.float32), np.zeros(3, dtype=np.float64))
-    with pytest.raises((TypeError, ValueError), match=r"dtype|signature"):
-        compiled.sigmoid(np.zeros(3, dtype=np.int64), np.zeros(3, dtype=np.int64))
+# ---------------------------------------------------------------------------
+# Copies from another build
+# ---------------------------------------------------------------------------
 
 
 def test_copies_from_another_build_are_left_out(monkeypatch):

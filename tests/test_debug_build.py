@@ -4,8 +4,8 @@ The kernels normally run with Cython's bounds checks off.  Here a copy of the
 tracked sources is built with ``FASTBP_DEBUG=1`` (bounds checking, negative
 index wrapping and initialisation checks on, no optimisation; see setup.py),
 and the tests that drive the kernels hardest (equivalence, gradients,
-validation, network semantics, hostile input, threads, the worked example)
-run against that copy in a subprocess, from outside
+validation, layouts, network semantics, hostile input, threads, the worked
+example, the backends and their interface) run against that copy in a subprocess, from outside
 the source tree, so an out-of-bounds index anywhere they reach becomes an
 ``IndexError`` and a failure instead of a silent read or write.
 
@@ -29,11 +29,13 @@ SUBSET = [
     "test_equivalence.py",
     "test_gradients.py",
     "test_validation.py",
+    "test_layout.py",
     "test_network.py",
     "test_hostile_input.py",
     "test_threads.py",
     "test_worked_example.py",
     "test_backends.py",
+    "test_interface.py",
 ]
 
 

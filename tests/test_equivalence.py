@@ -253,8 +253,7 @@ def test_every_kernel_is_covered():
     # reference.__all__ without an equivalence test fails here.
     missing = [name for name in reference.__all__ if not callable(globals().get(f"test_{name}"))]
     assert missing == [], f"no equivalence test for {missing}"
-    for name in reference.__all__:
-        assert callable(getattr(CY, name)), f"fastbp._kernels has no {name}"
+    # (That every compiled copy has every kernel: tests/test_interface.py.)
 
 
 # --------------------------------------------------------------------------

@@ -4,6 +4,9 @@
   central finite difference of ``cost(x, y)`` in that one parameter, on small
   random networks (shallow, deep, with width-1 layers, with saturating
   weights), on every backend (the ``backend`` fixture of conftest).
+* The same for every model (random activations per hidden layer, every
+  valid output activation and loss) on random networks, and the cost is
+  what a NumPy forward pass of the model says.
 * ``gradients`` changes nothing in the network.
 * ``step(x, y, lr)`` moves every parameter to ``W - lr * dW`` with ``dW`` from
   ``gradients`` before the step (all layers use the weights before the step).
@@ -11,8 +14,11 @@
 
 import numpy as np
 import pytest
+from support import all_params, snapshot
+from test_activations import away_from_kinks, flat, from_flat, np_forward, random_model, targets  # its models
 
 import fastbp
+from fastbp._layout import layer_views
 
 # (layer sizes, seed, weight scale).  Weights start from fastbp's own
 # initialisation; a scale > 1 multiplies them.  Deep sigmoid networks make
@@ -44,10 +50,6 @@ def make_network(sizes, seed, scale, backend, dtype="float64"):
     return net, x, y
 
 
-def snapshot(net):
-    return [W.copy() for W in net.weights], [b.copy() for b in net.biases]
-
-
 # --------------------------------------------------------------------------
 # Finite differences
 # --------------------------------------------------------------------------
@@ -75,28 +77,31 @@ RTOL = 1e-7
 MIN_GRADIENT = 5e-6
 
 
+def central_differences(cost_of, params):
+    """The central difference quotient of ``cost_of`` (a function of a flat
+    float64 parameter vector) in each entry of ``params``, step H; divided by
+    the step as represented, the difference of the two points."""
+    numeric = np.empty_like(params)
+    for i in range(len(params)):
+        up, down = params.copy(), params.copy()
+        up[i] += H
+        down[i] -= H
+        numeric[i] = (cost_of(up) - cost_of(down)) / (up[i] - down[i])
+    return numeric
+
+
 def finite_differences(net, x, y, backend):
     """Central differences of cost(x, y) in every weight and bias, as lists shaped like
     net.weights and net.biases.  Each perturbed network is built with from_weights
     (the network's parameters are read-only from the outside)."""
-    Ws, bs = snapshot(net)
 
-    def cost_with(l, which, index, value):
-        Ws2, bs2 = [W.copy() for W in Ws], [b.copy() for b in bs]
-        (Ws2 if which == "W" else bs2)[l][index] = value
-        return fastbp.Network.from_weights(Ws2, bs2, dtype="float64", backend=backend).cost(x, y)
+    def cost_of(params):
+        views = layer_views(params, net.layer_sizes)
+        Ws, bs = [W for W, _ in views], [b for _, b in views]
+        return fastbp.Network.from_weights(Ws, bs, dtype="float64", backend=backend).cost(x, y)
 
-    def derivative(l, which, index):
-        w = (Ws if which == "W" else bs)[l][index]
-        up, down = w + H, w - H
-        return (cost_with(l, which, index, up) - cost_with(l, which, index, down)) / (up - down)
-
-    dWs = [
-        np.array([[derivative(l, "W", (k, j)) for j in range(W.shape[1])] for k in range(W.shape[0])])
-        for l, W in enumerate(Ws)
-    ]
-    dbs = [np.array([derivative(l, "b", k) for k in range(b.shape[0])]) for l, b in enumerate(bs)]
-    return dWs, dbs
+    views = layer_views(central_differences(cost_of, all_params(net).astype(np.float64)), net.layer_sizes)
+    return [W for W, _ in views], [b for _, b in views]
 
 
 @pytest.mark.parametrize("sizes, seed, scale", NETWORKS, ids=IDS)
@@ -128,6 +133,58 @@ def test_finite_differences_detect_a_slightly_wrong_gradient():
     for g, fd in [(dW[0], fd_W[0]), (dW[-1], fd_W[-1]), (db[0], fd_b[0])]:
         assert (np.abs(g - fd) <= ATOL + RTOL * np.abs(fd)).all()
         assert not (np.abs(1.001 * g - fd) <= ATOL + RTOL * np.abs(fd)).all()
+
+
+def test_gradients_match_finite_differences(backend):
+    # The [3, 5, 2] network and sample of the semantics tests (test_network.py),
+    # to pytest.approx's rel=1e-5, abs=1e-9: tighter than ATOL above for the
+    # derivatives below 1e-4.
+    net = fastbp.Network([3, 5, 2], seed=0, backend=backend)
+    rng = np.random.default_rng(0)
+    X, Y = rng.uniform(-1.0, 1.0, size=(6, 3)), rng.uniform(0.05, 0.95, size=(6, 2))
+    x, y = X[0], Y[0]
+    dW, db = net.gradients(x, y)
+    fd_W, fd_b = finite_differences(net, x, y, backend)
+    for layer in range(2):
+        for grads, numeric in ((dW, fd_W), (db, fd_b)):
+            for index in np.ndindex(grads[layer].shape):
+                assert grads[layer][index] == pytest.approx(numeric[layer][index], rel=1e-5, abs=1e-9)
+
+
+# --------------------------------------------------------------------------
+# Every model: random activations per layer, every output and loss (issue 10)
+# --------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("seed", range(12))
+def test_gradients_of_every_model_match_central_differences(backend, seed):
+    rng = np.random.default_rng(1000 + seed)
+    sizes, hidden, out, loss = random_model(rng)
+    net = fastbp.Network(
+        sizes, activation=hidden, output_activation=out, loss=loss, seed=seed, backend=backend
+    )
+    # Larger weights than the initial ones, so that slopes differ from 1/4 and 1.
+    net = from_flat(net, 1.5 * flat(net))
+    x = away_from_kinks(rng, net)[0]
+    y = targets(rng, (1, sizes[-1]), out, loss)[0]
+    dW, db = net.gradients(x, y)
+    analytic = np.concatenate([np.r_[W.ravel(), b] for W, b in zip(dW, db)])
+    numeric = central_differences(lambda params: from_flat(net, params).cost(x, y), flat(net))
+    # Central differences: truncation ~ h^2 |J'''| ~ 1e-12, rounding ~ eps |J| / h ~ 1e-10 |J|.
+    J = net.cost(x, y)
+    tolerance = 1e-7 * (1.0 + abs(J) + np.abs(analytic).max())
+    err = np.abs(analytic - numeric).max()
+    assert err <= tolerance, (
+        f"{sizes} {hidden} {out}/{loss}: max |analytic - numeric| = {err:.3g} "
+        f"> {tolerance:.3g}\nanalytic {analytic}\nnumeric  {numeric}"
+    )
+    # And J is what the NumPy oracle of the model says.
+    _zs, a = np_forward(net.weights, net.biases, net.activations, x)
+    if loss == "squared_error":
+        J_np = 0.5 * np.sum((y - a[-1]) ** 2)
+    else:
+        J_np = -np.sum(y * np.log(a[-1]) + ((1 - y) * np.log(1 - a[-1]) if out == "sigmoid" else 0.0))
+    assert J == pytest.approx(J_np, rel=1e-12, abs=1e-15)
 
 
 # --------------------------------------------------------------------------

@@ -1,20 +1,20 @@
 """The semantics of ``fastbp.Network``, on both backends.
 
 State and views, copies, shapes, what ``step`` and ``train`` compute, seeds
-and shuffling, learning, divergence, threads and backend selection.  Invalid
-input is tested in ``test_validation.py``.
+and shuffling, learning, divergence.  Elsewhere: invalid input in
+``test_validation.py``, gradients against finite differences in
+``test_gradients.py``, threads in ``test_threads.py``, backend selection in
+``test_backends.py``.
 """
 
-import importlib
 import re
 
 import numpy as np
 import pytest
-from support import run_in_threads
+from support import all_params, assert_same_net, assert_same_state, snapshot
 
 import fastbp
 from fastbp import Network, TrainingDivergedError
-from fastbp.backends import default_backend
 
 SIZES = [3, 5, 2]
 
@@ -24,27 +24,6 @@ def data(n=6, seed=0, sizes=SIZES):
     X = rng.uniform(-1.0, 1.0, size=(n, sizes[0]))
     Y = rng.uniform(0.05, 0.95, size=(n, sizes[-1]))
     return X, Y
-
-
-def snapshot(net):
-    return [W.copy() for W in net.weights], [b.copy() for b in net.biases]
-
-
-def assert_state(net, snap):
-    Ws, bs = snap
-    for W, W0 in zip(net.weights, Ws, strict=True):
-        np.testing.assert_array_equal(W, W0, strict=True)
-    for b, b0 in zip(net.biases, bs, strict=True):
-        np.testing.assert_array_equal(b, b0, strict=True)
-
-
-def assert_same_net(a, b):
-    assert a.layer_sizes == b.layer_sizes and a.dtype == b.dtype
-    assert_state(a, snapshot(b))
-
-
-def all_params(net):
-    return np.concatenate([a.ravel() for pair in zip(net.weights, net.biases) for a in pair])
 
 
 # ---------------------------------------------------------------------------
@@ -152,7 +131,7 @@ def test_weights_and_biases_are_read_only(backend):
         net.weights = [np.zeros((5, 3)), np.zeros((2, 5))]
     with pytest.raises(AttributeError):
         net.biases = [np.zeros(5), np.zeros(2)]
-    assert_state(net, before)
+    assert_same_state(net, before)
 
 
 def test_weights_and_biases_are_live_views(backend, dtype):
@@ -204,7 +183,7 @@ def test_returned_arrays_are_new(backend, dtype):
     dW, db = net.gradients(X[0], Y[0])
     for a in (out, one, *dW, *db):
         a[...] = np.nan
-    assert_state(net, before)
+    assert_same_state(net, before)
     np.testing.assert_array_equal(net.forward(X), fresh, strict=True)
 
 
@@ -401,30 +380,10 @@ def test_gradients_shapes_and_no_side_effects(backend, dtype):
     assert [a.shape for a in dW] == [(5, 3), (2, 5)]
     assert [a.shape for a in db] == [(5,), (2,)]
     assert all(a.dtype == dtype for a in (*dW, *db))
-    assert_state(net, before)
+    assert_same_state(net, before)
     dW2, db2 = net.gradients(X[0], Y[0])
     for a, b in zip((*dW, *db), (*dW2, *db2)):
         np.testing.assert_array_equal(a, b, strict=True)
-
-
-def test_gradients_match_finite_differences(backend):
-    net = Network(SIZES, seed=0, backend=backend)
-    X, Y = data()
-    x, y = X[0], Y[0]
-    dW, db = net.gradients(x, y)
-    eps = 1e-6
-    for layer in range(2):
-        for params, grads, is_bias in ((net.weights, dW, False), (net.biases, db, True)):
-            base = snapshot(net)
-            for index in np.ndindex(params[layer].shape):
-
-                def J_with(delta):
-                    Ws, bs = [w.copy() for w in base[0]], [b.copy() for b in base[1]]
-                    (bs if is_bias else Ws)[layer][index] += delta
-                    return Network.from_weights(Ws, bs, backend=backend).cost(x, y)
-
-                numeric = (J_with(eps) - J_with(-eps)) / (2 * eps)
-                assert grads[layer][index] == pytest.approx(numeric, rel=1e-5, abs=1e-9)
 
 
 # ---------------------------------------------------------------------------
@@ -598,7 +557,7 @@ def test_diverging_step_restores_the_network(backend, net_dtype, target, lr):
         TrainingDivergedError, match=re.escape(f"training diverged during the step with lr={lr}")
     ):
         net.step(X[0], y, lr)
-    assert_state(net, before)
+    assert_same_state(net, before)
     assert np.isfinite(all_params(net)).all()
     # The network is usable afterwards.
     assert np.isfinite(net.train(X, Y, epochs=2)).all()
@@ -637,7 +596,7 @@ def test_a_step_that_would_overflow_a_weight_is_refused_on_both_backends(net_dty
         before = snapshot(net)
         with pytest.raises(TrainingDivergedError, match=re.escape(f"the step with lr={float(lr)}")):
             net.step(x, y, lr)
-        assert_state(net, before)
+        assert_same_state(net, before)
 
 
 @pytest.mark.parametrize("net_dtype, target, lr", DIVERGING)
@@ -652,7 +611,7 @@ def test_diverging_train_restores_the_network(backend, net_dtype, target, lr):
         TrainingDivergedError, match=re.escape(f"training diverged during epoch 1 of 3 with lr={lr}")
     ):
         net.train(X, Y_bad, epochs=3, lr=lr, shuffle=True, seed=0)
-    assert_state(net, before)
+    assert_same_state(net, before)
     assert np.isfinite(all_params(net)).all()
     assert np.isfinite(net.forward(X)).all()
 
@@ -697,125 +656,6 @@ def test_divergence_late_in_training_restores_the_last_good_epoch(backend, dtype
 
 
 # ---------------------------------------------------------------------------
-# Threads
-# ---------------------------------------------------------------------------
-
-
-def test_training_from_two_threads_is_serialised(backend):
-    # Two different data sets: A-then-B and B-then-A end in different weights,
-    # and an interleaving of their updates would match neither.
-    n, epochs = (40, 300) if backend == "cython" else (6, 20)
-    sizes = [3, 8, 2]
-    A, B = data(n=n, seed=1, sizes=sizes), data(n=n, seed=2, sizes=sizes)
-    serial = {}
-    for order in ("AB", "BA"):
-        net = Network(sizes, seed=0, backend=backend)
-        costs = {name: net.train(*{"A": A, "B": B}[name], epochs=epochs, lr=0.5) for name in order}
-        serial[order] = (costs, all_params(net))
-    assert not np.array_equal(serial["AB"][1], serial["BA"][1])
-
-    for _ in range(5 if backend == "cython" else 1):
-        net = Network(sizes, seed=0, backend=backend)
-        costs_A, costs_B = run_in_threads(
-            [lambda: net.train(*A, epochs=epochs, lr=0.5), lambda: net.train(*B, epochs=epochs, lr=0.5)]
-        )
-        params = all_params(net)
-        assert np.isfinite(params).all()
-        matches = [
-            order
-            for order, (costs, final) in serial.items()
-            if np.array_equal(params, final)
-            and np.array_equal(costs_A, costs["A"])
-            and np.array_equal(costs_B, costs["B"])
-        ]
-        assert len(matches) == 1, "the two train calls interleaved"
-
-
-def test_steps_from_two_threads_complete_without_corruption(backend):
-    net = Network(SIZES, seed=0, backend=backend)
-    X, Y = data(n=2)
-    steps = 100 if backend == "cython" else 20
-    Js = run_in_threads([lambda i=i: [net.step(X[i], Y[i], 0.5) for _ in range(steps)] for i in range(2)])
-    assert all(len(J) == steps and np.isfinite(J).all() for J in Js)
-    assert np.isfinite(all_params(net)).all()
-
-
-def test_forward_from_many_threads_is_bit_identical(backend, dtype):
-    net = Network([3, 16, 4], seed=0, dtype=dtype, backend=backend)
-    n = 400 if backend == "cython" else 40
-    X, Y = data(n=n, sizes=[3, 16, 4])
-    X, Y = X.astype(dtype), Y.astype(dtype)
-    expected_out = net.forward(X)
-    expected_rows = [net.forward(x) for x in X[:10]]
-    expected_cost = net.cost(X, Y)
-    expected_grads = net.gradients(X[0], Y[0])
-    rounds = 20 if backend == "cython" else 3
-
-    def work():
-        results = []
-        for _ in range(rounds):
-            results.append(
-                (net.forward(X), [net.forward(x) for x in X[:10]], net.cost(X, Y), net.gradients(X[0], Y[0]))
-            )
-        return results
-
-    for results in run_in_threads([work] * 8):
-        for out, rows, cost, (dW, db) in results:
-            np.testing.assert_array_equal(out, expected_out, strict=True)
-            for a, b in zip(rows, expected_rows):
-                np.testing.assert_array_equal(a, b, strict=True)
-            assert cost == expected_cost
-            for a, b in zip((*dW, *db), (*expected_grads[0], *expected_grads[1])):
-                np.testing.assert_array_equal(a, b, strict=True)
-
-
-# ---------------------------------------------------------------------------
-# Backend selection
-# ---------------------------------------------------------------------------
-
-
-def test_backend_none_uses_the_default(monkeypatch):
-    monkeypatch.delenv("FASTBP_BACKEND", raising=False)
-    assert default_backend() == "cython"
-    assert Network([2, 2]).backend == default_backend()
-    assert Network([2, 2], backend=None).backend == "cython"
-    assert Network.from_weights([[[1.0]]], [[0.0]]).backend == "cython"
-
-
-def test_environment_selects_the_default_backend(monkeypatch):
-    monkeypatch.setenv("FASTBP_BACKEND", "python")
-    assert default_backend() == "python"
-    assert Network([2, 2]).backend == "python"
-    assert Network([2, 2], seed=0, backend=None).backend == "python"
-    assert Network.from_weights([[[1.0]]], [[0.0]]).backend == "python"
-    assert fastbp.get_backend() is importlib.import_module("fastbp.reference")
-    # An explicit name wins over the environment.
-    assert Network([2, 2], backend="cython").backend == "cython"
-    monkeypatch.setenv("FASTBP_BACKEND", " python ")
-    assert Network([2, 2]).backend == "python"
-    monkeypatch.setenv("FASTBP_BACKEND", "")
-    assert Network([2, 2]).backend == "cython"
-
-
-def test_get_backend_returns_the_kernel_modules():
-    from fastbp.backends import isa_modules
-
-    assert fastbp.get_backend("cython") is next(iter(isa_modules().values()))
-    assert importlib.import_module("fastbp._kernels") in isa_modules().values()
-    assert fastbp.get_backend("python") is importlib.import_module("fastbp.reference")
-    assert fastbp.backends() == ("cython", "python")
-
-
-def test_unknown_backend_is_rejected():
-    with pytest.raises(
-        ValueError, match=r"backend='numpy' names no backend; choose one of \['cython', 'python'\]"
-    ):
-        Network([2, 2], backend="numpy")
-    with pytest.raises(ValueError, match=r"backend='numpy' names no backend"):
-        Network.from_weights([[[1.0]]], [[0.0]], backend="numpy")
-
-
-# ---------------------------------------------------------------------------
 # Overflow in the arithmetic, pickling
 # ---------------------------------------------------------------------------
 
@@ -841,7 +681,7 @@ def test_float64_overflow_is_refused_not_returned_as_nan(backend):
     ):
         with pytest.raises(FloatingPointError, match="overflowed"):
             call()
-    assert_state(net, snap)
+    assert_same_state(net, snap)
     np.testing.assert_array_equal(net.forward([1.0, 1.0]), [0.5])  # still usable where it is finite
 
 
@@ -850,7 +690,7 @@ def test_absurd_epoch_count_is_a_value_error(backend):
     snap = snapshot(net)
     with pytest.raises(ValueError, match=r"epochs=10000000000000 is too many"):
         net.train([[0.0, 1.0]], [[1.0]], epochs=10**13)
-    assert_state(net, snap)
+    assert_same_state(net, snap)
 
 
 def test_pickle_and_deepcopy_round_trip(backend, dtype):

@@ -129,17 +129,22 @@ WHEEL_TESTS = [
     "test_gradients.py",
     "test_network.py",
     "test_validation.py",
+    "test_layout.py",
     "test_hostile_input.py",
     "test_worked_example.py",
     "test_main.py",
     "test_modelfile.py",
     "test_interrupt.py",
     "test_isa_guard.py",
+    "test_interface.py",
+    # The basic thread cases: the wheel's kernels releasing the GIL.
+    "test_threads.py::test_forward_from_many_threads_is_bit_identical",
+    "test_threads.py::test_steps_from_two_threads_complete_without_corruption",
+    "test_threads.py::test_two_train_calls_are_serialised",
 ]
-# Left to this run and the debug build's: tests/test_threads.py (the locks and
-# per-call buffers of fastbp/network.py, the same code in every build; the
-# wheel's kernels releasing the GIL is also what tests/test_network.py's
-# threads run), and the Haswell emulated CPU of tests/test_isa_guard.py (a CPU
+# Left to this run and the debug build's: the rest of tests/test_threads.py
+# (the locks and per-call buffers of fastbp/network.py, the same code in every
+# build), and the Haswell emulated CPU of tests/test_isa_guard.py (a CPU
 # that runs the AVX2 copy and refuses the AVX-512 one: the wheel's copies are
 # still imported on Nehalem, refusing both, and on this CPU).
 WHEEL_DESELECT = ["test_isa_guard.py::test_every_copy_imports_or_refuses_on_an_emulated_cpu[Haswell]"]

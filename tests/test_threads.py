@@ -7,15 +7,18 @@ each call running whole; the kernels keep no state between calls, so
 different networks train independently in parallel.  The compiled kernels
 release the GIL, so these threads really do run at the same time.
 
-``tests/test_network.py`` has the basic cases (eight threads evaluating the
-same data, two ``train`` calls, two step loops).  Here:
+The cases:
 
+* eight threads evaluating the same data on one network get bit-identical
+  results; two loops of ``step`` on one network end with finite weights;
 * threads evaluating *different* data on one network (a scratch buffer shared
   between calls would mix their samples, which identical data cannot show)
   get exactly their serial results;
-* a ``train`` call racing a loop of ``step`` calls ends in exactly one of the
-  serial orders (the train call placed between two of the steps), with the
-  same returned costs: neither call was cut into pieces;
+* two ``train`` calls on one network (with the same settings or different
+  ones) end in exactly one of the two serial orders, and a ``train`` call
+  racing a loop of ``step`` calls in exactly one of its serial orders (the
+  train call placed between two of the steps), with the same returned costs:
+  neither call was cut into pieces;
 * ``forward``/``cost``/``gradients``, pickling and saving while another
   thread trains never fail and give finite values, and do not change what the
   training computes;
@@ -30,7 +33,7 @@ import threading
 
 import numpy as np
 import pytest
-from support import run_in_threads
+from support import all_params, run_in_threads
 
 import fastbp
 from fastbp import Network
@@ -41,10 +44,6 @@ SIZES = [3, 8, 2]
 def data(n, seed, sizes=SIZES):
     rng = np.random.default_rng(seed)
     return rng.uniform(-1.0, 1.0, (n, sizes[0])), rng.uniform(0.05, 0.95, (n, sizes[-1]))
-
-
-def all_params(net):
-    return np.concatenate([a.ravel() for pair in zip(net.weights, net.biases) for a in pair])
 
 
 def _saved_and_loaded(net, path):
@@ -59,6 +58,35 @@ def _big(backend):
 # ---------------------------------------------------------------------------
 # Many readers
 # ---------------------------------------------------------------------------
+
+
+def test_forward_from_many_threads_is_bit_identical(backend, dtype):
+    net = Network([3, 16, 4], seed=0, dtype=dtype, backend=backend)
+    n = 400 if backend == "cython" else 40
+    X, Y = data(n, seed=0, sizes=[3, 16, 4])
+    X, Y = X.astype(dtype), Y.astype(dtype)
+    expected_out = net.forward(X)
+    expected_rows = [net.forward(x) for x in X[:10]]
+    expected_cost = net.cost(X, Y)
+    expected_grads = net.gradients(X[0], Y[0])
+    rounds = 20 if backend == "cython" else 3
+
+    def work():
+        results = []
+        for _ in range(rounds):
+            results.append(
+                (net.forward(X), [net.forward(x) for x in X[:10]], net.cost(X, Y), net.gradients(X[0], Y[0]))
+            )
+        return results
+
+    for results in run_in_threads([work] * 8):
+        for out, rows, cost, (dW, db) in results:
+            np.testing.assert_array_equal(out, expected_out, strict=True)
+            for a, b in zip(rows, expected_rows):
+                np.testing.assert_array_equal(a, b, strict=True)
+            assert cost == expected_cost
+            for a, b in zip((*dW, *db), (*expected_grads[0], *expected_grads[1])):
+                np.testing.assert_array_equal(a, b, strict=True)
 
 
 @pytest.mark.parametrize("dtype", ["float64", "float32"])
@@ -98,6 +126,15 @@ def test_threads_evaluating_different_data_get_their_serial_results(backend, dty
 # ---------------------------------------------------------------------------
 # Two writers on one network
 # ---------------------------------------------------------------------------
+
+
+def test_steps_from_two_threads_complete_without_corruption(backend):
+    net = Network([3, 5, 2], seed=0, backend=backend)
+    X, Y = data(2, seed=0, sizes=[3, 5, 2])
+    steps = 100 if backend == "cython" else 20
+    Js = run_in_threads([lambda i=i: [net.step(X[i], Y[i], 0.5) for _ in range(steps)] for i in range(2)])
+    assert all(len(J) == steps and np.isfinite(J).all() for J in Js)
+    assert np.isfinite(all_params(net)).all()
 
 
 def _serial_orders(make_net, train_call, step_calls):
@@ -143,13 +180,32 @@ def test_train_racing_steps_ends_in_one_serial_order(backend, batch_size):
         assert len(matches) == 1, "the train call and the steps interleaved (no serial order matches)"
 
 
-def test_two_train_calls_with_different_settings_are_serialised(backend):
-    big = _big(backend)
-    A, B = data(24 if big else 4, seed=3), data(24 if big else 4, seed=4)
-    epochs = 2000 if big else 3
+# Two train calls on one network from two threads, with the same settings and
+# with different ones (batches, shuffling, learning rate, update_biases): on
+# two different data sets A-then-B and B-then-A end in different weights, and
+# an interleaving of their updates would match neither.  Each case: (rows,
+# epochs, rounds) on the compiled backend, the same on the reference, the seeds
+# of A's and B's data, the settings of A's and B's call.
+TWO_TRAIN_CALLS = {
+    "same-settings": ((40, 300, 5), (6, 20, 1), (1, 2), dict(lr=0.5), dict(lr=0.5)),
+    "different-settings": (
+        (24, 2000, 4),
+        (4, 3, 1),
+        (3, 4),
+        dict(lr=0.5, batch_size=4, shuffle=True, seed=1),
+        dict(lr=0.2, shuffle=True, seed=2, update_biases=False),
+    ),
+}
+
+
+@pytest.mark.parametrize("settings", list(TWO_TRAIN_CALLS))
+def test_two_train_calls_are_serialised(backend, settings):
+    compiled_case, reference_case, (seed_A, seed_B), kwargs_A, kwargs_B = TWO_TRAIN_CALLS[settings]
+    rows, epochs, rounds = compiled_case if _big(backend) else reference_case
+    A, B = data(rows, seed=seed_A), data(rows, seed=seed_B)
     calls = {
-        "A": lambda net: net.train(*A, epochs=epochs, lr=0.5, batch_size=4, shuffle=True, seed=1),
-        "B": lambda net: net.train(*B, epochs=epochs, lr=0.2, shuffle=True, seed=2, update_biases=False),
+        "A": lambda net: net.train(*A, epochs=epochs, **kwargs_A),
+        "B": lambda net: net.train(*B, epochs=epochs, **kwargs_B),
     }
     serial = {}
     for order in ("AB", "BA"):
@@ -157,7 +213,7 @@ def test_two_train_calls_with_different_settings_are_serialised(backend):
         costs = {name: calls[name](net) for name in order}
         serial[order] = (all_params(net), costs)
     assert not np.array_equal(serial["AB"][0], serial["BA"][0])
-    for _ in range(4 if big else 1):
+    for _ in range(rounds):
         net = Network(SIZES, seed=0, backend=backend)
         costs_A, costs_B = run_in_threads([lambda: calls["A"](net), lambda: calls["B"](net)])
         params = all_params(net)

@@ -3,62 +3,35 @@
 Every case either raises ``ValueError``/``TypeError`` with a message naming the
 argument (and the offending shape or value where there is one), leaving the
 network exactly as it was, or is accepted by the documented copy/cast and gives
-the same result as a clean C-contiguous float64 input.  The policy is the one
-in the docstrings of ``fastbp/_validation.py`` and ``fastbp/network.py``.
+the same result as a clean C-contiguous float64 input (the other layouts and
+dtypes of data: ``tests/test_layout.py``; a bad backend name:
+``tests/test_backends.py``).  The policy is the one in the docstrings of
+``fastbp/_validation.py`` and ``fastbp/network.py``.
 """
 
 import importlib
-import re
 from fractions import Fraction
 
 import numpy as np
 import pytest
+from support import (
+    assert_same_net,
+    assert_same_state,
+    esc,
+    fixed_layers,
+    frozen_data,
+    make_net,
+    snapshot,
+    with_value,
+)
 
-import fastbp
 from fastbp import Network
-from fastbp.backends import default_backend
 
 SIZES = [3, 4, 2]
 N_IN, N_OUT = SIZES[0], SIZES[-1]
 
-_rng = np.random.default_rng(12345)
-X = _rng.uniform(-1.0, 1.0, size=(5, N_IN))
-Y = _rng.uniform(0.1, 0.9, size=(5, N_OUT))
+X, Y = frozen_data(seed=12345, sizes=SIZES)
 x, y = X[0], Y[0]
-for _a in (X, Y):
-    _a.flags.writeable = False  # no test may change the shared data
-
-
-def esc(text):
-    return re.escape(text)
-
-
-def make_net(backend, dtype="float64", sizes=SIZES):
-    return Network(sizes, seed=0, dtype=dtype, backend=backend)
-
-
-def snapshot(net):
-    return [W.copy() for W in net.weights], [b.copy() for b in net.biases]
-
-
-def assert_same_state(net, snap):
-    Ws, bs = snap
-    assert len(net.weights) == len(Ws)
-    for W, W0 in zip(net.weights, Ws):
-        np.testing.assert_array_equal(W, W0, strict=True)
-    for b, b0 in zip(net.biases, bs):
-        np.testing.assert_array_equal(b, b0, strict=True)
-
-
-def assert_same_net(a, b):
-    assert a.layer_sizes == b.layer_sizes and a.dtype == b.dtype
-    assert_same_state(a, snapshot(b))
-
-
-def with_value(array, index, value):
-    out = np.array(array, dtype=np.float64)
-    out[index] = value
-    return out
 
 
 # ---------------------------------------------------------------------------
@@ -1089,14 +1062,6 @@ def test_rejected_before_any_allocation(monkeypatch, sizes, kwargs, error, match
         Network(sizes, **kwargs)
 
 
-def _layers(dtype=np.float64):
-    """Weights and biases of a [3, 4, 2] network, fresh arrays each call."""
-    rng = np.random.default_rng(7)
-    Ws = [rng.uniform(-1, 1, (4, 3)).astype(dtype), rng.uniform(-1, 1, (2, 4)).astype(dtype)]
-    bs = [rng.uniform(-1, 1, 4).astype(dtype), rng.uniform(-1, 1, 2).astype(dtype)]
-    return Ws, bs
-
-
 def _replace(items, index, value):
     items = list(items)
     items[index] = value
@@ -1380,7 +1345,7 @@ FROM_WEIGHTS_CASES = [
     "build, kwargs, error, match", [pytest.param(*case[1:], id=case[0]) for case in FROM_WEIGHTS_CASES]
 )
 def test_from_weights_rejects(backend, build, kwargs, error, match):
-    Ws, bs = build(*_layers())
+    Ws, bs = build(*fixed_layers())
     arrays = [a for group in (Ws, bs) if isinstance(group, list) for a in group if isinstance(a, np.ndarray)]
     kept = [a.copy() for a in arrays]
     with pytest.raises(error, match=match):
@@ -1389,144 +1354,10 @@ def test_from_weights_rejects(backend, build, kwargs, error, match):
         np.testing.assert_array_equal(after, before, strict=True)
 
 
-@pytest.mark.parametrize(
-    "name, error, match",
-    [
-        pytest.param("numba", ValueError, esc("backend='numba' names no backend"), id="unknown"),
-        pytest.param("", ValueError, esc("backend='' names no backend"), id="empty"),
-        pytest.param(3, TypeError, esc("backend must be a str") + ".*got int", id="int"),
-        pytest.param(["cython"], TypeError, esc("backend must be a str") + ".*got list", id="list"),
-    ],
-)
-def test_get_backend_rejects(name, error, match):
-    with pytest.raises(error, match=match):
-        fastbp.get_backend(name)
-
-
-def test_get_backend_accepts_names_and_none(backend):
-    assert fastbp.get_backend(backend).BACKEND_NAME == backend
-    assert fastbp.get_backend(None).BACKEND_NAME == default_backend()
-
-
-def test_bad_environment_backend_is_named(monkeypatch, backend):
-    monkeypatch.setenv("FASTBP_BACKEND", "fortran")
-    with pytest.raises(ValueError, match=esc("FASTBP_BACKEND='fortran' names no backend")):
-        fastbp.get_backend()
-    with pytest.raises(ValueError, match=esc("FASTBP_BACKEND='fortran' names no backend")):
-        Network([2, 2])
-    # An explicit backend does not consult the environment.
-    assert Network([2, 2], backend=backend).backend == backend
-
-
 # ---------------------------------------------------------------------------
-# Accepted by a documented copy or cast: the same result as clean float64 data
+# Accepted: one-row data, the smallest network, other spellings of the arguments
+# (data in other layouts and dtypes: tests/test_layout.py)
 # ---------------------------------------------------------------------------
-
-
-def _slices(ndim, step):
-    return tuple(slice(None, None, step) for _ in range(ndim))
-
-
-def _strided(a):
-    big = np.full(tuple(2 * s for s in a.shape), 99.0)
-    big[_slices(a.ndim, 2)] = a
-    return big[_slices(a.ndim, 2)]
-
-
-def _negative_stride(a):
-    return np.array(a[_slices(a.ndim, -1)])[_slices(a.ndim, -1)]
-
-
-def _read_only(a):
-    a = np.array(a)
-    a.flags.writeable = False
-    return a
-
-
-def _memmap(a, tmp_path, name):
-    m = np.memmap(tmp_path / f"{name}.dat", dtype=np.float64, mode="w+", shape=a.shape)
-    m[...] = a
-    m.flush()
-    return np.memmap(tmp_path / f"{name}.dat", dtype=np.float64, mode="r", shape=a.shape)
-
-
-# id -> (odd form of a clean float64 array, the clean float64 array it stands for).
-# Data is chosen so that each cast is exact and the clean equivalent is well defined.
-VARIANTS = {
-    "fortran": lambda a, tmp, nm: (np.asfortranarray(a), a),
-    "strided": lambda a, tmp, nm: (_strided(a), a),
-    "negative-stride": lambda a, tmp, nm: (_negative_stride(a), a),
-    "read-only": lambda a, tmp, nm: (_read_only(a), a),
-    "memmap": lambda a, tmp, nm: (_memmap(a, tmp, nm), a),
-    "list": lambda a, tmp, nm: (a.tolist(), a),
-    "tuple": lambda a, tmp, nm: (tuple(map(tuple, a)) if a.ndim == 2 else tuple(a), a),
-    "list-of-numpy-scalars": lambda a, tmp, nm: (list(a), a),
-    "big-endian": lambda a, tmp, nm: (a.astype(a.dtype.newbyteorder(">" if np.little_endian else "<")), a),
-    "float32": lambda a, tmp, nm: (a.astype(np.float32), a.astype(np.float32).astype(np.float64)),
-    "float16": lambda a, tmp, nm: (a.astype(np.float16), a.astype(np.float16).astype(np.float64)),
-    "int64": lambda a, tmp, nm: (np.rint(4 * a).astype(np.int64), np.rint(4 * a)),
-    "int8-list": lambda a, tmp, nm: (np.rint(4 * a).astype(np.int8).tolist(), np.rint(4 * a)),
-    "uint8": lambda a, tmp, nm: (np.rint(4 * np.abs(a)).astype(np.uint8), np.rint(4 * np.abs(a))),
-    "bool": lambda a, tmp, nm: (a > 0.5, (a > 0.5).astype(np.float64)),
-    "bool-list": lambda a, tmp, nm: ((a > 0.5).tolist(), (a > 0.5).astype(np.float64)),
-    "float64-1e39-in-float64-net": lambda a, tmp, nm: (with_value(a, (0,) * a.ndim, 1e39),) * 2,
-}
-
-OPERATIONS = {
-    "forward-batch": (lambda n, X, Y: n.forward(X), 2),
-    "forward-one": (lambda n, x, y: n.forward(x), 1),
-    "cost-batch": (lambda n, X, Y: n.cost(X, Y), 2),
-    "cost-one": (lambda n, x, y: n.cost(x, y), 1),
-    "gradients": (lambda n, x, y: n.gradients(x, y), 1),
-    "step": (lambda n, x, y: n.step(x, y, 0.5), 1),
-    "train": (lambda n, X, Y: n.train(X, Y, epochs=2, lr=0.5, shuffle=True, seed=3), 2),
-}
-
-
-def _as_comparable(result):
-    if isinstance(result, tuple):  # gradients
-        return [np.asarray(a) for part in result for a in part]
-    return [np.asarray(result)]
-
-
-@pytest.mark.parametrize("operation", list(OPERATIONS))
-@pytest.mark.parametrize("variant", list(VARIANTS))
-def test_accepted_data_gives_the_clean_result(backend, variant, operation, tmp_path):
-    call, ndim = OPERATIONS[operation]
-    odd_x, clean_x = VARIANTS[variant](np.array(X if ndim == 2 else x), tmp_path, "x")
-    odd_y, clean_y = VARIANTS[variant](np.array(Y if ndim == 2 else y), tmp_path, "y")
-    kept = [np.array(a, copy=True) for a in (odd_x, odd_y)]
-    clean_x = np.ascontiguousarray(clean_x, dtype=np.float64)
-    clean_y = np.ascontiguousarray(clean_y, dtype=np.float64)
-
-    net, twin = make_net(backend), make_net(backend)
-    got = call(net, odd_x, odd_y)
-    expected = call(twin, clean_x, clean_y)
-
-    for a, b in zip(_as_comparable(got), _as_comparable(expected), strict=True):
-        np.testing.assert_array_equal(a, b, strict=True)
-    assert_same_net(net, twin)  # step and train changed both networks alike
-    for before, after in zip(kept, (odd_x, odd_y)):  # the caller's data was not written
-        np.testing.assert_array_equal(np.asarray(after), before, strict=True)
-
-
-def test_float64_data_is_rounded_for_a_float32_network(backend):
-    net = make_net(backend, "float32")
-    rounded = X.astype(np.float32)
-    np.testing.assert_array_equal(net.forward(X), net.forward(rounded), strict=True)
-    assert net.cost(X, Y) == net.cost(rounded, Y.astype(np.float32))
-
-
-def test_relaxed_strides_single_row(backend):
-    # NumPy calls a (1, n) array C-contiguous whatever its row stride: it is
-    # passed through without a copy and must still be read correctly.
-    big = np.zeros((4, N_IN))
-    big[0] = x
-    one_row = big[::4]
-    assert one_row.shape == (1, N_IN) and one_row.flags.c_contiguous and one_row.strides[0] != 8 * N_IN
-    net = make_net(backend)
-    np.testing.assert_array_equal(net.forward(one_row), net.forward(x.reshape(1, -1)), strict=True)
-    assert net.cost(one_row, Y[:1]) == net.cost(x, y)
 
 
 @pytest.mark.parametrize("dtype", ["float64", "float32"])
@@ -1627,18 +1458,3 @@ def test_accepted_constructor_arguments(backend, kwargs, same_as):
     net = Network(kwargs.pop("layer_sizes"), backend=backend, **kwargs)
     twin = Network(same_as.pop("layer_sizes"), backend=backend, **same_as)
     assert_same_net(net, twin)
-
-
-@pytest.mark.parametrize("variant", [v for v in VARIANTS if v not in ("float64-1e39-in-float64-net",)])
-def test_from_weights_accepts_any_layout(backend, variant, tmp_path):
-    Ws, bs = _layers()
-    odd = [VARIANTS[variant](a, tmp_path, f"p{i}") for i, a in enumerate((*Ws, *bs))]
-    given = [o for o, _ in odd]
-    kept = [np.array(a, copy=True) for a in given]
-    clean = [np.ascontiguousarray(c, dtype=np.float64) for _, c in odd]
-    net = Network.from_weights(given[:2], given[2:], dtype="float64", backend=backend)
-    twin = Network.from_weights(clean[:2], clean[2:], backend=backend)
-    assert_same_net(net, twin)
-    np.testing.assert_array_equal(net.forward(X), twin.forward(X), strict=True)
-    for before, after in zip(kept, given):
-        np.testing.assert_array_equal(np.asarray(after), before, strict=True)
