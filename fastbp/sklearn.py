@@ -993,7 +993,7 @@ class BPRegressor(RegressorMixin, _BaseBP):
         As in ``BPClassifier``.
     out_activation_ : str
         ``"identity"`` or ``"logistic"``: ``out_activation``.
-    y_center_, y_scale_ : ndarray of shape (n_outputs_,)
+    y_center_, y_scale_ : ndarray of shape ``(n_outputs_,)``
         The target scaling above (only with ``out_activation="logistic"``).
     coefs_ : list of ndarray
         ``coefs_[l]`` of shape ``(n_in, n_out)``, as in ``MLPRegressor``: the
