@@ -5,7 +5,7 @@
     python bench/compare.py --only fastbp,FANN,C --workloads 64-32-10
     python bench/compare.py --percall-only  # only the per-call table (bench/percall.py)
     python bench/compare.py --markdown      # the README table, from bench/results/latest.json
-    python bench/compare.py --update-readme # ... written into README.md's Performance section
+    python bench/compare.py --update-readme # ... written into docs/performance.md
 
 Every workload is trained by every installed peer on the same data from the
 same initial weights; each peer's per-epoch costs are checked against fastbp's
@@ -732,7 +732,7 @@ def main(argv=None):
     parser.add_argument(
         "--update-readme",
         action="store_true",
-        help="write the table from --output into README.md's Performance section and exit",
+        help="write the table from --output into docs/performance.md and exit",
     )
     parser.add_argument("--worker-threads", type=int, help=argparse.SUPPRESS)
     parser.add_argument("--worker-out", help=argparse.SUPPRESS)
@@ -746,8 +746,8 @@ def main(argv=None):
     if args.markdown or args.update_readme:
         results = json.loads(Path(args.output).read_text())
         if args.update_readme:
-            report.update_readme(results, HERE.parent / "README.md")
-            say("README.md: Performance section updated from " + args.output)
+            report.update_readme(results, HERE.parent / "docs" / "performance.md")
+            say("docs/performance.md: the table updated from " + args.output)
         else:
             print(report.markdown(results))
         return 0

@@ -25,7 +25,7 @@ Speed, and why the code has the shape it has:
   then a pairwise tree.  A plain ``sum += w[j] * x[j]`` cannot be vectorised
   without reordering the sum (which C forbids); this order is fixed, so the
   compiler vectorises it at any vector width with the same result.
-* **The online loop is fused** (``_train_online``): the update of ``W[l]`` for
+* **The online loop is fused** (``_online_epoch``): the update of ``W[l]`` for
   sample ``i`` and the forward pass of layer ``l`` for sample ``i + 1`` walk
   each row of ``W[l]`` once, while it is in L1 cache.
 * **Mini-batches go through BLAS** (SciPy's ``cython_blas``: the OpenBLAS that

@@ -4,16 +4,16 @@ A network's layer ``l`` (1..L) computes ``a[l] = f_l(z[l])``, ``z[l] = W[l] a[l-
 the loss compares the output ``o = a[L]`` with the target ``y``.  The note's
 model (every ``f`` a sigmoid, ``J = 1/2 sum (y - o)^2``) is the default.
 
-==============  ==========================================  ==============================
-activation      ``f(z)``                                    ``f'(z)`` from ``a = f(z)``
-==============  ==========================================  ==============================
-``sigmoid``     ``1 / (1 + e^-z)``                          ``a (1 - a)``
-``tanh``        ``tanh z``                                  ``1 - a^2``
-``relu``        ``max(z, 0)``                               ``1 if a > 0 else 0``
-``leaky_relu``  ``z if z >= 0 else 0.01 z``                 ``1 if a > 0 else 0.01``
-``identity``    ``z``                                       ``1``
-``softmax``     ``e^z_k / sum_i e^z_i`` (output layer only)  (with cross-entropy only)
-==============  ==========================================  ==============================
+==============  ===========================================  ==============================
+activation      ``f(z)``                                     ``f'(z)`` from ``a = f(z)``
+==============  ===========================================  ==============================
+``sigmoid``     ``1 / (1 + e^-z)``                           ``a (1 - a)``
+``tanh``        ``tanh z``                                   ``1 - a^2``
+``relu``        ``max(z, 0)``                                ``1 if a > 0 else 0``
+``leaky_relu``  ``z if z >= 0 else 0.01 z``                  ``1 if a > 0 else 0.01``
+``identity``    ``z``                                        ``1``
+``softmax``     ``e^z_k / sum_i e^z_i`` (output layer only)   (with cross-entropy only)
+==============  ===========================================  ==============================
 
 =================  =====================================================  =================
 loss               ``J`` of one sample                                    output delta

@@ -28,7 +28,7 @@ scikit-learn's targets and the outputs:
   ``[0.1, 0.9]``, inside the sigmoid's (0, 1); ``predict`` inverts the map.
 
 The defaults were chosen by measurement on scikit-learn's bundled datasets
-(``bench/estimators.py``; the table is in the README).
+(``bench/estimators.py``; the tables are in ``docs/sklearn.md``).
 
 A ``fit`` that raises (bad input, ``TrainingDivergedError``, Ctrl-C) leaves
 the estimator as it was before the call.
@@ -81,7 +81,7 @@ REGRESSOR_OUTPUTS = ("identity", "logistic")
 SCHEDULES = ("adaptive", "constant")
 SOLVERS = ("sgd", "adam", "rprop")
 # learning_rate_init="auto": the step size of each solver, chosen by
-# measurement (bench/estimators.py --solvers; the README's estimator section).
+# measurement (bench/estimators.py --solvers; the tables in docs/sklearn.md).
 # For "sgd" it is the rate without momentum: with momentum mu the steps grow
 # to about lr / (1 - mu), so "auto" is AUTO_LEARNING_RATES[...]["sgd"] * (1 - mu)
 # (measured at mu = 0 and 0.9).  For "rprop" it is each weight's initial step
@@ -993,7 +993,7 @@ class BPRegressor(RegressorMixin, _BaseBP):
         As in ``BPClassifier``.
     out_activation_ : str
         ``"identity"`` or ``"logistic"``: ``out_activation``.
-    y_center_, y_scale_ : ndarray of shape (n_outputs_,)
+    y_center_, y_scale_ : ndarray of shape ``(n_outputs_,)``
         The target scaling above (only with ``out_activation="logistic"``).
     coefs_ : list of ndarray
         ``coefs_[l]`` of shape ``(n_in, n_out)``, as in ``MLPRegressor``: the
