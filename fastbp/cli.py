@@ -43,7 +43,7 @@ from typing import Any, NoReturn, TextIO
 import numpy as np
 import numpy.typing as npt
 
-from . import _model, _validation, datasets
+from . import _model, _validation, _worked_example, datasets
 
 Array = npt.NDArray[np.float64]
 
@@ -90,6 +90,20 @@ FANN_DATA_EXTENSIONS = (".data", ".train", ".test")
 MODEL_FORMATS = {".fbp": "fastbp", ".net": "FANN", ".onnx": "ONNX"}
 
 
+MODULE_USAGE = f"""\
+usage: python -m fastbp
+       python -m fastbp {{{",".join(COMMANDS)}}} ...
+
+With no arguments: prints the worked example of backpropagation (a 2-2-2
+sigmoid network, one training round by hand, then training to a small error),
+computed by fastbp.  FASTBP_BACKEND=python runs it on the pure-Python
+reference backend instead of the compiled kernels.
+
+With a command: the same as the `fastbp` command line tool, e.g.
+`python -m fastbp train --dataset xor`; see `python -m fastbp train --help`.
+"""
+
+
 class CommandError(Exception):
     """Bad input: reported as one ``error:`` line, exit status 2."""
 
@@ -123,6 +137,22 @@ def main(argv: Sequence[str] | None = None, *, prog: str = "fastbp") -> int:
         # The reader went away (e.g. `fastbp predict ... | head`): stop quietly.
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 0
+
+
+def module_main(argv: Sequence[str] | None = None) -> int:
+    """``python -m fastbp``: the worked example with no arguments, else the
+    command in ``argv`` (default ``sys.argv[1:]``); returns the exit status."""
+    args = sys.argv[1:] if argv is None else list(argv)
+    if args in (["-h"], ["--help"]):
+        sys.stdout.write(MODULE_USAGE)
+        return 0
+    if not args:
+        return _worked_example.main()
+    if args[0] in COMMANDS:
+        return main(args, prog="python -m fastbp")
+    sys.stderr.write(MODULE_USAGE)
+    sys.stderr.write(f"\nerror: unexpected argument(s): {' '.join(args)}\n")
+    return 2
 
 
 class _Parser(argparse.ArgumentParser):
@@ -1193,6 +1223,4 @@ def _dataset(args: argparse.Namespace) -> int:
 
 
 def _example(args: argparse.Namespace) -> int:
-    from .__main__ import main as worked_example
-
-    return worked_example([])
+    return _worked_example.main()
