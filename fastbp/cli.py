@@ -29,14 +29,13 @@ interrupted.  Output files are written whole or not at all.
 from __future__ import annotations
 
 import argparse
-import contextlib
 import csv
+import io
 import math
 import os
 import sys
-import tempfile
 import warnings
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, NoReturn, TextIO
 
@@ -44,6 +43,7 @@ import numpy as np
 import numpy.typing as npt
 
 from . import _model, _validation, _worked_example, datasets
+from ._files import _atomic_file
 
 Array = npt.NDArray[np.float64]
 
@@ -594,25 +594,6 @@ def select_columns(table: Table, spec: str, option: str) -> list[int]:
     return indices
 
 
-@contextlib.contextmanager
-def atomic_output(path: str) -> Iterator[str]:
-    """A temporary path beside ``path`` to write to; it replaces ``path`` only
-    when the block completes, and is removed if the block fails."""
-    directory = os.path.dirname(os.path.abspath(path))
-    fd, temp = tempfile.mkstemp(dir=directory, prefix=f".{os.path.basename(path)}.", suffix=".part")
-    os.close(fd)
-    try:
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(temp, 0o666 & ~umask)  # mkstemp's 0o600 would make the output private
-        yield temp
-        os.replace(temp, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(temp)
-        raise
-
-
 def _check_output(path: str | None, option: str) -> None:
     """Fail before the work, not after it, when an output cannot be written."""
     if path is None:
@@ -641,9 +622,11 @@ def _write_csv(path: str | None, columns: Sequence[str], values: npt.NDArray[Any
         sys.stdout.flush()
         return
     try:
-        with atomic_output(path) as temp:
-            with open(temp, "w", newline="", encoding="utf-8") as file:
-                write(file)
+        with _atomic_file(path) as file:
+            text = io.TextIOWrapper(file, encoding="utf-8", newline="")
+            write(text)
+            text.flush()
+            text.detach()  # leave the file open: the atomic writer fsyncs and closes it
     except OSError as error:
         raise CommandError(f"cannot write {path}: {error.strerror or error}") from None
 
@@ -1007,8 +990,8 @@ def _plot(path: str, title: str, costs: Sequence[float], val_costs: Sequence[flo
     axes.grid(True, which="both", alpha=0.3)
     axes.legend()
     try:
-        with atomic_output(path) as temp:
-            figure.savefig(temp, format="png", dpi=100)
+        with _atomic_file(path) as file:
+            figure.savefig(file, format="png", dpi=100)
     except OSError as error:
         raise CommandError(f"cannot write {path}: {error.strerror or error}") from None
 

@@ -25,13 +25,14 @@ import threading
 
 import numpy as np
 
-from . import _errors, _layout, _model
+from . import _errors, _layout, _model, _modelfile
 from . import _validation as check
 from ._errors import TrainingDivergedError
+from ._files import _path
 from .backends import get_backend
 from .optimizers import RPROP, Optimizer
 
-__all__ = ["Network", "TrainingDivergedError"]
+__all__ = ["Network", "TrainingDivergedError", "load"]
 
 
 def _allocate(count, dtype, sizes):
@@ -245,9 +246,13 @@ class Network:
     def save(self, path):
         """Write the network to ``path`` in fastbp's model-file format
         (see ``fastbp.load``), atomically: a crash never leaves a partial file."""
-        from . import _modelfile
-
-        _modelfile.save(self, path)
+        path = _path(path)
+        # One copy of the parameters (in the file's order: fastbp._layout's),
+        # the snapshot that the checksum and the file are both made from.
+        data = _modelfile.ModelData(
+            self.layer_sizes, self.dtype, self._names, self._loss, self._params.copy()
+        )
+        _modelfile.write(path, data, name=repr(self))
 
     def __repr__(self):
         model = ""
@@ -626,3 +631,31 @@ class Network:
             return
         np.copyto(self._params, self._backup)
         raise _errors.diverged(what)
+
+
+def load(path, *, backend=None):
+    """Read a network saved by ``Network.save`` from ``path`` (str or
+    os.PathLike), to run on ``backend`` (``None``: the default).
+
+    The file is validated in full before the network is built (see the
+    format in ``fastbp._modelfile``); the loaded network has the saved layer
+    sizes, dtype and bit-identical weights and biases.  Raises ``ValueError``
+    naming the problem for any file that is not a valid fastbp model file
+    (corrupted, truncated, extended, from a newer format, hand-crafted), and
+    ``OSError`` (e.g. ``FileNotFoundError``) when the path cannot be opened.
+    The network has the saved activations and loss (a version 1 file's are
+    all sigmoid with squared error).
+    """
+    path = _path(path)
+    get_backend(backend)  # a bad backend name fails before the file is read
+    data = _modelfile.read(path)
+    views = _layout.layer_views(data.params, data.layer_sizes)
+    return Network.from_weights(
+        [W for W, _ in views],
+        [b for _, b in views],
+        activation=data.activations[:-1],
+        output_activation=data.activations[-1],
+        loss=data.loss,
+        dtype=data.dtype.name,
+        backend=backend,
+    )
