@@ -42,7 +42,7 @@ from typing import Any, NoReturn, TextIO
 import numpy as np
 import numpy.typing as npt
 
-from . import _model, _validation, _worked_example, datasets
+from . import _model, _scaling, _validation, _worked_example, datasets
 from ._files import _atomic_file
 
 Array = npt.NDArray[np.float64]
@@ -897,14 +897,16 @@ def _split(data: Data, fraction: float, rng: np.random.Generator) -> tuple[Data,
 
 def _min_max(X: Array) -> tuple[Array, Array]:
     """The minimum and the range of each column; a constant column gets range 1."""
-    low = X.min(axis=0)
-    span = X.max(axis=0) - low
-    return low, np.where(span > 0, span, 1.0)
+    try:
+        fitted = _scaling.fit_range(X, name="the input data")
+    except ValueError as error:
+        raise CommandError(f"--scale: {error}") from None
+    return fitted.low, _scaling.divisor(fitted.span)
 
 
 def _scaled(data: Data, scaling: tuple[Array, Array]) -> Data:
     low, span = scaling
-    return Data((data.X - low) / span, data.Y, data.source)
+    return Data(_scaling.to_unit(data.X, low, span), data.Y, data.source)
 
 
 def fold_scaling(net: Any, low: Array, span: Array) -> Any:

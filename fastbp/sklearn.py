@@ -50,6 +50,7 @@ from sklearn.utils import check_random_state
 from sklearn.utils.multiclass import check_classification_targets, type_of_target
 from sklearn.utils.validation import check_is_fitted, column_or_1d, validate_data
 
+from . import _scaling
 from . import _validation as check
 from .network import Network
 from .optimizers import RPROP, SGD, Adam
@@ -61,6 +62,7 @@ __all__ = ["BPClassifier", "BPRegressor"]
 # (0, 1): inside it, away from the flat tails where the sigmoid's derivative
 # (and so learning) vanishes.  Identity outputs need no scaling.
 TARGET_LOW, TARGET_HIGH = 0.1, 0.9
+_TARGET_MID = (TARGET_LOW + TARGET_HIGH) / 2  # 0.5, the sigmoid's midpoint (fastbp._scaling)
 
 # scikit-learn's activation names (MLPClassifier's, plus fastbp's leaky_relu)
 # -> fastbp's (fastbp._model.ACTIVATIONS).
@@ -1094,16 +1096,9 @@ class BPRegressor(RegressorMixin, _BaseBP):
         encoding = {"_y_ndim": y.ndim, "_n_targets": Y.shape[1]}
         if params["out_activation"] != "sigmoid":
             return encoding
-        low, high = Y.min(axis=0), Y.max(axis=0)
-        with np.errstate(over="ignore"):
-            span = high - low
-            center = low + span / 2
-        if not (np.isfinite(span).all() and np.isfinite(center).all()):
-            raise ValueError(
-                f"y spans too wide a range to scale in float64 (min {low.tolist()}, max {high.tolist()}); rescale it"
-            )
-        scale = np.where(span > 0, span / (TARGET_HIGH - TARGET_LOW), 1.0)
-        return {**encoding, "y_center_": center, "y_scale_": scale}
+        fitted = _scaling.fit_range(Y, name="y")
+        scale = _scaling.divisor(fitted.span, TARGET_HIGH - TARGET_LOW)
+        return {**encoding, "y_center_": fitted.center, "y_scale_": scale}
 
     def _encode(self, y, encoding):
         Y = y.reshape(len(y), -1).astype(np.float64)
@@ -1113,12 +1108,15 @@ class BPRegressor(RegressorMixin, _BaseBP):
             )
         if "y_center_" not in encoding:
             return Y
-        T = 0.5 + (Y - encoding["y_center_"]) / encoding["y_scale_"]
+        T = _scaling.to_interval(Y, encoding["y_center_"], encoding["y_scale_"], _TARGET_MID)
         outside = (T <= 0) | (T >= 1)
         if outside.any():
             row, column = np.argwhere(outside)[0]
-            low = encoding["y_center_"] - encoding["y_scale_"] / 2
-            high = encoding["y_center_"] + encoding["y_scale_"] / 2
+            # The targets the sigmoid's (0, 1) stands for.
+            low, high = (
+                _scaling.from_interval(t, encoding["y_center_"], encoding["y_scale_"], _TARGET_MID)
+                for t in (0.0, 1.0)
+            )
             raise ValueError(
                 f"y[{row}] = {Y[row, column]} (target column {column}) is outside ({low[column]}, {high[column]}), "
                 "the range this model's sigmoid outputs can represent: the target scaling was fixed by the "
@@ -1129,7 +1127,7 @@ class BPRegressor(RegressorMixin, _BaseBP):
     def _decode(self, outputs, encoding):
         y = outputs.astype(np.float64)
         if "y_center_" in encoding:
-            y = encoding["y_center_"] + (y - 0.5) * encoding["y_scale_"]
+            y = _scaling.from_interval(y, encoding["y_center_"], encoding["y_scale_"], _TARGET_MID)
         return y.ravel() if encoding["_y_ndim"] == 1 else y
 
     def _validation_score(self, y_true, y_pred):
