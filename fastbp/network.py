@@ -498,11 +498,7 @@ class Network:
         callback = check.callback(callback)
         progress = check.flag(progress, "progress")
         tqdm = _tqdm() if progress else None  # a missing tqdm fails before anything happens
-        if batch_size > 1 and max(self.layer_sizes) > 2**31 - 1:
-            raise ValueError(
-                f"batch_size={batch_size} needs every layer size below 2**31 (BLAS indices), "
-                f"got layer sizes {list(self.layer_sizes)}"
-            )
+        _layout.check_blas_sizes(self.layer_sizes, batch_size)
         try:
             costs = np.empty(epochs)
         except (MemoryError, ValueError):
