@@ -295,7 +295,7 @@ def read_fann_data(path):
 
 
 def _read_data(f, file_size):
-    header = []
+    header: list[tuple[bytes, int]] = []  # the three numbers of the header line, and their lines
     offset = 0  # bytes before the current line
     line_no = 0
     rest = b""
@@ -647,7 +647,7 @@ def _items(lines, key, pattern, what, expected):
     ``pattern``: exactly ``expected`` of them."""
     text = lines.take(key)
     line = lines.number
-    items = []
+    items: list[tuple[bytes, ...]] = []
     position = len(text) - len(text.lstrip())
     match = pattern.match
     while position < len(text) and len(items) < expected:

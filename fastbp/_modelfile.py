@@ -64,7 +64,8 @@ import io
 import json
 import os
 import struct
-from typing import Any, NamedTuple
+from collections.abc import Callable
+from typing import Any, NamedTuple, NoReturn
 
 import numpy as np
 import numpy.typing as npt
@@ -261,7 +262,7 @@ def _read(f: io.BufferedReader) -> ModelData:
     return ModelData(sizes, dtype, activations, loss, params)
 
 
-def _refuse_duplicates(pairs):
+def _refuse_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
     keys = [key for key, _ in pairs]
     duplicates = sorted({key for key in keys if keys.count(key) > 1})
     if duplicates:
@@ -269,11 +270,11 @@ def _refuse_duplicates(pairs):
     return dict(pairs)
 
 
-def _refuse_constant(name):
+def _refuse_constant(name: str) -> NoReturn:
     raise _BadFile(f"the header holds {name}, which is not a JSON number")
 
 
-def _parse_header(raw):
+def _parse_header(raw: bytes) -> Any:
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as error:
@@ -284,11 +285,13 @@ def _parse_header(raw):
         raise _BadFile(f"the header is not valid JSON: {str(error)[:200]}") from None
 
 
-def _is_int(value):
+def _is_int(value: object) -> bool:
     return type(value) is int  # JSON integers only: not bool, not float
 
 
-def _check_header(header, version):
+def _check_header(
+    header: Any, version: int
+) -> tuple[tuple[int, ...], np.dtype[Any], tuple[str, ...], str, int, str]:
     """``(sizes, dtype, activations, loss, payload bytes, checksum)`` from a
     parsed header of format ``version``, or _BadFile."""
     if not isinstance(header, dict):
@@ -310,7 +313,7 @@ def _check_header(header, version):
             + ", ".join(problems)
         )
 
-    def field(key, ok, expected):
+    def field(key: str, ok: Callable[[Any], bool], expected: str) -> Any:
         value = header[key]
         if not ok(value):
             raise _BadFile(f"header field {key!r} must be {expected}, got {_show(value)}")
@@ -352,7 +355,7 @@ def _check_header(header, version):
     return tuple(sizes), dtype, activations, loss, payload_bytes, checksum
 
 
-def _check_model(header, activations, version):
+def _check_model(header: dict[str, Any], activations: list[str], version: int) -> tuple[tuple[str, ...], str]:
     """``(activations, loss)``, checked: every name known, softmax on the
     output layer only, and a combination ``Network`` accepts."""
     if version == 1:

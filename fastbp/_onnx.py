@@ -133,7 +133,7 @@ def _network_of(model):
 def _import_onnx():
     try:
         # import_module, not `import onnx`: mypy then types the module as Any
-        # and `mypy fastbp` stays clean where the optional onnx is absent.
+        # and `mypy` stays clean where the optional onnx is absent.
         return importlib.import_module("onnx")
     except ImportError as e:
         raise ModuleNotFoundError(

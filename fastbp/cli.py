@@ -973,7 +973,7 @@ def _require_matplotlib() -> None:
         ) from None
 
 
-def _plot(path: str, title: str, costs: Sequence[float], val_costs: Sequence[float]) -> None:
+def _plot(path: str, title: str, costs: npt.NDArray[np.float64], val_costs: Sequence[float]) -> None:
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
 
