@@ -10,12 +10,10 @@ is the oracle they are tested against.  See ``fastbp.backends``.
 """
 
 from ._errors import TrainingDivergedError
-from ._modelfile import load
+from ._version import __version__
 from .backends import backends, get_backend, require_default_backend
-from .network import Network
+from .network import Network, load
 from .optimizers import RPROP, SGD, Adam
-
-__version__ = "0.1.0"
 
 __all__ = [
     "RPROP",

@@ -101,7 +101,7 @@ checks them and warns that they are left out.
 Every problem with a file's content raises ``ValueError`` naming the file, the
 line (and where useful, the neuron or connection) and what is wrong; a path
 that cannot be opened raises the usual ``OSError``.  Writing is atomic
-(``fastbp._modelfile._write_atomically``): a crash leaves the previous file or
+(``fastbp._files._write_atomically``): a crash leaves the previous file or
 the new one, never a part.
 """
 
@@ -115,8 +115,8 @@ import warnings
 import numpy as np
 
 from . import _model
-from ._modelfile import _BadFile, _open_regular_file, _path, _write_atomically
-from ._modelfile import _show as _modelfile_show
+from ._files import _BadFile, _open_regular_file, _path, _write_atomically
+from ._files import _show as _files_show
 from ._validation import real_array
 from .backends import get_backend
 from .network import Network
@@ -236,7 +236,7 @@ def _show(value, limit=60):
     if isinstance(value, (bytes, bytearray)):
         text = repr(bytes(value))[1:]
         return text if len(text) <= limit else text[: limit - 4] + "...'"
-    return _modelfile_show(value, limit)
+    return _files_show(value, limit)
 
 
 def _refuse(what, path, error):
@@ -295,7 +295,7 @@ def read_fann_data(path):
 
 
 def _read_data(f, file_size):
-    header = []
+    header: list[tuple[bytes, int]] = []  # the three numbers of the header line, and their lines
     offset = 0  # bytes before the current line
     line_no = 0
     rest = b""
@@ -647,7 +647,7 @@ def _items(lines, key, pattern, what, expected):
     ``pattern``: exactly ``expected`` of them."""
     text = lines.take(key)
     line = lines.number
-    items = []
+    items: list[tuple[bytes, ...]] = []
     position = len(text) - len(text.lstrip())
     match = pattern.match
     while position < len(text) and len(items) < expected:

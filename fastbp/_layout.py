@@ -170,8 +170,7 @@ def check_train(
         _fail(f"rng_state must hold 1 value, got {_length('rng_state', rng_state)}")
     if int(batch_size) < 1 or int(batch_size) > 2**31 - 1:
         _fail(f"batch_size must be in [1, 2**31 - 1], got {batch_size}")
-    if int(batch_size) > 1 and max(sizes) > 2**31 - 1:
-        _fail("batch_size > 1 needs every layer size below 2**31 (BLAS indices are 32-bit)")
+    check_blas_sizes(sizes, batch_size)
     _length("costs", costs)
     need_a, need_d = train_buffer_lengths(sizes, batch_size)
     for name, a, need in (
@@ -184,6 +183,17 @@ def check_train(
                 f"len({name})={_length(name, a)} but layer sizes {sizes} "
                 f"with batch_size={batch_size} need {need}"
             )
+
+
+def check_blas_sizes(sizes, batch_size):
+    """A batch of more than one sample goes through BLAS, whose indices are
+    32-bit: every layer size must be below 2**31.  ``Network.train`` checks
+    it before it starts, the kernels (``check_train``) for direct calls."""
+    if int(batch_size) > 1 and max(int(n) for n in sizes) > 2**31 - 1:
+        _fail(
+            f"batch_size={batch_size} needs every layer size below 2**31 (BLAS indices are 32-bit), "
+            f"got layer sizes {[int(n) for n in sizes]}"
+        )
 
 
 def check_model(sizes, model):

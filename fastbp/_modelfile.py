@@ -60,18 +60,20 @@ the problem; a path that cannot be opened raises the usual ``OSError``
 from __future__ import annotations
 
 import hashlib
+import io
 import json
 import os
-import secrets
-import stat
 import struct
+from collections.abc import Callable
+from typing import Any, NamedTuple, NoReturn
 
 import numpy as np
+import numpy.typing as npt
 
 from . import _layout, _model
+from ._files import _BadFile, _open_regular_file, _show, _write_atomically
 from ._validation import MAX_PARAM_BYTES
-from .backends import get_backend
-from .network import Network
+from ._version import __version__
 
 MAGIC = b"FASTBP\x00"
 FORMAT_VERSION = 2
@@ -81,7 +83,7 @@ LOSSES = _model.LOSSES
 
 # magic, format version, header length: the 12 bytes before the header.
 _PREAMBLE = struct.Struct("<7sBI")
-_DTYPES = {"float32": np.dtype("<f4"), "float64": np.dtype("<f8")}
+_DTYPES: dict[str, np.dtype[Any]] = {"float32": np.dtype("<f4"), "float64": np.dtype("<f8")}
 # The header's keys in each format version this fastbp reads.
 _HEADER_KEYS = {
     1: (
@@ -109,32 +111,15 @@ _V1_ACTIVATIONS = ("sigmoid",)
 _HEX_DIGITS = frozenset("0123456789abcdef")
 
 
-class _BadFile(Exception):
-    """What is wrong with a file's content (and, for a text format such as
-    FANN's, the line); the public functions turn it into a ``ValueError``
-    that names the file."""
+class ModelData(NamedTuple):
+    """What a model file holds, as plain data (``fastbp.network`` makes the
+    ``Network`` of it, and takes it apart to save one)."""
 
-    def __init__(self, message, line=None):
-        super().__init__(message)
-        self.line = line
-
-
-def _show(value, limit=80):
-    """``repr(value)``, cut to ``limit`` characters."""
-    text = repr(value)
-    return text if len(text) <= limit else text[: limit - 3] + "..."
-
-
-def _path(path):
-    if not isinstance(path, (str, bytes, os.PathLike)):
-        raise TypeError(f"path must be a str or os.PathLike, got {_show(path)} of type {type(path).__name__}")
-    return os.fsdecode(os.fspath(path))
-
-
-def _version():
-    from . import __version__  # not at import time: fastbp/__init__ imports this module first
-
-    return __version__
+    layer_sizes: tuple[int, ...]
+    dtype: np.dtype[Any]  # float32 or float64
+    activations: tuple[str, ...]  # one per layer l = 1..L
+    loss: str
+    params: npt.NDArray[np.floating[Any]]  # the flat parameters, in fastbp._layout's order
 
 
 # ----------------------------------------------------------------------------
@@ -142,8 +127,9 @@ def _version():
 # ----------------------------------------------------------------------------
 
 
-def save(net, path):
-    """Write ``net`` to ``path`` (str or os.PathLike) atomically.
+def write(path: str, model: ModelData, *, name: str) -> None:
+    """Write ``model`` to ``path`` atomically; ``name`` is what the messages
+    call the model (the network's repr).
 
     The file is written in full to a temporary file in the same directory,
     flushed and fsynced, then renamed over ``path``: a crash or a full disk
@@ -156,95 +142,31 @@ def save(net, path):
     weights mid-epoch (a ``train`` callback runs between epochs: a checkpoint
     saved there is the state after that epoch).
     """
-    if not isinstance(net, Network):
-        raise TypeError(f"net must be a fastbp.Network, got {type(net).__name__}")
-    path = _path(path)
-    dtype = _DTYPES[net.dtype.name]
-    # One copy of every parameter, in file order and byte order: the snapshot
-    # the checksum and the file are both made from.
-    payload = np.concatenate([a.ravel() for W, b in zip(net.weights, net.biases) for a in (W, b)])
-    payload = payload.astype(dtype, copy=False)  # a no-op on little-endian machines
+    if not isinstance(model, ModelData):
+        raise TypeError(f"model must be a fastbp._modelfile.ModelData, got {type(model).__name__}")
+    dtype = _DTYPES[model.dtype.name]
+    payload = np.ascontiguousarray(model.params, dtype=dtype)  # a no-op on little-endian machines
+    raw = payload.data.cast("B")
     if not np.isfinite(payload).all():
-        raise ValueError(f"cannot save {net!r} to {path!r}: it holds NaN or infinite weights")
+        raise ValueError(f"cannot save {name} to {path!r}: it holds NaN or infinite weights")
     header = {
         "format_version": FORMAT_VERSION,
-        "fastbp_version": _version(),
-        "layer_sizes": list(net.layer_sizes),
-        "dtype": net.dtype.name,
-        "activations": list(net.activations),
-        "loss": net.loss,
+        "fastbp_version": __version__,
+        "layer_sizes": list(model.layer_sizes),
+        "dtype": model.dtype.name,
+        "activations": list(model.activations),
+        "loss": model.loss,
         "payload_bytes": payload.nbytes,
-        "payload_sha256": hashlib.sha256(payload).hexdigest(),
+        "payload_sha256": hashlib.sha256(raw).hexdigest(),
     }
     header_bytes = json.dumps(header, separators=(",", ":")).encode("utf-8")
     if len(header_bytes) > MAX_HEADER_BYTES:
         raise ValueError(
-            f"cannot save {net!r} to {path!r}: its {len(net.layer_sizes)} layer sizes make a header of "
+            f"cannot save {name} to {path!r}: its {len(model.layer_sizes)} layer sizes make a header of "
             f"{len(header_bytes)} bytes, more than the format allows ({MAX_HEADER_BYTES})"
         )
     preamble = _PREAMBLE.pack(MAGIC, FORMAT_VERSION, len(header_bytes))
-    _write_atomically(path, [preamble, header_bytes, memoryview(payload).cast("B")])
-
-
-def _write_atomically(path, chunks):
-    directory = os.path.dirname(path) or os.curdir
-    if not os.path.isdir(directory):
-        raise FileNotFoundError(f"cannot save to {path!r}: the directory {directory!r} does not exist")
-    if os.path.isdir(path):
-        raise IsADirectoryError(f"cannot save to {path!r}: it is a directory")
-    try:
-        previous_mode = stat.S_IMODE(os.stat(path).st_mode)
-    except OSError:
-        previous_mode = None
-    temp, fd = _create_temp(directory, os.path.basename(path))
-    try:
-        with os.fdopen(fd, "wb") as f:
-            _write_chunks(f, chunks)
-            f.flush()
-            os.fsync(f.fileno())
-        if previous_mode is not None:
-            os.chmod(temp, previous_mode)
-        os.replace(temp, path)
-    except BaseException:  # including KeyboardInterrupt: never leave the temporary file behind
-        try:
-            os.unlink(temp)
-        except OSError:
-            pass
-        raise
-    _fsync_directory(directory)
-
-
-def _create_temp(directory, name):
-    """A new, empty file next to the target, created with O_EXCL (like
-    ``tempfile.mkstemp``) but with the default permissions (0o666 less the
-    umask), which ``os.replace`` then gives the target."""
-    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0)
-    for _ in range(100):
-        temp = os.path.join(directory, f".{name[:100]}.{secrets.token_hex(8)}.tmp")
-        try:
-            return temp, os.open(temp, flags, 0o666)
-        except FileExistsError:
-            continue
-    raise FileExistsError(f"could not create a temporary file in {directory!r}")
-
-
-def _write_chunks(f, chunks):
-    for chunk in chunks:
-        f.write(chunk)
-
-
-def _fsync_directory(directory):
-    """Make the rename durable where the platform allows it (not on Windows)."""
-    try:
-        fd = os.open(directory, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
+    _write_atomically(path, [preamble, header_bytes, raw])
 
 
 # ----------------------------------------------------------------------------
@@ -252,56 +174,20 @@ def _fsync_directory(directory):
 # ----------------------------------------------------------------------------
 
 
-def load(path, *, backend=None):
-    """Read a network saved by ``Network.save`` from ``path`` (str or
-    os.PathLike), to run on ``backend`` (``None``: the default).
-
-    The file is validated in full before the network is built (see the
-    format in ``fastbp._modelfile``); the loaded network has the saved layer
-    sizes, dtype and bit-identical weights and biases.  Raises ``ValueError``
-    naming the problem for any file that is not a valid fastbp model file
-    (corrupted, truncated, extended, from a newer format, hand-crafted), and
-    ``OSError`` (e.g. ``FileNotFoundError``) when the path cannot be opened.
-    The network has the saved activations and loss (a version 1 file's are
-    all sigmoid with squared error).
-    """
-    path = _path(path)
-    get_backend(backend)  # a bad backend name fails before the file is read
-    with _open_regular_file(path) as f:
+def read(path: str) -> ModelData:
+    """The content of the model file at ``path``, validated in full (the
+    checks: this module's docstring); ``ValueError`` naming the file and the
+    problem for content that is not a valid model file, the usual
+    ``OSError`` for a path that cannot be opened."""
+    with _open_regular_file(path, "model file") as f:
         try:
-            sizes, dtype, activations, loss, params = _read(f)
+            return _read(f)
         except _BadFile as error:
             raise ValueError(f"model file {path!r}: {error}") from None
-    views = _layout.layer_views(params, sizes)
-    return Network.from_weights(
-        [W for W, _ in views],
-        [b for _, b in views],
-        activation=activations[:-1],
-        output_activation=activations[-1],
-        loss=loss,
-        dtype=dtype.name,
-        backend=backend,
-    )
 
 
-def _open_regular_file(path, what="model file"):
-    """``path`` opened for binary reading; a ``ValueError`` naming ``what`` for
-    what is not a regular file.  O_NONBLOCK: opening a FIFO must not wait for
-    a writer; it is refused below."""
-    fd = os.open(path, os.O_RDONLY | getattr(os, "O_BINARY", 0) | getattr(os, "O_NONBLOCK", 0))
-    try:
-        mode = os.fstat(fd).st_mode
-        if not stat.S_ISREG(mode):
-            kind = "a directory" if stat.S_ISDIR(mode) else "not a regular file"
-            raise ValueError(f"{what} {path!r}: it is {kind}")
-        return os.fdopen(fd, "rb")
-    except BaseException:
-        os.close(fd)
-        raise
-
-
-def _read(f):
-    """``(layer sizes, dtype, activations, loss, flat parameters)`` from an open model file."""
+def _read(f: io.BufferedReader) -> ModelData:
+    """The content of an open model file, or _BadFile."""
     file_size = os.fstat(f.fileno()).st_size
     preamble = f.read(_PREAMBLE.size)
     if not preamble:
@@ -316,7 +202,7 @@ def _read(f):
     if version not in _HEADER_KEYS:
         if version > FORMAT_VERSION:
             raise _BadFile(
-                f"format version {version} is newer than this fastbp ({_version()}) can read "
+                f"format version {version} is newer than this fastbp ({__version__}) can read "
                 f"(versions {', '.join(map(str, _HEADER_KEYS))}); upgrade fastbp"
             )
         raise _BadFile(
@@ -349,7 +235,7 @@ def _read(f):
         )
     # Only now, with the sizes consistent and present in the file, allocate.
     params = np.empty(payload_bytes // dtype.itemsize, dtype=dtype)
-    view = memoryview(params).cast("B")
+    view = params.data.cast("B")
     done = 0
     while done < payload_bytes:
         n = f.readinto(view[done:])
@@ -373,10 +259,10 @@ def _read(f):
                     f"the {name} of layer {l} hold {int(bad.sum())} non-finite values "
                     f"(first: {array[index]} at index {index})"
                 )
-    return sizes, dtype, activations, loss, params
+    return ModelData(sizes, dtype, activations, loss, params)
 
 
-def _refuse_duplicates(pairs):
+def _refuse_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
     keys = [key for key, _ in pairs]
     duplicates = sorted({key for key in keys if keys.count(key) > 1})
     if duplicates:
@@ -384,11 +270,11 @@ def _refuse_duplicates(pairs):
     return dict(pairs)
 
 
-def _refuse_constant(name):
+def _refuse_constant(name: str) -> NoReturn:
     raise _BadFile(f"the header holds {name}, which is not a JSON number")
 
 
-def _parse_header(raw):
+def _parse_header(raw: bytes) -> Any:
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as error:
@@ -399,11 +285,13 @@ def _parse_header(raw):
         raise _BadFile(f"the header is not valid JSON: {str(error)[:200]}") from None
 
 
-def _is_int(value):
+def _is_int(value: object) -> bool:
     return type(value) is int  # JSON integers only: not bool, not float
 
 
-def _check_header(header, version):
+def _check_header(
+    header: Any, version: int
+) -> tuple[tuple[int, ...], np.dtype[Any], tuple[str, ...], str, int, str]:
     """``(sizes, dtype, activations, loss, payload bytes, checksum)`` from a
     parsed header of format ``version``, or _BadFile."""
     if not isinstance(header, dict):
@@ -425,7 +313,7 @@ def _check_header(header, version):
             + ", ".join(problems)
         )
 
-    def field(key, ok, expected):
+    def field(key: str, ok: Callable[[Any], bool], expected: str) -> Any:
         value = header[key]
         if not ok(value):
             raise _BadFile(f"header field {key!r} must be {expected}, got {_show(value)}")
@@ -467,7 +355,7 @@ def _check_header(header, version):
     return tuple(sizes), dtype, activations, loss, payload_bytes, checksum
 
 
-def _check_model(header, activations, version):
+def _check_model(header: dict[str, Any], activations: list[str], version: int) -> tuple[tuple[str, ...], str]:
     """``(activations, loss)``, checked: every name known, softmax on the
     output layer only, and a combination ``Network`` accepts."""
     if version == 1:
@@ -483,7 +371,7 @@ def _check_model(header, activations, version):
     for l, name in enumerate(activations, start=1):
         if name not in ACTIVATIONS:
             raise _BadFile(
-                f"layer {l} uses the activation {_show(name)}, which this fastbp ({_version()}) does not "
+                f"layer {l} uses the activation {_show(name)}, which this fastbp ({__version__}) does not "
                 f"implement (it knows {list(ACTIVATIONS)})"
             )
         if l < L and name == "softmax":
@@ -495,7 +383,7 @@ def _check_model(header, activations, version):
         raise _BadFile(f"header field 'loss' must be one of {list(LOSSES)}, got {_show(loss)}")
     if loss not in LOSSES:
         raise _BadFile(
-            f"the loss {_show(loss)} is one this fastbp ({_version()}) does not implement (it knows {list(LOSSES)})"
+            f"the loss {_show(loss)} is one this fastbp ({__version__}) does not implement (it knows {list(LOSSES)})"
         )
     try:
         names, loss = _model.resolve(activations[:-1], activations[-1], loss, L)

@@ -57,7 +57,8 @@ import sys
 
 import numpy as np
 
-from . import _model, _modelfile
+from . import _files, _model
+from ._version import __version__
 from .network import Network
 
 DEFAULT_OPSET = 17  # run by every onnxruntime the extra allows (tested: 1.20 and 1.32)
@@ -88,7 +89,7 @@ def save_onnx(model, path, *, opset=DEFAULT_OPSET):
     ``OSError`` when ``path`` cannot be written.
     """
     net, estimator = _network_of(model)
-    path = _modelfile._path(path)
+    path = _files._path(path)
     onnx = _import_onnx()
     opset = _checked_opset(opset, onnx)
     # One copy of the parameters, which the checks and the graph both use
@@ -107,7 +108,7 @@ def save_onnx(model, path, *, opset=DEFAULT_OPSET):
         raise ValueError(f"cannot export {net!r} to {path!r}: it holds NaN or infinite weights")
     proto = _model_proto(onnx, net, layers, estimator, opset)
     onnx.checker.check_model(proto, full_check=True)
-    _modelfile._write_atomically(path, [proto.SerializeToString()])
+    _files._write_atomically(path, [proto.SerializeToString()])
 
 
 def _network_of(model):
@@ -132,7 +133,7 @@ def _network_of(model):
 def _import_onnx():
     try:
         # import_module, not `import onnx`: mypy then types the module as Any
-        # and `mypy fastbp` stays clean where the optional onnx is absent.
+        # and `mypy` stays clean where the optional onnx is absent.
         return importlib.import_module("onnx")
     except ImportError as e:
         raise ModuleNotFoundError(
@@ -301,8 +302,7 @@ def _model_proto(onnx, net, layers, estimator, opset):
         add_outputs = _classifier_nodes if classifier else _regressor_nodes
         outputs = add_outputs(graph, onnx, estimator, net, o)
         what = f"fastbp.sklearn.{type(estimator).__name__}"
-    version = _modelfile._version()
-    description = f"{what}: {net!r}, exported by fastbp {version}"
+    description = f"{what}: {net!r}, exported by fastbp {__version__}"
     graph_proto = helper.make_graph(
         graph.nodes,
         what,
@@ -316,14 +316,14 @@ def _model_proto(onnx, net, layers, estimator, opset):
         graph_proto,
         opset_imports=opsets,
         producer_name="fastbp",
-        producer_version=version,
+        producer_version=__version__,
         doc_string=description,
         # The oldest IR version that has this opset: the newest onnx's default
         # would make the file unreadable to runtimes older than it.
         ir_version=helper.find_min_ir_version_for(opsets),
     )
     metadata = {
-        "fastbp_version": version,
+        "fastbp_version": __version__,
         "layer_sizes": json.dumps(list(net.layer_sizes)),
         "activations": json.dumps(list(net.activations)),
         "loss": net.loss,

@@ -24,27 +24,32 @@ from __future__ import annotations
 
 import numbers
 import operator
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 
 from ._layout import n_params
 
-FLOAT_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
+# An array fastbp computes with: float32 or float64 (the network's dtype).
+FloatArray = npt.NDArray[np.floating[Any]]
+
+FLOAT_DTYPES: tuple[np.dtype[Any], ...] = (np.dtype(np.float32), np.dtype(np.float64))
 
 # A network whose parameters would need more than this many bytes is refused
 # outright, before any allocation is tried.
 MAX_PARAM_BYTES = 1 << 40
 
 
-def _type_name(value):
+def _type_name(value: object) -> str:
     return type(value).__name__
 
 
-def float_dtype(value, name="dtype"):
+def float_dtype(value: object, name: str = "dtype") -> np.dtype[Any]:
     """``"float32"``/``"float64"`` (or the NumPy types) -> ``np.dtype``."""
     try:
-        dtype = np.dtype(value)
+        dtype = np.dtype(value)  # type: ignore[call-overload]  # any value: refused below
     except (TypeError, ValueError, SyntaxError):  # NumPy parses some strings, e.g. "i4,,"
         raise TypeError(f"{name} must be 'float32' or 'float64', got {value!r}") from None
     if dtype not in FLOAT_DTYPES:
@@ -52,7 +57,7 @@ def float_dtype(value, name="dtype"):
     return dtype
 
 
-def integer(value, name, *, minimum):
+def integer(value: object, name: str, *, minimum: int) -> int:
     """An int (or NumPy integer, not bool) >= minimum."""
     if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Integral):
         raise TypeError(f"{name} must be an integer, got {value!r} of type {_type_name(value)}")
@@ -62,7 +67,7 @@ def integer(value, name, *, minimum):
     return value
 
 
-def real(value, name):
+def real(value: object, name: str) -> float:
     """A finite real number (int or float, not bool) -> float."""
     if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Real):
         raise TypeError(f"{name} must be a real number, got {value!r} of type {_type_name(value)}")
@@ -75,14 +80,14 @@ def real(value, name):
     return value
 
 
-def learning_rate(value, name="lr"):
+def learning_rate(value: object, name: str = "lr") -> float:
     value = real(value, name)
     if value <= 0:
         raise ValueError(f"{name} must be > 0, got {value}")
     return value
 
 
-def fraction(value, name):
+def fraction(value: object, name: str) -> float:
     """A real number in [0, 1) (momentum, Adam's betas)."""
     value = real(value, name)
     if not 0 <= value < 1:
@@ -90,7 +95,7 @@ def fraction(value, name):
     return value
 
 
-def non_negative(value, name):
+def non_negative(value: object, name: str) -> float:
     """A finite real number >= 0 (weight decay, alpha)."""
     value = real(value, name)
     if value < 0:
@@ -98,27 +103,27 @@ def non_negative(value, name):
     return value
 
 
-def flag(value, name):
+def flag(value: object, name: str) -> bool:
     if not isinstance(value, (bool, np.bool_)):
         raise TypeError(f"{name} must be True or False, got {value!r} of type {_type_name(value)}")
     return bool(value)
 
 
-def callback(value, name="callback"):
+def callback(value: object, name: str = "callback") -> Callable[..., Any] | None:
     """None or a callable, checked before training starts (not at the first call)."""
     if value is not None and not callable(value):
         raise TypeError(f"{name} must be callable or None, got {value!r} of type {_type_name(value)}")
     return value
 
 
-def seed(value, name="seed"):
+def seed(value: object, name: str = "seed") -> int | np.random.Generator | None:
     """None, a non-negative int, or a ``numpy.random.Generator``."""
     if value is None or isinstance(value, np.random.Generator):
         return value
     return integer(value, name, minimum=0)
 
 
-def layer_sizes(value):
+def layer_sizes(value: object) -> tuple[int, ...]:
     """``[n_0, n_1, ..., n_L]``: at least two positive integers."""
     # A sequence, not any sized iterable: a set or a dict would give its sizes
     # in hash order, e.g. {3, 2} -> (2, 3).
@@ -136,7 +141,7 @@ def layer_sizes(value):
     return sizes
 
 
-def param_count(sizes, dtype):
+def param_count(sizes: Sequence[int], dtype: np.dtype[Any]) -> int:
     """Number of parameters, refusing networks too large to allocate."""
     count = n_params(sizes)
     if count * dtype.itemsize > MAX_PARAM_BYTES:
@@ -147,7 +152,7 @@ def param_count(sizes, dtype):
     return count
 
 
-def real_array(value, name, dtype):
+def real_array(value: object, name: str, dtype: npt.DTypeLike) -> npt.NDArray[Any]:
     """array_like of real numbers -> C-contiguous array of ``dtype`` (a copy if needed)."""
     if isinstance(value, np.ma.MaskedArray) and np.ma.getmaskarray(value).any():
         where = np.argwhere(np.ma.getmaskarray(value))[0]
@@ -186,14 +191,16 @@ def real_array(value, name, dtype):
     return array
 
 
-def _all_finite(array, block=1 << 16):
+def _all_finite(array: npt.NDArray[Any], block: int = 1 << 16) -> bool:
     """np.isfinite(array).all() without a boolean copy of the whole array: a
     block of values at a time, so checking data costs no memory per row."""
     flat = array.reshape(-1)  # a view: the array is C-contiguous here
     return all(np.isfinite(flat[i : i + block]).all() for i in range(0, flat.size, block))
 
 
-def sample_array(value, name, dtype, width, *, ndims):
+def sample_array(
+    value: object, name: str, dtype: np.dtype[Any], width: int, *, ndims: tuple[int, ...]
+) -> FloatArray:
     """Data for a network: ``(width,)`` when 1 is in ``ndims``, ``(n >= 1, width)``
     when 2 is, validated by :func:`real_array`."""
     array = real_array(value, name, dtype)
@@ -208,7 +215,7 @@ def sample_array(value, name, dtype, width, *, ndims):
     return array
 
 
-def same_rows(X, Y, x_name="X", y_name="Y"):
+def same_rows(X: npt.NDArray[Any], Y: npt.NDArray[Any], x_name: str = "X", y_name: str = "Y") -> None:
     if X.shape[0] != Y.shape[0]:
         raise ValueError(
             f"{x_name} and {y_name} must have the same number of rows, got {x_name}.shape={X.shape} "
@@ -216,7 +223,9 @@ def same_rows(X, Y, x_name="X", y_name="Y"):
         )
 
 
-def weights_and_biases(weights, biases, dtype):
+def weights_and_biases(
+    weights: Sequence[npt.ArrayLike], biases: Sequence[npt.ArrayLike], dtype: npt.DTypeLike | None
+) -> tuple[tuple[int, ...], np.dtype[Any], list[FloatArray], list[FloatArray]]:
     """Validate ``from_weights`` input; returns ``(sizes, dtype, weights, biases)``
     with the arrays cast to ``dtype`` (inferred when None)."""
     for name, value in (("weights", weights), ("biases", biases)):
@@ -252,7 +261,7 @@ def weights_and_biases(weights, biases, dtype):
     return sizes, dtype, Ws, bs
 
 
-def softmax_row_sums(Y):
+def softmax_row_sums(Y: npt.NDArray[Any]) -> tuple[npt.NDArray[np.float64], float]:
     """``(sums, tolerance)``: each row's sum of ``Y``, added in order in double
     (as the compiled door adds), and how far from 1 a softmax target row may
     sum: 2^-12 for float32, 2^-26 for float64 (about sqrt(eps))."""
@@ -260,7 +269,7 @@ def softmax_row_sums(Y):
     return sums, (2.0**-12 if Y.dtype == np.float32 else 2.0**-26)
 
 
-def targets(Y, name, loss, output_activation):
+def targets(Y: FloatArray, name: str, loss: str, output_activation: str) -> FloatArray:
     """Targets the loss can use (``Y`` already a finite array of the network's
     dtype, one row per sample or one sample): for the cross-entropy every
     value in [0, 1] (probabilities), and under a softmax output every row

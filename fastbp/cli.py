@@ -29,21 +29,21 @@ interrupted.  Output files are written whole or not at all.
 from __future__ import annotations
 
 import argparse
-import contextlib
 import csv
+import io
 import math
 import os
 import sys
-import tempfile
 import warnings
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, NoReturn, TextIO
 
 import numpy as np
 import numpy.typing as npt
 
-from . import _model, _validation, datasets
+from . import _model, _scaling, _validation, _worked_example, datasets
+from ._files import _atomic_file
 
 Array = npt.NDArray[np.float64]
 
@@ -90,6 +90,20 @@ FANN_DATA_EXTENSIONS = (".data", ".train", ".test")
 MODEL_FORMATS = {".fbp": "fastbp", ".net": "FANN", ".onnx": "ONNX"}
 
 
+MODULE_USAGE = f"""\
+usage: python -m fastbp
+       python -m fastbp {{{",".join(COMMANDS)}}} ...
+
+With no arguments: prints the worked example of backpropagation (a 2-2-2
+sigmoid network, one training round by hand, then training to a small error),
+computed by fastbp.  FASTBP_BACKEND=python runs it on the pure-Python
+reference backend instead of the compiled kernels.
+
+With a command: the same as the `fastbp` command line tool, e.g.
+`python -m fastbp train --dataset xor`; see `python -m fastbp train --help`.
+"""
+
+
 class CommandError(Exception):
     """Bad input: reported as one ``error:`` line, exit status 2."""
 
@@ -123,6 +137,22 @@ def main(argv: Sequence[str] | None = None, *, prog: str = "fastbp") -> int:
         # The reader went away (e.g. `fastbp predict ... | head`): stop quietly.
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 0
+
+
+def module_main(argv: Sequence[str] | None = None) -> int:
+    """``python -m fastbp``: the worked example with no arguments, else the
+    command in ``argv`` (default ``sys.argv[1:]``); returns the exit status."""
+    args = sys.argv[1:] if argv is None else list(argv)
+    if args in (["-h"], ["--help"]):
+        sys.stdout.write(MODULE_USAGE)
+        return 0
+    if not args:
+        return _worked_example.main()
+    if args[0] in COMMANDS:
+        return main(args, prog="python -m fastbp")
+    sys.stderr.write(MODULE_USAGE)
+    sys.stderr.write(f"\nerror: unexpected argument(s): {' '.join(args)}\n")
+    return 2
 
 
 class _Parser(argparse.ArgumentParser):
@@ -564,25 +594,6 @@ def select_columns(table: Table, spec: str, option: str) -> list[int]:
     return indices
 
 
-@contextlib.contextmanager
-def atomic_output(path: str) -> Iterator[str]:
-    """A temporary path beside ``path`` to write to; it replaces ``path`` only
-    when the block completes, and is removed if the block fails."""
-    directory = os.path.dirname(os.path.abspath(path))
-    fd, temp = tempfile.mkstemp(dir=directory, prefix=f".{os.path.basename(path)}.", suffix=".part")
-    os.close(fd)
-    try:
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(temp, 0o666 & ~umask)  # mkstemp's 0o600 would make the output private
-        yield temp
-        os.replace(temp, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(temp)
-        raise
-
-
 def _check_output(path: str | None, option: str) -> None:
     """Fail before the work, not after it, when an output cannot be written."""
     if path is None:
@@ -611,9 +622,11 @@ def _write_csv(path: str | None, columns: Sequence[str], values: npt.NDArray[Any
         sys.stdout.flush()
         return
     try:
-        with atomic_output(path) as temp:
-            with open(temp, "w", newline="", encoding="utf-8") as file:
-                write(file)
+        with _atomic_file(path) as file:
+            text = io.TextIOWrapper(file, encoding="utf-8", newline="")
+            write(text)
+            text.flush()
+            text.detach()  # leave the file open: the atomic writer fsyncs and closes it
     except OSError as error:
         raise CommandError(f"cannot write {path}: {error.strerror or error}") from None
 
@@ -884,14 +897,16 @@ def _split(data: Data, fraction: float, rng: np.random.Generator) -> tuple[Data,
 
 def _min_max(X: Array) -> tuple[Array, Array]:
     """The minimum and the range of each column; a constant column gets range 1."""
-    low = X.min(axis=0)
-    span = X.max(axis=0) - low
-    return low, np.where(span > 0, span, 1.0)
+    try:
+        fitted = _scaling.fit_range(X, name="the input data")
+    except ValueError as error:
+        raise CommandError(f"--scale: {error}") from None
+    return fitted.low, _scaling.divisor(fitted.span)
 
 
 def _scaled(data: Data, scaling: tuple[Array, Array]) -> Data:
     low, span = scaling
-    return Data((data.X - low) / span, data.Y, data.source)
+    return Data(_scaling.to_unit(data.X, low, span), data.Y, data.source)
 
 
 def fold_scaling(net: Any, low: Array, span: Array) -> Any:
@@ -958,7 +973,7 @@ def _require_matplotlib() -> None:
         ) from None
 
 
-def _plot(path: str, title: str, costs: Sequence[float], val_costs: Sequence[float]) -> None:
+def _plot(path: str, title: str, costs: npt.NDArray[np.float64], val_costs: Sequence[float]) -> None:
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
 
@@ -977,8 +992,8 @@ def _plot(path: str, title: str, costs: Sequence[float], val_costs: Sequence[flo
     axes.grid(True, which="both", alpha=0.3)
     axes.legend()
     try:
-        with atomic_output(path) as temp:
-            figure.savefig(temp, format="png", dpi=100)
+        with _atomic_file(path) as file:
+            figure.savefig(file, format="png", dpi=100)
     except OSError as error:
         raise CommandError(f"cannot write {path}: {error.strerror or error}") from None
 
@@ -1193,6 +1208,4 @@ def _dataset(args: argparse.Namespace) -> int:
 
 
 def _example(args: argparse.Namespace) -> int:
-    from .__main__ import main as worked_example
-
-    return worked_example([])
+    return _worked_example.main()

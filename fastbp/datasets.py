@@ -20,6 +20,7 @@ from collections.abc import Callable
 import numpy as np
 import numpy.typing as npt
 
+from . import _scaling
 from . import _validation as check
 
 __all__ = ["INPUT_NAMES", "TARGET_NAMES", "circles", "load", "names", "spirals", "xor"]
@@ -101,6 +102,6 @@ def _setup(n_samples: int, noise: float, seed: int | None) -> tuple[np.random.Ge
 def _finish(points: Array, label: npt.NDArray[np.integer]) -> tuple[Array, Array]:
     """Min-max scale the points into [0, 1] (both axes alike, keeping the
     shapes round); the labels as one float column."""
-    low, high = points.min(), points.max()
-    X = (points - low) / (high - low)
+    fitted = _scaling.fit_range(points, axis=None, name="the points")
+    X = _scaling.to_unit(points, fitted.low, _scaling.divisor(fitted.span))
     return X, label.astype(np.float64).reshape(-1, 1)

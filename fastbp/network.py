@@ -21,20 +21,31 @@ Copies and views, decided once:
 from __future__ import annotations
 
 import contextlib
+import os
 import threading
+from collections.abc import Callable, Iterator, Sequence
+from types import ModuleType
+from typing import Any, cast
 
 import numpy as np
+import numpy.typing as npt
 
-from . import _errors, _layout, _model
+from . import _errors, _layout, _model, _modelfile
 from . import _validation as check
 from ._errors import TrainingDivergedError
+from ._files import _path
+from ._validation import FloatArray
 from .backends import get_backend
 from .optimizers import RPROP, Optimizer
 
-__all__ = ["Network", "TrainingDivergedError"]
+# The names of the activations (one for every hidden layer, or one per hidden layer).
+Activations = str | Sequence[str]
+Seed = int | np.random.Generator | None
+
+__all__ = ["Network", "TrainingDivergedError", "load"]
 
 
-def _allocate(count, dtype, sizes):
+def _allocate(count: int, dtype: np.dtype[Any], sizes: Sequence[int]) -> FloatArray:
     """The parameter vector, or a ValueError naming the sizes when it does not
     fit in memory (under the 1 TiB cap, but more than this machine has)."""
     try:
@@ -46,7 +57,7 @@ def _allocate(count, dtype, sizes):
         ) from None
 
 
-def _tqdm():
+def _tqdm() -> Callable[..., Any]:
     try:
         from tqdm.auto import tqdm
     except ImportError:
@@ -56,14 +67,14 @@ def _tqdm():
     return tqdm
 
 
-def _finite_result(value, what):
+def _finite_result(value: Any, what: str) -> Any:
     """Refuse to hand back NaN/inf computed from finite input (see ``_errors.not_finite``)."""
     if not np.isfinite(value).all():
         raise _errors.not_finite(what)
     return value
 
 
-def _accepted(result):
+def _accepted(result: Any) -> Any:
     """What the door returned for arguments that passed the Python validation.
     It accepts every such argument, so ``None`` here is a bug, never a result."""
     if result is None:
@@ -97,15 +108,15 @@ class Network:
 
     def __init__(
         self,
-        layer_sizes,
+        layer_sizes: Sequence[int],
         *,
-        activation="sigmoid",
-        output_activation="sigmoid",
-        loss="squared_error",
-        seed=None,
-        dtype="float64",
-        backend=None,
-    ):
+        activation: Activations = "sigmoid",
+        output_activation: str = "sigmoid",
+        loss: str = "squared_error",
+        seed: Seed = None,
+        dtype: npt.DTypeLike = "float64",
+        backend: str | None = None,
+    ) -> None:
         sizes = check.layer_sizes(layer_sizes)
         names, loss = _model.resolve(activation, output_activation, loss, len(sizes) - 1)
         dtype = check.float_dtype(dtype)
@@ -121,15 +132,15 @@ class Network:
     @classmethod
     def from_weights(
         cls,
-        weights,
-        biases,
+        weights: Sequence[npt.ArrayLike],
+        biases: Sequence[npt.ArrayLike],
         *,
-        activation="sigmoid",
-        output_activation="sigmoid",
-        loss="squared_error",
-        dtype=None,
-        backend=None,
-    ):
+        activation: Activations = "sigmoid",
+        output_activation: str = "sigmoid",
+        loss: str = "squared_error",
+        dtype: npt.DTypeLike | None = None,
+        backend: str | None = None,
+    ) -> Network:
         """A network with the given weights (``weights[l]`` of shape
         ``(n_out, n_in)``) and biases (``(n_out,)``), copied.  ``dtype=None``
         keeps float32 when every array is float32 and uses float64 otherwise.
@@ -145,7 +156,9 @@ class Network:
         net._setup(sizes, params, kernels, names, loss)
         return net
 
-    def _setup(self, sizes, params, kernels, names, loss):
+    def _setup(
+        self, sizes: Sequence[int], params: FloatArray, kernels: ModuleType, names: Sequence[str], loss: str
+    ) -> None:
         self._kernels = kernels
         self._sizes = np.array(sizes, dtype=np.intp)
         self._sizes.flags.writeable = False
@@ -171,13 +184,13 @@ class Network:
         self._backup = self._door.backup if self._door is not None else np.empty_like(params)
         # The public views sit on a read-only buffer of the parameters, so that
         # not even ``flags.writeable = True`` turns them back into a way to write.
-        read_only = np.frombuffer(memoryview(params).toreadonly(), dtype=params.dtype)
+        read_only = np.frombuffer(params.data.toreadonly(), dtype=params.dtype)
         self._views = _layout.layer_views(read_only, sizes)
         # Serialises the calls that write the parameters (step, train): two
         # threads training one network take turns, never interleave.  With a
         # door, its lock (which its step and train take) is the one.
         self._lock = threading.Lock()
-        self._lock_owner = None  # the thread inside step/train (see _writing)
+        self._lock_owner: int | None = None  # the thread inside step/train (see _writing)
 
     # ------------------------------------------------------------------
     # State
@@ -188,12 +201,12 @@ class Network:
         return tuple(int(n) for n in self._sizes)
 
     @property
-    def weights(self) -> list[np.ndarray]:
+    def weights(self) -> list[FloatArray]:
         """``W[l]`` for each layer, shape ``(n_out, n_in)``: read-only live views."""
         return [W for W, _ in self._views]
 
     @property
-    def biases(self) -> list[np.ndarray]:
+    def biases(self) -> list[FloatArray]:
         """``b[l]`` for each layer, shape ``(n_out,)``: read-only live views."""
         return [b for _, b in self._views]
 
@@ -208,7 +221,7 @@ class Network:
         return self._loss
 
     @property
-    def dtype(self) -> np.dtype:
+    def dtype(self) -> np.dtype[Any]:
         return self._params.dtype
 
     @property
@@ -216,7 +229,7 @@ class Network:
         """The name of the backend running this network's kernels."""
         return self._kernels.BACKEND_NAME
 
-    def __getstate__(self):
+    def __getstate__(self) -> dict[str, Any]:
         # Plain data only: the lock and the kernel module are rebuilt on load.
         return {
             "layer_sizes": self.layer_sizes,
@@ -226,7 +239,7 @@ class Network:
             "loss": self._loss,
         }
 
-    def __setstate__(self, state):
+    def __setstate__(self, state: dict[str, Any]) -> None:
         params = check.real_array(state["params"], "params", check.float_dtype(state["params"].dtype))
         sizes = check.layer_sizes(state["layer_sizes"])
         if params.shape != (check.param_count(sizes, params.dtype),):
@@ -242,14 +255,18 @@ class Network:
         # buffer itself, which may be read-only (a memory-mapped pickle).
         self._setup(sizes, np.array(params, copy=True), get_backend(state["backend"], sizes), names, loss)
 
-    def save(self, path):
+    def save(self, path: str | os.PathLike[str]) -> None:
         """Write the network to ``path`` in fastbp's model-file format
         (see ``fastbp.load``), atomically: a crash never leaves a partial file."""
-        from . import _modelfile
+        path = _path(path)
+        # One copy of the parameters (in the file's order: fastbp._layout's),
+        # the snapshot that the checksum and the file are both made from.
+        data = _modelfile.ModelData(
+            self.layer_sizes, self.dtype, self._names, self._loss, self._params.copy()
+        )
+        _modelfile.write(path, data, name=repr(self))
 
-        _modelfile.save(self, path)
-
-    def __repr__(self):
+    def __repr__(self) -> str:
         model = ""
         if not _model.is_default(self._names, self._loss):
             hidden = self._names[:-1]
@@ -265,18 +282,18 @@ class Network:
     # Computations that change nothing
     # ------------------------------------------------------------------
 
-    def _data(self, value, name, width, ndims):
+    def _data(self, value: npt.ArrayLike, name: str, width: int, ndims: tuple[int, ...]) -> FloatArray:
         array = check.sample_array(value, name, self.dtype, width, ndims=ndims)
         # Data that aliases the parameters (e.g. a view of net.weights) would
         # change under the kernels while they update the weights: copy it.
         return array.copy() if np.may_share_memory(array, self._params) else array
 
-    def _scratch(self, rows=1):
+    def _scratch(self, rows: int = 1) -> FloatArray:
         # Per-call activations: lets any number of threads evaluate at once.
         # Several rows go through the kernels a block at a time (BLAS).
         return np.empty(min(rows, _BLOCK_ROWS) * len(self._activations), dtype=self.dtype)
 
-    def forward(self, x):
+    def forward(self, x: npt.ArrayLike) -> FloatArray:
         """The network's outputs for one sample ``x`` of shape ``(n_in,)``
         (returns ``(n_out,)``) or for each row of ``X`` of shape ``(n, n_in)``
         (returns ``(n, n_out)``)."""
@@ -295,11 +312,11 @@ class Network:
         _finite_result(out, "the forward pass")
         return out[0] if x.ndim == 1 else out
 
-    def _targets(self, y, name, ndims):
+    def _targets(self, y: npt.ArrayLike, name: str, ndims: tuple[int, ...]) -> FloatArray:
         y = self._data(y, name, self._sizes[-1], ndims)
         return check.targets(y, name, self._loss, self._names[-1])
 
-    def cost(self, x, y):
+    def cost(self, x: npt.ArrayLike, y: npt.ArrayLike) -> float:
         """The loss J for one sample (1-D ``x``, ``y``): by default the note's
         ``J = 1/2 * sum_k (y_k - o_k)^2`` (the losses: ``fastbp._model``); for
         a batch (2-D), the mean over the rows of the per-sample J."""
@@ -317,7 +334,7 @@ class Network:
         J = self._kernels.mean_cost(self._params, self._sizes, X, Y, self._scratch(X.shape[0]), self._model)
         return float(_finite_result(J, "the cost"))
 
-    def gradients(self, x, y):
+    def gradients(self, x: npt.ArrayLike, y: npt.ArrayLike) -> tuple[list[FloatArray], list[FloatArray]]:
         """``(dJ/dW per layer, dJ/db per layer)`` for one sample; changes nothing."""
         door = self._door
         if door is not None:
@@ -339,7 +356,15 @@ class Network:
     # Learning
     # ------------------------------------------------------------------
 
-    def step(self, x, y, lr=None, *, optimizer=None, update_biases=True):
+    def step(
+        self,
+        x: npt.ArrayLike,
+        y: npt.ArrayLike,
+        lr: float | None = None,
+        *,
+        optimizer: Optimizer | None = None,
+        update_biases: bool = True,
+    ) -> float:
         """One online update on one sample, in place; returns J measured
         before the update.  ``lr`` is the note's plain gradient descent,
         ``w -= lr * dJ/dw``; ``optimizer`` (a ``fastbp.optimizers`` object)
@@ -394,7 +419,7 @@ class Network:
             self._require_finite(J, f"the step with lr={lr}")
         return float(J)
 
-    def _optimizer(self, optimizer, lr):
+    def _optimizer(self, optimizer: object, lr: float | None) -> Optimizer:
         """The optimizer given, checked and bound to this network's shape and dtype."""
         if not isinstance(optimizer, Optimizer):
             raise TypeError(
@@ -411,19 +436,19 @@ class Network:
 
     def train(
         self,
-        X,
-        Y,
+        X: npt.ArrayLike,
+        Y: npt.ArrayLike,
         *,
-        epochs=1,
-        lr=None,
-        optimizer=None,
-        batch_size=None,
-        shuffle=False,
-        seed=None,
-        update_biases=True,
-        callback=None,
-        progress=False,
-    ):
+        epochs: int = 1,
+        lr: float | None = None,
+        optimizer: Optimizer | None = None,
+        batch_size: int | None = None,
+        shuffle: bool = False,
+        seed: Seed = None,
+        update_biases: bool = True,
+        callback: Callable[[int, float], object] | None = None,
+        progress: bool = False,
+    ) -> npt.NDArray[np.float64]:
         """Training over the rows of ``X`` (``(n, n_in)``) and ``Y``
         (``(n, n_out)``) for ``epochs`` passes; returns a new 1-D float64 array
         with the mean per-sample J of each epoch (each J measured with the
@@ -493,11 +518,7 @@ class Network:
         callback = check.callback(callback)
         progress = check.flag(progress, "progress")
         tqdm = _tqdm() if progress else None  # a missing tqdm fails before anything happens
-        if batch_size > 1 and max(self.layer_sizes) > 2**31 - 1:
-            raise ValueError(
-                f"batch_size={batch_size} needs every layer size below 2**31 (BLAS indices), "
-                f"got layer sizes {list(self.layer_sizes)}"
-            )
+        _layout.check_blas_sizes(self.layer_sizes, batch_size)
         try:
             costs = np.empty(epochs)
         except (MemoryError, ValueError):
@@ -509,7 +530,7 @@ class Network:
         elif door is not None and callback is None and not progress:
             return _accepted(door.train(X, Y, epochs, lr, batch_size, shuffle, seed, update_biases))
         return self._train_with(
-            optimizer if optimizer is not None else lr,
+            optimizer if optimizer is not None else cast(float, lr),  # lr: checked above
             X,
             Y,
             costs,
@@ -522,7 +543,20 @@ class Network:
             "train",
         )
 
-    def _train_with(self, rule, X, Y, costs, batch_size, shuffle, seed, update_biases, callback, tqdm, what):
+    def _train_with(
+        self,
+        rule: float | Optimizer,
+        X: FloatArray,
+        Y: FloatArray,
+        costs: npt.NDArray[np.float64],
+        batch_size: int,
+        shuffle: bool,
+        seed: Seed,
+        update_biases: bool,
+        callback: Callable[..., Any] | None,
+        tqdm: Callable[..., Any] | None,
+        what: str,
+    ) -> npt.NDArray[np.float64]:
         """The run of validated arguments, one epoch per value of ``costs``
         (filled in): ``rule`` is the plain lr or a bound optimizer."""
         epochs = len(costs)
@@ -598,7 +632,7 @@ class Network:
         return costs[:done].copy() if done < epochs else costs
 
     @contextlib.contextmanager
-    def _writing(self, what):
+    def _writing(self, what: str) -> Iterator[None]:
         """Hold the lock that serialises the calls writing the parameters.
         Another thread waits its turn; the same thread (a ``train`` callback
         calling ``step`` or ``train`` on its own network) would wait for
@@ -620,9 +654,37 @@ class Network:
             finally:
                 self._lock_owner = None
 
-    def _require_finite(self, J, what):
+    def _require_finite(self, J: float, what: str) -> None:
         """Restore the backup and raise if training left a non-finite cost or weight."""
         if np.isfinite(J) and np.isfinite(self._params).all():
             return
         np.copyto(self._params, self._backup)
         raise _errors.diverged(what)
+
+
+def load(path: str | os.PathLike[str], *, backend: str | None = None) -> Network:
+    """Read a network saved by ``Network.save`` from ``path`` (str or
+    os.PathLike), to run on ``backend`` (``None``: the default).
+
+    The file is validated in full before the network is built (see the
+    format in ``fastbp._modelfile``); the loaded network has the saved layer
+    sizes, dtype and bit-identical weights and biases.  Raises ``ValueError``
+    naming the problem for any file that is not a valid fastbp model file
+    (corrupted, truncated, extended, from a newer format, hand-crafted), and
+    ``OSError`` (e.g. ``FileNotFoundError``) when the path cannot be opened.
+    The network has the saved activations and loss (a version 1 file's are
+    all sigmoid with squared error).
+    """
+    path = _path(path)
+    get_backend(backend)  # a bad backend name fails before the file is read
+    data = _modelfile.read(path)
+    views = _layout.layer_views(data.params, data.layer_sizes)
+    return Network.from_weights(
+        [W for W, _ in views],
+        [b for _, b in views],
+        activation=data.activations[:-1],
+        output_activation=data.activations[-1],
+        loss=data.loss,
+        dtype=data.dtype.name,
+        backend=backend,
+    )

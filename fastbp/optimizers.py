@@ -111,7 +111,7 @@ class Optimizer:
     def state(self) -> dict:
         """The state per slot name (see the module docstring), as read-only
         copies laid out like the network's parameters; empty before the first use."""
-        if self._sizes is None:
+        if self._state is None:  # not bound yet
             return {}
         n = self._n_params
         out = {}
@@ -137,7 +137,7 @@ class Optimizer:
             if sizes != self._sizes or dtype != self._dtype:
                 raise ValueError(
                     f"this {type(self).__name__} holds state for a network of layer sizes {list(self._sizes)} "
-                    f"and dtype {self._dtype.name}, not {list(sizes)} and {dtype.name}: use one optimizer per "
+                    f"and dtype {self._dtype}, not {list(sizes)} and {dtype.name}: use one optimizer per "
                     "network shape (or call reset() first)"
                 )
             return

@@ -65,6 +65,7 @@ from __future__ import annotations
 import itertools
 import math
 from array import array
+from typing import Any
 
 from ._layout import (
     activation_width,
@@ -766,7 +767,7 @@ def _epoch(
     update_biases,
     activations,
     deltas,
-    one_sample,
+    one_sample: tuple[Any, Any],
     functions,
     loss,
     optimizer,

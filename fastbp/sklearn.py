@@ -39,8 +39,11 @@ from __future__ import annotations
 import copy
 import numbers
 import warnings
+from collections.abc import Callable, Sequence
+from typing import Any, TypeVar, cast
 
 import numpy as np
+import numpy.typing as npt
 from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.metrics import accuracy_score, r2_score
@@ -50,17 +53,27 @@ from sklearn.utils import check_random_state
 from sklearn.utils.multiclass import check_classification_targets, type_of_target
 from sklearn.utils.validation import check_is_fitted, column_or_1d, validate_data
 
+from . import _scaling
 from . import _validation as check
+from ._validation import FloatArray
 from .network import Network
-from .optimizers import RPROP, SGD, Adam
+from .optimizers import RPROP, SGD, Adam, Optimizer
 
 __all__ = ["BPClassifier", "BPRegressor"]
+
+# The hyper-parameters as _checked_params validates them, by name.
+Params = dict[str, Any]
+# The fitted target encoding (_fit_encoding): the estimator's attributes
+# (classes_, y_center_, ...) and the private ones it keeps (_label_binarizer, ...).
+Encoding = dict[str, Any]
+_Estimator = TypeVar("_Estimator", bound="_BaseBP")
 
 # The regressor with sigmoid outputs (out_activation="logistic") maps each
 # target's training range [min, max] onto this interval of the sigmoid's
 # (0, 1): inside it, away from the flat tails where the sigmoid's derivative
 # (and so learning) vanishes.  Identity outputs need no scaling.
 TARGET_LOW, TARGET_HIGH = 0.1, 0.9
+_TARGET_MID = (TARGET_LOW + TARGET_HIGH) / 2  # 0.5, the sigmoid's midpoint (fastbp._scaling)
 
 # scikit-learn's activation names (MLPClassifier's, plus fastbp's leaky_relu)
 # -> fastbp's (fastbp._model.ACTIVATIONS).
@@ -97,7 +110,7 @@ AUTO_LEARNING_RATES = {
 LR_DIVISOR, MAX_LR_DIVISIONS = 5, 3
 
 
-def _optimizer_key(params):
+def _optimizer_key(params: Params) -> tuple[Any, ...]:
     """What the estimator's optimizer is made from: a warm start or a later
     partial_fit continues the kept optimizer (and its state) while this is unchanged."""
     return tuple(
@@ -106,7 +119,7 @@ def _optimizer_key(params):
     )
 
 
-def _new_optimizer(params, n_rows):
+def _new_optimizer(params: Params, n_rows: int) -> Optimizer:
     """The fastbp optimizer of ``params`` for training on ``n_rows`` rows.
 
     ``alpha`` is scikit-learn's L2 penalty: ``MLPClassifier`` adds
@@ -135,34 +148,42 @@ def _new_optimizer(params, n_rows):
 class _BaseBP(BaseEstimator):
     """Parameters, training loop and fitted state shared by both estimators."""
 
+    _kind: str  # "classifier" or "regressor" (AUTO_LEARNING_RATES)
+    # The fitted state, set by fit and partial_fit (the attributes: the subclasses' docstrings).
+    network_: Network
+    optimizer_: Optimizer
+    loss_curve_: list[float]
+    _encoding_: Encoding
+    _rng: np.random.Generator
+
     # The subclasses' __init__ list every parameter (scikit-learn reads them
     # from the signature) and pass the shared ones here.
     def __init__(
         self,
-        hidden_layer_sizes,
-        activation,
-        solver,
-        learning_rate_init,
-        learning_rate,
-        momentum,
-        nesterovs_momentum,
-        alpha,
-        beta_1,
-        beta_2,
-        epsilon,
-        max_iter,
-        batch_size,
-        shuffle,
-        random_state,
-        tol,
-        early_stopping,
-        validation_fraction,
-        n_iter_no_change,
-        warm_start,
-        dtype,
-        backend,
-        verbose,
-    ):
+        hidden_layer_sizes: int | Sequence[int],
+        activation: str | Sequence[str],
+        solver: str,
+        learning_rate_init: float | str,
+        learning_rate: str,
+        momentum: float,
+        nesterovs_momentum: bool,
+        alpha: float,
+        beta_1: float,
+        beta_2: float,
+        epsilon: float,
+        max_iter: int,
+        batch_size: int,
+        shuffle: bool,
+        random_state: int | np.random.RandomState | None,
+        tol: float,
+        early_stopping: bool,
+        validation_fraction: float,
+        n_iter_no_change: int,
+        warm_start: bool,
+        dtype: npt.DTypeLike,
+        backend: str | None,
+        verbose: bool | int,
+    ) -> None:
         self.hidden_layer_sizes = hidden_layer_sizes
         self.activation = activation
         self.solver = solver
@@ -191,42 +212,42 @@ class _BaseBP(BaseEstimator):
     # Hooks of the subclasses: targets <-> network outputs
     # ------------------------------------------------------------------
 
-    def _validate_y(self, y):
+    def _validate_y(self, y: Any) -> Any:
         """The target after ``validate_data`` -> the array to encode."""
         raise NotImplementedError
 
-    def _checked_model_params(self):
+    def _checked_model_params(self) -> Params:
         """The subclass's own parameters, validated: a dict merged into ``params``."""
         raise NotImplementedError
 
-    def _fit_encoding(self, y, params, classes=None):
+    def _fit_encoding(self, y: Any, params: Params, classes: npt.ArrayLike | None = None) -> Encoding:
         """Fit the target encoding on the first fit; returns its attributes."""
         raise NotImplementedError
 
-    def _output_model(self, encoding, params):
+    def _output_model(self, encoding: Encoding, params: Params) -> tuple[str, str]:
         """``(output_activation, loss)`` in fastbp's names for these targets and parameters."""
         raise NotImplementedError
 
-    def _encode(self, y, encoding):
+    def _encode(self, y: Any, encoding: Encoding) -> npt.NDArray[np.float64]:
         """Targets -> (n, n_outputs) training targets."""
         raise NotImplementedError
 
-    def _decode(self, outputs, encoding):
+    def _decode(self, outputs: FloatArray, encoding: Encoding) -> Any:
         """(n, n_outputs) network outputs -> predictions."""
         raise NotImplementedError
 
-    def _validation_score(self, y_true, y_pred):
+    def _validation_score(self, y_true: Any, y_pred: Any) -> float:
         raise NotImplementedError
 
     # ------------------------------------------------------------------
     # Fitted state
     # ------------------------------------------------------------------
 
-    def __sklearn_is_fitted__(self):
+    def __sklearn_is_fitted__(self) -> bool:
         return hasattr(self, "network_")
 
     @property
-    def coefs_(self):
+    def coefs_(self) -> list[FloatArray]:
         """Weight matrices, ``coefs_[l]`` of shape ``(n_in, n_out)`` like
         ``MLPClassifier.coefs_``: the transpose of ``network_.weights[l]``
         (fastbp stores ``(n_out, n_in)``).  Read-only live views."""
@@ -234,19 +255,19 @@ class _BaseBP(BaseEstimator):
         return [W.T for W in self.network_.weights]
 
     @property
-    def intercepts_(self):
+    def intercepts_(self) -> list[FloatArray]:
         """Bias vectors, ``intercepts_[l]`` of shape ``(n_out,)``: ``network_.biases``."""
         check_is_fitted(self)
         return self.network_.biases
 
     @property
-    def out_activation_(self):
+    def out_activation_(self) -> str:
         """The output layer's activation in scikit-learn's names: ``"logistic"``,
         ``"softmax"`` or ``"identity"`` (as ``MLPClassifier.out_activation_``)."""
         check_is_fitted(self)
         return SKLEARN_NAMES[self.network_.activations[-1]]
 
-    def _checked_activations(self, hidden):
+    def _checked_activations(self, hidden: tuple[int, ...]) -> tuple[str, ...]:
         """``activation`` -> one fastbp name per hidden layer."""
         activation = self.activation
         valid = ", ".join(map(repr, ACTIVATIONS))
@@ -275,9 +296,9 @@ class _BaseBP(BaseEstimator):
                 raise ValueError(f"activation{at}={name!r} is not one of {valid}")
         return tuple(ACTIVATIONS[name] for name in given)
 
-    def _checked_params(self):
+    def _checked_params(self) -> Params:
         """The hyper-parameters, validated (scikit-learn validates in fit, not __init__)."""
-        hidden = self.hidden_layer_sizes
+        hidden: Any = self.hidden_layer_sizes  # as given: checked here
         if isinstance(hidden, numbers.Integral) and not isinstance(hidden, (bool, np.bool_)):
             hidden = (hidden,)
         if isinstance(hidden, (str, bytes)) or not hasattr(hidden, "__len__"):
@@ -340,7 +361,7 @@ class _BaseBP(BaseEstimator):
             verbose=verbose,
         )
 
-    def _generator(self):
+    def _generator(self) -> np.random.Generator:
         """The one ``numpy.random.Generator`` of a fit, derived from ``random_state``."""
         state = self.random_state
         if isinstance(state, numbers.Integral) and not isinstance(state, (bool, np.bool_)):
@@ -352,7 +373,7 @@ class _BaseBP(BaseEstimator):
             )
         return np.random.default_rng(check_random_state(state).randint(np.iinfo(np.int32).max))
 
-    def _validate(self, X, y, params, reset):
+    def _validate(self, X: Any, y: Any, params: Params, reset: bool) -> tuple[FloatArray, Any]:
         X, y = validate_data(
             self,
             X,
@@ -365,7 +386,9 @@ class _BaseBP(BaseEstimator):
         )
         return X, self._validate_y(y)
 
-    def _new_network(self, n_features, n_outputs, params, encoding, rng):
+    def _new_network(
+        self, n_features: int, n_outputs: int, params: Params, encoding: Encoding, rng: np.random.Generator
+    ) -> Network:
         output_activation, loss = self._output_model(encoding, params)
         return Network(
             [n_features, *params["hidden"], n_outputs],
@@ -377,7 +400,7 @@ class _BaseBP(BaseEstimator):
             backend=self.backend,
         )
 
-    def _check_same_model(self, net, params, encoding):
+    def _check_same_model(self, net: Network, params: Params, encoding: Encoding) -> None:
         """A warm start or a later partial_fit continues ``net``: the parameters
         must still describe it (scikit-learn's MLP would silently ignore a change)."""
         output_activation, loss = self._output_model(encoding, params)
@@ -385,7 +408,7 @@ class _BaseBP(BaseEstimator):
         has = (tuple(net.layer_sizes[1:-1]), net.activations, net.loss)
         if asked != has:
 
-            def describe(hidden, names, loss):
+            def describe(hidden: tuple[int, ...], names: tuple[str, ...], loss: str) -> str:
                 return (
                     f"hidden_layer_sizes={hidden}, activations "
                     f"{tuple(SKLEARN_NAMES[n] for n in names)}, loss {loss!r}"
@@ -397,21 +420,21 @@ class _BaseBP(BaseEstimator):
                 "the model"
             )
 
-    def _atomically(self, fit_function):
+    def _atomically(self, fit_function: Callable[[], _Estimator]) -> _Estimator:
         """Run ``fit_function``; if it raises, put the estimator back as it was."""
-        before = dict(vars(self))
+        before = dict(self.__dict__)
         try:
             return fit_function()
         except BaseException:
-            vars(self).clear()
-            vars(self).update(before)
+            self.__dict__.clear()
+            self.__dict__.update(before)
             raise
 
     # ------------------------------------------------------------------
     # Training
     # ------------------------------------------------------------------
 
-    def fit(self, X, y):
+    def fit(self: _Estimator, X: npt.ArrayLike, y: npt.ArrayLike) -> _Estimator:
         """Train on ``X`` (n_samples, n_features) and ``y``; returns ``self``.
 
         Trains ``network_`` from fresh random weights (or, with
@@ -427,11 +450,12 @@ class _BaseBP(BaseEstimator):
         """
         return self._atomically(lambda: self._fit(X, y))
 
-    def _fit(self, X, y):
+    def _fit(self: _Estimator, X: npt.ArrayLike, y: npt.ArrayLike) -> _Estimator:
         params = self._checked_params()
         rng = self._generator()
         warm = params["warm_start"] and self.__sklearn_is_fitted__()
         X, y = self._validate(X, y, params, reset=not warm)
+        net: Network | None
         if warm:
             encoding = self._encoding_
             self._check_same_model(self.network_, params, encoding)
@@ -492,8 +516,9 @@ class _BaseBP(BaseEstimator):
                 stacklevel=2,
             )
 
-        self.network_ = best_net if params["early_stopping"] else net
-        self.optimizer_ = best_optimizer if params["early_stopping"] else optimizer
+        # (With early stopping, the first epoch sets best_net and best_optimizer.)
+        self.network_ = cast(Network, best_net) if params["early_stopping"] else net
+        self.optimizer_ = cast(Optimizer, best_optimizer) if params["early_stopping"] else optimizer
         self._optimizer_key = _optimizer_key(params)
         self._rng = rng  # a later partial_fit shuffles on from here
         self._set_encoding(encoding)
@@ -506,7 +531,9 @@ class _BaseBP(BaseEstimator):
         self.best_validation_score_ = best_score if params["early_stopping"] else None
         return self
 
-    def _split(self, X, Y, y, params, rng):
+    def _split(
+        self, X: FloatArray, Y: npt.NDArray[np.float64], y: Any, params: Params, rng: np.random.Generator
+    ) -> tuple[FloatArray, FloatArray, npt.NDArray[np.float64], Any]:
         """Hold out ``validation_fraction`` of the rows (stratified for classes)."""
         stratify = y if isinstance(self, ClassifierMixin) and y.ndim == 1 else None
         n_val = int(np.ceil(params["validation_fraction"] * X.shape[0]))
@@ -525,14 +552,23 @@ class _BaseBP(BaseEstimator):
         )
         return np.ascontiguousarray(X_train), X_val, np.ascontiguousarray(Y_train), y_val
 
-    def _kept_optimizer(self, params):
+    def _kept_optimizer(self, params: Params) -> Optimizer | None:
         """A copy of the fitted optimizer (its state included) to continue
         with, or None when its parameters changed (then a new one starts)."""
         if getattr(self, "_optimizer_key", None) != _optimizer_key(params):
             return None
         return copy.deepcopy(self.optimizer_)  # trained on the side: see _atomically
 
-    def _one_epoch(self, net, optimizer, X, Y, lr, params, rng):
+    def _one_epoch(
+        self,
+        net: Network,
+        optimizer: Optimizer,
+        X: FloatArray,
+        Y: FloatArray,
+        lr: float,
+        params: Params,
+        rng: np.random.Generator,
+    ) -> float:
         if isinstance(optimizer, RPROP):  # full batch: one update per epoch, the order does not matter
             costs = net.train(X, Y, epochs=1, optimizer=optimizer, seed=rng)
         else:
@@ -555,7 +591,9 @@ class _BaseBP(BaseEstimator):
             )
         return float(costs[0])
 
-    def _partial_fit(self, X, y, classes=None):
+    def _partial_fit(
+        self: _Estimator, X: npt.ArrayLike, y: npt.ArrayLike, classes: npt.ArrayLike | None = None
+    ) -> _Estimator:
         params = self._checked_params()
         first = not self.__sklearn_is_fitted__()
         X, y = self._validate(X, y, params, reset=first)
@@ -591,10 +629,10 @@ class _BaseBP(BaseEstimator):
         self.validation_scores_ = self.best_validation_score_ = None
         return self
 
-    def _check_warm_targets(self, y, encoding):
+    def _check_warm_targets(self, y: Any, encoding: Encoding) -> None:
         """Targets of a warm start or a later partial_fit must fit the encoding."""
 
-    def _set_encoding(self, encoding):
+    def _set_encoding(self, encoding: Encoding) -> None:
         """The encoding's attributes (``classes_``, ``y_center_``, ...); a
         previous fit's that this one lacks are removed."""
         for name in getattr(self, "_encoding_", {}):
@@ -604,7 +642,7 @@ class _BaseBP(BaseEstimator):
         for name, value in encoding.items():
             setattr(self, name, value)
 
-    def _outputs(self, X):
+    def _outputs(self, X: npt.ArrayLike) -> FloatArray:
         check_is_fitted(self)
         X = validate_data(self, X, reset=False, dtype=self.network_.dtype, order="C")
         return self.network_.forward(X)
@@ -769,32 +807,32 @@ class BPClassifier(ClassifierMixin, _BaseBP):
 
     def __init__(
         self,
-        hidden_layer_sizes=(100,),
+        hidden_layer_sizes: int | Sequence[int] = (100,),
         *,
-        activation="tanh",
-        loss="log_loss",
-        solver="rprop",
-        learning_rate_init="auto",
-        learning_rate="adaptive",
-        momentum=0.9,
-        nesterovs_momentum=True,
-        alpha=0.0,
-        beta_1=0.9,
-        beta_2=0.999,
-        epsilon=1e-8,
-        max_iter=200,
-        batch_size=16,
-        shuffle=True,
-        random_state=None,
-        tol=1e-4,
-        early_stopping=False,
-        validation_fraction=0.1,
-        n_iter_no_change=10,
-        warm_start=False,
-        dtype="float64",
-        backend=None,
-        verbose=False,
-    ):
+        activation: str | Sequence[str] = "tanh",
+        loss: str = "log_loss",
+        solver: str = "rprop",
+        learning_rate_init: float | str = "auto",
+        learning_rate: str = "adaptive",
+        momentum: float = 0.9,
+        nesterovs_momentum: bool = True,
+        alpha: float = 0.0,
+        beta_1: float = 0.9,
+        beta_2: float = 0.999,
+        epsilon: float = 1e-8,
+        max_iter: int = 200,
+        batch_size: int = 16,
+        shuffle: bool = True,
+        random_state: int | np.random.RandomState | None = None,
+        tol: float = 1e-4,
+        early_stopping: bool = False,
+        validation_fraction: float = 0.1,
+        n_iter_no_change: int = 10,
+        warm_start: bool = False,
+        dtype: npt.DTypeLike = "float64",
+        backend: str | None = None,
+        verbose: bool | int = False,
+    ) -> None:
         super().__init__(
             hidden_layer_sizes,
             activation,
@@ -824,25 +862,25 @@ class BPClassifier(ClassifierMixin, _BaseBP):
 
     _kind = "classifier"
 
-    def __sklearn_tags__(self):
+    def __sklearn_tags__(self) -> Any:
         tags = super().__sklearn_tags__()
         tags.classifier_tags.multi_label = True
         return tags
 
-    def _checked_model_params(self):
+    def _checked_model_params(self) -> Params:
         if not isinstance(self.loss, str) or self.loss not in CLASSIFIER_LOSSES:
             raise ValueError(
                 f"loss must be one of {', '.join(map(repr, CLASSIFIER_LOSSES))}, got {self.loss!r}"
             )
         return {"loss": CLASSIFIER_LOSSES[self.loss]}
 
-    def _output_model(self, encoding, params):
+    def _output_model(self, encoding: Encoding, params: Params) -> tuple[str, str]:
         loss = params["loss"]
         if loss == "cross_entropy" and encoding["_label_binarizer"].y_type_ == "multiclass":
             return "softmax", loss
         return "sigmoid", loss
 
-    def _validate_y(self, y):
+    def _validate_y(self, y: Any) -> Any:
         if y.ndim == 2 and y.shape[1] == 1:
             y = column_or_1d(y, warn=True)
         check_classification_targets(y)
@@ -856,7 +894,7 @@ class BPClassifier(ClassifierMixin, _BaseBP):
             y = y.toarray()
         return y
 
-    def _fit_encoding(self, y, params, classes=None):
+    def _fit_encoding(self, y: Any, params: Params, classes: npt.ArrayLike | None = None) -> Encoding:
         binarizer = LabelBinarizer()
         if y.ndim == 2:
             binarizer.fit(y)
@@ -875,7 +913,7 @@ class BPClassifier(ClassifierMixin, _BaseBP):
         self._check_warm_targets(y, encoding)
         return encoding
 
-    def _check_warm_targets(self, y, encoding):
+    def _check_warm_targets(self, y: Any, encoding: Encoding) -> None:
         classes = encoding["classes_"]
         if y.ndim == 2:
             if not encoding["_label_binarizer"].y_type_.startswith("multilabel") or y.shape[1] != len(
@@ -895,16 +933,18 @@ class BPClassifier(ClassifierMixin, _BaseBP):
                 "(give every class in `classes` on the first partial_fit, or fit again without warm_start)"
             )
 
-    def _encode(self, y, encoding):
+    def _encode(self, y: Any, encoding: Encoding) -> npt.NDArray[np.float64]:
         return encoding["_label_binarizer"].transform(y).astype(np.float64)
 
-    def _decode(self, outputs, encoding):
+    def _decode(self, outputs: FloatArray, encoding: Encoding) -> Any:
         return encoding["_label_binarizer"].inverse_transform(outputs)
 
-    def _validation_score(self, y_true, y_pred):
+    def _validation_score(self, y_true: Any, y_pred: Any) -> float:
         return accuracy_score(y_true, y_pred)
 
-    def partial_fit(self, X, y, classes=None):
+    def partial_fit(
+        self, X: npt.ArrayLike, y: npt.ArrayLike, classes: npt.ArrayLike | None = None
+    ) -> BPClassifier:
         """One epoch over ``X``, ``y`` (no early stopping, no convergence
         check); returns ``self``.  The first call needs ``classes``, every
         class that will ever appear (for a multilabel ``y``, the label indices
@@ -915,12 +955,12 @@ class BPClassifier(ClassifierMixin, _BaseBP):
             )
         return self._atomically(lambda: self._partial_fit(X, y, classes))
 
-    def predict(self, X):
+    def predict(self, X: npt.ArrayLike) -> npt.NDArray[Any]:
         """The predicted class of each row of ``X`` (for multilabel ``y``, a
         0/1 indicator row: each output thresholded at 0.5)."""
         return self._decode(self._outputs(X), self._encoding_)
 
-    def predict_proba(self, X):
+    def predict_proba(self, X: npt.ArrayLike) -> npt.NDArray[np.float64]:
         """Class probabilities, (n_samples, n_classes): ``[1 - o, o]`` for two
         classes, the softmax outputs for more (with ``loss="squared_error"``:
         the sigmoid outputs divided by their row sum); for a multilabel ``y``,
@@ -935,7 +975,7 @@ class BPClassifier(ClassifierMixin, _BaseBP):
         uniform = np.full_like(outputs, 1.0 / outputs.shape[1])
         return np.divide(outputs, sums, out=uniform, where=sums > 0)
 
-    def predict_log_proba(self, X):
+    def predict_log_proba(self, X: npt.ArrayLike) -> npt.NDArray[np.float64]:
         """``log(predict_proba(X))``."""
         with np.errstate(divide="ignore"):
             return np.log(self.predict_proba(X))
@@ -1015,32 +1055,32 @@ class BPRegressor(RegressorMixin, _BaseBP):
 
     def __init__(
         self,
-        hidden_layer_sizes=(100,),
+        hidden_layer_sizes: int | Sequence[int] = (100,),
         *,
-        activation="logistic",
-        out_activation="identity",
-        solver="adam",
-        learning_rate_init="auto",
-        learning_rate="adaptive",
-        momentum=0.9,
-        nesterovs_momentum=True,
-        alpha=0.001,
-        beta_1=0.9,
-        beta_2=0.999,
-        epsilon=1e-8,
-        max_iter=200,
-        batch_size=1,
-        shuffle=True,
-        random_state=None,
-        tol=1e-4,
-        early_stopping=False,
-        validation_fraction=0.1,
-        n_iter_no_change=10,
-        warm_start=False,
-        dtype="float64",
-        backend=None,
-        verbose=False,
-    ):
+        activation: str | Sequence[str] = "logistic",
+        out_activation: str = "identity",
+        solver: str = "adam",
+        learning_rate_init: float | str = "auto",
+        learning_rate: str = "adaptive",
+        momentum: float = 0.9,
+        nesterovs_momentum: bool = True,
+        alpha: float = 0.001,
+        beta_1: float = 0.9,
+        beta_2: float = 0.999,
+        epsilon: float = 1e-8,
+        max_iter: int = 200,
+        batch_size: int = 1,
+        shuffle: bool = True,
+        random_state: int | np.random.RandomState | None = None,
+        tol: float = 1e-4,
+        early_stopping: bool = False,
+        validation_fraction: float = 0.1,
+        n_iter_no_change: int = 10,
+        warm_start: bool = False,
+        dtype: npt.DTypeLike = "float64",
+        backend: str | None = None,
+        verbose: bool | int = False,
+    ) -> None:
         super().__init__(
             hidden_layer_sizes,
             activation,
@@ -1070,12 +1110,12 @@ class BPRegressor(RegressorMixin, _BaseBP):
 
     _kind = "regressor"
 
-    def __sklearn_tags__(self):
+    def __sklearn_tags__(self) -> Any:
         tags = super().__sklearn_tags__()
         tags.target_tags.multi_output = True
         return tags
 
-    def _checked_model_params(self):
+    def _checked_model_params(self) -> Params:
         if not isinstance(self.out_activation, str) or self.out_activation not in REGRESSOR_OUTPUTS:
             raise ValueError(
                 f"out_activation must be one of {', '.join(map(repr, REGRESSOR_OUTPUTS))}, "
@@ -1083,29 +1123,22 @@ class BPRegressor(RegressorMixin, _BaseBP):
             )
         return {"out_activation": ACTIVATIONS[self.out_activation]}
 
-    def _output_model(self, encoding, params):
+    def _output_model(self, encoding: Encoding, params: Params) -> tuple[str, str]:
         return params["out_activation"], "squared_error"
 
-    def _validate_y(self, y):
+    def _validate_y(self, y: Any) -> Any:
         return y
 
-    def _fit_encoding(self, y, params, classes=None):
+    def _fit_encoding(self, y: Any, params: Params, classes: npt.ArrayLike | None = None) -> Encoding:
         Y = y.reshape(len(y), -1).astype(np.float64)
         encoding = {"_y_ndim": y.ndim, "_n_targets": Y.shape[1]}
         if params["out_activation"] != "sigmoid":
             return encoding
-        low, high = Y.min(axis=0), Y.max(axis=0)
-        with np.errstate(over="ignore"):
-            span = high - low
-            center = low + span / 2
-        if not (np.isfinite(span).all() and np.isfinite(center).all()):
-            raise ValueError(
-                f"y spans too wide a range to scale in float64 (min {low.tolist()}, max {high.tolist()}); rescale it"
-            )
-        scale = np.where(span > 0, span / (TARGET_HIGH - TARGET_LOW), 1.0)
-        return {**encoding, "y_center_": center, "y_scale_": scale}
+        fitted = _scaling.fit_range(Y, name="y")
+        scale = _scaling.divisor(fitted.span, TARGET_HIGH - TARGET_LOW)
+        return {**encoding, "y_center_": fitted.center, "y_scale_": scale}
 
-    def _encode(self, y, encoding):
+    def _encode(self, y: Any, encoding: Encoding) -> npt.NDArray[np.float64]:
         Y = y.reshape(len(y), -1).astype(np.float64)
         if Y.shape[1] != encoding["_n_targets"]:
             raise ValueError(
@@ -1113,12 +1146,15 @@ class BPRegressor(RegressorMixin, _BaseBP):
             )
         if "y_center_" not in encoding:
             return Y
-        T = 0.5 + (Y - encoding["y_center_"]) / encoding["y_scale_"]
+        T = _scaling.to_interval(Y, encoding["y_center_"], encoding["y_scale_"], _TARGET_MID)
         outside = (T <= 0) | (T >= 1)
         if outside.any():
             row, column = np.argwhere(outside)[0]
-            low = encoding["y_center_"] - encoding["y_scale_"] / 2
-            high = encoding["y_center_"] + encoding["y_scale_"] / 2
+            # The targets the sigmoid's (0, 1) stands for.
+            low, high = (
+                _scaling.from_interval(t, encoding["y_center_"], encoding["y_scale_"], _TARGET_MID)
+                for t in (0.0, 1.0)
+            )
             raise ValueError(
                 f"y[{row}] = {Y[row, column]} (target column {column}) is outside ({low[column]}, {high[column]}), "
                 "the range this model's sigmoid outputs can represent: the target scaling was fixed by the "
@@ -1126,22 +1162,22 @@ class BPRegressor(RegressorMixin, _BaseBP):
             )
         return T
 
-    def _decode(self, outputs, encoding):
+    def _decode(self, outputs: FloatArray, encoding: Encoding) -> Any:
         y = outputs.astype(np.float64)
         if "y_center_" in encoding:
-            y = encoding["y_center_"] + (y - 0.5) * encoding["y_scale_"]
+            y = _scaling.from_interval(y, encoding["y_center_"], encoding["y_scale_"], _TARGET_MID)
         return y.ravel() if encoding["_y_ndim"] == 1 else y
 
-    def _validation_score(self, y_true, y_pred):
+    def _validation_score(self, y_true: Any, y_pred: Any) -> float:
         return r2_score(y_true, y_pred)
 
-    def partial_fit(self, X, y):
+    def partial_fit(self, X: npt.ArrayLike, y: npt.ArrayLike) -> BPRegressor:
         """One epoch over ``X``, ``y`` (no early stopping, no convergence
         check); returns ``self``.  With ``out_activation="logistic"`` the first
         call fixes the target scaling."""
         return self._atomically(lambda: self._partial_fit(X, y))
 
-    def predict(self, X):
+    def predict(self, X: npt.ArrayLike) -> npt.NDArray[Any]:
         """Predicted targets: the outputs (with ``out_activation="logistic"``,
         mapped back from the sigmoid outputs; see the class docstring)."""
         return self._decode(self._outputs(X), self._encoding_)

@@ -360,7 +360,7 @@ def stop_background_jobs():
             job.stop()
 
 
-# Failures injected into fastbp._modelfile's atomic writer (its
+# Failures injected into fastbp._files's atomic writer (its
 # ``_write_chunks(f, chunks)`` or ``os.replace``) by the atomic-save tests.
 def fail(*args, **kwargs):
     raise OSError(errno.EIO, "simulated I/O failure")

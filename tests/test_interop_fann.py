@@ -260,7 +260,7 @@ def test_writer_refuses_bad_arrays(tmp_path):
 
 
 def test_writing_is_atomic(tmp_path, monkeypatch):
-    from fastbp import _modelfile
+    from fastbp import _files
 
     path = tmp_path / "d.data"
     path.write_text(XOR)
@@ -269,7 +269,7 @@ def test_writing_is_atomic(tmp_path, monkeypatch):
         f.write(b"3 1 1\n")
         raise OSError(28, "No space left on device (simulated)")
 
-    monkeypatch.setattr(_modelfile, "_write_chunks", fail)
+    monkeypatch.setattr(_files, "_write_chunks", fail)
     with pytest.raises(OSError, match="No space left"):
         write_fann_data(path, [[0.5]], [[1.0]])
     with pytest.raises(OSError, match="No space left"):

@@ -394,8 +394,8 @@ def checker_refuses(*args, **kwargs):
 FAILURES = {
     "fsync fails": ("os.fsync", fail, OSError),
     "replace fails": ("os.replace", fail, OSError),
-    "disk full mid-write": ("fastbp._modelfile._write_chunks", write_half_then_fill_the_disk, OSError),
-    "Ctrl-C mid-write": ("fastbp._modelfile._write_chunks", interrupt, KeyboardInterrupt),
+    "disk full mid-write": ("fastbp._files._write_chunks", write_half_then_fill_the_disk, OSError),
+    "Ctrl-C mid-write": ("fastbp._files._write_chunks", interrupt, KeyboardInterrupt),
     "the checker refuses": ("onnx.checker.check_model", checker_refuses, onnx.checker.ValidationError),
 }
 

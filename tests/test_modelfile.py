@@ -287,11 +287,11 @@ def test_file_objects_are_not_paths(tmp_path):
         fastbp.load(f)
 
 
-def test_save_needs_a_network(tmp_path):
+def test_the_writer_needs_model_data(tmp_path):
     from fastbp import _modelfile
 
-    with pytest.raises(TypeError, match=re.escape("net must be a fastbp.Network, got dict")):
-        _modelfile.save({}, tmp_path / "n.fbp")
+    with pytest.raises(TypeError, match=re.escape("model must be a fastbp._modelfile.ModelData, got dict")):
+        _modelfile.write(str(tmp_path / "n.fbp"), {}, name="{}")
     assert os.listdir(tmp_path) == []
 
 
@@ -400,7 +400,7 @@ BAD_FILES = {
     "text": (b"hello world, not a model", "not a fastbp model file: it starts with b'hello w'"),
     "future version": (
         craft(version=3),
-        r"format version 3 is newer than this fastbp \(0.1.0\) can read \(versions 1, 2\); upgrade",
+        rf"format version 3 is newer than this fastbp \({re.escape(fastbp.__version__)}\) can read \(versions 1, 2\); upgrade",
     ),
     "version 255": (craft(version=255), "format version 255 is newer"),
     "version 0": (craft(version=0), r"unknown format version 0 \(this fastbp reads versions 1, 2\)"),
@@ -486,7 +486,7 @@ BAD_FILES = {
     ),
     "unknown activation": (
         changed(activations=["sigmoid", "swish"]),
-        r"layer 2 uses the activation 'swish', which this fastbp \(0.1.0\) does not implement \(it knows \['sigmoid', "
+        rf"layer 2 uses the activation 'swish', which this fastbp \({re.escape(fastbp.__version__)}\) does not implement \(it knows \['sigmoid', "
         r"'tanh', 'relu', 'leaky_relu', 'identity', 'softmax'\]\)",
     ),
     "activation in capitals": (
@@ -517,7 +517,7 @@ BAD_FILES = {
     "version 1 with a loss": (changed(1, loss="cross_entropy"), r"unexpected \['loss'\]"),
     "unknown loss": (
         changed(loss="hinge"),
-        r"the loss 'hinge' is one this fastbp \(0.1.0\) does not implement \(it knows \['squared_error', "
+        rf"the loss 'hinge' is one this fastbp \({re.escape(fastbp.__version__)}\) does not implement \(it knows \['squared_error', "
         r"'cross_entropy'\]\)",
     ),
     "loss in capitals": (changed(loss="Cross_Entropy"), "the loss 'Cross_Entropy' is one this fastbp"),
@@ -810,8 +810,8 @@ def interrupt(f, chunks):
 FAILURES = {
     "fsync fails": ("os.fsync", fail, OSError),
     "replace fails": ("os.replace", fail, OSError),
-    "disk full mid-write": ("fastbp._modelfile._write_chunks", write_half_then_fill_the_disk, OSError),
-    "Ctrl-C mid-write": ("fastbp._modelfile._write_chunks", interrupt, KeyboardInterrupt),
+    "disk full mid-write": ("fastbp._files._write_chunks", write_half_then_fill_the_disk, OSError),
+    "Ctrl-C mid-write": ("fastbp._files._write_chunks", interrupt, KeyboardInterrupt),
 }
 
 

@@ -4,15 +4,17 @@ in agreement with their stub, ``fastbp/_kernels.pyi``.
 
 Both run as subprocesses, as a developer would run them; they need mypy (in
 the ``test`` extra) and are skipped without it.  From a source checkout mypy
-checks the sources with the checkout's configuration (pyproject.toml); from
-anywhere else (a copy of tests/ run against an installed wheel) it checks the
-installed package with the same settings, written by the test.  stubtest
+runs as ``mypy`` from the repository root, with no arguments: the checkout's
+configuration (pyproject.toml's ``[tool.mypy]``) says what to check and how;
+from anywhere else (a copy of tests/ run against an installed wheel) it checks
+the installed package with the same settings, written by the test.  stubtest
 imports each compiled copy, so it checks only the copies this CPU runs (the
 others are reported as skipped).  That ``py.typed`` and the stubs ship in the
 wheel is checked by tests/test_packaging.py.
 """
 
 import importlib
+import json
 import pathlib
 import re
 import shutil
@@ -36,9 +38,48 @@ ALLOWLIST = """\
 fastbp\\._kernels\\w*\\.__test__
 """
 
-# pyproject.toml's [tool.mypy], for a run outside the checkout: the optional
-# peers that ship no type information are typed as Any.
-UNTYPED_PEERS = ["sklearn.*", "joblib.*", "dask.*", "distributed.*"]
+# pyproject.toml's [tool.mypy], for a run outside the checkout (where the
+# package is named with -p rather than found through `files`); kept the same
+# by test_the_outside_config_matches_pyproject.
+MYPY_SETTINGS = {
+    "python_version": "3.10",
+    "check_untyped_defs": True,
+    "strict_equality": True,
+    "warn_redundant_casts": True,
+    "warn_unused_ignores": True,
+    "warn_unused_configs": True,
+    "enable_error_code": ["ignore-without-code", "truthy-bool"],
+}
+MYPY_OVERRIDES = [
+    {
+        "module": [
+            "fastbp.network",
+            "fastbp._validation",
+            "fastbp._modelfile",
+            "fastbp.sklearn",
+            "fastbp._files",
+            "fastbp._scaling",
+            "fastbp._version",
+        ],
+        "disallow_untyped_defs": True,
+        "disallow_incomplete_defs": True,
+    },
+    {"module": ["sklearn.*"], "ignore_missing_imports": True},
+]
+
+
+def _toml_config(settings, overrides):
+    """``[tool.mypy]`` as a TOML file's text (mypy reads a config file named
+    *.toml as pyproject.toml); the values are strings, booleans and lists of
+    strings, which JSON writes as TOML does."""
+    lines = ["[tool.mypy]", *(f"{key} = {json.dumps(value)}" for key, value in settings.items())]
+    for override in overrides:
+        lines += [
+            "",
+            "[[tool.mypy.overrides]]",
+            *(f"{key} = {json.dumps(value)}" for key, value in override.items()),
+        ]
+    return "\n".join(lines) + "\n"
 
 
 def _run(args, cwd):
@@ -58,24 +99,26 @@ def test_the_outside_config_matches_pyproject():
     tomllib = pytest.importorskip("tomllib", reason="reading pyproject.toml needs Python 3.11's tomllib")
 
     config = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["mypy"]
-    assert [o["module"] for o in config["overrides"]] == [UNTYPED_PEERS]
-    assert all(o["ignore_missing_imports"] for o in config["overrides"])
+    assert config.pop("files") == ["fastbp"]  # what a bare `mypy` from the root checks
+    assert config.pop("overrides") == MYPY_OVERRIDES
+    assert config == MYPY_SETTINGS
+    # The file the test writes from them reads back the same.
+    written = tomllib.loads(_toml_config(MYPY_SETTINGS, MYPY_OVERRIDES))["tool"]["mypy"]
+    assert written == {**MYPY_SETTINGS, "overrides": MYPY_OVERRIDES}
 
 
 def test_mypy_is_clean_on_the_package(tmp_path):
     if SOURCE_TREE:
-        # From the repository root, so that pyproject.toml's [tool.mypy]
-        # applies, on the sources the tests come from.
-        args, cwd = [str(ROOT / "fastbp")], ROOT
+        # A bare `mypy` from the repository root: pyproject.toml's [tool.mypy]
+        # says what to check (the sources the tests come from) and how.
+        args, cwd = [], ROOT
     else:
         # The installed package, by name (as a path, mypy would take its
         # site-packages for a source folder, whose other modules then shadow
         # the libraries), with the same settings and a cache outside it.
-        config = tmp_path / "mypy.ini"
-        config.write_text(
-            f"[mypy]\ncache_dir = {tmp_path / 'mypy_cache'}\n"
-            f"[mypy-{','.join(UNTYPED_PEERS)}]\nignore_missing_imports = True\n"
-        )
+        config = tmp_path / "mypy.toml"
+        settings = {**MYPY_SETTINGS, "cache_dir": str(tmp_path / "mypy_cache")}
+        config.write_text(_toml_config(settings, MYPY_OVERRIDES))
         args, cwd = ["--config-file", str(config), "-p", "fastbp"], tmp_path
     result = _run(["mypy", *args], cwd=cwd)
     assert result.returncode == 0, result.stdout + result.stderr
