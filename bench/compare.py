@@ -4,7 +4,7 @@
     python bench/compare.py --quick         # fewer, shorter repeats (~1-2 minutes)
     python bench/compare.py --only fastbp,FANN,C --workloads 64-32-10
     python bench/compare.py --percall-only  # only the per-call table (bench/percall.py)
-    python bench/compare.py --markdown      # the README table, from bench/results/latest.json
+    python bench/compare.py --markdown      # the table of docs/performance.md, from bench/results/latest.json
     python bench/compare.py --update-readme # ... written into docs/performance.md
 
 Every workload is trained by every installed peer on the same data from the
@@ -727,7 +727,9 @@ def main(argv=None):
     )
     parser.add_argument("--output", default=str(RESULTS / "latest.json"), help="where to write the JSON")
     parser.add_argument(
-        "--markdown", action="store_true", help="print the README table from --output and exit"
+        "--markdown",
+        action="store_true",
+        help="print the table of docs/performance.md from --output and exit",
     )
     parser.add_argument(
         "--update-readme",

@@ -4,7 +4,7 @@
     python bench/estimators.py --grid       # also the search the defaults were chosen by (~10-15 minutes)
     python bench/estimators.py --grid-only  # only the search
     python bench/estimators.py --solvers    # only the search over solvers (issue 11; ~10 minutes)
-    python bench/estimators.py --markdown   # the tables as Markdown, for the README
+    python bench/estimators.py --markdown   # the tables as Markdown, for docs/performance.md
 
 Every score is the mean over the test folds of a 5-fold cross-validation
 (stratified for the classifiers; shuffled, ``random_state=0``) of a
@@ -30,7 +30,7 @@ candidates that pass scikit-learn's ``check_classifiers_train`` /
 defaults must keep ``parametrize_with_checks`` clean).  ``--solvers`` runs
 the same rule over the optimizers (``solver`` with its step size, batch size,
 momentum and ``alpha``; the activation at its default).  The defaults are
-what they picked (the README's estimator section has the run).  No timing here is a test: this is a separate
+what they picked (docs/performance.md has the run).  No timing here is a test: this is a separate
 entry point, never run by pytest.
 """
 

@@ -2,7 +2,7 @@
 
     python bench/quality.py /path/to/fann-datasets                # the table (~15 minutes)
     python bench/quality.py DIR --budget 1 --seeds 3 --datasets parity8 gene
-    python bench/quality.py DIR --markdown --output quality.md    # Markdown, for the README
+    python bench/quality.py DIR --markdown --output quality.md    # Markdown, for docs/performance.md
     python bench/quality.py DIR --tune                            # the search the configs came from
 
 The datasets (FANN's ``*.train``/``*.test`` files, described in the folder's

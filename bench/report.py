@@ -1,5 +1,5 @@
 """Turn compare.py's results into the console table, the issue's targets,
-the README's markdown and the PNG chart."""
+the Markdown of docs/performance.md and the PNG chart."""
 
 from __future__ import annotations
 
@@ -406,7 +406,7 @@ def _fmt_ratio(ratio):
 
 
 def markdown(results):
-    """The README's Performance table: samples/s per peer and the targets."""
+    """The Performance page's table (docs/performance.md): samples/s per peer and the targets."""
     peers = [
         p
         for p in PEER_ORDER
@@ -544,8 +544,8 @@ def _roofline_lines(case, markdown=False):
 
 
 def update_readme(results, readme_path):
-    """Replace what lies between the bench markers in the README's Performance
-    section (the markers stay, so this can be rerun)."""
+    """Replace what lies between the bench markers in docs/performance.md
+    (the markers stay, so this can be rerun)."""
     text_ = readme_path.read_text()
     block = f"{README_START}\n{markdown(results)}\n{README_END}"
     pattern = re.compile(re.escape(README_START) + ".*?" + re.escape(README_END), re.S)
@@ -640,7 +640,7 @@ def percall_lines(section):
 
 
 def percall_markdown(section):
-    """The README's per-call table."""
+    """The per-call table of docs/performance.md."""
     if not section or not section.get("rows"):
         return []
     lines = [

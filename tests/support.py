@@ -11,6 +11,11 @@ import subprocess
 import sys
 import threading
 
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # tomllib is new in 3.11; tomli is the same parser (the test extra brings it)
+    import tomli as tomllib  # noqa: F401  (re-exported for the tests)
+
 import numpy as np
 import pytest
 

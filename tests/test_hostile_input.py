@@ -887,7 +887,7 @@ def test_any_train_keyword_value_is_refused_or_means_its_plain_value(keyword, va
 # 4. The sigmoid: exact and warning-free for every finite input and +-inf
 # ---------------------------------------------------------------------------
 
-# What "exact" means (README, "Reliability"): in both backends s(z) is
+# What "exact" means (docs/reliability.md): in both backends s(z) is
 # evaluated in double as 1 / (1 + e^-z) for z >= 0 and e^z / (1 + e^z) for
 # z < 0 (no overflow, no NaN, no warning) and rounded once to the array's
 # dtype.  The reference takes e^z from math.exp; the compiled kernel takes it

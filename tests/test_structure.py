@@ -25,8 +25,7 @@ import ast
 import pathlib
 import re
 
-import pytest
-from support import ROOT, SOURCE_TREE
+from support import ROOT, SOURCE_TREE, tomllib
 
 import fastbp
 
@@ -207,7 +206,6 @@ def test_the_version_is_written_once():
     assert fastbp.__version__ is _version.__version__
     if not SOURCE_TREE:
         return
-    tomllib = pytest.importorskip("tomllib", reason="reading pyproject.toml needs Python 3.11's tomllib")
     config = tomllib.loads((ROOT / "pyproject.toml").read_text())
     assert "version" not in config["project"] and "version" in config["project"]["dynamic"]
     assert config["tool"]["setuptools"]["dynamic"]["version"] == {"attr": "fastbp._version.__version__"}

@@ -1,6 +1,6 @@
 """Concurrent calls (issue 4, part 4), on both backends.
 
-The contract (README, "Reliability"): ``forward``, ``cost`` and ``gradients``
+The contract (docs/reliability.md): ``forward``, ``cost`` and ``gradients``
 use per-call scratch buffers, so any number of threads may evaluate one
 network at once; ``step`` and ``train`` on one network take turns (a lock),
 each call running whole; the kernels keep no state between calls, so

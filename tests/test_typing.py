@@ -22,7 +22,7 @@ import subprocess
 import sys
 
 import pytest
-from support import ROOT, SOURCE_TREE
+from support import ROOT, SOURCE_TREE, tomllib
 
 import fastbp
 
@@ -96,8 +96,6 @@ def _compiled_kernel_modules():
 def test_the_outside_config_matches_pyproject():
     if not SOURCE_TREE:
         pytest.skip(f"needs the source tree's pyproject.toml (not found under {ROOT})")
-    tomllib = pytest.importorskip("tomllib", reason="reading pyproject.toml needs Python 3.11's tomllib")
-
     config = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["mypy"]
     assert config.pop("files") == ["fastbp"]  # what a bare `mypy` from the root checks
     assert config.pop("overrides") == MYPY_OVERRIDES
