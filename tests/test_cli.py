@@ -184,6 +184,18 @@ def test_scale_folds_min_max_scaling_into_the_saved_model(tmp_path):
     assert unscaled_hits / rows < 0.8
 
 
+def test_scale_refuses_inputs_whose_range_overflows(tmp_path):
+    # max - min of this column is about 3.6e308, over the largest float64: no
+    # finite scaling exists, so --scale stops before training rather than
+    # scaling the column to NaN.
+    rows = np.array([[-1.7e308, 0.0, 0.0], [1.7e308, 1.0, 1.0], [0.0, 0.5, 1.0]])
+    data = write_csv(tmp_path / "wide.csv", ["p", "q", "y"], rows)
+    result = run("train", data, "--scale", "--epochs", "1", "--out", "m.fbp", cwd=tmp_path)
+    assert result.returncode != 0 and "Traceback" not in result.stderr
+    assert "--scale: the input data spans too wide a range to scale in float64" in result.stderr
+    assert not (tmp_path / "m.fbp").exists()
+
+
 def test_fold_scaling_computes_on_raw_inputs_what_the_net_computes_on_scaled_ones(dtype):
     rng = np.random.default_rng(0)
     net = fastbp.Network([3, 4, 2], seed=1, dtype=dtype)
