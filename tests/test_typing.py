@@ -42,7 +42,6 @@ fastbp\\._kernels\\w*\\.__test__
 # package is named with -p rather than found through `files`); kept the same
 # by test_the_outside_config_matches_pyproject.
 MYPY_SETTINGS = {
-    "python_version": "3.10",
     "check_untyped_defs": True,
     "strict_equality": True,
     "warn_redundant_casts": True,
