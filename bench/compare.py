@@ -734,7 +734,7 @@ def main(argv=None):
     parser.add_argument(
         "--update-readme",
         action="store_true",
-        help="write the table from --output into docs/performance.md and exit",
+        help="write the table from --output into docs/performance.md (and its headline rows into README.md) and exit",
     )
     parser.add_argument("--worker-threads", type=int, help=argparse.SUPPRESS)
     parser.add_argument("--worker-out", help=argparse.SUPPRESS)
@@ -748,8 +748,8 @@ def main(argv=None):
     if args.markdown or args.update_readme:
         results = json.loads(Path(args.output).read_text())
         if args.update_readme:
-            report.update_readme(results, HERE.parent / "docs" / "performance.md")
-            say("docs/performance.md: the table updated from " + args.output)
+            report.update_readme(results, HERE.parent / "docs" / "performance.md", HERE.parent / "README.md")
+            say("docs/performance.md and README.md: the tables updated from " + args.output)
         else:
             print(report.markdown(results))
         return 0

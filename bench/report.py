@@ -20,6 +20,15 @@ TORCH_PER_SAMPLE = ("torch-sgd", "torch-nograd", "torch-script")
 NUMPY_AND_TORCH = ("numpy", "torch-sgd", "torch-nograd", "torch-script")
 TORCH_MINIBATCH = ("torch-sgd", "torch-nograd")  # torch-script has no mini-batch loop
 README_START, README_END = "<!-- bench:start -->", "<!-- bench:end -->"
+HEADLINE_START, HEADLINE_END = "<!-- bench:headline:start -->", "<!-- bench:headline:end -->"
+# The README's headline rows (workload, mode, dtype), cut from the same run as the full table.
+HEADLINE = (
+    ("2-2-2", "online", "float64"),
+    ("64-32-10", "online", "float64"),
+    ("784-128-10", "online", "float64"),
+    ("784-128-10", "online", "float32"),
+    ("784-128-10", "minibatch", "float32"),
+)
 
 # The issues' targets: fastbp's samples/s divided by the peer's.
 # (issue, mode, peer group, {workload: minimum ratio}), checked for float64 and float32, single thread.
@@ -543,15 +552,65 @@ def _roofline_lines(case, markdown=False):
     return [text] if markdown else ["  " + text.replace("×", "x")]
 
 
-def update_readme(results, readme_path):
-    """Replace what lies between the bench markers in docs/performance.md
-    (the markers stay, so this can be rerun)."""
-    text_ = readme_path.read_text()
-    block = f"{README_START}\n{markdown(results)}\n{README_END}"
-    pattern = re.compile(re.escape(README_START) + ".*?" + re.escape(README_END), re.S)
+def headline(results):
+    """The README's short table: the HEADLINE rows (single thread), fastbp
+    against FANN, the fastest PyTorch loop and NumPy, from the same run."""
+    checks = [r.get("check") for c in results["cases"] for r in c["results"] if r.get("status") == "ok"]
+    checked = (
+        "some peers' costs did not match fastbp's: see the full table"
+        if "MISMATCH" in checks
+        else "every peer's costs were checked against fastbp's"
+    )
+    lines = [
+        f"Training samples per second, one thread, on {results.get('machine', {}).get('cpu', '?')}, "
+        f"from `python bench/compare.py` on {str(results.get('date', '?'))[:10]}; in parentheses, fastbp's "
+        f"speed divided by the peer's (PyTorch: the fastest of its variants; {checked}). The full "
+        "tables, the targets and what they mean: [Performance](docs/performance.md).",
+        "",
+        "| network | training | dtype | fastbp | FANN | PyTorch | NumPy |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for workload, mode, dtype in HEADLINE:
+        case = next(
+            (
+                c
+                for c in results["cases"]
+                if (c["workload"], c["mode"], c["dtype"], c["threads"]) == (workload, mode, dtype, 1)
+            ),
+            None,
+        )
+        if case is None:
+            continue
+        ok = {r["peer"]: r["median"] for r in case["results"] if r.get("status") == "ok"}
+        fastbp = ok.get("fastbp")
+        if not fastbp:
+            continue
+        torch = max((ok[p] for p in TORCH_PER_SAMPLE if p in ok), default=None)
+        cells = [
+            "—" if rate is None else f"{_fmt_rate(rate)} ({_fmt_ratio(fastbp / rate)})"
+            for rate in (ok.get("FANN"), torch, ok.get("numpy"))
+        ]
+        label = "online" if mode == "online" else f"mini-batch {case['batch_size']}"
+        lines.append(f"| {workload} | {label} | {dtype} | {_fmt_rate(fastbp)} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def _replace_block(path, start, end, body):
+    """Replace what lies between the markers start and end in path (the
+    markers stay, so this can be rerun)."""
+    text_ = path.read_text()
+    pattern = re.compile(re.escape(start) + ".*?" + re.escape(end), re.S)
     if not pattern.search(text_):
-        raise SystemExit(f"{readme_path} has no {README_START} ... {README_END} block to replace")
-    readme_path.write_text(pattern.sub(lambda _: block, text_, count=1))
+        raise SystemExit(f"{path} has no {start} ... {end} block to replace")
+    path.write_text(pattern.sub(lambda _: f"{start}\n{body}\n{end}", text_, count=1))
+
+
+def update_readme(results, page_path, readme_path=None):
+    """Write the run's table into docs/performance.md (page_path) and, given
+    readme_path, its headline rows into README.md."""
+    _replace_block(page_path, README_START, README_END, markdown(results))
+    if readme_path is not None:
+        _replace_block(readme_path, HEADLINE_START, HEADLINE_END, headline(results))
 
 
 def chart(results, path):
