@@ -27,6 +27,9 @@ def grid_search():
     )
 
 
+N_WORKERS = 2
+
+
 def test_grid_search_on_a_local_dask_cluster_matches_a_local_run():
     X, y = load_iris(return_X_y=True)
     X = StandardScaler().fit_transform(X)
@@ -34,7 +37,7 @@ def test_grid_search_on_a_local_dask_cluster_matches_a_local_run():
         warnings.simplefilter("ignore", ConvergenceWarning)  # 30 epochs: short on purpose
         local = grid_search().fit(X, y)
         with LocalCluster(
-            n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None
+            n_workers=N_WORKERS, threads_per_worker=1, processes=True, dashboard_address=None
         ) as cluster:
             with Client(cluster) as client:
                 with joblib.parallel_backend("dask"):
@@ -43,7 +46,7 @@ def test_grid_search_on_a_local_dask_cluster_matches_a_local_run():
                 # workers are named by client.run's own answer: the client's
                 # cached scheduler_info() can still list none of them.)
                 imported = client.run(lambda: "fastbp.sklearn" in __import__("sys").modules)
-                assert len(imported) == 2 and all(imported.values()), imported
+                assert len(imported) == N_WORKERS and all(imported.values()), imported
     np.testing.assert_array_equal(
         distributed.cv_results_["mean_test_score"], local.cv_results_["mean_test_score"]
     )
