@@ -327,13 +327,16 @@ def run_case(workload, mode, dtype, threads, peer_list, args):
             entry["imported"] = trainer.about
             say(f"   {peer.name:13s} runs {trainer.about}")
         ready.append((peer, entry, trainer, rows, epochs))
-    stream = _roofline_probe(workload, mode, dtype, threads, sizes, len(X), args)
-    runs = [(t, rows, epochs) for _, _, t, rows, epochs in ready] + ([stream] if stream else [])
+    roof_runs = _roofline_probes(workload, mode, dtype, threads, sizes, len(X), args)
+    runs = [(t, rows, epochs) for _, _, t, rows, epochs in ready] + roof_runs
     # The peers take turns, repeat by repeat (see measure_interleaved); the
-    # roofline's bandwidth probe takes its turn with them.
+    # roofline's probes take their turns with them.
     measurements = measure_interleaved(runs, args.repeats, pause=args.thread_pause if threads > 1 else 0.0)
-    if stream:
-        case["roofline"] = stream[0].result(measurements.pop())
+    if roof_runs:
+        import roofline
+
+        case["roofline"] = roofline.result([t for t, _, _ in roof_runs], measurements[len(ready) :])
+        measurements = measurements[: len(ready)]
     for (peer, entry, trainer, rows, epochs), result in zip(ready, measurements):
         entry.update(
             status="ok",
@@ -405,30 +408,28 @@ def run_case(workload, mode, dtype, threads, peer_list, args):
                     "to [-0.98, 0.98]): its gradient is not the exact one there. Lower the workload's lr or MAX_EPOCHS."
                 )
     if "roofline" in case:
-        roof = case["roofline"]
-        roof.update(stream[0].fractions(case))
-        say(
-            f"   roofline: {roof['bytes_per_sample']:,} B per sample ({roof['model']}); read+write bandwidth over "
-            f"{roof['W1_bytes']:,} B ({roof.get('W1_cache_level', '?')}): {roof['bandwidth_bytes_per_s'] / 1e9:.1f} GB/s"
-            f" -> ceiling {roof['ceiling_samples_per_s']:,.0f} samples/s; fastbp at "
-            f"{roof.get('fastbp_fraction', float('nan')):.2f}x, C at {roof.get('C_fraction', float('nan')):.2f}x of it"
-        )
+        import report
+        import roofline
+
+        case["roofline"].update(roofline.fractions(case))
+        for line in report.roofline_lines(case):
+            say(" " + line)
     return case
 
 
-def _roofline_probe(workload, mode, dtype, threads, sizes, n_rows, args):
-    """(probe, rows, epochs) for the memory roofline of this case, or None."""
+def _roofline_probes(workload, mode, dtype, threads, sizes, n_rows, args):
+    """[(probe, rows, epochs)] of the roofline's probes for this case, or []."""
     import roofline
     from peers import Unavailable, plan
 
     if args.no_roofline or (workload, mode, dtype) != roofline.CASE or threads != 1:
-        return None
+        return []
     try:
-        probe = roofline.StreamTrainer(sizes, dtype)
+        probes = roofline.probes(sizes, dtype)
     except Unavailable as why:
         say(f"   roofline skipped: {why}")
-        return None
-    return (probe, *plan(probe, n_rows, seconds=args.seconds, max_epochs=MAX_EPOCHS))
+        return []
+    return [(probe, *plan(probe, n_rows, seconds=args.seconds, max_epochs=MAX_EPOCHS)) for probe in probes]
 
 
 def run_two_networks(workload, dtype, args):

@@ -368,7 +368,7 @@ def text(results):
                 f"{gflops:9.2f}{(100 * gflops / peak if peak else 0):6.0f}%"
                 f"{str(r['rows']) + ' x ' + str(r['epochs']):>17s}  {check}"
             )
-        out += _roofline_lines(case)
+        out += roofline_lines(case)
     out += percall_lines(results.get("percall"))
     if results.get("two_networks"):
         out += ["", "Two networks trained at once from two Python threads (online, 1 BLAS thread):"]
@@ -514,7 +514,7 @@ def markdown(results):
     warning = two_cores_warning(results)
     if warning:
         lines += ["", "**" + warning.lstrip("! ") + "**"]
-    roofs = [line for case in results["cases"] for line in _roofline_lines(case, markdown=True)]
+    roofs = [line for case in results["cases"] for line in roofline_lines(case, markdown=True)]
     if roofs:
         lines += ["", *roofs]
     lines += percall_markdown(results.get("percall"))
@@ -529,7 +529,8 @@ def markdown(results):
     return "\n".join(lines)
 
 
-def _roofline_lines(case, markdown=False):
+def roofline_lines(case, markdown=False):
+    """The roofline of a case (bench/roofline.py's entry), in words."""
     roof = case.get("roofline")
     if not roof:
         return []
@@ -543,13 +544,33 @@ def _roofline_lines(case, markdown=False):
     fractions = ", ".join(
         f"{p} at {roof[p + '_fraction']:.2f}×" for p in ("fastbp", "C") if p + "_fraction" in roof
     )
-    text = (
+    widths = roof.get("bandwidth_by_width", {})
+    stream = "A read+write stream over a buffer of W1's size"
+    if len(widths) > 1:
+        stream += (
+            " ("
+            + ", ".join(
+                f"{w}-bit vectors {v['bandwidth_bytes_per_s'] / 1e9:.1f} GB/s" for w, v in widths.items()
+            )
+            + "; the faster counts)"
+        )
+    text = [
         f"Memory roofline of {case['workload']} online {case['dtype']}: {roof['bytes_per_sample']:,} bytes must move "
-        f"per sample ({roof['model']}); {where}. A read+write stream over a buffer of W1's size ran at "
+        f"per sample ({roof['model']}); {where}. {stream} ran at "
         f"{roof['bandwidth_bytes_per_s'] / 1e9:.1f} GB/s in the same run, so at most "
         f"{_fmt_rate(roof['ceiling_samples_per_s'])} samples/s: {fractions} of that ceiling."
-    )
-    return [text] if markdown else ["  " + text.replace("×", "x")]
+    ]
+    if "core_ceiling_samples_per_s" in roof:
+        text.append(
+            f"Core ceiling: fastbp's own W1 pass (fastbp_update_dot_d, built as its {roof['core_isa']} copy) "
+            f"with the rows kept in L1 ran {_fmt_rate(roof['w1_pass_in_l1_per_s'])} passes/s, and over W1 itself "
+            f"{_fmt_rate(roof['w1_pass_per_s'])} passes/s "
+            f"({roof['w1_pass_per_s'] / roof['w1_pass_in_l1_per_s']:.2f}× its speed in L1, so memory costs that "
+            f"pass {max(0.0, 1 - roof['w1_pass_per_s'] / roof['w1_pass_in_l1_per_s']):.0%} of its time): at most "
+            f"{_fmt_rate(roof['core_ceiling_samples_per_s'])} samples/s for any loop that runs these instructions; "
+            f"fastbp at {roof.get('fastbp_core_fraction', float('nan')):.2f}× of it."
+        )
+    return text if markdown else ["  " + line.replace("×", "x") for line in text]
 
 
 def headline(results):
