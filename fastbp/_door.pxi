@@ -534,8 +534,8 @@ cdef class Door:
         cdef Py_ssize_t rows
         if batch_size > self.train_rows or self.train_activations is None:
             rows = batch_size if batch_size > 2 else 2
-            self.train_activations = np.empty(rows * self.width, dtype=self.params.dtype)
-            self.train_deltas = np.empty(rows * self.width_d, dtype=self.params.dtype)
+            self.train_activations = aligned_empty(rows * self.width, self.params.dtype)
+            self.train_deltas = aligned_empty(rows * self.width_d, self.params.dtype)
             self.train_rows = rows
         return <char*>cnp.PyArray_DATA(<cnp.ndarray>self.train_activations)
 

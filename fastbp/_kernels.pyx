@@ -61,6 +61,7 @@ import numpy as np
 from fastbp import _model, _rules
 from fastbp._layout import (
     activation_width,
+    aligned_empty,
     block_rows,
     check_matrix,
     check_model,

@@ -47,9 +47,10 @@ __all__ = ["Network", "TrainingDivergedError", "load"]
 
 def _allocate(count: int, dtype: np.dtype[Any], sizes: Sequence[int]) -> FloatArray:
     """The parameter vector, or a ValueError naming the sizes when it does not
-    fit in memory (under the 1 TiB cap, but more than this machine has)."""
+    fit in memory (under the 1 TiB cap, but more than this machine has).
+    Aligned as the kernels want it (``_layout.ALIGNMENT``)."""
     try:
-        return np.empty(count, dtype=dtype)
+        return _layout.aligned_empty(count, dtype)
     except MemoryError:
         raise ValueError(
             f"layer_sizes {list(sizes)} need {count} parameters ({count * np.dtype(dtype).itemsize:,} bytes): "
@@ -253,7 +254,9 @@ class Network:
         )
         # The network owns and writes its parameters: never the unpickled
         # buffer itself, which may be read-only (a memory-mapped pickle).
-        self._setup(sizes, np.array(params, copy=True), get_backend(state["backend"], sizes), names, loss)
+        own = _allocate(params.size, params.dtype, sizes)
+        own[...] = params
+        self._setup(sizes, own, get_backend(state["backend"], sizes), names, loss)
 
     def save(self, path: str | os.PathLike[str]) -> None:
         """Write the network to ``path`` in fastbp's model-file format

@@ -143,7 +143,8 @@ class Optimizer:
             return
         n = _layout.n_params(sizes)
         slots = _rules.state_slots(self._rule, self._hyper_values())
-        state = np.zeros(slots * n, dtype=dtype)
+        state = _layout.aligned_empty(slots * n, dtype)  # walked beside the parameters: aligned alike
+        state[...] = 0
         self._initialise(state, n)
         self._grad = np.zeros(n, dtype=dtype)
         # Room for the parameters and the state before an epoch or step (the undo).
@@ -174,9 +175,11 @@ class Optimizer:
         self._lock = threading.RLock()
         if self._sizes is not None:
             n, dtype = self._n_params, self._dtype
-            self._state = np.array(self._state, dtype=dtype, copy=True)
-            if self._state.shape != (self._slots * n,) or n != _layout.n_params(self._sizes):
+            given = np.asarray(self._state, dtype=dtype)
+            if given.shape != (self._slots * n,) or n != _layout.n_params(self._sizes):
                 raise ValueError("the pickled optimizer state does not fit its layer sizes")
+            self._state = _layout.aligned_empty(given.size, dtype)
+            self._state[...] = given
             self._grad = np.zeros(n, dtype=dtype)
             self._backup = np.empty(n + self._slots * n, dtype=dtype)
         else:

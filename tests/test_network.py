@@ -31,6 +31,35 @@ def data(n=6, seed=0, sizes=SIZES):
 # ---------------------------------------------------------------------------
 
 
+@pytest.mark.parametrize("made_by", ["Network", "from_weights", "load", "pickle", "copy"])
+def test_the_parameters_start_on_the_kernels_alignment(backend, dtype, made_by, tmp_path):
+    # The kernels' vector loads and stores of W[1]'s rows stay within cache
+    # lines only if the buffer starts on _layout.ALIGNMENT (NumPy's allocator
+    # starts one this size 16 bytes past a page): every way a network gets
+    # its parameters allocates them there.
+    import copy
+    import pickle
+
+    from fastbp import _layout
+
+    sizes = (784, 16, 3)  # a buffer large enough that NumPy maps it on its own
+    net = Network(sizes, seed=1, dtype=dtype, backend=backend)
+    if made_by == "from_weights":
+        net = Network.from_weights(net.weights, net.biases, dtype=dtype, backend=backend)
+    elif made_by == "load":
+        net.save(tmp_path / "net.fbp")
+        net = fastbp.load(tmp_path / "net.fbp", backend=backend)
+    elif made_by == "pickle":
+        net = pickle.loads(pickle.dumps(net))
+    elif made_by == "copy":
+        net = copy.deepcopy(net)
+    assert _layout.ALIGNMENT == 64
+    assert net.weights[0].ctypes.data % _layout.ALIGNMENT == 0
+    # and the network still trains from there
+    X, Y = data(4, sizes=sizes)
+    assert np.isfinite(net.train(X.astype(dtype), Y.astype(dtype), epochs=1, lr=0.1)).all()
+
+
 def test_attributes(backend, dtype):
     net = Network(SIZES, seed=1, dtype=dtype, backend=backend)
     assert net.layer_sizes == (3, 5, 2)

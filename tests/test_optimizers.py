@@ -761,6 +761,10 @@ def test_a_copy_continues_the_same_trajectory(config, how, backend):
     assert_same_state(bound, state, f"{cid} {how}: after 4 more epochs")
     train(b, X, Y, bound, 1, batch_size)  # the copy's use leaves the original alone
     assert_same_state(opt, state, f"{cid} {how}: the copy shares state with the original")
+    # The state is walked beside the parameters, so it starts where they do
+    # (fastbp._layout.ALIGNMENT), when bound and when copied (a rule without
+    # state has no values to place).
+    assert all(o._state.ctypes.data % 64 == 0 for o in (opt, bound) if o._state.size)
     # A copy of a copy, float32.
     opt32 = optimizer(name, kwargs)
     net32 = net_of(sizes, hidden, out, loss, backend, dtype=np.float32)
