@@ -187,7 +187,8 @@ class W1PassTrainer:
     over and over, kept in L1 (``in_l1=True``: the same instructions with
     memory out of the way).  Its rate is passes per second."""
 
-    PLACEMENTS = 32  # of x_prev and x against the rows: 32 x 128 B = 4 KiB
+    # x_prev and x move through PLACEMENTS offsets PLACEMENT_STEP doubles (128 B) apart: 4 KiB in all
+    PLACEMENTS, PLACEMENT_STEP = 32, 16
 
     def __init__(self, sizes, in_l1):
         self.in_l1 = in_l1
@@ -198,8 +199,9 @@ class W1PassTrainer:
         rng = np.random.default_rng(0)
         self.w = _aligned_random(rng, self.rows * self.n_in)
         self.w -= 0.5
-        # x_prev and x at PLACEMENTS offsets 128 B apart (see w1_pass.c)
-        self.x_prev, self.x = (_aligned_random(rng, self.n_in + 16 * self.PLACEMENTS) for _ in range(2))
+        self.x_prev, self.x = (
+            _aligned_random(rng, self.n_in + self.PLACEMENT_STEP * self.PLACEMENTS) for _ in range(2)
+        )
         self.sink = np.zeros(1)
 
     def reset(self):
@@ -213,6 +215,7 @@ class W1PassTrainer:
             ctypes.c_long(0 if self.in_l1 else self.n_in),
             _double_pointer(self.x_prev),
             _double_pointer(self.x),
+            ctypes.c_long(self.PLACEMENT_STEP),
             ctypes.c_long(self.PLACEMENTS),
             ctypes.c_long(rows * epochs),
             _double_pointer(self.sink),

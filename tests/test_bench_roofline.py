@@ -27,7 +27,6 @@ from peers import Measurement, Unavailable
 # 70 inputs: two 32-wide blocks and a tail of 6, as in fastbp's own kernel tests
 SIZES = (70, 5, 3)
 STEP = 1e-9  # w1_pass.c's: -STEP on even passes, +STEP on odd ones
-PLACEMENT_STEP = 16  # w1_pass.c's PLACEMENT_STEP (doubles)
 
 
 def _probe(in_l1):
@@ -43,7 +42,7 @@ def _expected(probe, passes, rows_of_call):
     total = 0.0
     for p in range(passes):
         step = STEP if p & 1 else -STEP
-        at = PLACEMENT_STEP * (p % probe.PLACEMENTS)
+        at = probe.PLACEMENT_STEP * (p % probe.PLACEMENTS)
         x_prev, x = probe.x_prev[at : at + probe.n_in], probe.x[at : at + probe.n_in]
         for k in range(probe.rows):
             row = rows_of_call(k)

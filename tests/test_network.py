@@ -53,7 +53,6 @@ def test_the_parameters_start_on_the_kernels_alignment(backend, dtype, made_by, 
         net = pickle.loads(pickle.dumps(net))
     elif made_by == "copy":
         net = copy.deepcopy(net)
-    assert _layout.ALIGNMENT == 64
     assert net.weights[0].ctypes.data % _layout.ALIGNMENT == 0
     # and the network still trains from there
     X, Y = data(4, sizes=sizes)

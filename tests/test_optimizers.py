@@ -43,7 +43,7 @@ from test_activations import COPIES, HIDDEN, OUTPUTS, flat, make, targets
 from test_equivalence import RTOL64_TRAINED, assert_close, rtol_for, update_scale
 
 import fastbp
-from fastbp import Network, _model
+from fastbp import Network, _layout, _model
 from fastbp.optimizers import Optimizer
 
 PY = fastbp.get_backend("python")
@@ -764,7 +764,7 @@ def test_a_copy_continues_the_same_trajectory(config, how, backend):
     # The state is walked beside the parameters, so it starts where they do
     # (fastbp._layout.ALIGNMENT), when bound and when copied (a rule without
     # state has no values to place).
-    assert all(o._state.ctypes.data % 64 == 0 for o in (opt, bound) if o._state.size)
+    assert all(o._state.ctypes.data % _layout.ALIGNMENT == 0 for o in (opt, bound) if o._state.size)
     # A copy of a copy, float32.
     opt32 = optimizer(name, kwargs)
     net32 = net_of(sizes, hidden, out, loss, backend, dtype=np.float32)

@@ -12,25 +12,24 @@
  *
  * Where x_prev and x lie against the row changes the time by up to a third
  * (loads of x that share their address's low 12 bits with a store to w just
- * made wait for it), so pass p reads them PLACEMENT_STEP x (p mod placements)
- * doubles into their buffers (n_in + PLACEMENT_STEP x placements doubles
- * each): both modes average over the same placements, as a real pass over
- * W1's rows at their many offsets does.  The step alternates in sign, pass
- * by pass, so the weights keep their values; the dot products go to *sink so
- * that nothing is left out.
+ * made wait for it), so pass p reads them placement_step x (p mod placements)
+ * doubles into their buffers (n_in + placement_step x placements doubles
+ * each; roofline.py chooses both): both modes average over the same
+ * placements, as a real pass over W1's rows at their many offsets does.  The
+ * step alternates in sign, pass by pass, so the weights keep their values;
+ * the dot products go to *sink so that nothing is left out.
  */
 #include <stddef.h>
 typedef ptrdiff_t Py_ssize_t;  /* _kernels.h's index type, without Python.h */
 #include "../../fastbp/_kernels.h"
 
-#define PLACEMENT_STEP 16  /* doubles: 128 B, so 32 placements span 4 KiB */
-
 void w1_pass(double *w, long rows, long n_in, long rows_apart, const double *x_prev,
-             const double *x, long placements, long passes, double *sink) {
+             const double *x, long placement_step, long placements, long passes,
+             double *sink) {
     double total = 0;
     for (long p = 0; p < passes; p++) {
         const double step = p & 1 ? 1e-9 : -1e-9;
-        const long at = PLACEMENT_STEP * (p % placements);
+        const long at = placement_step * (p % placements);
         for (long k = 0; k < rows; k++) {
             double *row = w + (rows_apart ? k * rows_apart : (k & 1) * n_in);
             total += fastbp_update_dot_d(row, step, x_prev + at, x + at, n_in);
