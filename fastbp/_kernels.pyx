@@ -92,6 +92,8 @@ cdef extern from "_kernels.h":
                                  const double* x, Py_ssize_t n, double mu, double lr) nogil
     bint fastbp_finite_amax_d(const double* v, Py_ssize_t n, double* amax) nogil
     bint fastbp_finite_amax_f(const float* v, Py_ssize_t n, double* amax) nogil
+    void fastbp_copy_d(double* dst, const double* src, Py_ssize_t n) nogil
+    void fastbp_copy_f(float* dst, const float* src, Py_ssize_t n) nogil
 
 cdef extern from "Python.h":
     int PyErr_CheckSignals()
@@ -268,7 +270,7 @@ cdef inline floating _activation_derivative(floating a, int f) noexcept nogil:
     return 1   # IDENTITY
 
 
-cdef void _times_derivative(floating* d, const floating* a, Py_ssize_t n, int f) noexcept nogil:
+cdef inline void _times_derivative(floating* d, const floating* a, Py_ssize_t n, int f) noexcept nogil:
     # d[j] *= f'(z_j) given a[j] = f(z_j), for n values: one loop per
     # activation (the select of each vectorises), the same products as
     # d[j] * _activation_derivative(a[j], f).
@@ -287,6 +289,14 @@ cdef void _times_derivative(floating* d, const floating* a, Py_ssize_t n, int f)
         for j in range(n):
             d[j] = d[j] * (1 if a[j] > 0 else slope)
     # IDENTITY: f' = 1
+
+
+cdef inline void _copy(floating* dst, const floating* src, Py_ssize_t n) noexcept nogil:
+    # dst[0:n] = src[0:n] (fastbp_copy_d/f above: inline for a few values).
+    if floating is double:
+        fastbp_copy_d(dst, src, n)
+    else:
+        fastbp_copy_f(dst, src, n)
 
 
 cdef inline floating _dot(const floating* w, const floating* x, Py_ssize_t n) noexcept nogil:
@@ -310,7 +320,18 @@ cdef inline floating _update_dot(floating* row, floating step, const floating* a
                                  const floating* x, Py_ssize_t n) noexcept nogil:
     # row[j] -= step * a_prev[j], then the updated row . x (as _dot sums it),
     # in one pass over the row (fastbp_update_dot_d/f above): the same bits as
-    # _update_row followed by _dot.
+    # _update_row followed by _dot.  Rows shorter than 32 here, inline, as in
+    # _dot, in one loop (the loop fastbp_update_dot_* has for them): each
+    # weight is updated, stored and used from its register; two loops would
+    # load back what was just stored, a store-forwarding stall on tiny rows.
+    cdef floating acc = 0, w
+    cdef Py_ssize_t j
+    if n < 32:
+        for j in range(n):
+            w = row[j] - step * a_prev[j]
+            row[j] = w
+            acc += w * x[j]
+        return acc
     if floating is double:
         return fastbp_update_dot_d(row, step, a_prev, x, n)
     else:
@@ -399,7 +420,7 @@ cdef double _loss(const floating* o, const floating* z, const floating* y, Py_ss
     return J
 
 
-cdef void _output_delta(const floating* o, const floating* y, floating* delta,
+cdef inline void _output_delta(const floating* o, const floating* y, floating* delta,
                         Py_ssize_t n, int f, int loss) noexcept nogil:
     # delta_k = dJ/dz_k: -(y_k - o_k) * f'(z_k) for the squared error, and
     # o_k - y_k for the cross-entropy (sigmoid or softmax outputs).
@@ -412,7 +433,7 @@ cdef void _output_delta(const floating* o, const floating* y, floating* delta,
         delta[k] = -(y[k] - o[k]) * _activation_derivative(o[k], f)
 
 
-cdef void _hidden_delta(const floating* W, const floating* delta_next, const floating* a,
+cdef inline void _hidden_delta(const floating* W, const floating* delta_next, const floating* a,
                         floating* delta, Py_ssize_t n_next, Py_ssize_t n, int f) noexcept nogil:
     # delta_j = (sum_k W[k, j] delta_next_k) * f'(z_j), W of shape (n_next, n).
     # Walk W row by row (contiguous) and accumulate into delta; k ascends as in
@@ -490,7 +511,7 @@ cdef void _update_forward(floating* W, floating* b, const floating* delta, const
             b[k] = b[k] - step
         out_next[k] = _add_bias(net, row, x_next, b[k], n_in, f)
     if z_next != NULL:
-        memcpy(z_next, out_next, n_out * sizeof(floating))
+        _copy(z_next, out_next, n_out)
     _activate_all(out_next, n_out, f)
 
 
@@ -753,7 +774,7 @@ cdef void _rule_update_forward(floating* params, const Py_ssize_t* sizes, Py_ssi
                 out_next[k] = _net_input(W + k * n_in, act_next + a, b[k], n_in, f)
         if out_next != NULL:
             if l == L:
-                memcpy(out_next + n_out, out_next, n_out * sizeof(floating))
+                _copy(out_next + n_out, out_next, n_out)
             _activate_all(out_next, n_out, f)
         p += n_out * (n_in + 1)
         a += n_in
@@ -1000,7 +1021,7 @@ cdef double _online_epoch(floating* P, const Py_ssize_t* S, Py_ssize_t L, const 
         total += _backward(P, S, L, act, Y + _row(O, t) * n_out, dl, M)
         nxt = _row(O, t + 1) if t + 1 < n else (_row(O, 0) if prefetch else -1)
         if nxt >= 0:
-            memcpy(act_next, X + nxt * n_in, n_in * sizeof(floating))
+            _copy(act_next, X + nxt * n_in, n_in)
         if R != NULL:
             _rule_begin(R)
             _rule_update_forward(P, S, L, act, dl, R, update_biases, act_next if nxt >= 0 else NULL,
