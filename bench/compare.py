@@ -111,6 +111,14 @@ MAX_EPOCHS = 10
 # run is as many epochs as last about --seconds, a cost per epoch; online only.
 FIXED_EPOCH_ROWS = ("2-2-2:1row", "2-2-2:1000row")
 MAX_FIXED_EPOCHS = 10**8
+# RPROP's full-batch runs stop at this many epochs: its steps follow the signs
+# of the gradients, so in float32 two correct implementations (summing in
+# different orders) take different steps once a gradient component rounds to
+# the other sign, and from there their costs part for good.  On 125-32-2 fastbp
+# and torch agree to 1e-7 until epoch 154, then differ by 3e-3 (measured at
+# 6c69408 and at the commit before it alike); the check compares the same work
+# only before that.
+MAX_FULL_BATCH_EPOCHS = 100
 # How many per-epoch costs the JSON keeps of a run (the first and the last
 # half); the check always compares all of them.
 STORED_COSTS = 20
@@ -312,7 +320,8 @@ def run_case(workload, mode, dtype, threads, peer_list, args):
             if threads > 1:
                 time.sleep(args.thread_pause)  # as before each timed run: the plan's timings count too
             if fixed:
-                rows, epochs = plan_epochs(trainer, len(X), seconds=args.seconds, max_epochs=MAX_FIXED_EPOCHS)
+                most = MAX_FULL_BATCH_EPOCHS if task.full_batch else MAX_FIXED_EPOCHS
+                rows, epochs = plan_epochs(trainer, len(X), seconds=args.seconds, max_epochs=most)
             else:
                 rows, epochs = plan(trainer, len(X), seconds=args.seconds, max_epochs=MAX_EPOCHS)
         except Unavailable as why:
