@@ -421,7 +421,7 @@ cdef double _loss(const floating* o, const floating* z, const floating* y, Py_ss
 
 
 cdef inline void _output_delta(const floating* o, const floating* y, floating* delta,
-                        Py_ssize_t n, int f, int loss) noexcept nogil:
+                               Py_ssize_t n, int f, int loss) noexcept nogil:
     # delta_k = dJ/dz_k: -(y_k - o_k) * f'(z_k) for the squared error, and
     # o_k - y_k for the cross-entropy (sigmoid or softmax outputs).
     cdef Py_ssize_t k
@@ -433,8 +433,9 @@ cdef inline void _output_delta(const floating* o, const floating* y, floating* d
         delta[k] = -(y[k] - o[k]) * _activation_derivative(o[k], f)
 
 
-cdef inline void _hidden_delta(const floating* W, const floating* delta_next, const floating* a,
-                        floating* delta, Py_ssize_t n_next, Py_ssize_t n, int f) noexcept nogil:
+cdef inline void _hidden_delta(const floating* W, const floating* delta_next,
+                               const floating* a, floating* delta, Py_ssize_t n_next,
+                               Py_ssize_t n, int f) noexcept nogil:
     # delta_j = (sum_k W[k, j] delta_next_k) * f'(z_j), W of shape (n_next, n).
     # Walk W row by row (contiguous) and accumulate into delta; k ascends as in
     # the reference, so float64 sums round the same way.
