@@ -15,6 +15,7 @@ for every copy whatever CPU runs this suite.
 """
 
 import importlib
+import os
 import pathlib
 import re
 import shutil
@@ -47,10 +48,15 @@ COPIES = _built_copies()
 WIDE = {module: path for module, path in COPIES.items() if ISA_OF[module] != "baseline"}
 
 
-def _import_in_subprocess(module, cwd, prefix=()):
+def _import_in_subprocess(module, cwd, prefix=(), env=None):
     # From cwd, a folder without a fastbp/ of its own: the installed one is imported.
     return subprocess.run(
-        [*prefix, sys.executable, "-c", PROBE, module], capture_output=True, text=True, timeout=300, cwd=cwd
+        [*prefix, sys.executable, "-c", PROBE, module],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        cwd=cwd,
+        env=env,
     )
 
 
@@ -256,9 +262,25 @@ CPUS = ["Nehalem", "Haswell"]
 LEVELS = ["baseline", "x86-64-v3", "x86-64-v4"]
 
 
+def _emulated_env():
+    # The environment of a process on an emulated CPU: ours without
+    # OPENBLAS_CORETYPE.  Where it is set, it names a BLAS kernel for the host
+    # CPU (Haswell, say), which OpenBLAS then runs without asking the CPU: on
+    # an emulated Nehalem, NumPy's import died of SIGILL in sdot_k_HASWELL.
+    # The emulated CPU is not the host, so OpenBLAS detects its own there.
+    env = dict(os.environ)
+    env.pop("OPENBLAS_CORETYPE", None)
+    return env
+
+
 def _emulated(cpu, code, cwd):
     return subprocess.run(
-        [QEMU, "-cpu", cpu, sys.executable, "-c", code], capture_output=True, text=True, timeout=600, cwd=cwd
+        [QEMU, "-cpu", cpu, sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        cwd=cwd,
+        env=_emulated_env(),
     )
 
 
@@ -274,7 +296,7 @@ def test_every_copy_imports_or_refuses_on_an_emulated_cpu(cpu, tmp_path):
     if cpu == "Nehalem":
         assert runs == ["baseline"]
     for module in COPIES:
-        result = _import_in_subprocess(module, tmp_path, prefix=(QEMU, "-cpu", cpu))
+        result = _import_in_subprocess(module, tmp_path, prefix=(QEMU, "-cpu", cpu), env=_emulated_env())
         _assert_imports_or_refuses(result, module, ISA_OF[module] in runs)
     # fastbp itself picks the best copy the emulated CPU runs, and computes.
     result = _emulated(
