@@ -381,7 +381,7 @@ cdef void _forward_layer(const floating* W, const floating* b, const floating* x
     _activate_all(out, n_out, f)
 
 
-cdef double _cost(const floating* o, const floating* y, Py_ssize_t n) noexcept nogil:
+cdef inline double _cost(const floating* o, const floating* y, Py_ssize_t n) noexcept nogil:
     # J = 1/2 sum_k (y_k - o_k)^2, summed in double for both dtypes.
     cdef Py_ssize_t k
     cdef double diff, J = 0
@@ -391,8 +391,8 @@ cdef double _cost(const floating* o, const floating* y, Py_ssize_t n) noexcept n
     return 0.5 * J
 
 
-cdef double _loss(const floating* o, const floating* z, const floating* y, Py_ssize_t n, int f,
-                  int loss) noexcept nogil:
+cdef inline double _loss(const floating* o, const floating* z, const floating* y, Py_ssize_t n,
+                         int f, int loss) noexcept nogil:
     # J of one sample (fastbp._model), in double for both dtypes: the squared
     # error of the outputs o, or the cross-entropy from the net inputs z of
     # the output layer (activation f: sigmoid or softmax), which stays finite
@@ -488,10 +488,11 @@ cdef void _update(floating* W, floating* b, const floating* delta, const floatin
             b[k] = b[k] - step
 
 
-cdef void _update_forward(floating* W, floating* b, const floating* delta, const floating* a_prev,
-                          double lr, bint update_biases, const floating* x_next, floating* out_next,
-                          Py_ssize_t n_out, Py_ssize_t n_in, int f, bint backwards,
-                          floating* z_next) noexcept nogil:
+cdef inline void _update_forward(floating* W, floating* b, const floating* delta,
+                                 const floating* a_prev, double lr, bint update_biases,
+                                 const floating* x_next, floating* out_next, Py_ssize_t n_out,
+                                 Py_ssize_t n_in, int f, bint backwards,
+                                 floating* z_next) noexcept nogil:
     # _update, then _forward_layer of the next sample (x_next -> out_next,
     # and its net inputs to z_next unless NULL) with the updated weights, one
     # row at a time: each row of W is read from memory once for both, instead
@@ -987,6 +988,18 @@ cdef bint _signal_pending() noexcept nogil:
         return PyErr_CheckSignals() != 0
 
 
+cdef inline bint _interrupted(Py_ssize_t* work, Py_ssize_t done, bint watch_signals,
+                              bint* interrupted) noexcept nogil:
+    # Count ``done`` multiply-adds of work; every SIGNAL_WORK of them (when
+    # watching), look for Ctrl-C.  True: stop the loop (interrupted[0] set).
+    work[0] += done
+    if watch_signals and work[0] >= SIGNAL_WORK:
+        work[0] = 0
+        interrupted[0] = _signal_pending()
+        return interrupted[0]
+    return False
+
+
 cdef int _reraise() except -1:
     # Propagate the exception PyErr_CheckSignals left set (KeyboardInterrupt).
     return -1
@@ -1034,15 +1047,85 @@ cdef double _online_epoch(floating* P, const Py_ssize_t* S, Py_ssize_t L, const 
             act = act_next
             act_next = tmp
         backwards[0] = not backwards[0]
-        work[0] += work_per_sample
-        if watch_signals and work[0] >= SIGNAL_WORK:
-            work[0] = 0
-            interrupted[0] = _signal_pending()
-            if interrupted[0]:
-                break
+        if _interrupted(work, work_per_sample, watch_signals, interrupted):
+            break
     act_pair[0] = act
     act_pair[1] = act_next
     return total
+
+
+cdef inline double _online_epoch_one_hidden(
+        floating* P, const floating* X, const floating* Y, Py_ssize_t n, const Py_ssize_t* O,
+        double lr, bint update_biases, floating** act_pair, floating* dl, bint ready, bint prefetch,
+        bint* backwards, Py_ssize_t* work, bint watch_signals, bint* interrupted,
+        const Py_ssize_t* S, const Py_ssize_t* M, Py_ssize_t n0, Py_ssize_t n1,
+        Py_ssize_t n2) noexcept nogil:
+    # _online_epoch for L = 2 (one hidden layer) and plain gradient descent,
+    # the same steps on the same helpers in the same order (so the same bits),
+    # with the layers' offsets fixed and no loop over layers or call per
+    # sample.  Inline so that _online_epoch_small can give it constant sizes:
+    # on a network as small as 2-2-2 the compiler then unrolls every loop (the
+    # general loop spent over a quarter of a 2-2-2 sample on its overhead).
+    #   params: W1 (n1 x n0), b1, W2 (n2 x n1), b2
+    #   activations: a0 (n0), a1 (n1), a2 (n2), z2 (n2);  deltas: d1 (n1), d2 (n2)
+    cdef floating* W1 = P
+    cdef floating* b1 = P + n1 * n0
+    cdef floating* W2 = b1 + n1
+    cdef floating* b2 = W2 + n2 * n1
+    cdef floating* d1 = dl
+    cdef floating* d2 = dl + n1
+    cdef floating* act = act_pair[0]
+    cdef floating* act_next = act_pair[1]
+    cdef floating* tmp
+    cdef const floating* y
+    cdef Py_ssize_t t, nxt, work_per_sample = n1 * (n0 + 1) + n2 * (n1 + 1)
+    cdef int f1 = <int>M[0], f2 = <int>M[1], loss = <int>M[2]
+    cdef double total = 0
+    if not ready:
+        memcpy(act, X + _row(O, 0) * n0, n0 * sizeof(floating))
+        _forward(P, S, 2, act, M)
+        backwards[0] = True   # the forward pass ended on the last rows
+    for t in range(n):
+        # _backward: J, delta[2], then delta[1] from W[2] before its update.
+        y = Y + _row(O, t) * n2
+        total += _loss(act + n0 + n1, act + n0 + n1 + n2, y, n2, f2, loss)
+        _output_delta(act + n0 + n1, y, d2, n2, f2, loss)
+        _hidden_delta(W2, d2, act + n0, d1, n2, n1, f1)
+        nxt = _row(O, t + 1) if t + 1 < n else (_row(O, 0) if prefetch else -1)
+        if nxt >= 0:
+            # _update_all with act_next: each layer's update fused with the
+            # next sample's forward pass through it.
+            _copy(act_next, X + nxt * n0, n0)
+            _update_forward(W1, b1, d1, act, lr, update_biases, act_next, act_next + n0, n1, n0,
+                            f1, backwards[0], NULL)
+            _update_forward(W2, b2, d2, act + n0, lr, update_biases, act_next + n0,
+                            act_next + n0 + n1, n2, n1, f2, backwards[0], act_next + n0 + n1 + n2)
+            tmp = act
+            act = act_next
+            act_next = tmp
+        else:
+            _update(W1, b1, d1, act, lr, update_biases, n1, n0, backwards[0])
+            _update(W2, b2, d2, act + n0, lr, update_biases, n2, n1, backwards[0])
+        backwards[0] = not backwards[0]
+        if _interrupted(work, work_per_sample, watch_signals, interrupted):
+            break
+    act_pair[0] = act
+    act_pair[1] = act_next
+    return total
+
+
+cdef double _online_epoch_small(floating* P, const Py_ssize_t* S, const floating* X, const floating* Y,
+                                Py_ssize_t n, const Py_ssize_t* O, double lr, bint update_biases,
+                                floating** act_pair, floating* dl, bint ready, bint prefetch,
+                                bint* backwards, Py_ssize_t* work, bint watch_signals,
+                                bint* interrupted, const Py_ssize_t* M) noexcept nogil:
+    # _online_epoch_one_hidden, with the sizes as constants for 2-2-2 (the
+    # worked example's network, where the per-sample overhead is largest).
+    if S[0] == 2 and S[1] == 2 and S[2] == 2:
+        return _online_epoch_one_hidden(P, X, Y, n, O, lr, update_biases, act_pair, dl, ready, prefetch,
+                                        backwards, work, watch_signals, interrupted, S, M, 2, 2, 2)
+    return _online_epoch_one_hidden(P, X, Y, n, O, lr, update_biases, act_pair, dl, ready, prefetch,
+                                    backwards, work, watch_signals, interrupted, S, M, S[0], S[1], S[2])
 
 
 cdef double _batch_epoch(floating* P, const Py_ssize_t* S, Py_ssize_t L, const floating* X,
@@ -1073,12 +1156,8 @@ cdef double _batch_epoch(floating* P, const Py_ssize_t* S, Py_ssize_t L, const f
                 _rule_begin(R)
                 _rule_apply(P, S, L, R, update_biases)
         start += m
-        work[0] += m * work_per_sample
-        if watch_signals and work[0] >= SIGNAL_WORK:
-            work[0] = 0
-            interrupted[0] = _signal_pending()
-            if interrupted[0]:
-                return total
+        if _interrupted(work, m * work_per_sample, watch_signals, interrupted):
+            return total
     if full_batch:
         _rule_begin(R)
         _rule_apply(P, S, L, R, update_biases)
@@ -1119,6 +1198,10 @@ cdef double _epoch(Run* run, floating* P, const floating* X, const floating* Y, 
                    bint watch_signals, bint* interrupted) noexcept nogil:
     # One epoch of the run; returns the sum of the samples' J.  Online when
     # batches are of one sample, except RPROP's full batch (as in _run_epochs).
+    if run.batch_size == 1 and run.rule == NULL and run.L == 2:
+        return _online_epoch_small(P, run.sizes, X, Y, run.n, run.order, run.lr, run.update_biases,
+                                   act_pair, dl, ready, prefetch, backwards, work, watch_signals,
+                                   interrupted, run.model)
     if run.batch_size == 1 and (run.rule == NULL or run.rule.code != RULE_RPROP):
         return _online_epoch(P, run.sizes, run.L, X, Y, run.n, run.order, run.lr, run.update_biases,
                              act_pair, dl, ready, prefetch, backwards, work, watch_signals,
