@@ -119,6 +119,11 @@ MAX_FIXED_EPOCHS = 10**8
 # 6c69408 and at the commit before it alike); the check compares the same work
 # only before that.
 MAX_FULL_BATCH_EPOCHS = 100
+# The same parting, sooner, between FANN's float32 RPROP and its emulation
+# (fann_irpropm_costs, in float64): on 125-32-2 they agree to 6e-8 over 30
+# epochs and differ by 0.28 at 40 (21-16-8-3: 1e-8 at 60, 3e-4 at 75).  So in
+# float32 that check covers the first epochs only; in float64 it covers all.
+RULE_CHECK_EPOCHS = {"float32": 30}
 # How many per-epoch costs the JSON keeps of a run (the first and the last
 # half); the check always compares all of them.
 STORED_COSTS = 20
@@ -365,13 +370,15 @@ def run_case(workload, mode, dtype, threads, peer_list, args):
             # A peer whose rule is not torch's (FANN's iRPROP-): all its costs against its own rule
             # (emulated), and the first epochs, where the rules agree, against the reference.
             rule_expected, agree, rule_name = own
-            rule_ok, rule_diff = check_costs(result.costs, rule_expected, dtype)
+            m = min(epochs, RULE_CHECK_EPOCHS.get(dtype, epochs))
+            rule_ok, rule_diff = check_costs(result.costs[:m], rule_expected[:m], dtype)
             entry.update(
                 check_rule=rule_name,
                 rule_check="ok" if rule_ok else "MISMATCH",
                 rule_rel_diff=rule_diff,
                 rule_expected=_stored(rule_expected.tolist()),
                 agree_epochs=min(agree, epochs),
+                rule_epochs=m,
             )
             if not rule_ok:
                 say(
@@ -397,6 +404,7 @@ def run_case(workload, mode, dtype, threads, peer_list, args):
                 + (
                     f" over the first {entry['agree_epochs']} epochs; "
                     f"{entry['check_rule']}: {entry['rule_check']}, {entry['rule_rel_diff']:.1e}"
+                    + (f" over {entry['rule_epochs']} epochs" if entry["rule_epochs"] < epochs else "")
                     if "check_rule" in entry
                     else ""
                 )
