@@ -65,7 +65,17 @@ static inline T NAME(const T *w, const T *x, Py_ssize_t n) {                  \
     FASTBP_DOT_BODY(T, VT, W)                                                 \
 }
 #if defined(__GNUC__) || defined(__clang__)
+#if defined(__AVX512F__)
+/* Where the copy may use AVX-512, double's 32 sums are 4 vectors of 8 (the
+   layout float has): the same sums in the same order, so the same bits,
+   with half the loads and stores per weight on CPUs that move 512 bits at
+   a time (Zen 5). */
+typedef double fastbp_vd __attribute__((vector_size(64)));
+#define FASTBP_LANES_D 8
+#else
 typedef double fastbp_vd __attribute__((vector_size(32)));
+#define FASTBP_LANES_D 4
+#endif
 typedef float fastbp_vf __attribute__((vector_size(32)));
 /* The 32 partial sums are 32 / W vectors (W lanes each: 4 doubles or 8
    floats) named s0..s7, not an array: GCC keeps an array of vectors on the
@@ -117,7 +127,7 @@ typedef float fastbp_vf __attribute__((vector_size(32)));
         s0[2] += s0[6 % W]; s0[3] += s0[7 % W];                               \
     }                                                                         \
     return (s0[0] + s0[2]) + (s0[1] + s0[3]);              /* + 2, + 1 */
-FASTBP_DOT(fastbp_dot_d, double, fastbp_vd, 4)
+FASTBP_DOT(fastbp_dot_d, double, fastbp_vd, FASTBP_LANES_D)
 FASTBP_DOT(fastbp_dot_f, float, fastbp_vf, 8)
 /* One vector of FASTBP_UPDATE_DOT's row at j + U W, into S. */
 #define FASTBP_UPDATE_STEP(S, U, W)                                           \
@@ -152,7 +162,7 @@ static inline T NAME(T *restrict w, T step, const T *restrict x_prev,         \
     for (u = j; u < n; u++) w[u] = w[u] - step * x_prev[u];                   \
     FASTBP_DOT_FINISH(T, VT, W)                                               \
 }
-FASTBP_UPDATE_DOT(fastbp_update_dot_d, double, fastbp_vd, 4)
+FASTBP_UPDATE_DOT(fastbp_update_dot_d, double, fastbp_vd, FASTBP_LANES_D)
 FASTBP_UPDATE_DOT(fastbp_update_dot_f, float, fastbp_vf, 8)
 /* One vector of FASTBP_MOMENTUM_DOT's row at j + U W, into S. */
 #define FASTBP_MOMENTUM_STEP(S, U, W)                                         \
@@ -195,7 +205,7 @@ static inline T NAME(T *restrict w, T *restrict buf, T delta,                 \
     }                                                                         \
     FASTBP_DOT_FINISH(T, VT, W)                                               \
 }
-FASTBP_MOMENTUM_DOT(fastbp_momentum_dot_d, double, fastbp_vd, 4)
+FASTBP_MOMENTUM_DOT(fastbp_momentum_dot_d, double, fastbp_vd, FASTBP_LANES_D)
 FASTBP_MOMENTUM_DOT(fastbp_momentum_dot_f, float, fastbp_vf, 8)
 #else
 #define FASTBP_DOT_BODY(T, VT, W)                                             \

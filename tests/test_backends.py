@@ -115,7 +115,21 @@ def test_every_copy_gives_the_same_bits(dtype, batch_size, monkeypatch):
         assert net._kernels is module and type(net._door).__module__ == module.__name__
         costs = net.train(X, Y, epochs=3, lr=0.5, batch_size=batch_size, shuffle=True, seed=2)
         dW, _ = net.gradients(X[0], Y[0])
-        results[isa] = [costs, net.forward(X), net.forward(X[0]), *net.weights, *net.biases, *dW]
+        # SGD with momentum: online, its own fused row loop (fastbp_momentum_dot_*).
+        momentum = fastbp.Network(sizes, seed=1, dtype=dtype)
+        momentum_costs = momentum.train(
+            X, Y, epochs=2, optimizer=fastbp.SGD(lr=0.05, momentum=0.9), batch_size=batch_size
+        )
+        results[isa] = [
+            costs,
+            net.forward(X),
+            net.forward(X[0]),
+            *net.weights,
+            *net.biases,
+            *dW,
+            momentum_costs,
+            *momentum.weights,
+        ]
     first = next(iter(results.values()))
     for isa, arrays in results.items():
         for a, b in zip(arrays, first):
