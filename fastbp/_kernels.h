@@ -77,11 +77,11 @@ typedef double fastbp_vd __attribute__((vector_size(32)));
 #define FASTBP_LANES_D 4
 #endif
 typedef float fastbp_vf __attribute__((vector_size(32)));
-/* The 32 partial sums are 32 / W vectors (W lanes each: 4 doubles or 8
-   floats) named s0..s7, not an array: GCC keeps an array of vectors on the
+/* The 32 partial sums are 32 / W vectors (W lanes each: 4 or 8 doubles,
+   8 floats) named s0..s7, not an array: GCC keeps an array of vectors on the
    stack (a load and a store per sum and step, and a store-forwarding stall
    in the tree); named ones stay in registers.  FASTBP_EACH(STEP, W) runs
-   STEP(s_u, u, W) for u = 0 .. 32 / W - 1 (floats use s0..s3 only). */
+   STEP(s_u, u, W) for u = 0 .. 32 / W - 1 (W = 8 uses s0..s3 only). */
 #define FASTBP_SUMS(VT)                                                       \
     VT s0 = {0}, s1 = {0}, s2 = {0}, s3 = {0};                                \
     VT s4 = {0}, s5 = {0}, s6 = {0}, s7 = {0};
@@ -93,7 +93,7 @@ typedef float fastbp_vf __attribute__((vector_size(32)));
     memcpy(&a, w + j + (U) * W, sizeof a);                                    \
     memcpy(&b, x + j + (U) * W, sizeof b);                                    \
     S += a * b;
-#define FASTBP_DOT_BODY(T, VT, W)   /* W = lanes per 32-byte vector */       \
+#define FASTBP_DOT_BODY(T, VT, W)   /* W = lanes per vector (4 or 8) */      \
     VT a, b;                                                                  \
     FASTBP_SUMS(VT)                                                           \
     T tw[32], tx[32];                                                         \
@@ -116,11 +116,11 @@ typedef float fastbp_vf __attribute__((vector_size(32)));
         }                                                                     \
         FASTBP_EACH(FASTBP_TAIL_STEP, W)                                      \
     }                                                                         \
-    if (W == 4) {  /* double: 8 vectors of 4 sums */                          \
+    if (W == 4) {  /* double in 256-bit vectors: 8 vectors of 4 sums */       \
         s0 += s4; s1 += s5; s2 += s6; s3 += s7;            /* + 16 */        \
         s0 += s2; s1 += s3;                                /* + 8 */         \
         s0 += s1;                                          /* + 4 */         \
-    } else {       /* float: 4 vectors of 8 sums */                           \
+    } else {       /* W = 8 (float, or AVX-512 double): 4 vectors of 8 sums */ \
         s0 += s2; s1 += s3;                                /* + 16 */        \
         s0 += s1;                                          /* + 8 */         \
         s0[0] += s0[4 % W]; s0[1] += s0[5 % W];            /* + 4 */         \

@@ -1005,6 +1005,15 @@ cdef int _reraise() except -1:
     return -1
 
 
+cdef inline Py_ssize_t _next_row(const Py_ssize_t* O, Py_ssize_t t, Py_ssize_t n, bint prefetch) noexcept nogil:
+    # The row after sample t of an online epoch of n, whose forward pass rides
+    # on sample t's update: the epoch's next, else (``prefetch``) the next
+    # epoch's first; -1 for none.
+    if t + 1 < n:
+        return _row(O, t + 1)
+    return _row(O, 0) if prefetch else -1
+
+
 cdef double _online_epoch(floating* P, const Py_ssize_t* S, Py_ssize_t L, const floating* X,
                           const floating* Y, Py_ssize_t n, const Py_ssize_t* O, double lr,
                           bint update_biases, floating** act_pair, floating* dl, bint ready,
@@ -1033,7 +1042,7 @@ cdef double _online_epoch(floating* P, const Py_ssize_t* S, Py_ssize_t L, const 
         backwards[0] = True   # the forward pass ended on the last rows
     for t in range(n):
         total += _backward(P, S, L, act, Y + _row(O, t) * n_out, dl, M)
-        nxt = _row(O, t + 1) if t + 1 < n else (_row(O, 0) if prefetch else -1)
+        nxt = _next_row(O, t, n, prefetch)
         if nxt >= 0:
             _copy(act_next, X + nxt * n_in, n_in)
         if R != NULL:
@@ -1054,7 +1063,7 @@ cdef double _online_epoch(floating* P, const Py_ssize_t* S, Py_ssize_t L, const 
     return total
 
 
-cdef inline double _online_epoch_one_hidden(
+cdef inline double _one_hidden_epoch(
         floating* P, const floating* X, const floating* Y, Py_ssize_t n, const Py_ssize_t* O,
         double lr, bint update_biases, floating** act_pair, floating* dl, bint ready, bint prefetch,
         bint* backwards, Py_ssize_t* work, bint watch_signals, bint* interrupted,
@@ -1063,9 +1072,10 @@ cdef inline double _online_epoch_one_hidden(
     # _online_epoch for L = 2 (one hidden layer) and plain gradient descent,
     # the same steps on the same helpers in the same order (so the same bits),
     # with the layers' offsets fixed and no loop over layers or call per
-    # sample.  Inline so that _online_epoch_small can give it constant sizes:
-    # on a network as small as 2-2-2 the compiler then unrolls every loop (the
-    # general loop spent over a quarter of a 2-2-2 sample on its overhead).
+    # sample.  Inline so that _online_epoch_one_hidden can give it constant
+    # sizes: on a network as small as 2-2-2 the compiler then unrolls every
+    # loop (the general loop spent over a quarter of a 2-2-2 sample on its
+    # overhead).
     #   params: W1 (n1 x n0), b1, W2 (n2 x n1), b2
     #   activations: a0 (n0), a1 (n1), a2 (n2), z2 (n2);  deltas: d1 (n1), d2 (n2)
     cdef floating* W1 = P
@@ -1091,7 +1101,7 @@ cdef inline double _online_epoch_one_hidden(
         total += _loss(act + n0 + n1, act + n0 + n1 + n2, y, n2, f2, loss)
         _output_delta(act + n0 + n1, y, d2, n2, f2, loss)
         _hidden_delta(W2, d2, act + n0, d1, n2, n1, f1)
-        nxt = _row(O, t + 1) if t + 1 < n else (_row(O, 0) if prefetch else -1)
+        nxt = _next_row(O, t, n, prefetch)
         if nxt >= 0:
             # _update_all with act_next: each layer's update fused with the
             # next sample's forward pass through it.
@@ -1114,18 +1124,19 @@ cdef inline double _online_epoch_one_hidden(
     return total
 
 
-cdef double _online_epoch_small(floating* P, const Py_ssize_t* S, const floating* X, const floating* Y,
-                                Py_ssize_t n, const Py_ssize_t* O, double lr, bint update_biases,
-                                floating** act_pair, floating* dl, bint ready, bint prefetch,
-                                bint* backwards, Py_ssize_t* work, bint watch_signals,
-                                bint* interrupted, const Py_ssize_t* M) noexcept nogil:
-    # _online_epoch_one_hidden, with the sizes as constants for 2-2-2 (the
-    # worked example's network, where the per-sample overhead is largest).
+cdef double _online_epoch_one_hidden(
+        floating* P, const Py_ssize_t* S, const floating* X, const floating* Y, Py_ssize_t n,
+        const Py_ssize_t* O, double lr, bint update_biases, floating** act_pair, floating* dl,
+        bint ready, bint prefetch, bint* backwards, Py_ssize_t* work, bint watch_signals,
+        bint* interrupted, const Py_ssize_t* M) noexcept nogil:
+    # _online_epoch for one hidden layer and plain gradient descent: the body
+    # is _one_hidden_epoch, given the sizes as constants for 2-2-2 (the worked
+    # example's network, where the per-sample overhead is largest).
     if S[0] == 2 and S[1] == 2 and S[2] == 2:
-        return _online_epoch_one_hidden(P, X, Y, n, O, lr, update_biases, act_pair, dl, ready, prefetch,
-                                        backwards, work, watch_signals, interrupted, S, M, 2, 2, 2)
-    return _online_epoch_one_hidden(P, X, Y, n, O, lr, update_biases, act_pair, dl, ready, prefetch,
-                                    backwards, work, watch_signals, interrupted, S, M, S[0], S[1], S[2])
+        return _one_hidden_epoch(P, X, Y, n, O, lr, update_biases, act_pair, dl, ready, prefetch,
+                                 backwards, work, watch_signals, interrupted, S, M, 2, 2, 2)
+    return _one_hidden_epoch(P, X, Y, n, O, lr, update_biases, act_pair, dl, ready, prefetch,
+                             backwards, work, watch_signals, interrupted, S, M, S[0], S[1], S[2])
 
 
 cdef double _batch_epoch(floating* P, const Py_ssize_t* S, Py_ssize_t L, const floating* X,
@@ -1199,9 +1210,9 @@ cdef double _epoch(Run* run, floating* P, const floating* X, const floating* Y, 
     # One epoch of the run; returns the sum of the samples' J.  Online when
     # batches are of one sample, except RPROP's full batch (as in _run_epochs).
     if run.batch_size == 1 and run.rule == NULL and run.L == 2:
-        return _online_epoch_small(P, run.sizes, X, Y, run.n, run.order, run.lr, run.update_biases,
-                                   act_pair, dl, ready, prefetch, backwards, work, watch_signals,
-                                   interrupted, run.model)
+        return _online_epoch_one_hidden(P, run.sizes, X, Y, run.n, run.order, run.lr,
+                                        run.update_biases, act_pair, dl, ready, prefetch, backwards,
+                                        work, watch_signals, interrupted, run.model)
     if run.batch_size == 1 and (run.rule == NULL or run.rule.code != RULE_RPROP):
         return _online_epoch(P, run.sizes, run.L, X, Y, run.n, run.order, run.lr, run.update_biases,
                              act_pair, dl, ready, prefetch, backwards, work, watch_signals,

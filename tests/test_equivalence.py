@@ -592,7 +592,7 @@ def _train_args(c, n_rows, epochs, batch_size, shuffle, update_biases, state, in
 )
 @example(sizes=[50] * 6, n_rows=40, batch=1, epochs=2, seed=0, dtype=np.dtype(np.float32))
 @example(sizes=[50] * 6, n_rows=40, batch=1, epochs=2, seed=1, dtype=np.dtype(np.float64))
-# 2-2-2 online: the kernels' path with constant sizes (_online_epoch_small).
+# 2-2-2 online: the kernels' path with constant sizes (_online_epoch_one_hidden).
 @example(sizes=[2, 2, 2], n_rows=40, batch=1, epochs=3, seed=4, dtype=np.dtype(np.float32))
 @example(sizes=[2, 2, 2], n_rows=1, batch=1, epochs=3, seed=5, dtype=np.dtype(np.float64))
 @example(sizes=[70, 40, 3], n_rows=40, batch=7, epochs=2, seed=2, dtype=np.dtype(np.float32))
